@@ -1,0 +1,82 @@
+"""Register assets: standardised records, links, the register of children and CME flags.
+Thin: each reads its input, calls one library function, writes, and reports counts."""
+
+import pandas as pd
+from dagster import (AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, AssetExecutionContext,
+                     MaterializeResult, asset)
+from sqlalchemy import func, select
+
+from assets.intake import DAILY
+from cme.rules import cme_flags as find_cme
+from matching.link import LinkSettings, link_records
+from assets.safety import scrubbed
+from pipelines.resources import RegisterDatabase, RunSettings
+from register.identity import analyst_rulings, assign_ids, prior_ids, save_register, save_review_queue
+from register.loading import active_records, refresh_active
+from register.models import SourceRecord
+from register.reports import save_cme
+
+
+@asset(group_name="register", deps=["validated_rows"], kinds={"pandas"},
+       description="Every current record (from each provider's newest extract) in the register's common shape.")
+@scrubbed
+def standardised_records(context: AssetExecutionContext, db: RegisterDatabase) -> MaterializeResult:
+    counts = refresh_active(db.engine())
+    records = active_records(db.engine())
+    return MaterializeResult(value=records, metadata={"records": len(records),
+                                                      **{f"records_{k}": v for k, v in sorted(counts.items())}})
+
+
+@asset(group_name="register", kinds={"pandas"},
+       description="Records grouped into children by probabilistic linkage; uncertain pairs go to review.")
+@scrubbed
+def links(context: AssetExecutionContext, db: RegisterDatabase, settings: RunSettings,
+          standardised_records: pd.DataFrame) -> MaterializeResult:
+    result = link_records(standardised_records, LinkSettings(settings.link_at, settings.review_at),
+                          analyst_rulings(db.engine()))
+    queued = save_review_queue(db.engine(), result.review_pairs)
+    out = standardised_records[["id", "record_key", "child_id"]].copy()
+    out["cluster"] = result.clusters
+    return MaterializeResult(value=out, metadata={**result.stats, "review_queue": queued})
+
+
+@asset(group_name="register", freshness_policy=DAILY, kinds={"sql"},
+       description="One register child per real child, with ids that stay the same from run to run.",
+       check_specs=[AssetCheckSpec("no_child_with_two_nhs_numbers", asset="register", blocking=True,
+                                   description="No register child holds two different NHS numbers.")])
+@scrubbed
+def register(context: AssetExecutionContext, db: RegisterDatabase, links: pd.DataFrame) -> MaterializeResult:
+    engine = db.engine()
+    child_ids, _ = assign_ids(links, links["cluster"].to_numpy(), prior_ids(engine))
+    counts = save_register(engine, links, child_ids)
+    with engine.connect() as conn:
+        conflicts = conn.execute(select(func.count()).select_from(
+            select(SourceRecord.child_id).where(SourceRecord.active.is_(True), SourceRecord.nhs_number.is_not(None))
+            .group_by(SourceRecord.child_id).having(func.count(SourceRecord.nhs_number.distinct()) > 1)
+            .subquery())).scalar()
+    return MaterializeResult(metadata=counts, check_results=[AssetCheckResult(
+        check_name="no_child_with_two_nhs_numbers", passed=conflicts == 0, severity=AssetCheckSeverity.ERROR,
+        metadata={"children_with_conflicts": int(conflicts)})])
+
+
+@asset(group_name="cme", deps=["register"], freshness_policy=DAILY, kinds={"sql"},
+       description="Children of compulsory school age on no roll with no recorded reason, per authority.",
+       check_specs=[AssetCheckSpec("every_authority_assessed", asset="cme_flags",
+                                   description="Each authority that sends records had its resident children "
+                                               "of compulsory school age assessed.")])
+@scrubbed
+def cme_flags(context: AssetExecutionContext, db: RegisterDatabase, settings: RunSettings) -> MaterializeResult:
+    records = active_records(db.engine())
+    as_of = settings.as_of_date()
+    flags, stats = find_cme(records, as_of)
+    save_cme(db.engine(), flags, as_of)
+    per_la = flags.groupby("la_code").size().to_dict() if len(flags) else {}
+    authorities = sorted(set(records.loc[records["feed"] == "la", "provider"]))
+    unassessed = [la for la in authorities if stats.get("assessed_by_la", {}).get(la, 0) == 0]
+    return MaterializeResult(
+        metadata={"as_of": as_of.isoformat(), **{k: v for k, v in stats.items() if not isinstance(v, dict)},
+                  **{f"cme_{la}": int(n) for la, n in sorted(per_la.items())}},
+        check_results=[AssetCheckResult(check_name="every_authority_assessed", passed=not unassessed,
+                                        severity=AssetCheckSeverity.ERROR,
+                                        metadata={"authorities": len(authorities),
+                                                  "unassessed": ", ".join(unassessed) or "none"})])

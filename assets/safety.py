@@ -1,0 +1,43 @@
+"""A step's exception text can quote data (a KeyError on a name, a parser echoing a cell). This
+wrapper re-raises any failure as its class and the project code location only, so nothing a
+child's record holds reaches Dagster's event log or alerts."""
+import functools
+import inspect
+import traceback
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+class StepFailed(Exception):
+    """A step failed; the original message is withheld because it may hold personal data."""
+
+
+def where(exc: BaseException) -> str:
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename.startswith(str(ROOT))
+              and "/.venv/" not in f.filename]
+    f = frames[-1] if frames else None
+    return f"{Path(f.filename).relative_to(ROOT)}:{f.lineno} in {f.name}" if f else "outside Rollcall's code"
+
+
+def scrubbed(fn):
+    if inspect.isgeneratorfunction(fn):
+        @functools.wraps(fn)
+        def gen_wrapper(*args, **kwargs):
+            try:
+                yield from fn(*args, **kwargs)
+            except StepFailed:
+                raise
+            except Exception as exc:  # noqa: BLE001 - re-raised; only its text is withheld
+                raise StepFailed(f"{type(exc).__name__} at {where(exc)}") from None
+        return gen_wrapper
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except StepFailed:
+            raise
+        except Exception as exc:  # noqa: BLE001 - re-raised; only its text is withheld
+            raise StepFailed(f"{type(exc).__name__} at {where(exc)}") from None
+    return wrapper

@@ -1,0 +1,69 @@
+"""Graded comparison levels per field for candidate pairs. Levels are data (the LEVELS table):
+0 is the strongest agreement, higher numbers weaker, -1 means a value is missing and the field
+gives no evidence either way.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from rapidfuzz.distance import JaroWinkler, Levenshtein
+from rapidfuzz.process import cpdist
+
+LEVELS: dict[str, list[str]] = {
+    "forename": ["exact or same canonical name", "Jaro-Winkler >= 0.92", "Jaro-Winkler >= 0.80 or a middle name",
+                 "different"],
+    "surname": ["exact", "shares a surname part", "Jaro-Winkler >= 0.92", "Jaro-Winkler >= 0.80", "different"],
+    "dob": ["exact", "exact but 1 January (often a guess)", "day and month swapped", "one part differs",
+            "different"],
+    "sex": ["same", "different"],
+    "postcode": ["exact", "same sector", "same district", "different"],
+    "nhs_number": ["same", "different"],
+    "upn": ["same (or former UPN)", "different"],
+}
+
+
+def _jw(a: pd.Series, b: pd.Series) -> np.ndarray:
+    return cpdist(a.tolist(), b.tolist(), scorer=JaroWinkler.normalized_similarity, workers=-1)
+
+
+def compare(std: pd.DataFrame, pairs: np.ndarray) -> pd.DataFrame:
+    """One row per pair with an integer level per field (see LEVELS)."""
+    A = std.iloc[pairs[:, 0]].reset_index(drop=True)
+    B = std.iloc[pairs[:, 1]].reset_index(drop=True)
+    out = pd.DataFrame(index=A.index)
+
+    fn_jw = _jw(A["fn"], B["fn"])
+    same_fn = (A["fn"] == B["fn"]) | (A["fn_canon"] == B["fn_canon"])
+    in_middle = np.array([(a and a in m.split()) or (b and b in n.split())
+                          for a, b, m, n in zip(A["fn"], B["fn"], B["mid"], A["mid"])], dtype=bool)
+    out["forename"] = np.select([same_fn, fn_jw >= 0.92, (fn_jw >= 0.80) | in_middle], [0, 1, 2], 3)
+    out.loc[(A["fn"] == "") | (B["fn"] == ""), "forename"] = -1
+
+    sn_jw = _jw(A["sn"], B["sn"])
+    shared = np.array([bool(x & y) for x, y in zip(A["sn_tokens"], B["sn_tokens"])], dtype=bool)
+    out["surname"] = np.select([A["sn"] == B["sn"], shared, sn_jw >= 0.92, sn_jw >= 0.80], [0, 1, 2, 3], 4)
+    out.loc[(A["sn"] == "") | (B["sn"] == ""), "surname"] = -1
+
+    same_dob = A["dob"] == B["dob"]
+    swapped = (A["dob_swap"] != "") & (A["dob_swap"] == B["dob"])
+    one_off = cpdist(A["dob"].tolist(), B["dob"].tolist(), scorer=Levenshtein.distance, workers=-1) <= 1
+    parts_differ = np.array([sum(x[k] != y[k] for k in (slice(0, 4), slice(4, 6), slice(6, 8))) == 1
+                             for x, y in zip(A["dob"], B["dob"])], dtype=bool)
+    out["dob"] = np.select([same_dob & ~A["dob_jan1"], same_dob, swapped, one_off | parts_differ], [0, 1, 2, 3], 4)
+    out.loc[(A["dob"] == "") | (B["dob"] == ""), "dob"] = -1
+
+    out["sex"] = np.where(A["sex"] == B["sex"], 0, 1)
+    out.loc[(A["sex"] == "") | (B["sex"] == ""), "sex"] = -1
+
+    out["postcode"] = np.select([A["pc"] == B["pc"], A["pc_sector"] == B["pc_sector"],
+                                 A["pc_district"] == B["pc_district"]], [0, 1, 2], 3)
+    out.loc[(A["pc"] == "") | (B["pc"] == ""), "postcode"] = -1
+
+    out["nhs_number"] = np.where(A["nhs_number"] == B["nhs_number"], 0, 1)
+    out.loc[(A["nhs_number"] == "") | (B["nhs_number"] == ""), "nhs_number"] = -1
+
+    upn_same = ((A["upn"] != "") & ((A["upn"] == B["upn"]) | (A["upn"] == B["former_upn"]))) | \
+               ((B["upn"] != "") & (B["upn"] == A["former_upn"]))
+    out["upn"] = np.where(upn_same, 0, 1)
+    out.loc[((A["upn"] == "") | (B["upn"] == "")) & ~upn_same, "upn"] = -1
+    return out.astype(np.int8)

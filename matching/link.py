@@ -1,0 +1,127 @@
+"""Link records that describe the same child: standardise, block, compare, score, cluster.
+Returns cluster labels per record, the pairs for the review queue with their explanations, and
+counts. Pure: takes and returns frames, never touches the database or logs personal data.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from matching.block import candidate_pairs
+from matching.cluster import ConstrainedClusters
+from matching.compare import LEVELS, compare
+from matching.score import FIELDS, Model, probability, train, weight_matrix
+from matching.standardise import standardise
+
+
+@dataclass(frozen=True)
+class LinkSettings:
+    link_at: float = 0.99  # match probability at or above which a pair is linked
+    review_at: float = 0.5  # at or above this (and below link_at) a pair goes to the review queue
+
+
+@dataclass
+class LinkResult:
+    clusters: np.ndarray  # one label per input record (row order)
+    review_pairs: pd.DataFrame  # key_a, key_b, match_weight, match_probability, explanation
+    stats: dict = field(default_factory=dict)
+    model: Model | None = None
+    pairs: np.ndarray | None = None  # every candidate pair (row positions), for evaluation
+    probabilities: np.ndarray | None = None
+
+
+def twin_evidence(levels: pd.DataFrame) -> np.ndarray:
+    """Same birth date and surname, clearly different given names, no shared identifier."""
+    return ((levels["dob"].isin([0, 1])) & (levels["surname"].between(0, 2)) & (levels["forename"] == 3)
+            & (levels["nhs_number"] != 0) & (levels["upn"] != 0)).to_numpy()
+
+
+def explain(weights: pd.DataFrame, levels: pd.DataFrame, rows: np.ndarray) -> list[str]:
+    out = []
+    for r in rows:
+        body = {"prior": round(float(weights.at[r, "prior"]), 2)}
+        for name in FIELDS:
+            lv = int(levels.at[r, name])
+            body[name] = {"level": LEVELS[name][lv] if lv >= 0 else "missing",
+                          "weight": round(float(weights.at[r, name]), 2)}
+        out.append(json.dumps(body))
+    return out
+
+
+def link_records(records: pd.DataFrame, settings: LinkSettings = LinkSettings(),
+                 rulings: dict[tuple[str, str], str] | None = None) -> LinkResult:
+    """records: one row per active record with the register's columns (see register.loading)."""
+    n = len(records)
+    records = records.reset_index(drop=True)
+    std = standardise(records)
+    keys = std["record_key"].tolist()
+    cc = ConstrainedClusters(n, std["nhs_number"].tolist(), list(zip(std["provider"], keys)))
+    # Rows that share a record key are one child at one provider by definition.
+    first: dict[str, int] = {}
+    for i, k in enumerate(keys):
+        if k in first:
+            cc.union(first[k], i, force=True)
+        else:
+            first[k] = i
+    stats: dict = {"records": n}
+    if n < 2:
+        return LinkResult(cc.labels(), _empty_review(), stats)
+    pairs, per_rule = candidate_pairs(std)
+    pairs = pairs[std["record_key"].to_numpy()[pairs[:, 0]] != std["record_key"].to_numpy()[pairs[:, 1]]]
+    stats.update({"candidate_pairs": int(len(pairs)), **{f"pairs_{k}": v for k, v in per_rule.items()}})
+    if not len(pairs):
+        return LinkResult(cc.labels(), _empty_review(), stats)
+    levels = compare(std, pairs)
+    model = train(std, levels)
+    weights = weight_matrix(model, std, pairs, levels)
+    total = weights.sum(axis=1).to_numpy()
+    nhs_conflict = (levels["nhs_number"] == 1).to_numpy()
+    total[nhs_conflict] = -np.inf
+    prob = probability(total)
+    cannot = nhs_conflict | twin_evidence(levels)
+    link = (prob >= settings.link_at) & ~cannot
+    review = (prob >= settings.review_at) & ~link & ~nhs_conflict
+
+    ka = np.array(keys, dtype=object)[pairs[:, 0]]
+    kb = np.array(keys, dtype=object)[pairs[:, 1]]
+    forced = np.zeros(len(pairs), dtype=bool)
+    if rulings:
+        for r in range(len(pairs)):
+            ruling = rulings.get(_ordered(ka[r], kb[r]))
+            if ruling == "same":
+                forced[r], review[r] = True, False
+            elif ruling == "different":
+                cannot[r], link[r], review[r] = True, False, False
+    for r in np.flatnonzero(cannot):
+        cc.forbid(int(pairs[r, 0]), int(pairs[r, 1]))
+    for r in np.flatnonzero(forced):
+        cc.union(int(pairs[r, 0]), int(pairs[r, 1]), force=True)
+    order = np.flatnonzero(link)
+    order = order[np.argsort(-total[order], kind="stable")]
+    for r in order:
+        cc.union(int(pairs[r, 0]), int(pairs[r, 1]))
+    labels = cc.labels()
+    # A review pair already joined through other links needs no analyst.
+    review &= labels[pairs[:, 0]] != labels[pairs[:, 1]]
+    rows = np.flatnonzero(review)
+    ordered = [_ordered(a, b) for a, b in zip(ka[rows], kb[rows])]
+    review_pairs = pd.DataFrame({
+        "key_a": [o[0] for o in ordered], "key_b": [o[1] for o in ordered],
+        "match_weight": total[rows].round(3), "match_probability": prob[rows].round(6),
+        "explanation": explain(weights, levels, rows)})
+    stats.update({"linked_pairs": int(link.sum()), "review_pairs": int(len(rows)),
+                  "cannot_link_pairs": int(cannot.sum()), "refused_merges": cc.refused,
+                  "em_iterations": model.iterations, "prior_bits": round(float(np.log2(model.prior)), 2),
+                  "clusters": int(len(set(labels.tolist())))})
+    return LinkResult(labels, review_pairs.drop_duplicates(["key_a", "key_b"]), stats, model, pairs, prob)
+
+
+def _ordered(a: str, b: str) -> tuple[str, str]:
+    return (a, b) if a <= b else (b, a)
+
+
+def _empty_review() -> pd.DataFrame:
+    return pd.DataFrame(columns=["key_a", "key_b", "match_weight", "match_probability", "explanation"])

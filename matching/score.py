@@ -1,0 +1,140 @@
+"""Fellegi-Sunter scoring: u-probabilities from random pairs, the prior from deterministic rules,
+m-probabilities started from identifier-sharing pairs and refined by EM (no labels), term-frequency adjustment for exact name agreement, and a
+per-field breakdown of every pair's match weight so an analyst can see why it scored so.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from matching.compare import LEVELS, compare
+
+FIELDS = list(LEVELS)
+TF_FIELDS = {"forename": "fn_canon", "surname": "sn"}  # field -> standardised column for frequencies
+_EPS = 1e-6
+
+
+@dataclass
+class Model:
+    m: dict[str, np.ndarray]
+    u: dict[str, np.ndarray]
+    prior: float  # probability that two random records are the same child
+    tf: dict[str, pd.Series] = field(default_factory=dict)  # value -> share of records
+    iterations: int = 0
+
+    def field_weights(self, name: str) -> np.ndarray:
+        return np.log2(self.m[name] / self.u[name])
+
+
+def _level_counts(levels: pd.DataFrame, name: str, weights: np.ndarray | None = None) -> np.ndarray:
+    k = len(LEVELS[name])
+    col = levels[name].to_numpy()
+    ok = col >= 0
+    w = np.ones(len(col)) if weights is None else weights
+    return np.bincount(col[ok], weights=w[ok], minlength=k)[:k]
+
+
+def estimate_u(std: pd.DataFrame, n_pairs: int = 200_000, seed: int = 1) -> dict[str, np.ndarray]:
+    """Level frequencies among random pairs: almost all of them are different children."""
+    rng = np.random.default_rng(seed)
+    n = len(std)
+    a = rng.integers(0, n, size=n_pairs)
+    b = rng.integers(0, n, size=n_pairs)
+    keep = a != b
+    levels = compare(std, np.stack([a[keep], b[keep]], axis=1))
+    u = {}
+    for name in FIELDS:
+        c = _level_counts(levels, name) + 0.5  # add-half smoothing: no level is impossible
+        u[name] = np.maximum(c / c.sum(), _EPS)
+    return u
+
+
+_M_DEFAULT = {"forename": [0.85, 0.06, 0.05, 0.04], "surname": [0.85, 0.05, 0.04, 0.03, 0.03],
+              "dob": [0.9, 0.03, 0.02, 0.04, 0.01], "sex": [0.98, 0.02], "postcode": [0.75, 0.08, 0.07, 0.1],
+              "nhs_number": [0.995, 0.005], "upn": [0.99, 0.01]}
+# Identifiers are not learned: disagreement rates of true matches on them are data-entry error rates.
+FIXED_M = {"nhs_number", "upn"}
+MIN_ANCHORS = 50
+
+
+def anchored_m(levels: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Starting m from pairs that share a valid NHS number or UPN: near-certain matches found
+    without labels, whose other fields show how true matches disagree."""
+    anchors = levels[(levels["nhs_number"] == 0) | (levels["upn"] == 0)]
+    m = {}
+    for name in FIELDS:
+        default = np.array(_M_DEFAULT[name])
+        if name in FIXED_M or len(anchors) < MIN_ANCHORS:
+            m[name] = default
+            continue
+        c = _level_counts(anchors, name) + default * 5  # a light prior keeps unseen levels possible
+        m[name] = np.maximum(c / c.sum(), _EPS)
+    return m
+
+
+def random_pair_prior(levels: pd.DataFrame, n_records: int, recall: float = 0.8) -> float:
+    """Probability that two random records are the same child, from pairs that deterministic
+    rules call matches (shared identifier, or same names and birth date), allowing for the
+    rules' recall."""
+    sure = ((levels["nhs_number"] == 0) | (levels["upn"] == 0) |
+            ((levels["forename"] == 0) & (levels["surname"] == 0) & (levels["dob"] == 0))).sum()
+    total = n_records * (n_records - 1) / 2
+    return float(np.clip(sure / recall / max(total, 1.0), 1e-12, 0.5))
+
+
+def estimate_m(levels: pd.DataFrame, u: dict[str, np.ndarray], m: dict[str, np.ndarray], prior: float,
+               iterations: int = 10, tol: float = 1e-4) -> tuple[dict[str, np.ndarray], int]:
+    """EM for m with u and the prior held fixed (the prior is the candidates' expected match share)."""
+    cols = {name: levels[name].to_numpy() for name in FIELDS}
+    learn = [f for f in FIELDS if f not in FIXED_M]
+    it = 0
+    for it in range(1, iterations + 1):
+        logit = np.full(len(levels), np.log2(prior / (1 - prior)))
+        for name in FIELDS:
+            w = np.log2(m[name] / u[name])
+            col = cols[name]
+            logit += np.where(col >= 0, w[np.clip(col, 0, None)], 0.0)
+        p = 1.0 / (1.0 + np.exp2(-np.clip(logit, -60, 60)))
+        shift = 0.0
+        for name in learn:
+            c = _level_counts(levels, name, p) + 0.01
+            new = np.maximum(c / c.sum(), _EPS)
+            shift = max(shift, float(np.abs(new - m[name]).max()))
+            m[name] = new
+        if shift < tol:
+            break
+    return m, it
+
+
+def train(std: pd.DataFrame, levels: pd.DataFrame, seed: int = 1, em_iterations: int = 10) -> Model:
+    u = estimate_u(std, seed=seed)
+    prior = random_pair_prior(levels, len(std))
+    m = anchored_m(levels)
+    candidate_prior = float(np.clip(prior * len(std) * (len(std) - 1) / 2 / max(len(levels), 1), 1e-6, 0.99))
+    m, it = estimate_m(levels, u, m, candidate_prior, iterations=em_iterations)
+    tf = {name: std[col][std[col] != ""].value_counts(normalize=True) for name, col in TF_FIELDS.items()}
+    return Model(m=m, u=u, prior=prior, tf=tf, iterations=it)
+
+
+def weight_matrix(model: Model, std: pd.DataFrame, pairs: np.ndarray, levels: pd.DataFrame) -> pd.DataFrame:
+    """Each field's contribution (bits) to each pair's match weight; 0 where a value is missing."""
+    out = pd.DataFrame(index=levels.index)
+    out["prior"] = np.log2(model.prior / (1 - model.prior))
+    for name in FIELDS:
+        col = levels[name].to_numpy()
+        w = model.field_weights(name)
+        out[name] = np.where(col >= 0, w[np.clip(col, 0, None)], 0.0)
+        if name in TF_FIELDS:
+            # Exact agreement on a rare name is stronger evidence than on a common one.
+            values = std[TF_FIELDS[name]].to_numpy()[pairs[:, 0]]
+            share = pd.Series(values).map(model.tf[name]).fillna(model.u[name][0]).to_numpy()
+            share = np.maximum(share, 1e-5)
+            exact = col == 0
+            out.loc[exact, name] = np.log2(model.m[name][0] / share[exact])
+    return out
+
+
+def probability(total_weight: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp2(-np.clip(total_weight, -60, 60)))

@@ -1,0 +1,64 @@
+"""Standardise records for comparison: names (case, accents, punctuation, hyphenated and
+double-barrelled surnames, diminutives), dates (with a day/month-swapped form), postcodes
+(pseudo-postcodes blanked) and sex. Pure pandas; never reads or writes anything but frames.
+"""
+from __future__ import annotations
+
+import csv
+import unicodedata
+from functools import lru_cache
+from pathlib import Path
+
+import pandas as pd
+
+from schemas.identifiers import is_pseudo_postcode, postcode_normalise
+
+
+@lru_cache(maxsize=1)
+def diminutives() -> dict[str, str]:
+    with open(Path(__file__).with_name("data") / "diminutives.csv", newline="") as fh:
+        table = {r["name"]: r["canonical"] for r in csv.DictReader(fh)}
+    # Ambiguous diminutives (Sam, Alex, Harry...) map to one canonical form per the table's
+    # first mention; both spellings of the canonical map to themselves.
+    return table
+
+
+def _strip_accents(s: str) -> str:
+    return "".join(c for c in unicodedata.normalize("NFKD", s) if not unicodedata.combining(c))
+
+
+def clean_name(values: pd.Series) -> pd.Series:
+    """Lower case, accents removed, apostrophes dropped, hyphens to spaces, spaces folded."""
+    s = values.fillna("").astype(str).map(_strip_accents).str.lower()
+    s = s.str.replace(r"['\u2019`]", "", regex=True).str.replace(r"[-\s.]+", " ", regex=True).str.strip()
+    return s.str.replace(r"[^a-z ]", "", regex=True)
+
+
+def standardise(records: pd.DataFrame) -> pd.DataFrame:
+    """Add comparison columns to a frame of register records (one row per record)."""
+    df = pd.DataFrame(index=records.index)
+    fore = clean_name(records["forename"])
+    df["fn"] = fore.str.split(" ").str[0].fillna("")
+    table = diminutives()
+    df["fn_canon"] = df["fn"].map(lambda n: table.get(n, n))
+    df["mid"] = clean_name(records.get("middle_names", pd.Series("", index=records.index)))
+    sur = clean_name(records["surname"])
+    alt = clean_name(records.get("alt_surname", pd.Series("", index=records.index)))
+    df["sn"] = sur.str.replace(" ", "", regex=False)
+    # Every surname token, from the surname and any preferred surname, for double-barrelled names.
+    df["sn_tokens"] = (sur + " " + alt).str.split().map(lambda t: frozenset(x for x in t if len(x) > 1))
+    dob = pd.to_datetime(records["dob"], errors="coerce")
+    df["dob"] = dob.dt.strftime("%Y%m%d").fillna("")
+    day_ok = dob.dt.day <= 12
+    df["dob_swap"] = (dob.dt.strftime("%Y") + dob.dt.strftime("%d") + dob.dt.strftime("%m")).where(day_ok, "").fillna("")
+    df["dob_year"] = dob.dt.strftime("%Y").fillna("")
+    df["dob_jan1"] = (dob.dt.month == 1) & (dob.dt.day == 1)
+    pc = postcode_normalise(records["postcode"])
+    pc = pc.where(~is_pseudo_postcode(pc), "")
+    df["pc"] = pc
+    df["pc_sector"] = pc.str[:-2].where(pc != "", "")
+    df["pc_district"] = pc.str.split(" ").str[0].fillna("")
+    df["sex"] = records["sex"].fillna("").where(records["sex"].isin(["M", "F"]), "")
+    for c in ("upn", "former_upn", "nhs_number", "record_key", "feed", "provider"):
+        df[c] = records[c].fillna("") if c in records else ""
+    return df

@@ -1,0 +1,53 @@
+"""Alerts: open-source Dagster sends none by itself, so these sensors turn failed runs and
+failed checks into alert lines (Dagster's log and an alerts file). They carry run ids, step and
+check names and error classes, never messages that could hold a child's data."""
+
+import json
+import logging
+import os
+from datetime import datetime, timezone
+from pathlib import Path
+
+from dagster import (DagsterEventType, DagsterRunStatus, DefaultSensorStatus, RunFailureSensorContext,
+                     RunStatusSensorContext, run_failure_sensor, run_status_sensor)
+
+log = logging.getLogger("rollcall.alerts")
+
+
+def alerts_file() -> Path:
+    return Path(os.environ.get("ROLLCALL_ALERTS", "var/alerts.log"))
+
+
+def raise_alert(kind: str, **fields) -> None:
+    line = json.dumps({"at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "alert": kind, **fields})
+    log.error("ALERT %s", line)
+    path = alerts_file()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as fh:
+        fh.write(line + "\n")
+
+
+@run_failure_sensor(default_status=DefaultSensorStatus.RUNNING, minimum_interval_seconds=30)
+def run_failure_alert(context: RunFailureSensorContext):
+    steps = [e.step_key for e in context.get_step_failure_events()]
+    errors = [e.event_specific_data.error.cls_name for e in context.get_step_failure_events()
+              if e.event_specific_data and e.event_specific_data.error]
+    raise_alert("run_failed", run_id=context.dagster_run.run_id, job=context.dagster_run.job_name,
+                steps=steps, errors=errors)
+
+
+def failed_checks(instance, run_id: str) -> list[str]:
+    out = []
+    for rec in instance.all_logs(run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION):
+        evaluation = rec.dagster_event.event_specific_data
+        if not evaluation.passed:
+            out.append(f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}")
+    return out
+
+
+@run_status_sensor(run_status=DagsterRunStatus.SUCCESS, default_status=DefaultSensorStatus.RUNNING,
+                   minimum_interval_seconds=30, monitor_all_code_locations=False)
+def check_failure_alert(context: RunStatusSensorContext):
+    failed = failed_checks(context.instance, context.dagster_run.run_id)
+    if failed:
+        raise_alert("checks_failed", run_id=context.dagster_run.run_id, checks=failed)

@@ -1,0 +1,230 @@
+"""The `rollcall` command: demo, run, export, validate, generate. It runs the same Dagster assets
+in-process that `dagster dev` shows, and prints counts, never a child's data."""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from datetime import date
+from pathlib import Path
+
+from register.db import DEFAULT_URL
+
+
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("expected a date as YYYY-MM-DD") from None
+
+
+def run_pipeline(db_url: str, landing: str | None = None, sftp: str | None = None, archive: str | None = None,
+                 as_of: date | None = None):
+    from dagster import DagsterInstance, materialize
+
+    from pipelines.definitions import ALL_ASSETS
+    from pipelines.resources import DeliverySources, RegisterDatabase, RunSettings
+
+    resources = {"db": RegisterDatabase(url=db_url),
+                 "delivery": DeliverySources(landing=landing, sftp_config=sftp, archive=archive or "var/archive"),
+                 "settings": RunSettings(as_of=as_of.isoformat() if as_of else None)}
+    instance = DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else DagsterInstance.ephemeral()
+    return materialize(ALL_ASSETS, resources=resources, instance=instance, raise_on_error=False,
+                       tags={"rollcall/trigger": "cli"})
+
+
+def summary(db_url: str, as_of: date | None = None) -> list[str]:
+    from sqlalchemy import func, select
+
+    from pipelines.resources import _engine
+    from register.models import Child, CmeFlag, ExtractFile, SourceRecord
+    from register.reports import latest_cme_date
+
+    engine = _engine(db_url)
+    with engine.connect() as conn:
+        status = dict(conn.execute(select(ExtractFile.status, func.count()).group_by(ExtractFile.status)).all())
+        quarantined = conn.execute(select(func.coalesce(func.sum(ExtractFile.rows_quarantined), 0))).scalar()
+        records = conn.execute(select(func.count()).where(SourceRecord.active.is_(True))).scalar()
+        children = conn.execute(select(func.count()).where(Child.retired_at.is_(None))).scalar()
+        when = as_of or latest_cme_date(engine)
+        per_la = conn.execute(select(CmeFlag.la_code, func.count()).where(CmeFlag.as_of == when)
+                              .group_by(CmeFlag.la_code).order_by(CmeFlag.la_code)).all()
+    lines = [f"files accepted: {status.get('accepted', 0)}, rejected: {status.get('rejected', 0)}, "
+             f"duplicates: {status.get('duplicate', 0)}",
+             f"rows quarantined: {quarantined}", f"current records: {records}", f"register children: {children}",
+             f"children missing education on {when}:"]
+    lines += [f"  LA {la}: {n}" for la, n in per_la] or ["  none"]
+    return lines
+
+
+def _report_run(result) -> int:
+    from pipelines.alerts import failed_checks
+
+    if not result.success:
+        failed = [e.step_key for e in result.all_events if e.is_step_failure]
+        print(f"rollcall: the run failed at {', '.join(failed) or 'an unknown step'}; "
+              f"see run {result.run_id} in Dagster", file=sys.stderr)
+        return 1
+    checks = failed_checks(result._instance if hasattr(result, "_instance") else None, result.run_id) \
+        if hasattr(result, "_instance") else [
+        f"{e.event_specific_data.asset_key.to_user_string()}:{e.event_specific_data.check_name}"
+        for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION" and not e.event_specific_data.passed]
+    for c in checks:
+        print(f"rollcall: check failed: {c}", file=sys.stderr)
+    return 0
+
+
+def cmd_run(args) -> int:
+    if not args.landing and not args.sftp:
+        print("rollcall run: give --landing DIR and/or --sftp CONFIG", file=sys.stderr)
+        return 2
+    result = run_pipeline(args.db, args.landing, args.sftp, args.archive, args.as_of)
+    code = _report_run(result)
+    if code == 0:
+        print("\n".join(summary(args.db, args.as_of)))
+    return code
+
+
+def cmd_demo(args) -> int:
+    from synth.generate import generate
+
+    home = Path(args.home).resolve()
+    landing, truth = home / "landing", home / "truth"
+    db_url = f"sqlite:///{home / 'rollcall.sqlite'}"
+    if (home / "rollcall.sqlite").exists() and not args.keep:
+        import shutil
+        shutil.rmtree(home)
+    as_of = args.as_of or date.today()
+    if not landing.exists():
+        s = generate(landing, truth, children=args.children, seed=args.seed, extract_date=as_of)
+        print(f"generated {s.children} children in {s.files} extracts from {s.providers} providers ({s.rows} rows)")
+    sftp_config = None
+    server = None
+    if not args.no_sftp:
+        from sources.sftp_server import DemoSftpServer, sftp_available
+        if sftp_available():
+            server = DemoSftpServer(home / "sftp")
+            server.start()
+            sftp_config = server.deliver_from(landing)
+            print(f"delivered the extracts over SFTP to 127.0.0.1:{server.port}, one chrooted account per provider")
+        else:
+            print("OpenSSH sshd is not installed: delivering through the local landing folder instead")
+    try:
+        result = run_pipeline(db_url, None if sftp_config else str(landing), sftp_config, str(home / "archive"), as_of)
+        code = _report_run(result)
+    finally:
+        if server:
+            server.stop()
+    if code == 0:
+        print("\n".join(summary(db_url, as_of)))
+        print(f"\nExports: rollcall export cme --db {db_url} --out {home / 'cme.csv'}")
+        print("Dagster UI on the same runs and register:\n"
+              f"  DAGSTER_HOME={Path.cwd()} ROLLCALL_DB_URL={db_url} ROLLCALL_LANDING={landing} "
+              f"ROLLCALL_ARCHIVE={home / 'archive'} ROLLCALL_AS_OF={as_of} .venv/bin/dagster dev")
+    return code
+
+
+def cmd_export(args) -> int:
+    from pipelines.resources import _engine
+    from register.reports import export_cme, export_register
+
+    engine = _engine(args.db)
+    if args.what == "register":
+        n = export_register(engine, Path(args.out))
+    else:
+        n = export_cme(engine, Path(args.out), args.as_of)
+    print(f"wrote {n} rows to {args.out}")
+    return 0
+
+
+def cmd_validate(args) -> int:
+    from schemas.feeds import FileRejected, read_extract, validate_extract
+    from sources.naming import SIDECAR_SUFFIX, parse_name, parse_sidecar
+    from sources.receipts import Receipt
+
+    path = Path(args.file)
+    receipt = Receipt(file=path.name, status="accepted")
+    try:
+        data = path.read_bytes()
+        meta = parse_name(path.name)
+        receipt.feed, receipt.provider, receipt.extract_date = meta.feed, meta.provider, str(meta.extract_date)
+        sidecar = path.with_name(path.name + SIDECAR_SUFFIX)
+        import hashlib
+        receipt.sha256 = hashlib.sha256(data).hexdigest()
+        if sidecar.exists() and parse_sidecar(sidecar.read_bytes()) != receipt.sha256:
+            raise FileRejected("the SHA-256 in the sidecar does not match the file")
+        parsed = read_extract(data, meta.feed)
+        valid, faults = validate_extract(parsed, meta.extract_date)
+        receipt.rows_total, receipt.rows_accepted = parsed.rows_total, len(valid)
+        receipt.warnings, receipt.faults = parsed.warnings, faults
+        if not sidecar.exists():
+            receipt.warnings.append(f"no {SIDECAR_SUFFIX} sidecar beside the file: upload one after the CSV")
+    except FileRejected as exc:
+        receipt.status, receipt.reason = "rejected", str(exc)
+    except OSError as exc:
+        receipt.status, receipt.reason = "rejected", f"the file cannot be read ({type(exc).__name__})"
+    print("\n".join(receipt.lines()))
+    return 1 if receipt.status == "rejected" else 0
+
+
+def cmd_generate(args) -> int:
+    from synth.generate import generate
+
+    s = generate(Path(args.out), Path(args.truth), children=args.children, seed=args.seed,
+                 extract_date=args.extract_date or date.today())
+    print(f"generated {s.children} children in {s.files} extracts ({s.rows} rows); "
+          f"{s.cme_children} missing education in truth")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="rollcall", description="Rollcall: the children's register.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    d = sub.add_parser("demo", help="generate synthetic extracts and run the whole pipeline on them")
+    d.add_argument("--children", type=int, default=20_000)
+    d.add_argument("--home", default="var/demo", help="folder for the demo's data (replaced on each run)")
+    d.add_argument("--seed", type=int, default=7)
+    d.add_argument("--as-of", type=_date)
+    d.add_argument("--keep", action="store_true", help="keep an earlier demo's register and run again")
+    d.add_argument("--no-sftp", action="store_true", help="use the landing folder instead of a local SFTP server")
+    d.set_defaults(fn=cmd_demo)
+
+    r = sub.add_parser("run", help="process every complete extract and update the register")
+    r.add_argument("--landing", help="folder of <provider>/inbox and outbox folders")
+    r.add_argument("--sftp", help="YAML file naming the SFTP providers to collect from")
+    r.add_argument("--db", default=DEFAULT_URL, help="register database URL (SQLite or PostgreSQL)")
+    r.add_argument("--archive", default="var/archive", help="where raw files are archived by checksum")
+    r.add_argument("--as-of", type=_date, help="date for the CME list (default today)")
+    r.set_defaults(fn=cmd_run)
+
+    e = sub.add_parser("export", help="write the register or the CME list as CSV")
+    e.add_argument("what", choices=["register", "cme"])
+    e.add_argument("--db", default=DEFAULT_URL)
+    e.add_argument("--out", required=True)
+    e.add_argument("--as-of", type=_date)
+    e.set_defaults(fn=cmd_export)
+
+    v = sub.add_parser("validate", help="check one extract offline, as its receipt would")
+    v.add_argument("file")
+    v.set_defaults(fn=cmd_validate)
+
+    g = sub.add_parser("generate", help="write synthetic extracts and their ground truth")
+    g.add_argument("--out", required=True)
+    g.add_argument("--truth", required=True)
+    g.add_argument("--children", type=int, default=20_000)
+    g.add_argument("--seed", type=int, default=7)
+    g.add_argument("--extract-date", type=_date)
+    g.set_defaults(fn=cmd_generate)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    args = parser().parse_args(argv)
+    return args.fn(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

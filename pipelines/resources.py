@@ -1,0 +1,105 @@
+"""Dagster resources: the register database, the delivery sources (local landing folders and
+SFTP servers) and run settings. Chosen per environment in one place (definitions.py)."""
+
+import os
+from datetime import date
+from functools import lru_cache
+from pathlib import Path
+
+from dagster import ConfigurableResource
+
+from register.db import DEFAULT_URL, make_engine, upgrade
+from sources.landing import InboxFile, LocalLanding
+
+
+@lru_cache(maxsize=8)
+def _engine(url: str):
+    upgrade(url)
+    return make_engine(url)
+
+
+class RegisterDatabase(ConfigurableResource):
+    url: str = DEFAULT_URL
+
+    def engine(self):
+        return _engine(self.url)
+
+
+class DeliveryRouter:
+    """Many sources behind one ExtractSource: each account belongs to exactly one source."""
+
+    def __init__(self, sources: list):
+        self.sources = sources
+        self._owner: dict[str, object] = {}
+
+    def accounts(self) -> list[str]:
+        out = []
+        for src in self.sources:
+            for account in src.accounts():
+                self._owner.setdefault(account, src)
+                out.append(account)
+        return out
+
+    def owner(self, account: str):
+        if account not in self._owner:
+            self.accounts()
+        return self._owner[account]
+
+    def list_inbox(self, account: str) -> list[InboxFile]:
+        return self.owner(account).list_inbox(account)
+
+    def fetch(self, account, name, dest):
+        return self.owner(account).fetch(account, name, dest)
+
+    def read_small(self, account, name):
+        return self.owner(account).read_small(account, name)
+
+    def remove(self, account, name):
+        return self.owner(account).remove(account, name)
+
+    def put_outbox(self, account, name, data):
+        return self.owner(account).put_outbox(account, name, data)
+
+    def transient_errors(self) -> tuple[type[BaseException], ...]:
+        errs: tuple = ()
+        for src in self.sources:
+            errs += getattr(src, "transient_errors", ())
+        return errs
+
+
+class DeliverySources(ConfigurableResource):
+    landing: str | None = None  # folder of provider folders
+    sftp_config: str | None = None  # YAML file naming SFTP providers
+    archive: str = "var/archive"
+
+    def router(self) -> DeliveryRouter:
+        sources = []
+        if self.landing:
+            sources.append(LocalLanding(self.landing))
+        if self.sftp_config:
+            from sources.sftp import SftpSources
+            sources.append(SftpSources.from_config(self.sftp_config))
+        return DeliveryRouter(sources)
+
+    def archive_dir(self) -> Path:
+        return Path(self.archive)
+
+
+class RunSettings(ConfigurableResource):
+    as_of: str | None = None  # YYYY-MM-DD; today when not set
+    link_at: float = 0.99
+    review_at: float = 0.5
+
+    def as_of_date(self) -> date:
+        return date.fromisoformat(self.as_of) if self.as_of else date.today()
+
+
+def resources_from_env() -> dict:
+    """What `dagster dev` uses: ROLLCALL_DB_URL, ROLLCALL_LANDING, ROLLCALL_SFTP_CONFIG, ROLLCALL_ARCHIVE."""
+    return {
+        "db": RegisterDatabase(url=os.environ.get("ROLLCALL_DB_URL", DEFAULT_URL)),
+        "delivery": DeliverySources(landing=os.environ.get("ROLLCALL_LANDING", "var/landing"),
+                                    sftp_config=os.environ.get("ROLLCALL_SFTP_CONFIG") or None,
+                                    archive=os.environ.get("ROLLCALL_ARCHIVE", "var/archive")),
+        "settings": RunSettings(as_of=os.environ.get("ROLLCALL_AS_OF") or None),
+    }

@@ -1,0 +1,126 @@
+"""Stable register child ids: each new clustering inherits the ids of the previous run by
+majority of its records' keys, so a child keeps its id as extracts come and go. Ids are
+opaque and never reused; a child no record names any more is retired.
+"""
+from __future__ import annotations
+
+import secrets
+from collections import Counter
+from datetime import datetime, timezone
+
+import pandas as pd
+from sqlalchemy import bindparam, func, select, update
+from sqlalchemy.orm import Session
+
+from register.models import CandidatePair, Child, SourceRecord
+
+_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base 32: no I, L, O, U
+
+
+def new_child_id() -> str:
+    return "RC" + "".join(secrets.choice(_ALPHABET) for _ in range(10))
+
+
+def assign_ids(records: pd.DataFrame, clusters, prior: dict[str, str]) -> tuple[pd.Series, int]:
+    """Child id per record row. prior: record_key -> child id from earlier runs."""
+    votes: dict[int, Counter] = {}
+    for label, key in zip(clusters, records["record_key"]):
+        old = prior.get(key)
+        if old:
+            votes.setdefault(int(label), Counter())[old] += 1
+    offers = sorted(((n, cid, label) for label, c in votes.items() for cid, n in c.items()),
+                    key=lambda t: (-t[0], t[1], t[2]))
+    chosen: dict[int, str] = {}
+    taken: set[str] = set()
+    for _, cid, label in offers:
+        if label not in chosen and cid not in taken:
+            chosen[label] = cid
+            taken.add(cid)
+    created = 0
+    for label in sorted(set(int(x) for x in clusters)):
+        if label not in chosen:
+            chosen[label] = new_child_id()
+            created += 1
+    return pd.Series([chosen[int(x)] for x in clusters], index=records.index), created
+
+
+def save_register(engine, records: pd.DataFrame, child_ids: pd.Series) -> dict[str, int]:
+    now = datetime.now(timezone.utc).replace(tzinfo=None)
+    changed = records.loc[records["child_id"] != child_ids, "id"]
+    with Session(engine) as s:
+        existing = {cid: retired for cid, retired in s.execute(select(Child.child_id, Child.retired_at))}
+        live = set(child_ids)
+        s.add_all(Child(child_id=c, created_at=now) for c in sorted(live - existing.keys()))
+        revived = [c for c in live if existing.get(c) is not None]
+        if revived:
+            s.execute(update(Child).where(Child.child_id.in_(revived)).values(retired_at=None))
+        if len(changed):
+            s.connection().execute(
+                update(SourceRecord).where(SourceRecord.id == bindparam("rid")).values(child_id=bindparam("cid")),
+                [{"rid": int(i), "cid": child_ids[idx]} for idx, i in changed.items()])
+        s.flush()
+        # Rows of superseded files keep their child; a row never linked takes its key's child.
+        orphans = s.execute(select(SourceRecord.id, SourceRecord.record_key)
+                            .where(SourceRecord.child_id.is_(None))).all()
+        if orphans:
+            by_key = dict(s.execute(select(SourceRecord.record_key, func.max(SourceRecord.child_id))
+                                    .where(SourceRecord.child_id.is_not(None))
+                                    .where(SourceRecord.record_key.in_({k for _, k in orphans}))
+                                    .group_by(SourceRecord.record_key)).all())
+            fresh = {}
+            for _, key in orphans:
+                if key not in by_key and key not in fresh:
+                    fresh[key] = new_child_id()
+                    s.add(Child(child_id=fresh[key], created_at=now, retired_at=now))
+            s.flush()
+            s.connection().execute(
+                update(SourceRecord).where(SourceRecord.id == bindparam("rid")).values(child_id=bindparam("cid")),
+                [{"rid": rid, "cid": by_key.get(key) or fresh[key]} for rid, key in orphans])
+        gone = [c for c, retired in existing.items() if retired is None and c not in live]
+        if gone:
+            s.execute(update(Child).where(Child.child_id.in_(gone)).values(retired_at=now))
+        s.commit()
+    return {"children": len(live), "new_children": len(live - existing.keys()), "retired": len(gone),
+            "records_moved": int(len(changed))}
+
+
+def prior_ids(engine) -> dict[str, str]:
+    with engine.connect() as conn:
+        rows = conn.execute(select(SourceRecord.record_key, SourceRecord.child_id, SourceRecord.id)
+                            .where(SourceRecord.child_id.is_not(None)).order_by(SourceRecord.id)).all()
+    return {k: c for k, c, _ in rows}  # the newest row's child wins
+
+
+def analyst_rulings(engine) -> dict[tuple[str, str], str]:
+    with engine.connect() as conn:
+        rows = conn.execute(select(CandidatePair.key_a, CandidatePair.key_b, CandidatePair.analyst_decision)
+                            .where(CandidatePair.analyst_decision.is_not(None))).all()
+    return {(a, b): d for a, b, d in rows}
+
+
+def save_review_queue(engine, review: pd.DataFrame) -> int:
+    """Upsert pairs for analysts; pairs no longer in review and with no decision are dropped."""
+    now = datetime.now(timezone.utc).replace(tzinfo=None)
+    with Session(engine) as s:
+        existing = {(a, b): (pid, dec) for pid, a, b, dec in
+                    s.execute(select(CandidatePair.id, CandidatePair.key_a, CandidatePair.key_b,
+                                     CandidatePair.analyst_decision))}
+        wanted = set()
+        new_rows, updates = [], []
+        for rec in review.itertuples(index=False):
+            key = (rec.key_a, rec.key_b)
+            wanted.add(key)
+            values = {"match_weight": float(rec.match_weight), "match_probability": float(rec.match_probability),
+                      "explanation": rec.explanation, "decision": "review", "updated_at": now}
+            if key in existing:
+                updates.append({"pid": existing[key][0], **values})
+            else:
+                new_rows.append(CandidatePair(key_a=rec.key_a, key_b=rec.key_b, **values))
+        s.add_all(new_rows)
+        if updates:
+            s.connection().execute(update(CandidatePair).where(CandidatePair.id == bindparam("pid")), updates)
+        stale = [pid for key, (pid, dec) in existing.items() if key not in wanted and dec is None]
+        if stale:
+            s.execute(CandidatePair.__table__.delete().where(CandidatePair.id.in_(stale)))
+        s.commit()
+    return len(wanted)

@@ -1,0 +1,179 @@
+"""Turn collected files into register rows: validate each one, store accepted rows with their
+provenance and record key, quarantine bad rows with reasons, finish the ledger entry and send
+the receipt. Marks which records are current (in their provider's newest extract).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pandas as pd
+from sqlalchemy import insert, select, update
+from sqlalchemy.orm import Session
+
+from register.models import ExtractFile, QuarantinedRow, SourceRecord
+from schemas.feeds import FileRejected, read_extract, validate_extract
+from schemas.identifiers import nhs_digits, postcode_normalise
+from sources.receipts import Receipt, send_receipt
+
+log = logging.getLogger("rollcall.register")
+
+# Each feed's columns mapped onto the register's common record columns.
+RECORD_COLUMNS = {
+    "school": {"upn": "upn", "former_upn": "former_upn", "surname": "surname", "forename": "forename",
+               "middle_names": "middle_names", "preferred_surname": "alt_surname", "dob": "dob", "sex": "sex",
+               "address_line1": "address_line1", "address_line2": "address_line2", "town": "town",
+               "postcode": "postcode", "entry_date": "start_date", "leaving_date": "end_date",
+               "leaving_reason": "end_reason", "enrol_status": "enrol_status",
+               "destination_laestab": "destination_laestab"},
+    "health": {"nhs_number": "nhs_number", "family_name": "surname", "given_name": "forename",
+               "other_given_names": "middle_names", "dob": "dob", "gender": "sex", "address_line1": "address_line1",
+               "address_line2": "address_line2", "town": "town", "postcode": "postcode",
+               "residence_la": "residence_la", "registration_date": "start_date",
+               "deregistration_date": "end_date", "deregistration_reason": "end_reason"},
+    "la": {"la_child_id": "la_child_id", "upn": "upn", "nhs_number": "nhs_number", "surname": "surname",
+           "forename": "forename", "dob": "dob", "sex": "sex", "address_line1": "address_line1",
+           "postcode": "postcode", "record_type": "record_type", "status_date": "start_date",
+           "shielded": "shielded"},
+}
+_GENDER_TO_SEX = {"1": "M", "2": "F"}
+
+
+@dataclass
+class LoadReport:
+    accepted: int = 0
+    rejected: int = 0
+    rows_accepted: int = 0
+    rows_quarantined: int = 0
+    warnings: int = 0
+    per_feed_rows: dict[str, int] = field(default_factory=dict)
+
+
+def record_keys(feed: str, provider: str, rec: pd.DataFrame) -> pd.Series:
+    """A key that names the same child at the same provider across that provider's extracts."""
+    if feed == "school":
+        return "school:" + provider + ":" + rec["upn"]
+    if feed == "la":
+        return "la:" + provider + ":" + rec["la_child_id"]
+    fallback = (rec["surname"].str.upper() + "|" + rec["forename"].str.upper() + "|" + rec["dob"].astype(str))
+    hashed = fallback.map(lambda v: "~" + hashlib.sha256(v.encode()).hexdigest()[:20])
+    return "health:" + provider + ":" + rec["nhs_number"].where(rec["nhs_number"] != "", hashed)
+
+
+def to_records(feed: str, provider: str, valid: pd.DataFrame) -> pd.DataFrame:
+    rec = valid.rename(columns=RECORD_COLUMNS[feed])[list(RECORD_COLUMNS[feed].values())].copy()
+    if "nhs_number" in rec:
+        rec["nhs_number"] = nhs_digits(rec["nhs_number"])
+    if feed == "health":
+        rec["sex"] = rec["sex"].map(_GENDER_TO_SEX).fillna("")
+    elif feed == "la":
+        rec["sex"] = rec["sex"].where(rec["sex"] != "U", "")
+        rec["shielded"] = rec["shielded"] == "Y"
+    rec["postcode"] = postcode_normalise(rec["postcode"])
+    rec["record_key"] = record_keys(feed, provider, rec)
+    rec["row_no"] = rec.index.astype(int)
+    rec["feed"], rec["provider"] = feed, provider
+    return rec
+
+
+def _db_rows(rec: pd.DataFrame, file_id: int) -> list[dict]:
+    rec = rec.astype(object).where(rec.notna(), None)
+    rows = rec.to_dict("records")
+    for r in rows:
+        r["file_id"] = file_id
+        r["active"] = False
+        for k, v in r.items():
+            if v == "":
+                r[k] = None
+    return rows
+
+
+def load_file(engine, source, file_id: int, report: LoadReport) -> None:
+    with Session(engine) as s:
+        f = s.get(ExtractFile, file_id)
+        account, name = f.account, f.name
+        receipt = Receipt(file=name, status="accepted", sha256=f.sha256, feed=f.feed, provider=f.provider,
+                          extract_date=str(f.extract_date))
+        try:
+            parsed = read_extract(Path(f.archive_path).read_bytes(), f.feed)
+            valid, faults = validate_extract(parsed, f.extract_date)
+        except FileRejected as exc:
+            receipt.status, receipt.reason = "rejected", str(exc)
+            f.status, f.reason = "rejected", str(exc)
+            report.rejected += 1
+        else:
+            receipt.rows_total, receipt.rows_accepted = parsed.rows_total, len(valid)
+            receipt.warnings, receipt.faults = parsed.warnings, faults
+            rec = to_records(f.feed, f.provider, valid)
+            if len(rec):
+                s.execute(insert(SourceRecord), _db_rows(rec, f.id))
+            if faults:
+                s.execute(insert(QuarantinedRow), [{"file_id": f.id, "row_no": x.row, "column": x.column or "(row)",
+                                                    "reason": x.reason} for x in faults])
+            f.status = "accepted"
+            f.rows_total, f.rows_accepted = parsed.rows_total, len(valid)
+            f.rows_quarantined = receipt.rows_quarantined
+            f.warnings = json.dumps(parsed.warnings) if parsed.warnings else None
+            report.accepted += 1
+            report.rows_accepted += len(valid)
+            report.rows_quarantined += receipt.rows_quarantined
+            report.warnings += len(parsed.warnings)
+            report.per_feed_rows[f.feed] = report.per_feed_rows.get(f.feed, 0) + len(valid)
+        f.processed_at = datetime.now(timezone.utc).replace(tzinfo=None)
+        s.commit()
+    send_receipt(source, account, receipt)
+    log.info("ledger file %s: %s", file_id, receipt.status)
+
+
+def load_files(engine, source, file_ids: list[int]) -> LoadReport:
+    report = LoadReport()
+    for file_id in file_ids:
+        load_file(engine, source, file_id, report)
+    return report
+
+
+def refresh_active(engine) -> dict[str, int]:
+    """Mark records active when their file is its provider's newest accepted extract."""
+    with Session(engine) as s:
+        files = s.execute(select(ExtractFile.id, ExtractFile.feed, ExtractFile.provider, ExtractFile.extract_date)
+                          .where(ExtractFile.status == "accepted")).all()
+        newest: dict[tuple[str, str], tuple] = {}
+        for fid, feed, provider, d in files:
+            key = (feed, provider)
+            if key not in newest or (d, fid) > newest[key]:
+                newest[key] = (d, fid)
+        current = sorted(fid for _, fid in newest.values())
+        s.execute(update(SourceRecord).where(SourceRecord.active.is_(True), SourceRecord.file_id.not_in(current))
+                  .values(active=False))
+        s.execute(update(SourceRecord).where(SourceRecord.active.is_(False), SourceRecord.file_id.in_(current))
+                  .values(active=True))
+        s.commit()
+        counts = dict(s.execute(select(SourceRecord.feed, _count()).where(SourceRecord.active.is_(True))
+                                .group_by(SourceRecord.feed)).all())
+    return {feed: int(n) for feed, n in counts.items()}
+
+
+def _count():
+    from sqlalchemy import func
+    return func.count()
+
+
+ACTIVE_COLUMNS = ["id", "record_key", "feed", "provider", "child_id", "upn", "former_upn", "nhs_number",
+                  "la_child_id", "surname", "forename", "middle_names", "alt_surname", "dob", "sex",
+                  "address_line1", "postcode", "residence_la", "start_date", "end_date", "end_reason",
+                  "enrol_status", "record_type", "destination_laestab", "shielded"]
+
+
+def active_records(engine) -> pd.DataFrame:
+    cols = [getattr(SourceRecord, c) for c in ACTIVE_COLUMNS]
+    with engine.connect() as conn:
+        rows = conn.execute(select(*cols).where(SourceRecord.active.is_(True)).order_by(SourceRecord.id)).all()
+    df = pd.DataFrame(rows, columns=ACTIVE_COLUMNS)
+    for c in ACTIVE_COLUMNS:
+        if df[c].dtype == object and c not in ("dob", "start_date", "end_date", "shielded"):
+            df[c] = df[c].fillna("")
+    return df

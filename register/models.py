@@ -1,0 +1,142 @@
+"""The register's tables: file ledger, source records, quarantined rows, children, candidate
+pairs and CME flags. Shared by every stage; holds no logic, and never stores a raw cell of
+a quarantined row (the archived file keeps the original bytes).
+"""
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import (Boolean, Date, DateTime, Float, ForeignKey, Index, Integer, MetaData, String, Text,
+                        UniqueConstraint, text)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class ExtractFile(Base):
+    """The file ledger: one row per file collected from an inbox."""
+    __tablename__ = "files"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    account: Mapped[str] = mapped_column(String(32))  # the delivery folder / SFTP account
+    name: Mapped[str] = mapped_column(String(255))
+    feed: Mapped[str | None] = mapped_column(String(16))
+    provider: Mapped[str | None] = mapped_column(String(16))
+    extract_date: Mapped[date | None] = mapped_column(Date)
+    sha256: Mapped[str] = mapped_column(String(64))
+    size_bytes: Mapped[int] = mapped_column(Integer)
+    # collected -> accepted | rejected; duplicate for a re-sent copy of an ingested file
+    status: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(Text)
+    warnings: Mapped[str | None] = mapped_column(Text)
+    rows_total: Mapped[int | None] = mapped_column(Integer)
+    rows_accepted: Mapped[int | None] = mapped_column(Integer)
+    rows_quarantined: Mapped[int | None] = mapped_column(Integer)
+    archive_path: Mapped[str] = mapped_column(String(512))
+    collected_at: Mapped[datetime] = mapped_column(DateTime)
+    processed_at: Mapped[datetime | None] = mapped_column(DateTime)
+    __table_args__ = (
+        # The same content from the same account is ingested once, even by two runs at once.
+        Index("uq_files_account_sha256_live", "account", "sha256", unique=True,
+              sqlite_where=text("status IN ('collected', 'accepted')"),
+              postgresql_where=text("status IN ('collected', 'accepted')")),
+        Index("ix_files_status", "status"),
+    )
+
+
+class SourceRecord(Base):
+    """One accepted row of an accepted file, standardised, with provenance."""
+    __tablename__ = "source_records"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    file_id: Mapped[int] = mapped_column(ForeignKey("files.id"))
+    row_no: Mapped[int] = mapped_column(Integer)
+    feed: Mapped[str] = mapped_column(String(16))
+    provider: Mapped[str] = mapped_column(String(16))
+    record_key: Mapped[str] = mapped_column(String(96))  # the same child at the same provider
+    active: Mapped[bool] = mapped_column(Boolean, default=False)  # in its provider's latest extract
+    child_id: Mapped[str | None] = mapped_column(String(16))
+    upn: Mapped[str | None] = mapped_column(String(13))
+    former_upn: Mapped[str | None] = mapped_column(String(13))
+    nhs_number: Mapped[str | None] = mapped_column(String(10))
+    la_child_id: Mapped[str | None] = mapped_column(String(64))
+    surname: Mapped[str] = mapped_column(String(128))
+    forename: Mapped[str] = mapped_column(String(128))
+    middle_names: Mapped[str | None] = mapped_column(String(128))
+    alt_surname: Mapped[str | None] = mapped_column(String(128))
+    dob: Mapped[date] = mapped_column(Date)
+    sex: Mapped[str | None] = mapped_column(String(1))  # M, F or empty
+    address_line1: Mapped[str | None] = mapped_column(String(256))
+    address_line2: Mapped[str | None] = mapped_column(String(256))
+    town: Mapped[str | None] = mapped_column(String(128))
+    postcode: Mapped[str | None] = mapped_column(String(8))  # normalised 'OUT IN'
+    residence_la: Mapped[str | None] = mapped_column(String(3))
+    start_date: Mapped[date | None] = mapped_column(Date)  # entry, registration or status date
+    end_date: Mapped[date | None] = mapped_column(Date)  # leaving or deregistration date
+    end_reason: Mapped[str | None] = mapped_column(String(16))
+    enrol_status: Mapped[str | None] = mapped_column(String(1))
+    record_type: Mapped[str | None] = mapped_column(String(24))
+    destination_laestab: Mapped[str | None] = mapped_column(String(7))
+    shielded: Mapped[bool] = mapped_column(Boolean, default=False)
+    __table_args__ = (
+        UniqueConstraint("file_id", "row_no"),
+        Index("ix_source_records_active", "active"),
+        Index("ix_source_records_record_key", "record_key"),
+        Index("ix_source_records_child_id", "child_id"),
+    )
+
+
+class QuarantinedRow(Base):
+    """A row that failed validation, with one reason per faulty column."""
+    __tablename__ = "quarantined_rows"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    file_id: Mapped[int] = mapped_column(ForeignKey("files.id"))
+    row_no: Mapped[int] = mapped_column(Integer)
+    column: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(Text)
+    __table_args__ = (Index("ix_quarantined_rows_file_id", "file_id"),)
+
+
+class Child(Base):
+    """A register child. Ids are opaque and never reused; a child nobody mentions any more
+    is retired, not deleted."""
+    __tablename__ = "children"
+    child_id: Mapped[str] = mapped_column(String(16), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    retired_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class CandidatePair(Base):
+    """A scored pair of records at or above the review threshold, keyed by record keys so an
+    analyst's decision holds across extracts."""
+    __tablename__ = "candidate_pairs"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    key_a: Mapped[str] = mapped_column(String(96))
+    key_b: Mapped[str] = mapped_column(String(96))
+    match_weight: Mapped[float] = mapped_column(Float)
+    match_probability: Mapped[float] = mapped_column(Float)
+    decision: Mapped[str] = mapped_column(String(16))  # link, review
+    explanation: Mapped[str] = mapped_column(Text)  # JSON: field -> level, weight
+    analyst_decision: Mapped[str | None] = mapped_column(String(16))  # same, different
+    updated_at: Mapped[datetime] = mapped_column(DateTime)
+    __table_args__ = (UniqueConstraint("key_a", "key_b"),)
+
+
+class CmeFlag(Base):
+    """A child flagged as missing education on a date, with its one reason code."""
+    __tablename__ = "cme_flags"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    as_of: Mapped[date] = mapped_column(Date)
+    child_id: Mapped[str] = mapped_column(String(16))
+    la_code: Mapped[str] = mapped_column(String(3))
+    reason: Mapped[str] = mapped_column(String(32))
+    computed_at: Mapped[datetime] = mapped_column(DateTime)
+    __table_args__ = (UniqueConstraint("as_of", "child_id"),)

@@ -1,0 +1,94 @@
+"""What leaves the register: the CME list saved per date, and the two CSV exports. A shielded
+child's location (address, postcode, school, GP) never leaves in an export, and no cell is
+written where a spreadsheet would run it as a formula.
+"""
+from __future__ import annotations
+
+import csv
+from datetime import date, datetime, timezone
+from pathlib import Path
+
+import pandas as pd
+from sqlalchemy import delete, insert, select
+
+from register.models import CmeFlag, ExtractFile, SourceRecord
+from schemas.feeds import safe_cell
+
+REGISTER_COLUMNS = ["feed", "provider", "file", "row", "child_id", "active", "record_key"]
+CME_COLUMNS = ["child_id", "la_code", "reason", "surname", "forename", "dob", "sex", "last_school",
+               "last_school_leaving_date", "last_school_leaving_reason", "address_line1", "postcode",
+               "sources", "shielded"]
+
+
+def save_cme(engine, flags: pd.DataFrame, as_of: date) -> None:
+    now = datetime.now(timezone.utc).replace(tzinfo=None)
+    with engine.begin() as conn:
+        conn.execute(delete(CmeFlag).where(CmeFlag.as_of == as_of))
+        if len(flags):
+            conn.execute(insert(CmeFlag), [{"as_of": as_of, "child_id": r.child_id, "la_code": r.la_code,
+                                            "reason": r.reason, "computed_at": now}
+                                           for r in flags.itertuples(index=False)])
+
+
+def _write(out: Path, header: list[str], rows) -> int:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    n = 0
+    with open(out, "w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh, lineterminator="\n")
+        w.writerow(header)
+        for row in rows:
+            w.writerow([safe_cell("" if v is None else str(v)) for v in row])
+            n += 1
+    return n
+
+
+def export_register(engine, out: Path) -> int:
+    q = (select(SourceRecord.feed, SourceRecord.provider, ExtractFile.name, SourceRecord.row_no,
+                SourceRecord.child_id, SourceRecord.active, SourceRecord.record_key)
+         .join(ExtractFile, ExtractFile.id == SourceRecord.file_id)
+         .order_by(ExtractFile.name, SourceRecord.row_no))
+    with engine.connect() as conn:
+        rows = ((f, p, n, r, c, "Y" if a else "N", k) for f, p, n, r, c, a, k in conn.execute(q))
+        return _write(out, REGISTER_COLUMNS, rows)
+
+
+def latest_cme_date(engine) -> date | None:
+    with engine.connect() as conn:
+        return conn.execute(select(CmeFlag.as_of).order_by(CmeFlag.as_of.desc()).limit(1)).scalar()
+
+
+def export_cme(engine, out: Path, as_of: date | None = None) -> int:
+    as_of = as_of or latest_cme_date(engine)
+    with engine.connect() as conn:
+        flags = conn.execute(select(CmeFlag.child_id, CmeFlag.la_code, CmeFlag.reason)
+                             .where(CmeFlag.as_of == as_of).order_by(CmeFlag.la_code, CmeFlag.child_id)).all()
+        ids = [f.child_id for f in flags]
+        recs = pd.DataFrame(conn.execute(
+            select(SourceRecord.child_id, SourceRecord.feed, SourceRecord.provider, SourceRecord.surname,
+                   SourceRecord.forename, SourceRecord.dob, SourceRecord.sex, SourceRecord.address_line1,
+                   SourceRecord.postcode, SourceRecord.start_date, SourceRecord.end_date, SourceRecord.end_reason,
+                   SourceRecord.shielded)
+            .where(SourceRecord.active.is_(True), SourceRecord.child_id.in_(ids))).all(),
+            columns=["child_id", "feed", "provider", "surname", "forename", "dob", "sex", "address_line1",
+                     "postcode", "start_date", "end_date", "end_reason", "shielded"]) if ids else None
+    rows = []
+    for f in flags:
+        mine = recs[recs["child_id"] == f.child_id] if recs is not None else pd.DataFrame()
+        shielded = bool(mine["shielded"].fillna(False).any()) if len(mine) else False
+        # Prefer the authority's own record, then the school's, for names and address.
+        ranked = mine.assign(rank=mine["feed"].map({"la": 0, "school": 1, "health": 2})).sort_values(
+            ["rank", "start_date"], ascending=[True, False]) if len(mine) else mine
+        top = ranked.iloc[0] if len(ranked) else None
+        school = mine[mine["feed"] == "school"].sort_values("start_date").tail(1) if len(mine) else mine
+        s = school.iloc[0] if len(school) else None
+        sources = sorted({r.feed if shielded else f"{r.feed}:{r.provider}" for r in mine.itertuples()})
+        rows.append([
+            f.child_id, f.la_code, f.reason,
+            top["surname"] if top is not None else "", top["forename"] if top is not None else "",
+            top["dob"] if top is not None else "", top["sex"] if top is not None else "",
+            "" if shielded or s is None else s["provider"],
+            "" if s is None else (s["end_date"] or ""), "" if s is None else (s["end_reason"] or ""),
+            "" if shielded or top is None else (top["address_line1"] or ""),
+            "" if shielded or top is None else (top["postcode"] or ""),
+            ";".join(sources), "Y" if shielded else "N"])
+    return _write(out, CME_COLUMNS, rows)

@@ -1,0 +1,90 @@
+"""Vectorised checks and normalisers for the identifiers the extract contract names.
+
+Pure functions over pandas Series of strings ('' = not known). They never log or raise on
+a value, so a bad identifier can be quarantined without its content travelling anywhere.
+"""
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+
+UPN_LETTERS = "ABCDEFGHJKLMNPQRTUVWXYZ"  # DfE check alphabet: no I, O or S
+_UPN_SHAPE = re.compile(r"^[A-HJ-NP-RT-Z]\d{11}[0-9A-HJ-NP-RT-Z]$")
+_POSTCODE_SHAPE = r"^[A-Z]{1,2}[0-9][A-Z0-9]?[0-9][A-Z]{2}$"
+PSEUDO_POSTCODE_PREFIX = "ZZ99"
+LAESTAB_SHAPE = r"^\d{7}$"
+LA_CODE_SHAPE = r"^\d{3}$"
+ODS_SHAPE = r"^[A-Z0-9]{3,6}$"
+
+
+def upn_check_letter(body: str) -> str:
+    """Check letter for the last 12 characters of a UPN (positions 2 to 13)."""
+    total = 0
+    for weight, ch in enumerate(body, start=2):
+        total += (int(ch) if ch.isdigit() else UPN_LETTERS.index(ch)) * weight
+    return UPN_LETTERS[total % 23]
+
+
+def upn_valid(values: pd.Series) -> pd.Series:
+    """True where the value is a well-formed UPN whose check letter is right."""
+    s = values.fillna("").astype(str).str.strip().str.upper()
+    shape = s.str.match(_UPN_SHAPE.pattern)
+    out = pd.Series(False, index=s.index)
+    for idx, v in s[shape].items():
+        out.at[idx] = upn_check_letter(v[1:]) == v[0]
+    return out
+
+
+def nhs_digits(values: pd.Series) -> pd.Series:
+    """NHS numbers with the 3-3-4 spaces removed ('' where not 10 digits after that)."""
+    s = values.fillna("").astype(str).str.strip()
+    spaced = s.str.fullmatch(r"\d{3} \d{3} \d{4}")
+    s = s.where(~spaced, s.str.replace(" ", "", regex=False))
+    return s.where(s.str.fullmatch(r"\d{10}"), "")
+
+
+def nhs_valid(values: pd.Series) -> pd.Series:
+    """True where the value is a 10-digit NHS number with a right modulus-11 check digit."""
+    d = nhs_digits(values)
+    ok = d != ""
+    out = pd.Series(False, index=values.index)
+    if not ok.any():
+        return out
+    digits = np.array([[int(c) for c in v] for v in d[ok]], dtype=np.int64)
+    weights = np.arange(10, 1, -1)
+    check = 11 - (digits[:, :9] @ weights) % 11
+    check = np.where(check == 11, 0, check)
+    good = (check != 10) & (check == digits[:, 9])
+    # All-same-digit numbers pass modulus 11 but are never issued.
+    good &= ~(digits == digits[:, :1]).all(axis=1)
+    out[ok] = good
+    return out
+
+
+def nhs_check_digit(first9: str) -> int | None:
+    """Check digit for nine leading digits, or None where no valid number exists."""
+    total = sum(int(c) * w for c, w in zip(first9, range(10, 1, -1)))
+    check = 11 - total % 11
+    if check == 11:
+        return 0
+    return None if check == 10 else check
+
+
+def postcode_normalise(values: pd.Series) -> pd.Series:
+    """'OUTWARD INWARD' upper case, or '' where the value is not shaped like a UK postcode."""
+    s = values.fillna("").astype(str).str.upper().str.replace(r"\s+", "", regex=True)
+    good = s.str.match(_POSTCODE_SHAPE)
+    s = s.str[:-3] + " " + s.str[-3:]
+    return s.where(good, "")
+
+
+def postcode_valid(values: pd.Series) -> pd.Series:
+    raw = values.fillna("").astype(str).str.strip()
+    return (raw == "") | (postcode_normalise(values) != "")
+
+
+def is_pseudo_postcode(normalised: pd.Series) -> pd.Series:
+    """NHS pseudo-postcodes (ZZ99 ...) are valid but never evidence of where a child lives."""
+    return normalised.str.startswith(PSEUDO_POSTCODE_PREFIX)

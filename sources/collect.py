@@ -1,0 +1,165 @@
+"""Collect complete extracts from every account into the raw archive and the file ledger,
+exactly once. A file leaves an inbox only after its bytes are archived and its ledger row is
+committed; a CSV without its sidecar is never touched.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from register.models import ExtractFile
+from schemas.feeds import FileRejected
+from sources.landing import ExtractSource
+from sources.naming import SIDECAR_SUFFIX, parse_name, parse_sidecar
+from sources.receipts import Receipt, send_receipt
+
+log = logging.getLogger("rollcall.sources")
+
+
+@dataclass
+class CollectionReport:
+    collected: list[int] = field(default_factory=list)  # ledger ids waiting to be validated
+    rejected: int = 0
+    duplicates: int = 0
+    waiting: int = 0  # CSVs whose sidecar has not arrived
+    failed_accounts: dict[str, str] = field(default_factory=dict)  # account -> error class
+
+
+def complete_files(names: list[str]) -> tuple[list[tuple[str, str]], list[str], int]:
+    """Pair each file with its sidecar: (pairs, orphan sidecars, files still uploading)."""
+    present = set(names)
+    pairs, orphans, waiting = [], [], 0
+    for name in sorted(present):
+        if name.endswith(SIDECAR_SUFFIX):
+            if name.removesuffix(SIDECAR_SUFFIX) not in present:
+                orphans.append(name)
+        elif name + SIDECAR_SUFFIX in present:
+            pairs.append((name, name + SIDECAR_SUFFIX))
+        elif not name.startswith("."):
+            waiting += 1
+    return pairs, orphans, waiting
+
+
+def archive_path(archive: Path, sha256: str) -> Path:
+    return archive / sha256[:2] / f"{sha256}.csv"
+
+
+def _fetch_to_archive(source: ExtractSource, account: str, name: str, size: int, archive: Path) -> tuple[str, Path]:
+    """Download to a temp file beside the archive, check size, hash, move into place."""
+    tmp_dir = archive / "tmp"
+    tmp_dir.mkdir(parents=True, exist_ok=True)
+    tmp = tmp_dir / f"{uuid.uuid4().hex}.part"
+    try:
+        source.fetch(account, name, tmp)
+        got = tmp.stat().st_size
+        if got != size:
+            raise OSError(f"short transfer: {got} of {size} bytes")
+        h = hashlib.sha256()
+        with open(tmp, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                h.update(chunk)
+            os.fsync(fh.fileno())
+        digest = h.hexdigest()
+        dest = archive_path(archive, digest)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(tmp, dest)
+        return digest, dest
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _ledger_row(account: str, name: str, digest: str, size: int, path: Path) -> ExtractFile:
+    return ExtractFile(account=account, name=name, sha256=digest, size_bytes=size, archive_path=str(path),
+                       status="collected", collected_at=datetime.now(timezone.utc).replace(tzinfo=None))
+
+
+def collect_account(source: ExtractSource, account: str, engine, archive: Path, report: CollectionReport) -> None:
+    listing = {f.name: f for f in source.list_inbox(account)}
+    pairs, orphans, waiting = complete_files(list(listing))
+    report.waiting += waiting
+    for orphan in orphans:
+        _reject_orphan(source, account, orphan, listing[orphan].size, engine, archive, report)
+    for name, sidecar in pairs:
+        size = listing[name].size
+        digest, path = _fetch_to_archive(source, account, name, size, archive)
+        row = _ledger_row(account, name, digest, size, path)
+        try:
+            meta = parse_name(name, account)
+            row.feed, row.provider, row.extract_date = meta.feed, meta.provider, meta.extract_date
+            if size == 0:
+                raise FileRejected("the file is empty")
+            if parse_sidecar(source.read_small(account, sidecar)) != digest:
+                raise FileRejected("the SHA-256 in the sidecar does not match the file")
+        except FileRejected as exc:
+            row.status, row.reason = "rejected", str(exc)
+        with Session(engine) as s:
+            if row.status == "collected":
+                first = s.scalars(select(ExtractFile).where(
+                    ExtractFile.account == account, ExtractFile.sha256 == digest,
+                    ExtractFile.status.in_(("collected", "accepted")))).first()
+                if first is not None:
+                    row.status, row.reason = "duplicate", f"the same file was already received as {first.name}"
+            row.processed_at = None if row.status == "collected" else row.collected_at
+            s.add(row)
+            try:
+                s.commit()
+            except IntegrityError:
+                # Another run committed the same content first: it owns this file now.
+                s.rollback()
+                log.info("file on account %s is being collected by another run", account)
+                continue
+            ledger_id = row.id
+        if row.status == "collected":
+            report.collected.append(ledger_id)
+        else:
+            if row.status == "rejected":
+                report.rejected += 1
+            else:
+                report.duplicates += 1
+            send_receipt(source, account, Receipt(file=name, status=row.status, sha256=digest, feed=row.feed,
+                                                  provider=row.provider, reason=row.reason,
+                                                  extract_date=str(row.extract_date) if row.extract_date else None))
+        source.remove(account, name)
+        source.remove(account, sidecar)
+        log.info("ledger file %s from account %s: %s", ledger_id, account, row.status)
+
+
+def _reject_orphan(source, account, name, size, engine, archive, report) -> None:
+    digest, path = _fetch_to_archive(source, account, name, size, archive)
+    row = _ledger_row(account, name, digest, size, path)
+    row.status, row.reason = "rejected", "a .sha256 sidecar arrived without its CSV"
+    row.processed_at = row.collected_at
+    with Session(engine) as s:
+        s.add(row)
+        s.commit()
+    report.rejected += 1
+    send_receipt(source, account, Receipt(file=name, status="rejected", sha256=digest, reason=row.reason))
+    source.remove(account, name)
+
+
+def collect(source: ExtractSource, engine, archive: Path, accounts: list[str] | None = None,
+            transient: tuple[type[BaseException], ...] = ()) -> CollectionReport:
+    """Collect from each account; a transient fault on one account does not stop the others."""
+    report = CollectionReport()
+    for account in (accounts if accounts is not None else source.accounts()):
+        try:
+            collect_account(source, account, engine, archive, report)
+        except transient as exc:
+            report.failed_accounts[account] = type(exc).__name__
+            log.warning("account %s could not be collected (%s); its files stay for the next run",
+                        account, type(exc).__name__)
+    return report
+
+
+def pending_files(engine) -> list[int]:
+    with Session(engine) as s:
+        return list(s.scalars(select(ExtractFile.id).where(ExtractFile.status == "collected").order_by(ExtractFile.id)))

@@ -1,0 +1,55 @@
+"""Extract file names: <feed>_<provider>_<YYYYMMDD>.csv with a .sha256 sidecar.
+
+Parses and checks a name against the contract; reasons are safe to show the provider.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from schemas.feeds import FileRejected
+
+SIDECAR_SUFFIX = ".sha256"
+_NAME = re.compile(r"^(school|health|la)_([A-Za-z0-9]+)_(\d{8})\.csv$")
+PROVIDER_SHAPES = {
+    "school": (re.compile(r"^\d{7}$"), "a 7-digit LAESTAB"),
+    "health": (re.compile(r"^[A-Z0-9]{3,6}$"), "an ODS code of 3 to 6 capital letters and digits"),
+    "la": (re.compile(r"^\d{3}$"), "a 3-digit LA code"),
+}
+
+
+@dataclass(frozen=True)
+class ExtractName:
+    feed: str
+    provider: str
+    extract_date: date
+
+
+def parse_name(name: str, account: str | None = None) -> ExtractName:
+    m = _NAME.match(name)
+    if not m:
+        raise FileRejected("the file name does not follow <feed>_<provider>_<YYYYMMDD>.csv "
+                           "with feed school, health or la")
+    feed, provider, stamp = m.groups()
+    shape, wanted = PROVIDER_SHAPES[feed]
+    if not shape.match(provider):
+        raise FileRejected(f"the provider id in the name is not {wanted}")
+    try:
+        extract_date = datetime.strptime(stamp, "%Y%m%d").date()
+    except ValueError:
+        raise FileRejected("the date in the file name is not a real date") from None
+    if account is not None and provider != account:
+        raise FileRejected("the provider id in the name is not this account's own")
+    return ExtractName(feed, provider, extract_date)
+
+
+def parse_sidecar(data: bytes) -> str:
+    """The lowercase hex digest a sidecar holds (optionally followed by the file name)."""
+    try:
+        first = data.decode("ascii").strip().split()
+    except UnicodeDecodeError:
+        raise FileRejected("the .sha256 sidecar is not ASCII text") from None
+    if not first or not re.fullmatch(r"[0-9a-fA-F]{64}", first[0]):
+        raise FileRejected("the .sha256 sidecar does not hold a SHA-256 hex digest")
+    return first[0].lower()

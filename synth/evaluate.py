@@ -1,0 +1,75 @@
+"""Accuracy against the generator's ground truth: pairwise precision and recall of the register's
+grouping, twin merges, and CME precision and recall. Reads exports and truth files only."""
+from __future__ import annotations
+
+import csv
+from collections import Counter, defaultdict
+from pathlib import Path
+
+
+def _pairs_count(groups: dict) -> int:
+    return sum(len(v) * (len(v) - 1) // 2 for v in groups.values())
+
+
+def linkage_scores(register_csv: Path, truth_dir: Path) -> dict:
+    truth = {}
+    with open(truth_dir / "records.csv", newline="") as fh:
+        for r in csv.DictReader(fh):
+            truth[(r["file"], int(r["row"]))] = r["true_child"]
+    got = {}
+    with open(register_csv, newline="") as fh:
+        for r in csv.DictReader(fh):
+            if r.get("active", "Y") == "Y":
+                got[(r["file"], int(r["row"]))] = r["child_id"]
+    common = [k for k in got if k in truth]
+    by_pred, by_true = defaultdict(list), defaultdict(list)
+    joint = Counter()
+    for k in common:
+        by_pred[got[k]].append(k)
+        by_true[truth[k]].append(k)
+        joint[(got[k], truth[k])] += 1
+    tp = sum(n * (n - 1) // 2 for n in joint.values())
+    pred, true = _pairs_count(by_pred), _pairs_count(by_true)
+    precision = tp / pred if pred else 1.0
+    recall = tp / true if true else 1.0
+    twins = 0
+    twin_file = truth_dir / "twins.csv"
+    if twin_file.exists():
+        children_of = defaultdict(set)
+        for (cid, tid), _ in joint.items():
+            children_of[tid].add(cid)
+        with open(twin_file, newline="") as fh:
+            for r in csv.DictReader(fh):
+                if children_of[r["child_a"]] & children_of[r["child_b"]]:
+                    twins += 1
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {"records": len(common), "true_children": len(by_true), "register_children": len(by_pred),
+            "pair_precision": round(precision, 5), "pair_recall": round(recall, 5), "pair_f1": round(f1, 5),
+            "twin_merges": twins}
+
+
+def cme_scores(register_csv: Path, cme_csv: Path, truth_dir: Path) -> dict:
+    truth_of = {}
+    with open(truth_dir / "records.csv", newline="") as fh:
+        for r in csv.DictReader(fh):
+            truth_of[(r["file"], int(r["row"]))] = r["true_child"]
+    members = defaultdict(set)
+    with open(register_csv, newline="") as fh:
+        for r in csv.DictReader(fh):
+            t = truth_of.get((r["file"], int(r["row"])))
+            if t and r.get("active", "Y") == "Y":
+                members[r["child_id"]].add(t)
+    with open(truth_dir / "cme.csv", newline="") as fh:
+        truly = {r["true_child"] for r in csv.DictReader(fh)}
+    flagged_true, flagged = set(), 0
+    correct = 0
+    with open(cme_csv, newline="") as fh:
+        for r in csv.DictReader(fh):
+            flagged += 1
+            hit = members[r["child_id"]] & truly
+            if hit:
+                correct += 1
+                flagged_true |= hit
+    return {"cme_flagged": flagged, "cme_true": len(truly),
+            "cme_precision": round(correct / flagged, 4) if flagged else 1.0,
+            "cme_recall": round(len(flagged_true) / len(truly), 4) if truly else 1.0}
