@@ -10,11 +10,12 @@ from rapidfuzz.distance import JaroWinkler, Levenshtein
 from rapidfuzz.process import cpdist
 
 LEVELS: dict[str, list[str]] = {
-    "forename": ["exact or same canonical name", "Jaro-Winkler >= 0.92", "Jaro-Winkler >= 0.80 or a middle name",
-                 "different"],
+    "forename": ["exact", "same name by the diminutive table", "Jaro-Winkler >= 0.92",
+                 "Jaro-Winkler >= 0.80 or a middle name", "different"],
     "surname": ["exact", "shares a surname part", "Jaro-Winkler >= 0.92", "Jaro-Winkler >= 0.80", "different"],
-    "dob": ["exact", "exact but 1 January (often a guess)", "day and month swapped", "one part differs",
+    "dob": ["exact", "exact but 1 January (often a guess)", "day and month swapped", "one keystroke or one of day/month differs",
             "different"],
+    "middle_name": ["a middle name in common", "different"],
     "sex": ["same", "different"],
     "postcode": ["exact", "same sector", "same district", "different"],
     "nhs_number": ["same", "different"],
@@ -33,10 +34,10 @@ def compare(std: pd.DataFrame, pairs: np.ndarray) -> pd.DataFrame:
     out = pd.DataFrame(index=A.index)
 
     fn_jw = _jw(A["fn"], B["fn"])
-    same_fn = (A["fn"] == B["fn"]) | (A["fn_canon"] == B["fn_canon"])
     in_middle = np.array([(a and a in m.split()) or (b and b in n.split())
                           for a, b, m, n in zip(A["fn"], B["fn"], B["mid"], A["mid"])], dtype=bool)
-    out["forename"] = np.select([same_fn, fn_jw >= 0.92, (fn_jw >= 0.80) | in_middle], [0, 1, 2], 3)
+    out["forename"] = np.select([A["fn"] == B["fn"], A["fn_canon"] == B["fn_canon"], fn_jw >= 0.92,
+                                 (fn_jw >= 0.80) | in_middle], [0, 1, 2, 3], 4)
     out.loc[(A["fn"] == "") | (B["fn"] == ""), "forename"] = -1
 
     sn_jw = _jw(A["sn"], B["sn"])
@@ -47,10 +48,15 @@ def compare(std: pd.DataFrame, pairs: np.ndarray) -> pd.DataFrame:
     same_dob = A["dob"] == B["dob"]
     swapped = (A["dob_swap"] != "") & (A["dob_swap"] == B["dob"])
     one_off = cpdist(A["dob"].tolist(), B["dob"].tolist(), scorer=Levenshtein.distance, workers=-1) <= 1
-    parts_differ = np.array([sum(x[k] != y[k] for k in (slice(0, 4), slice(4, 6), slice(6, 8))) == 1
+    # A day or month typed wrong; a year counts only when one keystroke apart (siblings differ by years).
+    parts_differ = np.array([x[:4] == y[:4] and (x[4:6] == y[4:6]) != (x[6:] == y[6:])
                              for x, y in zip(A["dob"], B["dob"])], dtype=bool)
     out["dob"] = np.select([same_dob & ~A["dob_jan1"], same_dob, swapped, one_off | parts_differ], [0, 1, 2, 3], 4)
     out.loc[(A["dob"] == "") | (B["dob"] == ""), "dob"] = -1
+
+    shared_mid = np.array([bool(set(x.split()) & set(y.split())) for x, y in zip(A["mid"], B["mid"])], dtype=bool)
+    out["middle_name"] = np.where(shared_mid, 0, 1)
+    out.loc[(A["mid"] == "") | (B["mid"] == ""), "middle_name"] = -1
 
     out["sex"] = np.where(A["sex"] == B["sex"], 0, 1)
     out.loc[(A["sex"] == "") | (B["sex"] == ""), "sex"] = -1

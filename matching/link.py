@@ -19,7 +19,7 @@ from matching.standardise import standardise
 
 @dataclass(frozen=True)
 class LinkSettings:
-    link_at: float = 0.99  # match probability at or above which a pair is linked
+    link_at: float = 0.95  # match probability at or above which a pair is linked
     review_at: float = 0.5  # at or above this (and below link_at) a pair goes to the review queue
 
 
@@ -34,8 +34,10 @@ class LinkResult:
 
 
 def twin_evidence(levels: pd.DataFrame) -> np.ndarray:
-    """Same birth date and surname, clearly different given names, no shared identifier."""
-    return ((levels["dob"].isin([0, 1])) & (levels["surname"].between(0, 2)) & (levels["forename"] == 3)
+    """Same birth date and surname, different given names (or one's given name is the other's
+    middle name while their middle names differ), and no shared identifier."""
+    names_differ = (levels["forename"] == 4) | ((levels["forename"] == 3) & (levels["middle_name"] == 1))
+    return ((levels["dob"].isin([0, 1])) & (levels["surname"].between(0, 2)) & names_differ
             & (levels["nhs_number"] != 0) & (levels["upn"] != 0)).to_numpy()
 
 

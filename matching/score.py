@@ -12,7 +12,7 @@ import pandas as pd
 from matching.compare import LEVELS, compare
 
 FIELDS = list(LEVELS)
-TF_FIELDS = {"forename": "fn_canon", "surname": "sn"}  # field -> standardised column for frequencies
+TF_FIELDS = {"forename": "fn", "surname": "sn"}  # field -> standardised column for frequencies
 _EPS = 1e-6
 
 
@@ -48,11 +48,14 @@ def estimate_u(std: pd.DataFrame, n_pairs: int = 200_000, seed: int = 1) -> dict
     for name in FIELDS:
         c = _level_counts(levels, name) + 0.5  # add-half smoothing: no level is impossible
         u[name] = np.maximum(c / c.sum(), _EPS)
+    # 1 January is often a guessed birth date: agreeing on it is never stronger evidence than
+    # agreeing on an ordinary date, however rare it is among random pairs here.
+    u["dob"][1] = max(u["dob"][1], 10 * u["dob"][0])
     return u
 
 
-_M_DEFAULT = {"forename": [0.85, 0.06, 0.05, 0.04], "surname": [0.85, 0.05, 0.04, 0.03, 0.03],
-              "dob": [0.9, 0.03, 0.02, 0.04, 0.01], "sex": [0.98, 0.02], "postcode": [0.75, 0.08, 0.07, 0.1],
+_M_DEFAULT = {"forename": [0.82, 0.05, 0.05, 0.04, 0.04], "surname": [0.85, 0.05, 0.04, 0.03, 0.03],
+              "dob": [0.9, 0.03, 0.02, 0.04, 0.01], "middle_name": [0.9, 0.1], "sex": [0.98, 0.02], "postcode": [0.75, 0.08, 0.07, 0.1],
               "nhs_number": [0.995, 0.005], "upn": [0.99, 0.01]}
 # Identifiers are not learned: disagreement rates of true matches on them are data-entry error rates.
 FIXED_M = {"nhs_number", "upn"}
@@ -109,11 +112,17 @@ def estimate_m(levels: pd.DataFrame, u: dict[str, np.ndarray], m: dict[str, np.n
 
 
 def train(std: pd.DataFrame, levels: pd.DataFrame, seed: int = 1, em_iterations: int = 10) -> Model:
+    """u from random pairs; the prior from deterministic rules; m from identifier-sharing pairs
+    where there are enough of them, otherwise by EM. EM over all candidate pairs was tried
+    first and drifted to a degenerate solution (it took same-name pairs with different birth
+    dates as matches), so identifier anchors are preferred when the data has them."""
     u = estimate_u(std, seed=seed)
     prior = random_pair_prior(levels, len(std))
     m = anchored_m(levels)
-    candidate_prior = float(np.clip(prior * len(std) * (len(std) - 1) / 2 / max(len(levels), 1), 1e-6, 0.99))
-    m, it = estimate_m(levels, u, m, candidate_prior, iterations=em_iterations)
+    it = 0
+    if ((levels["nhs_number"] == 0) | (levels["upn"] == 0)).sum() < MIN_ANCHORS:
+        candidate_prior = float(np.clip(prior * len(std) * (len(std) - 1) / 2 / max(len(levels), 1), 1e-6, 0.99))
+        m, it = estimate_m(levels, u, m, candidate_prior, iterations=em_iterations)
     tf = {name: std[col][std[col] != ""].value_counts(normalize=True) for name, col in TF_FIELDS.items()}
     return Model(m=m, u=u, prior=prior, tf=tf, iterations=it)
 

@@ -87,7 +87,7 @@ class DeliverySources(ConfigurableResource):
 
 class RunSettings(ConfigurableResource):
     as_of: str | None = None  # YYYY-MM-DD; today when not set
-    link_at: float = 0.99
+    link_at: float = 0.95
     review_at: float = 0.5
 
     def as_of_date(self) -> date:

@@ -89,7 +89,7 @@ class _Gen:
         self.nick = {}
         for nick, canon in diminutives().items():
             self.nick.setdefault(canon, []).append(nick)
-        self.upn_serial = 0
+        self.upn_serials: dict[str, int] = {}
         self.nhs_serial = int(self.rng.integers(100_000, 900_000))
         self.rows = {}  # (feed, provider) -> list of (row dict, true child id)
 
@@ -112,8 +112,12 @@ class _Gen:
         return (f"{int(self.rng.integers(1, 200))} {self.pick(STREETS)}", f"Town {la}", self.postcode(la))
 
     def upn(self, laestab: str, year: int) -> str:
-        self.upn_serial += 1
-        body = f"{laestab}{year % 100:02d}{self.upn_serial % 1000:03d}"
+        # LA + establishment + year of allocation + a serial unique within them.
+        prefix = f"{laestab}{year % 100:02d}"
+        self.upn_serials[prefix] = serial = self.upn_serials.get(prefix, 0) + 1
+        if serial >= 1000:  # a full year: borrow the next year's prefix, as the DfE scheme would
+            return self.upn(laestab, year + 1)
+        body = f"{prefix}{serial:03d}"
         return upn_check_letter(body) + body
 
     def nhs(self) -> str:
