@@ -20,6 +20,7 @@ BLOCKING_RULES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "upn": (("upn",), ("upn",)),
     "former_upn": (("former_upn",), ("upn",)),
     "year+sn+fn_initial": (("dob_year", "sn", "fn1"), ("dob_year", "sn", "fn1")),
+    "fn+year+sn_initial": (("fn_canon", "dob_year", "sn1"), ("fn_canon", "dob_year", "sn1")),
 }
 MAX_BLOCK = 400  # a block larger than this says the key is too common to be evidence
 

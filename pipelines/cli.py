@@ -30,8 +30,10 @@ def run_pipeline(db_url: str, landing: str | None = None, sftp: str | None = Non
                  "delivery": DeliverySources(landing=landing, sftp_config=sftp, archive=archive or "var/archive"),
                  "settings": RunSettings(as_of=as_of.isoformat() if as_of else None)}
     instance = DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else DagsterInstance.ephemeral()
+    level = os.environ.get("ROLLCALL_LOG_LEVEL", "WARNING")
     return materialize(ALL_ASSETS, resources=resources, instance=instance, raise_on_error=False,
-                       tags={"rollcall/trigger": "cli"})
+                       tags={"rollcall/trigger": "cli"},
+                       run_config={"loggers": {"console": {"config": {"log_level": level}}}})
 
 
 def summary(db_url: str, as_of: date | None = None) -> list[str]:
@@ -48,13 +50,15 @@ def summary(db_url: str, as_of: date | None = None) -> list[str]:
         records = conn.execute(select(func.count()).where(SourceRecord.active.is_(True))).scalar()
         children = conn.execute(select(func.count()).where(Child.retired_at.is_(None))).scalar()
         when = as_of or latest_cme_date(engine)
-        per_la = conn.execute(select(CmeFlag.la_code, func.count()).where(CmeFlag.as_of == when)
-                              .group_by(CmeFlag.la_code).order_by(CmeFlag.la_code)).all()
+        per_la = dict(conn.execute(select(CmeFlag.la_code, func.count()).where(CmeFlag.as_of == when)
+                                   .group_by(CmeFlag.la_code)).all())
+        for la in conn.execute(select(SourceRecord.provider).where(SourceRecord.feed == "la").distinct()).scalars():
+            per_la.setdefault(la, 0)
     lines = [f"files accepted: {status.get('accepted', 0)}, rejected: {status.get('rejected', 0)}, "
              f"duplicates: {status.get('duplicate', 0)}",
              f"rows quarantined: {quarantined}", f"current records: {records}", f"register children: {children}",
              f"children missing education on {when}:"]
-    lines += [f"  LA {la}: {n}" for la, n in per_la] or ["  none"]
+    lines += [f"  LA {la}: {n}" for la, n in sorted(per_la.items())] or ["  none"]
     return lines
 
 
@@ -91,6 +95,9 @@ def cmd_demo(args) -> int:
 
     home = Path(args.home).resolve()
     landing, truth = home / "landing", home / "truth"
+    if not os.environ.get("DAGSTER_HOME") and (Path.cwd() / "dagster.yaml").exists():
+        # Record the demo's runs in the repository's instance, so `dagster dev` shows them.
+        os.environ["DAGSTER_HOME"] = str(Path.cwd())
     db_url = f"sqlite:///{home / 'rollcall.sqlite'}"
     if (home / "rollcall.sqlite").exists() and not args.keep:
         import shutil
@@ -120,7 +127,7 @@ def cmd_demo(args) -> int:
         print("\n".join(summary(db_url, as_of)))
         print(f"\nExports: rollcall export cme --db {db_url} --out {home / 'cme.csv'}")
         print("Dagster UI on the same runs and register:\n"
-              f"  DAGSTER_HOME={Path.cwd()} ROLLCALL_DB_URL={db_url} ROLLCALL_LANDING={landing} "
+              f"  DAGSTER_HOME={os.environ.get('DAGSTER_HOME', Path.cwd())} ROLLCALL_DB_URL={db_url} ROLLCALL_LANDING={landing} "
               f"ROLLCALL_ARCHIVE={home / 'archive'} ROLLCALL_AS_OF={as_of} .venv/bin/dagster dev")
     return code
 

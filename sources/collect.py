@@ -101,7 +101,7 @@ def collect_account(source: ExtractSource, account: str, engine, archive: Path, 
                 raise FileRejected("the SHA-256 in the sidecar does not match the file")
         except FileRejected as exc:
             row.status, row.reason = "rejected", str(exc)
-        with Session(engine) as s:
+        with Session(engine, expire_on_commit=False) as s:
             if row.status == "collected":
                 first = s.scalars(select(ExtractFile).where(
                     ExtractFile.account == account, ExtractFile.sha256 == digest,
@@ -138,7 +138,7 @@ def _reject_orphan(source, account, name, size, engine, archive, report) -> None
     row = _ledger_row(account, name, digest, size, path)
     row.status, row.reason = "rejected", "a .sha256 sidecar arrived without its CSV"
     row.processed_at = row.collected_at
-    with Session(engine) as s:
+    with Session(engine, expire_on_commit=False) as s:
         s.add(row)
         s.commit()
     report.rejected += 1

@@ -1,0 +1,67 @@
+"""The installed `rollcall` console script, as an operator or provider uses it."""
+import csv
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import AS_OF, make_upn, school_csv
+
+ROLLCALL = str(Path(sys.executable).with_name("rollcall"))
+
+
+def cli(*args, cwd=None):
+    env = {k: v for k, v in os.environ.items() if k != "DAGSTER_HOME"}
+    return subprocess.run([ROLLCALL, *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=600)
+
+
+def test_validate_prints_findings_and_exits_non_zero_only_for_rejected_files(tmp_path):
+    good = {"upn": make_upn("8802001", 1), "surname": "Lowe", "forename": "Ada", "dob": "2015-03-02",
+            "sex": "F", "entry_date": "2019-09-04", "enrol_status": "C"}
+    ok = tmp_path / "school_8802001_20261101.csv"
+    ok.write_bytes(school_csv([good, dict(good, sex="Z")], extra_header=",colour"))
+    p = cli("validate", str(ok))
+    assert p.returncode == 0, p.stderr
+    assert "rows: 2 total, 1 accepted, 1 quarantined" in p.stdout
+    assert "row 2, sex: is not one of the codes M/F" in p.stdout
+    assert "unknown column ignored: colour" in p.stdout and "no .sha256 sidecar" in p.stdout
+    assert "Lowe" not in p.stdout
+    bad = tmp_path / "school_8802001_20261102.csv"
+    bad.write_bytes(b"upn,surname\n1,2\n")
+    p = cli("validate", str(bad))
+    assert p.returncode == 1 and "required column(s) missing" in p.stdout
+    misnamed = tmp_path / "pupils.csv"
+    misnamed.write_bytes(school_csv([good]))
+    assert cli("validate", str(misnamed)).returncode == 1
+
+
+def test_run_and_exports_through_the_console_script_on_postgresql(landing, pg_url, tmp_path):
+    db = pg_url
+    p = cli("run", "--landing", str(landing), "--db", db, "--archive", str(tmp_path / "archive"),
+            "--as-of", AS_OF.isoformat())
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert "register children:" in p.stdout
+    out = tmp_path / "cme.csv"
+    assert cli("export", "cme", "--db", db, "--out", str(out)).returncode == 0
+    rows = list(csv.DictReader(open(out)))
+    assert rows and {"child_id", "la_code", "reason", "surname", "forename", "dob", "last_school",
+                     "address_line1", "postcode", "sources"} <= set(rows[0])
+    reg = tmp_path / "register.csv"
+    assert cli("export", "register", "--db", db, "--out", str(reg)).returncode == 0
+    assert sum(1 for _ in open(reg)) > 400
+
+
+def test_run_without_a_source_is_a_usage_error():
+    p = cli("run")
+    assert p.returncode == 2 and "--landing" in p.stderr
+
+
+def test_demo_from_a_fresh_folder(tmp_path):
+    shutil.copy(Path(__file__).resolve().parents[1] / "dagster.yaml", tmp_path / "dagster.yaml")
+    p = cli("demo", "--children", "300", "--home", str(tmp_path / "demo"), "--as-of", AS_OF.isoformat(),
+            "--no-sftp", cwd=tmp_path)
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert "generated 300 children" in p.stdout and "register children:" in p.stdout
+    assert "dagster dev" in p.stdout
+    assert (tmp_path / "var" / "dagster" / "storage").is_dir(), "the demo's runs are recorded for dagster dev"

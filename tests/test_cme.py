@@ -1,0 +1,107 @@
+from datetime import date
+
+import pandas as pd
+import pytest
+
+from cme.rules import compulsory_school_age_window, cme_flags
+
+ON = date(2026, 11, 2)
+
+
+@pytest.mark.parametrize("dob, start, end", [
+    # Fifth birthday on a prescribed day: compulsory school age starts that very day.
+    (date(2015, 8, 31), date(2020, 8, 31), date(2031, 6, 27)),
+    # Born 1 September: the youngest in the next school year, so leaves a year later.
+    (date(2015, 9, 1), date(2020, 12, 31), date(2032, 6, 25)),
+    (date(2015, 12, 31), date(2020, 12, 31), date(2032, 6, 25)),
+    (date(2016, 1, 1), date(2021, 3, 31), date(2032, 6, 25)),
+    (date(2016, 4, 1), date(2021, 8, 31), date(2032, 6, 25)),
+    # 29 February: the fifth birthday in a common year falls on 1 March.
+    (date(2016, 2, 29), date(2021, 3, 31), date(2032, 6, 25)),
+    (date(2012, 2, 29), date(2017, 3, 31), date(2028, 6, 30)),
+    # Sixteenth birthday in July, after the last Friday of June: leaves in that June.
+    (date(2010, 7, 15), date(2015, 8, 31), date(2026, 6, 26)),
+])
+def test_compulsory_school_age_window(dob, start, end):
+    assert compulsory_school_age_window(dob) == (start, end)
+    assert end.weekday() == 4 and end.month == 6 and (end.day + 7) > 30
+
+
+def record(child, feed, provider, dob=date(2015, 3, 3), **kw):
+    base = {"child_id": child, "feed": feed, "provider": provider, "dob": dob, "start_date": date(2020, 9, 1),
+            "end_date": None, "end_reason": "", "record_type": "", "residence_la": "", "destination_laestab": ""}
+    base.update(kw)
+    return base
+
+
+def flags(rows, on=ON):
+    out, stats = cme_flags(pd.DataFrame(rows), on)
+    return dict(zip(out["child_id"], zip(out["la_code"], out["reason"]))), stats
+
+
+def test_boundary_days_are_inclusive():
+    dob = date(2015, 8, 31)
+    rows = [record("c", "health", "A81001", dob=dob, residence_la="880")]
+    assert "c" in flags(rows, date(2020, 8, 31))[0]
+    assert "c" not in flags(rows, date(2020, 8, 30))[0]
+    assert "c" in flags(rows, date(2031, 6, 27))[0]
+    assert "c" not in flags(rows, date(2031, 6, 28))[0]
+
+
+def test_each_reason_code():
+    left = dict(start_date=date(2020, 9, 1), end_date=date(2026, 3, 1))
+    rows = [
+        record("never", "health", "A81001", residence_la="880"),
+        record("nodest", "school", "8802001", **left, end_reason="NO_DESTINATION"),
+        record("other", "school", "8812001", **left, end_reason="OTHER"),
+        record("ref", "la", "882", record_type="CME_REFERRAL"),
+        record("eheend", "la", "880", record_type="EHE_ENDED"),
+        record("tr", "school", "8802001", **left, end_reason="TRANSFER", destination_laestab="8802002"),
+        record("someone", "school", "8802002"),  # makes 8802002 a roll we hold
+    ]
+    got, stats = flags(rows)
+    assert got == {"never": ("880", "NOT_ON_ANY_ROLL"), "nodest": ("880", "LEFT_NO_DESTINATION"),
+                   "other": ("881", "LEFT_OTHER"), "ref": ("882", "CME_REFERRAL"),
+                   "eheend": ("880", "EHE_ENDED"), "tr": ("880", "TRANSFER_NOT_ARRIVED")}
+    assert stats["flagged"] == 6
+
+
+def test_known_reasons_and_rolls_are_not_flagged():
+    left = dict(start_date=date(2020, 9, 1), end_date=date(2026, 3, 1))
+    rows = [
+        record("onroll", "school", "8802001"),
+        record("onroll", "health", "A81001", residence_la="880"),
+        record("ehe", "la", "880", record_type="EHE"),
+        record("ap", "la", "880", record_type="ALT_PROVISION"),
+        record("known", "la", "880", record_type="WHEREABOUTS_KNOWN"),
+        record("dead", "health", "A81001", residence_la="880", end_date=date(2026, 1, 1), end_reason="DECEASED"),
+        record("moved", "school", "8802001", **left, end_reason="MOVED_AWAY"),
+        record("emig", "health", "A81001", residence_la="880", end_date=date(2026, 1, 1), end_reason="EMIGRATED"),
+        record("elsewhere", "school", "8802001", **left, end_reason="TRANSFER", destination_laestab="9999999"),
+        record("baby", "health", "A81001", dob=date(2023, 1, 1), residence_la="880"),
+        record("adult", "health", "A81001", dob=date(2008, 1, 1), residence_la="880"),
+        record("future", "school", "8802001", start_date=date(2026, 12, 1)),
+    ]
+    got, _ = flags(rows)
+    assert got == {"future": ("880", "NOT_ON_ANY_ROLL")}
+
+
+def test_latest_authority_record_wins_and_dual_registration_counts_as_on_roll():
+    rows = [record("c", "la", "880", record_type="EHE", start_date=date(2024, 1, 1)),
+            record("c", "la", "880", record_type="EHE_ENDED", start_date=date(2026, 9, 1)),
+            record("d", "school", "8802001", enrol_status="S"),
+            record("d", "school", "8802002", start_date=date(2020, 9, 1), end_date=date(2026, 1, 1),
+                   end_reason="NO_DESTINATION")]
+    got, _ = flags(rows)
+    assert got == {"c": ("880", "EHE_ENDED")}
+
+
+def test_residence_prefers_the_authority_then_the_gp_then_the_school():
+    left = dict(start_date=date(2020, 9, 1), end_date=date(2026, 3, 1), end_reason="NO_DESTINATION")
+    rows = [record("a", "school", "8802001", **left), record("a", "health", "A81001", residence_la="881"),
+            record("b", "school", "8802001", **left), record("b", "health", "A81001", residence_la="881"),
+            record("b", "la", "882", record_type="RESIDENT"),
+            record("c", "health", "A81001")]
+    got, stats = flags(rows)
+    assert got == {"a": ("881", "LEFT_NO_DESTINATION"), "b": ("882", "LEFT_NO_DESTINATION")}
+    assert stats["no_residence"] == 1

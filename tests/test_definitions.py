@@ -1,0 +1,81 @@
+"""The Dagster code location loads, as `dagster dev` loads it, and its alerts fire."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from dagster import DagsterInstance, build_run_status_sensor_context, materialize
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_definitions_validate_like_dagster_dev():
+    exe = Path(sys.executable).with_name("dagster")
+    p = subprocess.run([str(exe), "definitions", "validate"], cwd=ROOT, capture_output=True, text=True, timeout=300,
+                       env={**os.environ, "DAGSTER_HOME": str(ROOT)})
+    assert p.returncode == 0, p.stderr[-2000:]
+
+
+def test_every_asset_and_check_is_defined():
+    from pipelines.definitions import defs
+    graph = defs.resolve_asset_graph()
+    keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
+    assert keys == {"raw_extracts", "validated_rows", "quarantined_rows", "standardised_records", "links",
+                    "register", "cme_flags"}
+    checks = {c.name for c in graph.asset_check_keys}
+    assert checks == {"every_account_reachable", "quarantine_rate_below_5_percent", "no_child_with_two_nhs_numbers",
+                      "every_authority_assessed"}
+    assert defs.resolve_job_def("register_job") is not None
+
+
+def test_failed_checks_raise_an_alert(tmp_path, monkeypatch, sqlite_url):
+    from pipelines import alerts
+    from pipelines.resources import DeliverySources, RegisterDatabase, RunSettings
+    from pipelines.definitions import ALL_ASSETS
+    from sources.landing import LocalLanding
+
+    monkeypatch.setenv("ROLLCALL_ALERTS", str(tmp_path / "alerts.log"))
+
+    class Unreachable(LocalLanding):
+        transient_errors = (ConnectionError,)
+
+        def list_inbox(self, account):
+            raise ConnectionError("server down")
+
+    (tmp_path / "landing" / "880" / "inbox").mkdir(parents=True)
+    monkeypatch.setattr(DeliverySources, "router",
+                        lambda self: __import__("pipelines.resources", fromlist=["x"]).DeliveryRouter(
+                            [Unreachable(tmp_path / "landing")]))
+    instance = DagsterInstance.ephemeral()
+    result = materialize(ALL_ASSETS, instance=instance, raise_on_error=False, resources={
+        "db": RegisterDatabase(url=sqlite_url), "delivery": DeliverySources(archive=str(tmp_path / "a")),
+        "settings": RunSettings(as_of="2026-11-02")})
+    assert result.success
+    assert alerts.failed_checks(instance, result.run_id) == ["raw_extracts:every_account_reachable"]
+    ctx = build_run_status_sensor_context(sensor_name="check_failure_alert", dagster_instance=instance,
+                                          dagster_run=result.dagster_run,
+                                          dagster_event=result.get_run_success_event())
+    alerts.check_failure_alert(ctx)
+    line = json.loads((tmp_path / "alerts.log").read_text().splitlines()[-1])
+    assert line["alert"] == "checks_failed" and line["checks"] == ["raw_extracts:every_account_reachable"]
+
+
+def test_a_failed_run_raises_an_alert(tmp_path, monkeypatch, sqlite_url):
+    from pipelines import alerts
+    from pipelines.definitions import ALL_ASSETS
+    from pipelines.resources import DeliverySources, RegisterDatabase, RunSettings
+
+    monkeypatch.setenv("ROLLCALL_ALERTS", str(tmp_path / "alerts.log"))
+    instance = DagsterInstance.ephemeral()
+    result = materialize(ALL_ASSETS, instance=instance, raise_on_error=False, resources={
+        "db": RegisterDatabase(url=sqlite_url),
+        "delivery": DeliverySources(landing=str(tmp_path / "none"), archive="/proc/forbidden"),
+        "settings": RunSettings(as_of="not-a-date")})
+    assert not result.success
+    ctx = build_run_status_sensor_context(sensor_name="run_failure_alert", dagster_instance=instance,
+                                          dagster_run=result.dagster_run,
+                                          dagster_event=result.get_run_failure_event()).for_run_failure()
+    alerts.run_failure_alert(ctx)
+    line = json.loads((tmp_path / "alerts.log").read_text().splitlines()[-1])
+    assert line["alert"] == "run_failed" and line["steps"] == ["cme_flags"]

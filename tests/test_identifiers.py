@@ -1,0 +1,41 @@
+import pandas as pd
+
+from schemas.identifiers import (is_pseudo_postcode, nhs_check_digit, nhs_digits, nhs_valid, postcode_normalise,
+                                 postcode_valid, upn_check_letter, upn_valid)
+from tests.conftest import make_upn
+
+
+def test_upn_check_letter_follows_the_dfe_algorithm():
+    # Worked by hand: sum of digit x position (2..13) mod 23 indexes ABCDEFGHJKLMNPQRTUVWXYZ.
+    body = "880200120001"
+    total = sum(int(c) * w for w, c in enumerate(body, start=2))
+    assert upn_check_letter(body) == "ABCDEFGHJKLMNPQRTUVWXYZ"[total % 23]
+    good = make_upn("8802001", 1)
+    wrong = ("B" if good[0] != "B" else "C") + good[1:]
+    assert upn_valid(pd.Series([good, wrong, "", "A12", good.lower()])).tolist() == [True, False, False, False, True]
+
+
+def test_temporary_upn_ending_in_a_letter_is_valid_when_its_check_letter_is_right():
+    body = "88020012000A"
+    assert upn_valid(pd.Series([upn_check_letter(body) + body])).item()
+    # I, O and S are never used in UPNs.
+    assert not upn_valid(pd.Series([upn_check_letter("88020012000B") + "88020012000S"])).item()
+
+
+def test_nhs_number_modulus_11_and_spacing():
+    first9 = "943476591"
+    number = first9 + str(nhs_check_digit(first9))
+    assert number == "9434765919"
+    spaced = "943 476 5919"
+    assert nhs_valid(pd.Series([number, spaced, "9434765918", "1111111111", "94347659", ""])).tolist() == \
+        [True, True, False, False, False, False]
+    assert nhs_digits(pd.Series([spaced, "943-476-5919"])).tolist() == ["9434765919", ""]
+    # A check digit of 10 means no valid number has those nine digits.
+    assert any(nhs_check_digit(f"{n:09d}") is None for n in range(100))
+
+
+def test_postcodes_any_spacing_and_case_and_pseudo_postcodes():
+    s = pd.Series(["sw1a1aa", " SW1A 1AA ", "M1 1AE", "ZZ99 3VZ", "not one", ""])
+    assert postcode_normalise(s).tolist() == ["SW1A 1AA", "SW1A 1AA", "M1 1AE", "ZZ99 3VZ", "", ""]
+    assert postcode_valid(s).tolist() == [True, True, True, True, False, True]
+    assert is_pseudo_postcode(postcode_normalise(s)).tolist() == [False, False, False, True, False, False]

@@ -1,0 +1,134 @@
+"""Linkage behaviour on hand-made cases, set in a background population so the model trains
+as it would on real extracts."""
+import json
+from datetime import date, timedelta
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from matching.link import link_records
+from schemas.identifiers import nhs_check_digit
+from synth.generate import BOYS, GIRLS, SURNAMES
+from tests.conftest import make_upn
+
+_nhs_counter = [100_000_000]
+
+
+def nhs() -> str:
+    while True:
+        _nhs_counter[0] += 7
+        first9 = f"{_nhs_counter[0]:09d}"
+        check = nhs_check_digit(first9)
+        if check is not None:
+            return first9 + str(check)
+
+
+def rec(key, feed, forename, surname, dob, sex="F", postcode="RA1 1AA", upn="", nhs_number="", middle="", alt=""):
+    provider = {"school": "8802001", "health": "A81001", "la": "880"}[feed]
+    return {"record_key": f"{feed}:{provider}:{key}", "feed": feed, "provider": provider, "upn": upn,
+            "former_upn": "", "nhs_number": nhs_number, "surname": surname, "forename": forename,
+            "middle_names": middle, "alt_surname": alt, "dob": dob, "sex": sex, "postcode": postcode}
+
+
+@pytest.fixture(scope="module")
+def background():
+    rng = np.random.default_rng(5)
+    rows, serial = [], 0
+    for i in range(1500):
+        sex = "M" if i % 2 else "F"
+        fn = str(rng.choice(BOYS if sex == "M" else GIRLS))
+        sn = str(rng.choice(SURNAMES))
+        dob = date(2010, 1, 1) + timedelta(days=int(rng.integers(0, 4000)))
+        pc = f"RB{rng.integers(1, 9)} {rng.integers(1, 9)}{rng.choice(list('ABDEFG'))}{rng.choice(list('HJLNPQ'))}"
+        serial += 1
+        u, n = make_upn("8812001", serial % 1000, 10 + serial // 1000), nhs()
+        rows.append(rec(f"bu{i}", "school", fn, sn, dob, sex, pc, upn=u))
+        rows.append(rec(f"bn{i}", "health", fn, sn, dob, sex, pc, nhs_number=n))
+        if i % 5 == 0:
+            rows.append(rec(f"bl{i}", "la", fn, sn, dob, sex, pc, upn=u, nhs_number=n))
+    return rows
+
+
+def clusters_of(background, cases):
+    frame = pd.DataFrame(background + cases)
+    result = link_records(frame)
+    label = dict(zip(frame["record_key"], result.clusters))
+    return (lambda key: label[key]), result
+
+
+def test_twins_stay_apart_while_each_links_to_their_own_gp_record(background):
+    dob = date(2016, 4, 12)
+    cases = [rec("t1", "school", "Amelia", "Hartley", dob, upn=make_upn("8802001", 901)),
+             rec("t2", "school", "Olivia", "Hartley", dob, upn=make_upn("8802001", 902)),
+             rec("t1", "health", "Amelia", "Hartley", dob, nhs_number=nhs()),
+             rec("t2", "health", "Olivia", "Hartley", dob, nhs_number=nhs())]
+    c, _ = clusters_of(background, cases)
+    assert c("school:8802001:t1") == c("health:A81001:t1")
+    assert c("school:8802001:t2") == c("health:A81001:t2")
+    assert c("school:8802001:t1") != c("school:8802001:t2")
+
+
+def test_twin_known_by_the_others_middle_name_stays_apart(background):
+    dob = date(2013, 7, 17)
+    cases = [rec("g", "school", "George", "Waldron", dob, "M", middle="Joseph", upn=make_upn("8802001", 903)),
+             rec("c", "health", "Charlie", "Waldron", dob, "M", middle="George", nhs_number=nhs())]
+    c, _ = clusters_of(background, cases)
+    assert c("school:8802001:g") != c("health:A81001:c")
+
+
+@pytest.mark.parametrize("school, health", [
+    (dict(forename="William", surname="Ashdown"), dict(forename="Bill", surname="Ashdown")),
+    (dict(forename="Katherine", surname="Smith-Jones"), dict(forename="Katherine", surname="Smith")),
+    (dict(forename="Noah", surname="Okonkwo", dob=date(2015, 3, 7)), dict(forename="Noah", surname="Okonkwo",
+                                                                            dob=date(2015, 7, 3))),
+    (dict(forename="Zoë", surname="O'Reilly"), dict(forename="ZOE", surname="OReilly")),
+])
+def test_the_same_child_is_linked_across_feeds_despite_variations(background, school, health):
+    base = dict(dob=date(2015, 3, 7), sex="M", postcode="RC5 5XY")
+    cases = [rec("x", "school", **{**base, **school}, upn=make_upn("8802001", 904)),
+             rec("x", "health", **{**base, **health}, nhs_number=nhs())]
+    c, _ = clusters_of(background, cases)
+    assert c("school:8802001:x") == c("health:A81001:x")
+
+
+def test_two_valid_nhs_numbers_keep_records_apart_even_through_a_chain(background):
+    dob = date(2014, 9, 9)
+    cases = [rec("p", "health", "Freya", "Lindqvist", dob, nhs_number=nhs()),
+             rec("q", "la", "Freya", "Lindqvist", dob, nhs_number=nhs()),
+             rec("s", "school", "Freya", "Lindqvist", dob, upn=make_upn("8802001", 905))]
+    c, result = clusters_of(background, cases)
+    assert c("health:A81001:p") != c("la:880:q")
+    assert result.stats["refused_merges"] >= 1 or c("school:8802001:s") not in (c("health:A81001:p"), c("la:880:q"))
+
+
+def test_two_children_sharing_a_common_name_elsewhere_are_not_linked(background):
+    cases = [rec("a", "school", "Oliver", "Smith", date(2012, 1, 20), "M", "RC1 1AB", upn=make_upn("8802001", 906)),
+             rec("b", "health", "Oliver", "Smith", date(2016, 8, 2), "M", "RD2 2CD", nhs_number=nhs())]
+    c, _ = clusters_of(background, cases)
+    assert c("school:8802001:a") != c("health:A81001:b")
+
+
+def test_uncertain_pairs_go_to_review_with_an_explanation_that_adds_up(background):
+    cases = [rec("r", "school", "Isla", "Brennan", date(2015, 5, 5), postcode="RD1 1AA",
+                 upn=make_upn("8802001", 907)),
+             rec("r", "health", "Isla", "Brennen", date(2015, 5, 6), postcode="RD1 1AA", nhs_number=nhs())]
+    _, result = clusters_of(background, cases)
+    assert len(result.review_pairs), "a near miss must reach the review queue"
+    row = result.review_pairs.iloc[0]
+    body = json.loads(row["explanation"])
+    total = body["prior"] + sum(v["weight"] for k, v in body.items() if k != "prior")
+    assert abs(total - row["match_weight"]) < 0.05
+    assert 0.5 <= row["match_probability"] < 0.95
+
+
+def test_analyst_rulings_override_the_model(background):
+    cases = [rec("r", "school", "Isla", "Brennan", date(2015, 5, 5), postcode="RD1 1AA",
+                 upn=make_upn("8802001", 907)),
+             rec("r", "health", "Isla", "Brennen", date(2015, 5, 6), postcode="RD1 1AA", nhs_number=nhs())]
+    frame = pd.DataFrame(background + cases)
+    key = ("health:A81001:r", "school:8802001:r")
+    linked = link_records(frame, rulings={key: "same"})
+    label = dict(zip(frame["record_key"], linked.clusters))
+    assert label[key[0]] == label[key[1]] and not len(linked.review_pairs[
+        linked.review_pairs["key_a"].eq(key[0])])

@@ -1,0 +1,209 @@
+"""The whole run, through the CLI and Dagster, on SQLite and on PostgreSQL."""
+import csv
+import hashlib
+import json
+import logging
+import shutil
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from pipelines.cli import main, run_pipeline
+from pipelines.resources import _engine
+from register.models import ExtractFile, SourceRecord
+from synth.evaluate import linkage_scores
+from tests.conftest import AS_OF, drop_extract, make_upn, school_csv
+
+
+@pytest.fixture(autouse=True)
+def no_dagster_home(monkeypatch):
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+
+
+def run(landing, db, tmp_path, *extra):
+    return main(["run", "--landing", str(landing), "--db", db, "--archive", str(tmp_path / "archive"),
+                 "--as-of", AS_OF.isoformat(), *extra])
+
+
+def export(db, tmp_path, what, name=None):
+    out = tmp_path / (name or f"{what}.csv")
+    assert main(["export", what, "--db", db, "--out", str(out)]) == 0
+    return out
+
+
+def ledger(db):
+    with _engine(db).connect() as conn:
+        return conn.execute(select(ExtractFile.name, ExtractFile.status, ExtractFile.reason)
+                            .order_by(ExtractFile.id)).all()
+
+
+def receipt(landing, account, name):
+    return json.loads((landing / account / "outbox" / f"{name}.receipt.json").read_text())
+
+
+def test_whole_run_rerun_changes_nothing(landing, db_url, tmp_path, capsys):
+    assert run(landing, db_url, tmp_path) == 0
+    out = capsys.readouterr().out
+    assert "register children:" in out and "LA 880" in out
+    reg1, cme1 = export(db_url, tmp_path, "register", "r1.csv"), export(db_url, tmp_path, "cme", "c1.csv")
+    files1 = ledger(db_url)
+    assert files1 and all(status == "accepted" for _, status, _ in files1)
+    assert run(landing, db_url, tmp_path) == 0
+    reg2, cme2 = export(db_url, tmp_path, "register", "r2.csv"), export(db_url, tmp_path, "cme", "c2.csv")
+    assert reg1.read_bytes() == reg2.read_bytes()
+    assert cme1.read_bytes() == cme2.read_bytes()
+    assert ledger(db_url) == files1
+    header = next(csv.reader(open(reg1)))
+    assert header[:5] == ["feed", "provider", "file", "row", "child_id"]
+    assert next(csv.reader(open(cme1)))[:3] == ["child_id", "la_code", "reason"]
+    scores = linkage_scores(reg1, tmp_path / "truth")
+    assert scores["pair_precision"] >= 0.98 and scores["pair_recall"] >= 0.95 and scores["twin_merges"] == 0
+    for r in csv.DictReader(open(reg1)):
+        assert r["child_id"].startswith("RC") and len(r["child_id"]) == 12
+
+
+def test_file_faults_and_bad_rows_on_a_whole_run(landing, db_url, tmp_path):
+    good = {"upn": make_upn("8802001", 990), "surname": "Quinn", "forename": "Ava", "dob": "2015-03-02",
+            "sex": "F", "entry_date": "2019-09-04", "enrol_status": "C"}
+    bad = dict(good, upn=make_upn("8802001", 991), dob="2015-02-30")
+    drop_extract(landing, "8802001", "school_8802001_20261030.csv", school_csv([good, bad]))
+    drop_extract(landing, "8802001", "school_8802001_20261029.csv", school_csv([good]), sidecar="a" * 64)
+    drop_extract(landing, "8802001", "school_8802001_20261028.csv", b"upn,surname\nX,Y\n")
+    drop_extract(landing, "8802001", "school_8802001_20261027.csv", "upn,surname\n\xe9\n".encode("latin-1"))
+    waiting = drop_extract(landing, "8802001", "school_8802001_20261031.csv", school_csv([good]), sidecar=False)
+    assert run(landing, db_url, tmp_path) == 0
+    status = {n: (s, r) for n, s, r in ledger(db_url)}
+    assert status["school_8802001_20261030.csv"][0] == "accepted"
+    assert "does not match" in status["school_8802001_20261029.csv"][1]
+    assert "required column(s) missing" in status["school_8802001_20261028.csv"][1]
+    assert "not UTF-8" in status["school_8802001_20261027.csv"][1]
+    assert waiting.exists() and "school_8802001_20261031.csv" not in status
+    r = receipt(landing, "8802001", "school_8802001_20261030.csv")
+    assert r["rows"] == {"total": 2, "accepted": 1, "quarantined": 1}
+    assert r["rejected_rows"] == [{"row": 2, "column": "dob", "reason": "is not a real date in YYYY-MM-DD form"}]
+    rows = list(csv.reader(open(landing / "8802001" / "outbox" / "school_8802001_20261030.csv.receipt.csv")))
+    assert rows[1] == ["2", "dob", "(withheld, 10 characters)", "is not a real date in YYYY-MM-DD form"]
+    for name in ("school_8802001_20261029.csv", "school_8802001_20261028.csv", "school_8802001_20261027.csv"):
+        assert receipt(landing, "8802001", name)["status"] == "rejected"
+
+
+def test_the_same_file_sent_again_is_ingested_once(landing, db_url, tmp_path):
+    first = sorted((landing / "880" / "inbox").glob("*.csv"))[0]
+    copy = first.read_bytes()
+    assert run(landing, db_url, tmp_path) == 0
+    with _engine(db_url).connect() as conn:
+        before = conn.execute(select(func.count()).select_from(SourceRecord)).scalar()
+    drop_extract(landing, "880", first.name, copy)
+    assert run(landing, db_url, tmp_path) == 0
+    with _engine(db_url).connect() as conn:
+        assert conn.execute(select(func.count()).select_from(SourceRecord)).scalar() == before
+    assert receipt(landing, "880", first.name)["status"] == "duplicate"
+    assert [s for n, s, _ in ledger(db_url) if n == first.name] == ["accepted", "duplicate"]
+
+
+def test_a_newer_extract_supersedes_and_child_ids_stay(landing, sqlite_url, tmp_path):
+    school = sorted(p for p in landing.iterdir() if len(p.name) == 7)[0]
+    original = sorted((school / "inbox").glob("*.csv"))[0]
+    data = original.read_bytes()
+    assert run(landing, sqlite_url, tmp_path) == 0
+    reg1 = {(r["file"], r["row"]): r for r in csv.DictReader(open(export(sqlite_url, tmp_path, "register", "a.csv")))}
+    lines = data.decode("utf-8-sig").splitlines()
+    header, rows = lines[0], lines[1:]
+    newer = original.name.replace("20261102", "20261109")
+    drop_extract(landing, school.name, newer, ("\r\n".join([header] + rows[1:]) + "\r\n").encode())
+    assert run(landing, sqlite_url, tmp_path) == 0
+    reg2 = {(r["file"], r["row"]): r for r in csv.DictReader(open(export(sqlite_url, tmp_path, "register", "b.csv")))}
+    # Every row of the older file keeps its child; the same pupils in the newer file share them.
+    for key, r in reg1.items():
+        assert reg2[key]["child_id"] == r["child_id"]
+    old_rows = {reg1[(original.name, str(i))]["record_key"]: reg1[(original.name, str(i))]["child_id"]
+                for i in range(2, len(rows) + 1)}
+    for i in range(1, len(rows)):
+        r = reg2[(newer, str(i))]
+        assert r["active"] == "Y" and old_rows[r["record_key"]] == r["child_id"]
+    assert all(r["active"] == "N" for (f, _), r in reg2.items() if f == original.name)
+
+
+def test_shielded_childs_location_never_leaves_in_the_cme_export(landing, sqlite_url, tmp_path):
+    la = ("la_child_id,upn,nhs_number,surname,forename,dob,sex,address_line1,postcode,record_type,status_date,shielded\r\n"
+          "SH1,,,Marlowe,Tamsin,2014-06-06,F,1 Hidden Lane,RZ9 9ZZ,CME_REFERRAL,2026-10-01,Y\r\n").encode()
+    drop_extract(landing, "880", "la_880_20261103.csv", la)
+    assert run(landing, sqlite_url, tmp_path) == 0
+    rows = list(csv.DictReader(open(export(sqlite_url, tmp_path, "cme"))))
+    mine = [r for r in rows if r["forename"] == "Tamsin"]
+    assert len(mine) == 1
+    r = mine[0]
+    assert r["shielded"] == "Y" and r["reason"] == "CME_REFERRAL"
+    assert r["address_line1"] == r["postcode"] == r["last_school"] == ""
+    assert r["sources"] == "la"
+    text = (tmp_path / "cme.csv").read_text()
+    assert "Hidden Lane" not in text and "RZ9 9ZZ" not in text
+
+
+def sensitive_values(landing: Path) -> set[str]:
+    values = set()
+    for path in landing.rglob("*.csv"):
+        for r in csv.DictReader(open(path, encoding="utf-8-sig")):
+            r = {k.strip().lower(): v for k, v in r.items()}
+            for col in ("postcode", "nhs_number", "upn"):
+                if r.get(col) and len(r[col]) >= 6:
+                    values.add(r[col])
+            sn = r.get("surname") or r.get("family_name") or ""
+            fn = r.get("forename") or r.get("given_name") or ""
+            if sn and fn:
+                values.add(f"{fn} {sn}")
+            if len(sn) >= 8:
+                values.add(sn)
+            if r.get("address_line1"):
+                values.add(r["address_line1"])
+    return values
+
+
+def leaks(texts: list[str], values: set[str]) -> set[str]:
+    blob = "\n".join(texts)
+    return {v for v in values if v in blob}
+
+
+def test_no_personal_data_in_logs_events_metadata_or_output(landing, sqlite_url, tmp_path, caplog, capfd):
+    values = sensitive_values(landing)
+    assert len(values) > 500
+    caplog.set_level(logging.DEBUG)
+    result = run_pipeline(sqlite_url, str(landing), None, str(tmp_path / "archive"), AS_OF)
+    assert result.success
+    texts = [rec.getMessage() for rec in caplog.records]
+    for event in result.all_events:
+        texts.append(event.message or "")
+        data = event.event_specific_data
+        for attr in ("materialization", "asset_materialization"):
+            m = getattr(data, attr, None)
+            if m is not None:
+                texts += [f"{k}={v.value}" for k, v in m.metadata.items()]
+        if hasattr(data, "metadata") and isinstance(getattr(data, "metadata"), dict):
+            texts += [f"{k}={getattr(v, 'value', v)}" for k, v in data.metadata.items()]
+    captured = capfd.readouterr()
+    texts += [captured.out, captured.err]
+    for receipt_file in landing.rglob("*.receipt.*"):
+        texts.append(receipt_file.read_text())
+    assert leaks(texts, values) == set()
+    # The detector itself must be able to fail: a planted value is found.
+    planted = sorted(values)[0]
+    assert leaks(texts + [f"oops {planted}"], values) == {planted}
+
+
+def test_a_failing_step_reports_no_data(landing, sqlite_url, tmp_path, monkeypatch):
+    from cme import rules
+
+    values = sensitive_values(landing)
+    victim = sorted(v for v in values if " " in v)[0]
+
+    def broken(records, as_of):
+        raise KeyError(victim)
+
+    monkeypatch.setattr("assets.register.find_cme", broken)
+    result = run_pipeline(sqlite_url, str(landing), None, str(tmp_path / "archive"), AS_OF)
+    assert not result.success
+    failure = [e for e in result.all_events if e.is_step_failure][0]
+    text = str(failure.event_specific_data.error.to_string())
+    assert victim not in text and "KeyError at" in text
+    assert rules.cme_flags is not broken

@@ -1,0 +1,112 @@
+import csv
+import io
+import json
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from pipelines.resources import _engine
+from register.models import ExtractFile
+from sources.collect import collect, complete_files
+from sources.landing import LocalLanding
+from sources.naming import parse_name
+from schemas.feeds import FileRejected
+from tests.conftest import drop_extract, make_upn, school_csv
+
+import pytest
+
+ROW = {"upn": make_upn("8802001", 5), "surname": "Patel", "forename": "Priya", "dob": "2015-03-02", "sex": "F",
+       "entry_date": "2019-09-04", "enrol_status": "C"}
+NAME = "school_8802001_20261101.csv"
+
+
+def ledger(url):
+    with Session(_engine(url)) as s:
+        return [(f.name, f.status, f.reason) for f in s.scalars(select(ExtractFile).order_by(ExtractFile.id))]
+
+
+def receipt(landing, account, name):
+    return json.loads((landing / account / "outbox" / f"{name}.receipt.json").read_text())
+
+
+@pytest.mark.parametrize("name, ok", [
+    ("school_8802001_20261101.csv", True), ("health_A81001_20261101.csv", True), ("la_880_20261101.csv", True),
+    ("school_880200_20261101.csv", False), ("health_a81001_20261101.csv", False), ("la_8800_20261101.csv", False),
+    ("school_8802001_20261301.csv", False), ("roll_8802001_20261101.csv", False), ("school_8802001.csv", False),
+])
+def test_file_names_follow_the_contract(name, ok):
+    if ok:
+        assert parse_name(name).provider == name.split("_")[1]
+    else:
+        with pytest.raises(FileRejected):
+            parse_name(name)
+
+
+def test_pairing_leaves_csvs_without_sidecars_alone():
+    pairs, orphans, waiting = complete_files(["a.csv", "a.csv.sha256", "b.csv", "c.csv.sha256", ".d.part"])
+    assert pairs == [("a.csv", "a.csv.sha256")] and orphans == ["c.csv.sha256"] and waiting == 1
+
+
+def test_collection_archives_records_and_removes_only_complete_files(tmp_path, sqlite_url):
+    landing = tmp_path / "landing"
+    drop_extract(landing, "8802001", NAME, school_csv([ROW]))
+    drop_extract(landing, "8802001", "school_8802001_20261102.csv", school_csv([ROW]), sidecar=False)
+    report = collect(LocalLanding(landing), _engine(sqlite_url), tmp_path / "archive")
+    assert len(report.collected) == 1 and report.waiting == 1
+    assert sorted(p.name for p in (landing / "8802001" / "inbox").iterdir()) == ["school_8802001_20261102.csv"]
+    assert ledger(sqlite_url) == [(NAME, "collected", None)]
+    archived = list((tmp_path / "archive").rglob("*.csv"))
+    assert len(archived) == 1 and archived[0].read_bytes() == school_csv([ROW])
+    assert not list((tmp_path / "archive" / "tmp").iterdir())
+
+
+def test_bad_files_are_rejected_whole_with_a_receipt(tmp_path, sqlite_url):
+    landing = tmp_path / "landing"
+    drop_extract(landing, "8802001", NAME, school_csv([ROW]), sidecar="0" * 64)
+    drop_extract(landing, "8802001", "school_8802002_20261101.csv", school_csv([ROW]))
+    drop_extract(landing, "8802001", "notes.txt", b"hello")
+    drop_extract(landing, "8802001", "school_8802001_20261103.csv", b"")
+    (landing / "8802001" / "inbox" / "school_8802001_20261104.csv.sha256").write_text("0" * 64)
+    report = collect(LocalLanding(landing), _engine(sqlite_url), tmp_path / "archive")
+    assert report.rejected == 5 and not report.collected
+    reasons = {n: r for n, s, r in ledger(sqlite_url)}
+    assert "does not match" in reasons[NAME]
+    assert "not this account's own" in reasons["school_8802002_20261101.csv"]
+    assert "does not follow" in reasons["notes.txt"]
+    assert "empty" in reasons["school_8802001_20261103.csv"]
+    assert "without its CSV" in reasons["school_8802001_20261104.csv.sha256"]
+    r = receipt(landing, "8802001", NAME)
+    assert r["status"] == "rejected" and "does not match" in r["reason"]
+    assert list((landing / "8802001" / "inbox").iterdir()) == []
+
+
+def test_the_same_file_sent_twice_is_ingested_once(tmp_path, sqlite_url):
+    landing, engine = tmp_path / "landing", _engine(sqlite_url)
+    drop_extract(landing, "8802001", NAME, school_csv([ROW]))
+    first = collect(LocalLanding(landing), engine, tmp_path / "archive")
+    drop_extract(landing, "8802001", NAME, school_csv([ROW]))
+    drop_extract(landing, "8802001", "school_8802001_20261108.csv", school_csv([ROW]))
+    second = collect(LocalLanding(landing), engine, tmp_path / "archive")
+    assert len(first.collected) == 1 and second.duplicates == 2 and not second.collected
+    assert [s for _, s, _ in ledger(sqlite_url)] == ["collected", "duplicate", "duplicate"]
+    assert receipt(landing, "8802001", NAME)["status"] == "duplicate"
+
+
+def test_a_rejected_file_does_not_block_its_corrected_resend(tmp_path, sqlite_url):
+    landing, engine = tmp_path / "landing", _engine(sqlite_url)
+    drop_extract(landing, "8802001", NAME, school_csv([ROW]), sidecar="f" * 64)
+    collect(LocalLanding(landing), engine, tmp_path / "archive")
+    drop_extract(landing, "8802001", NAME, school_csv([ROW]))
+    assert len(collect(LocalLanding(landing), engine, tmp_path / "archive").collected) == 1
+
+
+def test_receipt_csv_rows_are_safe(tmp_path):
+    from sources.receipts import Receipt
+    from schemas.feeds import RowFault
+    r = Receipt(file=NAME, status="accepted", feed="school", faults=[
+        RowFault(3, "surname", "holds characters other than letters", "=cmd|' /C calc'!A0"),
+        RowFault(4, "sex", "is not one of the codes M/F", "+44")])
+    rows = list(csv.reader(io.StringIO(r.to_csv().decode())))
+    assert rows[1] == ["3", "surname", "(withheld, 18 characters)", "holds characters other than letters"]
+    assert rows[2] == ["4", "sex", "'+44", "is not one of the codes M/F"]
+    assert "calc" not in r.to_json().decode()
