@@ -1,6 +1,7 @@
 """A step's exception text can quote data (a KeyError on a name, a parser echoing a cell). This
 wrapper re-raises any failure as its class and the project code location only, so nothing a
 child's record holds reaches Dagster's event log or alerts."""
+import errno
 import functools
 import inspect
 import traceback
@@ -20,6 +21,17 @@ def where(exc: BaseException) -> str:
     return f"{Path(f.filename).relative_to(ROOT)}:{f.lineno} in {f.name}" if f else "outside Rollcall's code"
 
 
+def describe(exc: BaseException) -> str:
+    """Class and place; the message too for our own exceptions whose text is known to be safe,
+    and the error name of an operating-system fault (which carries no data)."""
+    text = f"{type(exc).__name__} at {where(exc)}"
+    if getattr(exc, "safe_message", False):
+        text += f": {exc}"
+    elif isinstance(exc, OSError) and exc.errno:
+        text += f" ({errno.errorcode.get(exc.errno, exc.errno)})"
+    return text
+
+
 def scrubbed(fn):
     if inspect.isgeneratorfunction(fn):
         @functools.wraps(fn)
@@ -29,7 +41,7 @@ def scrubbed(fn):
             except StepFailed:
                 raise
             except Exception as exc:  # noqa: BLE001 - re-raised; only its text is withheld
-                raise StepFailed(f"{type(exc).__name__} at {where(exc)}") from None
+                raise StepFailed(describe(exc)) from None
         return gen_wrapper
 
     @functools.wraps(fn)
@@ -39,5 +51,5 @@ def scrubbed(fn):
         except StepFailed:
             raise
         except Exception as exc:  # noqa: BLE001 - re-raised; only its text is withheld
-            raise StepFailed(f"{type(exc).__name__} at {where(exc)}") from None
+            raise StepFailed(describe(exc)) from None
     return wrapper

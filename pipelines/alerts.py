@@ -27,10 +27,17 @@ def raise_alert(kind: str, **fields) -> None:
         fh.write(line + "\n")
 
 
+def _root_cause(error) -> str:
+    # Dagster wraps a step's exception; the class that says what went wrong is the innermost.
+    while getattr(error, "cause", None) is not None:
+        error = error.cause
+    return error.cls_name
+
+
 @run_failure_sensor(default_status=DefaultSensorStatus.RUNNING, minimum_interval_seconds=30)
 def run_failure_alert(context: RunFailureSensorContext):
     steps = [e.step_key for e in context.get_step_failure_events()]
-    errors = [e.event_specific_data.error.cls_name for e in context.get_step_failure_events()
+    errors = [_root_cause(e.event_specific_data.error) for e in context.get_step_failure_events()
               if e.event_specific_data and e.event_specific_data.error]
     raise_alert("run_failed", run_id=context.dagster_run.run_id, job=context.dagster_run.job_name,
                 steps=steps, errors=errors)

@@ -20,20 +20,40 @@ def _date(text: str) -> date:
 
 
 def run_pipeline(db_url: str, landing: str | None = None, sftp: str | None = None, archive: str | None = None,
-                 as_of: date | None = None):
+                 as_of: date | None = None, instance=None, settings: dict | None = None):
+    """Run every asset in-process, all provider partitions in one run."""
     from dagster import DagsterInstance, materialize
+    from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
+    from assets.intake import provider_partitions
     from pipelines.definitions import ALL_ASSETS
     from pipelines.resources import DeliverySources, RegisterDatabase, RunSettings
 
     resources = {"db": RegisterDatabase(url=db_url),
                  "delivery": DeliverySources(landing=landing, sftp_config=sftp, archive=archive or "var/archive"),
-                 "settings": RunSettings(as_of=as_of.isoformat() if as_of else None)}
-    instance = DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else DagsterInstance.ephemeral()
+                 "settings": RunSettings(**{"as_of": as_of.isoformat() if as_of else None, **(settings or {})})}
+    if instance is None:
+        instance = DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else DagsterInstance.ephemeral()
+    router = resources["delivery"].router()
+    try:
+        accounts = router.accounts()
+    finally:
+        router.close()
+    name = provider_partitions.name
+    known = set(instance.get_dynamic_partitions(name))
+    if set(accounts) - known:
+        instance.add_dynamic_partitions(name, sorted(set(accounts) - known))
+    keys = instance.get_dynamic_partitions(name)
+    tags = {"rollcall/trigger": "cli"}
+    selection = None
+    if keys:
+        # One run over every provider partition: the intake assets see them all at once.
+        tags.update({ASSET_PARTITION_RANGE_START_TAG: keys[0], ASSET_PARTITION_RANGE_END_TAG: keys[-1]})
+    else:
+        selection = [a for a in ALL_ASSETS if a.partitions_def is None]
     level = os.environ.get("ROLLCALL_LOG_LEVEL", "WARNING")
-    return materialize(ALL_ASSETS, resources=resources, instance=instance, raise_on_error=False,
-                       tags={"rollcall/trigger": "cli"},
-                       run_config={"loggers": {"console": {"config": {"log_level": level}}}})
+    return materialize(ALL_ASSETS, resources=resources, instance=instance, raise_on_error=False, tags=tags,
+                       selection=selection, run_config={"loggers": {"console": {"config": {"log_level": level}}}})
 
 
 def summary(db_url: str, as_of: date | None = None) -> list[str]:
@@ -62,19 +82,19 @@ def summary(db_url: str, as_of: date | None = None) -> list[str]:
     return lines
 
 
-def _report_run(result) -> int:
-    from pipelines.alerts import failed_checks
+def failed_checks_of(result) -> list[str]:
+    return [f"{e.event_specific_data.asset_key.to_user_string()}:{e.event_specific_data.check_name}"
+            for e in result.all_events
+            if e.event_type_value == "ASSET_CHECK_EVALUATION" and not e.event_specific_data.passed]
 
+
+def _report_run(result) -> int:
     if not result.success:
         failed = [e.step_key for e in result.all_events if e.is_step_failure]
         print(f"rollcall: the run failed at {', '.join(failed) or 'an unknown step'}; "
               f"see run {result.run_id} in Dagster", file=sys.stderr)
         return 1
-    checks = failed_checks(result._instance if hasattr(result, "_instance") else None, result.run_id) \
-        if hasattr(result, "_instance") else [
-        f"{e.event_specific_data.asset_key.to_user_string()}:{e.event_specific_data.check_name}"
-        for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION" and not e.event_specific_data.passed]
-    for c in checks:
+    for c in failed_checks_of(result):
         print(f"rollcall: check failed: {c}", file=sys.stderr)
     return 0
 
@@ -113,7 +133,7 @@ def cmd_demo(args) -> int:
         if sftp_available():
             server = DemoSftpServer(home / "sftp")
             server.start()
-            sftp_config = server.deliver_from(landing)
+            sftp_config = str(server.deliver_from(landing))
             print(f"delivered the extracts over SFTP to 127.0.0.1:{server.port}, one chrooted account per provider")
         else:
             print("OpenSSH sshd is not installed: delivering through the local landing folder instead")

@@ -1,20 +1,26 @@
-"""The Dagster definitions `dagster dev` loads: every asset and check, the register job, its
-daily schedule, the alert sensors and resources from the environment."""
-from __future__ import annotations
-
+"""The Dagster definitions `dagster dev` loads: every asset and check, the intake job (one
+partition per provider) and the register job, the daily schedule, the sensors that start runs
+and raise alerts, and resources from the environment."""
 from dagster import AssetSelection, Definitions, ScheduleDefinition, define_asset_job
 
 from assets.intake import raw_extracts, validate_extracts
 from assets.register import cme_flags, links, register, standardised_records
 from pipelines.alerts import check_failure_alert, run_failure_alert
 from pipelines.resources import resources_from_env
+from pipelines.sensors import inbox_sensor, register_sensor
 
 ALL_ASSETS = [raw_extracts, validate_extracts, standardised_records, links, register, cme_flags]
+INTAKE = AssetSelection.assets(raw_extracts, validate_extracts)
 
-register_job = define_asset_job("register_job", selection=AssetSelection.all(),
-                                description="Collect, validate, link, register and find children missing education.")
+intake_job = define_asset_job("intake_job", selection=INTAKE,
+                              description="Collect and validate one provider's new extracts.")
+register_job = define_asset_job("register_job", selection=AssetSelection.all() - INTAKE,
+                                tags={"rollcall/stage": "register"},
+                                description="Link the register's records and find children missing education.")
 daily = ScheduleDefinition(name="register_daily", job=register_job, cron_schedule="0 6 * * *",
-                           execution_timezone="Europe/London")
+                           execution_timezone="Europe/London",
+                           description="Re-finds CME every morning: children change age even when no file arrives.")
 
-defs = Definitions(assets=ALL_ASSETS, jobs=[register_job], schedules=[daily],
-                   sensors=[run_failure_alert, check_failure_alert], resources=resources_from_env())
+defs = Definitions(assets=ALL_ASSETS, jobs=[intake_job, register_job], schedules=[daily],
+                   sensors=[inbox_sensor, register_sensor, run_failure_alert, check_failure_alert],
+                   resources=resources_from_env())

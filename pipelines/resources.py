@@ -60,6 +60,11 @@ class DeliveryRouter:
     def put_outbox(self, account, name, data):
         return self.owner(account).put_outbox(account, name, data)
 
+    def close(self) -> None:
+        for src in self.sources:
+            if hasattr(src, "close"):
+                src.close()
+
     def transient_errors(self) -> tuple[type[BaseException], ...]:
         errs: tuple = ()
         for src in self.sources:

@@ -90,7 +90,11 @@ def collect_account(source: ExtractSource, account: str, engine, archive: Path, 
         _reject_orphan(source, account, orphan, listing[orphan].size, engine, archive, report)
     for name, sidecar in pairs:
         size = listing[name].size
-        digest, path = _fetch_to_archive(source, account, name, size, archive)
+        try:
+            digest, path = _fetch_to_archive(source, account, name, size, archive)
+        except FileNotFoundError:
+            log.info("a file on account %s was taken by another collection run", account)
+            continue
         row = _ledger_row(account, name, digest, size, path)
         try:
             meta = parse_name(name, account)
@@ -101,11 +105,19 @@ def collect_account(source: ExtractSource, account: str, engine, archive: Path, 
                 raise FileRejected("the SHA-256 in the sidecar does not match the file")
         except FileRejected as exc:
             row.status, row.reason = "rejected", str(exc)
+        except FileNotFoundError:
+            log.info("a file on account %s was taken by another collection run", account)
+            continue
         with Session(engine, expire_on_commit=False) as s:
             if row.status == "collected":
                 first = s.scalars(select(ExtractFile).where(
                     ExtractFile.account == account, ExtractFile.sha256 == digest,
                     ExtractFile.status.in_(("collected", "accepted")))).first()
+                if first is not None and first.status == "collected" and first.name == name:
+                    # Already archived and recorded (by a concurrent run, or a run that stopped
+                    # before clearing the inbox): only the inbox copy is left to clear.
+                    _clear(source, account, name, sidecar)
+                    continue
                 if first is not None:
                     row.status, row.reason = "duplicate", f"the same file was already received as {first.name}"
             row.processed_at = None if row.status == "collected" else row.collected_at
@@ -128,13 +140,22 @@ def collect_account(source: ExtractSource, account: str, engine, archive: Path, 
             send_receipt(source, account, Receipt(file=name, status=row.status, sha256=digest, feed=row.feed,
                                                   provider=row.provider, reason=row.reason,
                                                   extract_date=str(row.extract_date) if row.extract_date else None))
-        source.remove(account, name)
-        source.remove(account, sidecar)
+        _clear(source, account, name, sidecar)
         log.info("ledger file %s from account %s: %s", ledger_id, account, row.status)
 
 
+def _clear(source: ExtractSource, account: str, name: str, sidecar: str) -> None:
+    # Sidecar first: a lone CSV left by an interruption is "still uploading" and never touched,
+    # where a lone sidecar would be rejected as an orphan by a concurrent run.
+    source.remove(account, sidecar)
+    source.remove(account, name)
+
+
 def _reject_orphan(source, account, name, size, engine, archive, report) -> None:
-    digest, path = _fetch_to_archive(source, account, name, size, archive)
+    try:
+        digest, path = _fetch_to_archive(source, account, name, size, archive)
+    except FileNotFoundError:
+        return  # its CSV's collector cleared it
     row = _ledger_row(account, name, digest, size, path)
     row.status, row.reason = "rejected", "a .sha256 sidecar arrived without its CSV"
     row.processed_at = row.collected_at
@@ -160,6 +181,9 @@ def collect(source: ExtractSource, engine, archive: Path, accounts: list[str] | 
     return report
 
 
-def pending_files(engine) -> list[int]:
+def pending_files(engine, accounts: list[str] | None = None) -> list[int]:
+    q = select(ExtractFile.id).where(ExtractFile.status == "collected").order_by(ExtractFile.id)
+    if accounts is not None:
+        q = q.where(ExtractFile.account.in_(accounts))
     with Session(engine) as s:
-        return list(s.scalars(select(ExtractFile.id).where(ExtractFile.status == "collected").order_by(ExtractFile.id)))
+        return list(s.scalars(q))

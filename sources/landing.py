@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -69,6 +70,6 @@ class LocalLanding:
     def put_outbox(self, account: str, name: str, data: bytes) -> None:
         outbox = self.root / account / "outbox"
         outbox.mkdir(parents=True, exist_ok=True)
-        tmp = outbox / f".{name}.part"
+        tmp = outbox / f".{name}.{uuid.uuid4().hex[:8]}.part"
         tmp.write_bytes(data)
         os.replace(tmp, outbox / name)

@@ -5,7 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from dagster import DagsterInstance, build_run_status_sensor_context, materialize
+from dagster import DagsterInstance, build_run_status_sensor_context
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -27,12 +27,13 @@ def test_every_asset_and_check_is_defined():
     assert checks == {"every_account_reachable", "quarantine_rate_below_5_percent", "no_child_with_two_nhs_numbers",
                       "every_authority_assessed"}
     assert defs.resolve_job_def("register_job") is not None
+    assert defs.resolve_job_def("intake_job").partitions_def is not None
 
 
 def test_failed_checks_raise_an_alert(tmp_path, monkeypatch, sqlite_url):
     from pipelines import alerts
-    from pipelines.resources import DeliverySources, RegisterDatabase, RunSettings
-    from pipelines.definitions import ALL_ASSETS
+    from pipelines.cli import failed_checks_of, run_pipeline
+    from pipelines.resources import DeliveryRouter, DeliverySources
     from sources.landing import LocalLanding
 
     monkeypatch.setenv("ROLLCALL_ALERTS", str(tmp_path / "alerts.log"))
@@ -44,15 +45,12 @@ def test_failed_checks_raise_an_alert(tmp_path, monkeypatch, sqlite_url):
             raise ConnectionError("server down")
 
     (tmp_path / "landing" / "880" / "inbox").mkdir(parents=True)
-    monkeypatch.setattr(DeliverySources, "router",
-                        lambda self: __import__("pipelines.resources", fromlist=["x"]).DeliveryRouter(
-                            [Unreachable(tmp_path / "landing")]))
+    monkeypatch.setattr(DeliverySources, "router", lambda self: DeliveryRouter([Unreachable(tmp_path / "landing")]))
     instance = DagsterInstance.ephemeral()
-    result = materialize(ALL_ASSETS, instance=instance, raise_on_error=False, resources={
-        "db": RegisterDatabase(url=sqlite_url), "delivery": DeliverySources(archive=str(tmp_path / "a")),
-        "settings": RunSettings(as_of="2026-11-02")})
+    result = run_pipeline(sqlite_url, str(tmp_path / "landing"), None, str(tmp_path / "a"), None, instance=instance)
     assert result.success
     assert alerts.failed_checks(instance, result.run_id) == ["raw_extracts:every_account_reachable"]
+    assert failed_checks_of(result) == ["raw_extracts:every_account_reachable"]
     ctx = build_run_status_sensor_context(sensor_name="check_failure_alert", dagster_instance=instance,
                                           dagster_run=result.dagster_run,
                                           dagster_event=result.get_run_success_event())
@@ -63,19 +61,17 @@ def test_failed_checks_raise_an_alert(tmp_path, monkeypatch, sqlite_url):
 
 def test_a_failed_run_raises_an_alert(tmp_path, monkeypatch, sqlite_url):
     from pipelines import alerts
-    from pipelines.definitions import ALL_ASSETS
-    from pipelines.resources import DeliverySources, RegisterDatabase, RunSettings
+    from pipelines.cli import run_pipeline
 
     monkeypatch.setenv("ROLLCALL_ALERTS", str(tmp_path / "alerts.log"))
+    (tmp_path / "landing" / "880" / "inbox").mkdir(parents=True)
     instance = DagsterInstance.ephemeral()
-    result = materialize(ALL_ASSETS, instance=instance, raise_on_error=False, resources={
-        "db": RegisterDatabase(url=sqlite_url),
-        "delivery": DeliverySources(landing=str(tmp_path / "none"), archive="/proc/forbidden"),
-        "settings": RunSettings(as_of="not-a-date")})
+    result = run_pipeline(sqlite_url, str(tmp_path / "landing"), None, str(tmp_path / "a"), None,
+                          instance=instance, settings={"as_of": "not-a-date"})
     assert not result.success
     ctx = build_run_status_sensor_context(sensor_name="run_failure_alert", dagster_instance=instance,
                                           dagster_run=result.dagster_run,
                                           dagster_event=result.get_run_failure_event()).for_run_failure()
     alerts.run_failure_alert(ctx)
     line = json.loads((tmp_path / "alerts.log").read_text().splitlines()[-1])
-    assert line["alert"] == "run_failed" and line["steps"] == ["cme_flags"]
+    assert line["alert"] == "run_failed" and line["steps"] == ["cme_flags"] and line["errors"] == ["StepFailed"]

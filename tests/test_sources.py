@@ -87,9 +87,13 @@ def test_the_same_file_sent_twice_is_ingested_once(tmp_path, sqlite_url):
     drop_extract(landing, "8802001", NAME, school_csv([ROW]))
     drop_extract(landing, "8802001", "school_8802001_20261108.csv", school_csv([ROW]))
     second = collect(LocalLanding(landing), engine, tmp_path / "archive")
-    assert len(first.collected) == 1 and second.duplicates == 2 and not second.collected
-    assert [s for _, s, _ in ledger(sqlite_url)] == ["collected", "duplicate", "duplicate"]
-    assert receipt(landing, "8802001", NAME)["status"] == "duplicate"
+    # Same name while the first copy is still being processed: the same upload, cleared quietly.
+    # Same content under another name: a duplicate with a receipt.
+    assert len(first.collected) == 1 and second.duplicates == 1 and not second.collected
+    assert [(n, s) for n, s, _ in ledger(sqlite_url)] == [(NAME, "collected"),
+                                                          ("school_8802001_20261108.csv", "duplicate")]
+    assert receipt(landing, "8802001", "school_8802001_20261108.csv")["status"] == "duplicate"
+    assert list((landing / "8802001" / "inbox").iterdir()) == []
 
 
 def test_a_rejected_file_does_not_block_its_corrected_resend(tmp_path, sqlite_url):

@@ -1,0 +1,81 @@
+"""Sensors that start runs: the inbox sensor polls every provider's inbox and starts one
+intake run per provider with new complete files; the register sensor starts the register job
+when the ledger has newly processed files. Cursors live in Dagster, not in memory."""
+import json
+import time
+
+from dagster import (DefaultSensorStatus, RunRequest, SensorEvaluationContext, SensorResult, SkipReason,
+                     sensor)
+from sqlalchemy import func, select
+
+from assets.intake import provider_partitions
+from pipelines.alerts import raise_alert
+from pipelines.resources import DeliverySources, RegisterDatabase
+from register.models import ExtractFile
+from sources.collect import complete_files
+
+UNREACHABLE_ALERT_AFTER_S = 3600
+
+
+def new_files(listing, seen: dict) -> tuple[list[str], dict]:
+    """Complete CSVs newer than the cursor (highest mtime seen, plus the names at that mtime)."""
+    by_name = {f.name: f for f in listing}
+    pairs, orphans, _ = complete_files(list(by_name))
+    ready = [name for name, _ in pairs] + orphans
+    top, names = seen.get("mtime", 0.0), set(seen.get("names", []))
+    fresh = [n for n in ready if by_name[n].mtime > top or (by_name[n].mtime == top and n not in names)]
+    if fresh:
+        newest = max(by_name[n].mtime for n in fresh)
+        at_newest = [n for n in fresh if by_name[n].mtime == newest]
+        seen = {"mtime": newest, "names": sorted(at_newest + (list(names) if newest == top else []))}
+    return sorted(fresh), seen
+
+
+@sensor(job_name="intake_job", minimum_interval_seconds=60, default_status=DefaultSensorStatus.RUNNING,
+        description="Starts an intake run for each provider with new complete extracts.")
+def inbox_sensor(context: SensorEvaluationContext, delivery: DeliverySources):
+    cursor = json.loads(context.cursor) if context.cursor else {"accounts": {}, "unreachable": {}}
+    router = delivery.router()
+    requests, unreachable = [], []
+    try:
+        accounts = router.accounts()
+        for account in accounts:
+            try:
+                listing = router.list_inbox(account)
+            except router.transient_errors() as exc:
+                first = cursor["unreachable"].setdefault(account, time.time())
+                unreachable.append(account)
+                if time.time() - first > UNREACHABLE_ALERT_AFTER_S:
+                    raise_alert("provider_unreachable", account=account, error=type(exc).__name__,
+                                since=int(first))
+                continue
+            cursor["unreachable"].pop(account, None)
+            fresh, cursor["accounts"][account] = new_files(listing, cursor["accounts"].get(account, {}))
+            if fresh:
+                key = f"{account}:{cursor['accounts'][account]['mtime']}:{len(fresh)}:{fresh[-1]}"
+                requests.append(RunRequest(run_key=key, partition_key=account,
+                                           tags={"rollcall/provider": account}))
+    finally:
+        router.close()
+    existing = set(context.instance.get_dynamic_partitions(provider_partitions.name))
+    new_partitions = sorted(set(accounts) - existing)
+    if unreachable:
+        context.log.warning(f"unreachable provider accounts: {', '.join(sorted(unreachable))}")
+    if not requests and not new_partitions:
+        return SensorResult(skip_reason=SkipReason(
+            "no new files" + (f"; unreachable: {', '.join(sorted(unreachable))}" if unreachable else "")),
+            cursor=json.dumps(cursor))
+    return SensorResult(run_requests=requests, cursor=json.dumps(cursor),
+                        dynamic_partitions_requests=[provider_partitions.build_add_request(new_partitions)]
+                        if new_partitions else [])
+
+
+@sensor(job_name="register_job", minimum_interval_seconds=60, default_status=DefaultSensorStatus.RUNNING,
+        description="Re-links the register and re-finds CME when the ledger has newly processed files.")
+def register_sensor(context: SensorEvaluationContext, db: RegisterDatabase):
+    with db.engine().connect() as conn:
+        newest = conn.execute(select(func.max(ExtractFile.id)).where(
+            ExtractFile.status.in_(("accepted", "rejected")))).scalar() or 0
+    if newest <= int(context.cursor or 0):
+        return SkipReason("no newly processed files")
+    return SensorResult(run_requests=[RunRequest(run_key=f"register:{newest}")], cursor=str(newest))

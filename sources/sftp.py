@@ -1,0 +1,211 @@
+"""Collecting from providers' SFTP accounts with paramiko: key authentication only, a pinned
+known_hosts with RejectPolicy (an unknown or changed host key is refused loudly), explicit
+timeouts, retries with backoff on transient faults, atomic uploads of receipts.
+"""
+from __future__ import annotations
+
+import errno
+import logging
+import socket
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import paramiko
+import yaml
+
+from sources.landing import InboxFile
+
+log = logging.getLogger("rollcall.sources.sftp")
+
+
+class SftpUnreachable(Exception):
+    """A transient fault (refused, timed out, dropped): try again later; nothing is lost."""
+    safe_message = True
+
+
+class SftpRefused(Exception):
+    """A fault that must stop collection loudly: unknown or changed host key, failed login."""
+    safe_message = True
+
+
+# Faults of our own disk (archive full or read-only) are never retried as network faults.
+LOCAL_FAULTS = {errno.ENOSPC, errno.EROFS, errno.EDQUOT}
+
+
+@dataclass(frozen=True)
+class SftpProvider:
+    account: str
+    host: str
+    port: int
+    user: str
+    key_path: str
+    known_hosts: str
+    inbox: str = "inbox"
+    outbox: str = "outbox"
+
+
+def load_config(path: str | Path) -> list[SftpProvider]:
+    """YAML: optional `defaults` (host, port, key_path, known_hosts) and a `providers` list,
+    each with `account` and `user` and any default overridden."""
+    data = yaml.safe_load(Path(path).read_text()) or {}
+    defaults = data.get("defaults", {}) or {}
+    out = []
+    for p in data.get("providers", []) or []:
+        merged = {**defaults, **p}
+        missing = [k for k in ("account", "host", "port", "user", "key_path", "known_hosts") if not merged.get(k)]
+        if missing:
+            raise ValueError(f"SFTP config {path}: provider entry missing {', '.join(missing)}")
+        out.append(SftpProvider(account=str(merged["account"]), host=str(merged["host"]), port=int(merged["port"]),
+                                user=str(merged["user"]), key_path=str(merged["key_path"]),
+                                known_hosts=str(merged["known_hosts"]),
+                                inbox=merged.get("inbox", "inbox"), outbox=merged.get("outbox", "outbox")))
+    return out
+
+
+_TRANSIENT = (socket.timeout, TimeoutError, ConnectionError, EOFError, OSError, paramiko.SSHException)
+
+
+def _classify(exc: BaseException) -> Exception:
+    if isinstance(exc, paramiko.BadHostKeyException):
+        return SftpRefused("the server's host key does not match the pinned known_hosts entry")
+    if isinstance(exc, paramiko.AuthenticationException):
+        return SftpRefused("the server refused our key")
+    if isinstance(exc, paramiko.SSHException) and "known_hosts" in str(exc):
+        return SftpRefused("the server's host key is not in the pinned known_hosts")
+    if isinstance(exc, FileNotFoundError):
+        return exc  # a file another collector took: not a fault
+    if isinstance(exc, OSError) and exc.errno in LOCAL_FAULTS:
+        return exc
+    return SftpUnreachable(type(exc).__name__)
+
+
+class SftpSources:
+    """Every configured SFTP provider behind the ExtractSource interface."""
+
+    label = "sftp"
+    transient_errors = (SftpUnreachable,)
+
+    def __init__(self, providers: list[SftpProvider], timeout: float = 15.0, attempts: int = 3,
+                 backoff: float = 0.5):
+        self.providers = {p.account: p for p in providers}
+        self.timeout, self.attempts, self.backoff = timeout, attempts, backoff
+        self._clients: dict[str, tuple[paramiko.SSHClient, paramiko.SFTPClient]] = {}
+        self.on_progress: Callable[[str, str, int, int], None] | None = None  # (account, name, done, total)
+
+    @classmethod
+    def from_config(cls, path: str | Path) -> "SftpSources":
+        return cls(load_config(path))
+
+    def accounts(self) -> list[str]:
+        return sorted(self.providers)
+
+    def _connect(self, account: str) -> paramiko.SFTPClient:
+        if account in self._clients:
+            transport = self._clients[account][0].get_transport()
+            if transport is not None and transport.is_active():
+                return self._clients[account][1]
+            self._drop(account)
+        p = self.providers[account]
+        client = paramiko.SSHClient()
+        client.load_host_keys(p.known_hosts)
+        client.set_missing_host_key_policy(paramiko.RejectPolicy())
+        try:
+            client.connect(p.host, port=p.port, username=p.user, key_filename=p.key_path, allow_agent=False,
+                           look_for_keys=False, timeout=self.timeout, banner_timeout=self.timeout,
+                           auth_timeout=self.timeout)
+            sftp = client.open_sftp()
+            sftp.get_channel().settimeout(self.timeout)
+        except Exception as exc:
+            client.close()
+            raise _classify(exc) from None
+        self._clients[account] = (client, sftp)
+        return sftp
+
+    def _drop(self, account: str) -> None:
+        pair = self._clients.pop(account, None)
+        if pair:
+            try:
+                pair[0].close()
+            except Exception:  # noqa: BLE001 - closing a dead connection
+                pass
+
+    def close(self) -> None:
+        for account in list(self._clients):
+            self._drop(account)
+
+    def _retry(self, account: str, what: Callable[[paramiko.SFTPClient], object]):
+        """Run an SFTP action, reconnecting with backoff on transient faults."""
+        for attempt in range(1, self.attempts + 1):
+            try:
+                return what(self._connect(account))
+            except (SftpRefused, FileNotFoundError):
+                raise
+            except SftpUnreachable as exc:
+                fault = exc
+            except Exception as exc:  # noqa: BLE001 - classified below
+                fault = _classify(exc)
+                if fault is exc:
+                    raise
+                if not isinstance(fault, SftpUnreachable):
+                    raise fault from None
+            self._drop(account)
+            log.warning("SFTP account %s: %s (attempt %d of %d)", account, fault, attempt, self.attempts)
+            if attempt < self.attempts:
+                time.sleep(self.backoff * 2 ** (attempt - 1))
+        raise fault
+
+    def list_inbox(self, account: str) -> list[InboxFile]:
+        p = self.providers[account]
+
+        def ls(sftp):
+            return sorted((InboxFile(a.filename, a.st_size or 0, float(a.st_mtime or 0))
+                           for a in sftp.listdir_attr(p.inbox) if not str(a.longname).startswith("d")),
+                          key=lambda f: f.name)
+        return self._retry(account, ls)
+
+    def fetch(self, account: str, name: str, dest: Path) -> None:
+        p = self.providers[account]
+
+        def get(sftp):
+            def progress(done, total):
+                if self.on_progress:
+                    self.on_progress(account, name, done, total)
+            try:
+                sftp.get(f"{p.inbox}/{name}", str(dest), callback=progress)
+            except IOError as exc:
+                if getattr(exc, "errno", None) == 2:
+                    raise FileNotFoundError(name) from None
+                raise
+        self._retry(account, get)
+
+    def read_small(self, account: str, name: str) -> bytes:
+        p = self.providers[account]
+
+        def read(sftp):
+            with sftp.open(f"{p.inbox}/{name}", "rb") as fh:
+                return fh.read(4096)
+        return self._retry(account, read)
+
+    def remove(self, account: str, name: str) -> None:
+        p = self.providers[account]
+
+        def rm(sftp):
+            try:
+                sftp.remove(f"{p.inbox}/{name}")
+            except IOError as exc:
+                if getattr(exc, "errno", None) != 2:
+                    raise
+        self._retry(account, rm)
+
+    def put_outbox(self, account: str, name: str, data: bytes) -> None:
+        p = self.providers[account]
+
+        def put(sftp):
+            tmp = f"{p.outbox}/.{name}.{uuid.uuid4().hex[:8]}.part"  # two writers never share a temp file
+            with sftp.open(tmp, "wb") as fh:
+                fh.write(data)
+            sftp.posix_rename(tmp, f"{p.outbox}/{name}")
+        self._retry(account, put)

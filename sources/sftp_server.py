@@ -1,0 +1,215 @@
+"""A real OpenSSH sshd on loopback for the demo and the tests: one chrooted account per
+provider (inbox/, outbox/), key authentication only, internal-sftp only. Never exposed beyond
+127.0.0.1; started and stopped by process id.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import paramiko
+import yaml
+
+SSHD = "/usr/sbin/sshd"
+# Chroot paths must be root-owned and not group/world-writable all the way up, so not /tmp.
+CHROOT_ROOT = Path("/srv/rollcall-sftp")
+
+
+def sftp_available() -> bool:
+    return Path(SSHD).exists() and shutil.which("ssh-keygen") is not None and os.geteuid() == 0
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _keygen(path: Path) -> None:
+    if not path.exists():
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", path.name, "-f", str(path)], check=True)
+
+
+def user_for(account: str) -> str:
+    return "rc_" + account.lower()
+
+
+class OpenSshServer:
+    def __init__(self, name: str, workdir: Path, port: int | None = None):
+        self.root = CHROOT_ROOT / name  # chroot homes and authorised keys (root-owned)
+        self.workdir = Path(workdir)  # client keys, known_hosts, config for the register
+        self.port = port or free_port()
+        self.proc: subprocess.Popen | None = None
+        self.accounts: dict[str, str] = {}
+
+    @property
+    def host_key(self) -> Path:
+        return self.root / "ssh_host_ed25519_key"
+
+    @property
+    def register_key(self) -> Path:
+        return self.workdir / "register_ed25519"
+
+    @property
+    def known_hosts(self) -> Path:
+        return self.workdir / "known_hosts"
+
+    def provider_key(self, account: str) -> Path:
+        return self.workdir / f"provider_{account}_ed25519"
+
+    def home(self, account: str) -> Path:
+        return self.root / "homes" / user_for(account)
+
+    def prepare(self) -> None:
+        for d in (CHROOT_ROOT, self.root, self.root / "homes", self.root / "keys"):
+            d.mkdir(mode=0o755, exist_ok=True)
+            os.chown(d, 0, 0)
+            os.chmod(d, 0o755)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
+        _keygen(self.host_key)
+        _keygen(self.register_key)
+        self.write_known_hosts()
+        (self.root / "sshd_config").write_text(f"""\
+Port {self.port}
+ListenAddress 127.0.0.1
+HostKey {self.host_key}
+PidFile {self.root / 'sshd.pid'}
+AuthorizedKeysFile {self.root / 'keys'}/%u
+AuthenticationMethods publickey
+PubkeyAuthentication yes
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+PermitRootLogin no
+AllowUsers rc_*
+AllowAgentForwarding no
+AllowTcpForwarding no
+X11Forwarding no
+PermitTunnel no
+MaxStartups 100:30:200
+LogLevel ERROR
+Subsystem sftp internal-sftp
+Match User rc_*
+    ChrootDirectory {self.root / 'homes'}/%u
+    ForceCommand internal-sftp
+""")
+
+    def write_known_hosts(self, key_file: Path | None = None) -> None:
+        pub = (Path(str(key_file or self.host_key) + ".pub")).read_text().split()
+        self.known_hosts.write_text(f"[127.0.0.1]:{self.port} {pub[0]} {pub[1]}\n")
+
+    def add_account(self, account: str) -> str:
+        user = user_for(account)
+        try:
+            pwd.getpwnam(user)
+        except KeyError:
+            subprocess.run(["useradd", "--no-create-home", "--home-dir", "/", "--shell", "/usr/sbin/nologin",
+                            user], check=True)
+        subprocess.run(["usermod", "-p", "*", user], check=True)  # unlock for key login, no password
+        uid, gid = pwd.getpwnam(user).pw_uid, pwd.getpwnam(user).pw_gid
+        home = self.home(account)
+        home.mkdir(mode=0o755, exist_ok=True)
+        os.chown(home, 0, 0)
+        for sub in ("inbox", "outbox"):
+            (home / sub).mkdir(exist_ok=True)
+            os.chown(home / sub, uid, gid)
+            os.chmod(home / sub, 0o750)
+        key = self.provider_key(account)
+        _keygen(key)
+        keys = self.root / "keys" / user
+        keys.write_text(Path(str(key) + ".pub").read_text() + Path(str(self.register_key) + ".pub").read_text())
+        os.chmod(keys, 0o644)
+        self.accounts[account] = user
+        return user
+
+    def start(self) -> None:
+        self.prepare()
+        self.proc = subprocess.Popen([SSHD, "-D", "-e", "-f", str(self.root / "sshd_config")],
+                                     stdout=subprocess.DEVNULL, stderr=open(self.workdir / "sshd.log", "ab"))
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"sshd exited at start; see {self.workdir / 'sshd.log'}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                    return
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError("sshd did not start listening in 15 seconds")
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+        for account in self.accounts:
+            self.kill_sessions(account)
+
+    def kill_sessions(self, account: str) -> int:
+        """Cut every live session of one account (its per-connection sshd processes)."""
+        p = subprocess.run(["pkill", "-KILL", "-f", f"sshd: {user_for(account)}"], capture_output=True)
+        return 1 if p.returncode == 0 else 0
+
+    def register_config(self, path: Path | None = None, accounts: list[str] | None = None) -> Path:
+        path = path or self.workdir / "sftp.yaml"
+        path.write_text(yaml.safe_dump({
+            "defaults": {"host": "127.0.0.1", "port": self.port, "key_path": str(self.register_key),
+                         "known_hosts": str(self.known_hosts)},
+            "providers": [{"account": a, "user": user_for(a)} for a in (accounts or sorted(self.accounts))]}))
+        return path
+
+    def provider_client(self, account: str, user: str | None = None) -> paramiko.SFTPClient:
+        """An SFTP session as the provider would open it (their own key)."""
+        client = paramiko.SSHClient()
+        client.load_host_keys(str(self.known_hosts))
+        client.set_missing_host_key_policy(paramiko.RejectPolicy())
+        client.connect("127.0.0.1", port=self.port, username=user or user_for(account),
+                       key_filename=str(self.provider_key(account)), allow_agent=False, look_for_keys=False,
+                       timeout=10)
+        sftp = client.open_sftp()
+        sftp._owner = client  # keep the transport alive as long as the SFTP session
+        return sftp
+
+    def upload(self, account: str, local: Path) -> None:
+        """Upload an extract as a provider must: the CSV first, its sidecar last."""
+        sftp = self.provider_client(account)
+        try:
+            sftp.put(str(local), f"inbox/{local.name}")
+            sidecar = local.with_name(local.name + ".sha256")
+            if sidecar.exists():
+                sftp.put(str(sidecar), f"inbox/{sidecar.name}")
+        finally:
+            sftp._owner.close()
+
+    def remove_tree(self) -> None:
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+class DemoSftpServer(OpenSshServer):
+    """The demo's server: every provider folder of a landing tree becomes an SFTP account."""
+
+    def __init__(self, workdir: Path):
+        name = "demo-" + hashlib.sha256(str(Path(workdir).resolve()).encode()).hexdigest()[:8]
+        super().__init__(name, workdir)
+
+    def deliver_from(self, landing: Path) -> Path:
+        accounts = sorted(p.name for p in landing.iterdir() if (p / "inbox").is_dir())
+        for account in accounts:
+            self.add_account(account)
+            for csv_file in sorted((landing / account / "inbox").glob("*.csv")):
+                self.upload(account, csv_file)
+                # Delivered: the server holds it now, as a provider's upload would leave it.
+                csv_file.with_name(csv_file.name + ".sha256").unlink(missing_ok=True)
+                csv_file.unlink()
+        return self.register_config(accounts=accounts)
