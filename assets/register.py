@@ -15,6 +15,9 @@ from register.identity import analyst_rulings, assign_ids, prior_ids, save_regis
 from register.loading import active_records, refresh_active
 from register.models import SourceRecord
 from register.reports import save_cme
+from register.state import fingerprint, get_state, set_state
+
+LINKS_STATE = "links_inputs_fingerprint"
 
 
 @asset(group_name="register", deps=["validated_rows"], kinds={"pandas"},
@@ -32,12 +35,20 @@ def standardised_records(context: AssetExecutionContext, db: RegisterDatabase) -
 @scrubbed
 def links(context: AssetExecutionContext, db: RegisterDatabase, settings: RunSettings,
           standardised_records: pd.DataFrame) -> MaterializeResult:
-    result = link_records(standardised_records, LinkSettings(settings.link_at, settings.review_at),
-                          analyst_rulings(db.engine()))
-    queued = save_review_queue(db.engine(), result.review_pairs)
+    engine = db.engine()
+    rulings = analyst_rulings(engine)
+    link_settings = LinkSettings(settings.link_at, settings.review_at)
+    inputs = fingerprint(standardised_records["id"].tolist(), sorted(rulings.items()), link_settings)
     out = standardised_records[["id", "record_key", "child_id"]].copy()
+    out.attrs["fingerprint"] = inputs
+    if inputs == get_state(engine, LINKS_STATE) and out["child_id"].ne("").all():
+        # Same records and rulings as the links the register already holds: nothing to re-link.
+        out["cluster"] = pd.factorize(out["child_id"])[0]
+        return MaterializeResult(value=out, metadata={"records": len(out), "relinked": False})
+    result = link_records(standardised_records, link_settings, rulings)
+    queued = save_review_queue(engine, result.review_pairs)
     out["cluster"] = result.clusters
-    return MaterializeResult(value=out, metadata={**result.stats, "review_queue": queued})
+    return MaterializeResult(value=out, metadata={**result.stats, "review_queue": queued, "relinked": True})
 
 
 @asset(group_name="register", freshness_policy=DAILY, kinds={"sql"},
@@ -49,6 +60,7 @@ def register(context: AssetExecutionContext, db: RegisterDatabase, links: pd.Dat
     engine = db.engine()
     child_ids, _ = assign_ids(links, links["cluster"].to_numpy(), prior_ids(engine))
     counts = save_register(engine, links, child_ids)
+    set_state(engine, LINKS_STATE, links.attrs.get("fingerprint", ""))
     with engine.connect() as conn:
         conflicts = conn.execute(select(func.count()).select_from(
             select(SourceRecord.child_id).where(SourceRecord.active.is_(True), SourceRecord.nhs_number.is_not(None))

@@ -13,14 +13,17 @@ import pandas as pd
 BLOCKING_RULES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "dob+fn_initial": (("dob", "fn1"), ("dob", "fn1")),
     "dob+sn_prefix": (("dob", "sn2"), ("dob", "sn2")),
-    "fn+sn": (("fn_canon", "sn"), ("fn_canon", "sn")),
+    "dob_swapped+sn_prefix": (("dob_swap", "sn2"), ("dob", "sn2")),
+    # A typo in one part of the birth date: keep the other two parts and the names.
+    "year_month+sn+fn_initial": (("dob_ym", "sn", "fn1"), ("dob_ym", "sn", "fn1")),
+    "year_day+sn+fn_initial": (("dob_yd", "sn", "fn1"), ("dob_yd", "sn", "fn1")),
+    "month_day+fn+sn": (("dob_md", "fn_canon", "sn"), ("dob_md", "fn_canon", "sn")),
+    # A changed or misspelt surname with a day typo.
+    "year_month+fn+sn_initial": (("dob_ym", "fn_canon", "sn1"), ("dob_ym", "fn_canon", "sn1")),
     "postcode+fn_initial": (("pc", "fn1"), ("pc", "fn1")),
-    "dob_swapped+sn_initial": (("dob_swap", "sn1"), ("dob", "sn1")),
     "nhs_number": (("nhs_number",), ("nhs_number",)),
     "upn": (("upn",), ("upn",)),
     "former_upn": (("former_upn",), ("upn",)),
-    "year+sn+fn_initial": (("dob_year", "sn", "fn1"), ("dob_year", "sn", "fn1")),
-    "fn+year+sn_initial": (("fn_canon", "dob_year", "sn1"), ("fn_canon", "dob_year", "sn1")),
 }
 MAX_BLOCK = 400  # a block larger than this says the key is too common to be evidence
 
@@ -66,7 +69,9 @@ def _pairs_across(left: pd.Series, right: pd.Series) -> np.ndarray:
 
 def candidate_pairs(std: pd.DataFrame, rules: dict | None = None) -> tuple[np.ndarray, dict[str, int]]:
     """Row-position pairs (i < j) found by any rule, and how many each rule found."""
-    std = std.assign(fn1=std["fn_canon"].str[:1], sn1=std["sn"].str[:1], sn2=std["sn"].str[:2])
+    dob = std["dob"]
+    std = std.assign(fn1=std["fn_canon"].str[:1], sn1=std["sn"].str[:1], sn2=std["sn"].str[:2],
+                     dob_ym=dob.str[:6], dob_yd=dob.str[:4] + dob.str[6:], dob_md=dob.str[4:])
     found, per_rule = [], {}
     for name, (lcols, rcols) in (rules or BLOCKING_RULES).items():
         left = _keys(std, lcols)

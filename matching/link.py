@@ -76,7 +76,7 @@ def link_records(records: pd.DataFrame, settings: LinkSettings = LinkSettings(),
     stats.update({"candidate_pairs": int(len(pairs)), **{f"pairs_{k}": v for k, v in per_rule.items()}})
     if not len(pairs):
         return LinkResult(cc.labels(), _empty_review(), stats)
-    levels = compare(std, pairs)
+    levels = compare_in_chunks(std, pairs)
     model = train(std, levels)
     weights = weight_matrix(model, std, pairs, levels)
     total = weights.sum(axis=1).to_numpy()
@@ -119,6 +119,13 @@ def link_records(records: pd.DataFrame, settings: LinkSettings = LinkSettings(),
                   "em_iterations": model.iterations, "prior_bits": round(float(np.log2(model.prior)), 2),
                   "clusters": int(len(set(labels.tolist())))})
     return LinkResult(labels, review_pairs.drop_duplicates(["key_a", "key_b"]), stats, model, pairs, prob)
+
+
+def compare_in_chunks(std: pd.DataFrame, pairs: np.ndarray, chunk: int = 500_000) -> pd.DataFrame:
+    """Levels for every pair, a chunk at a time: the per-pair copies of both records' fields
+    are what costs memory, and levels are small integers."""
+    parts = [compare(std, pairs[i:i + chunk]) for i in range(0, len(pairs), chunk)]
+    return pd.concat(parts, ignore_index=True) if parts else compare(std, pairs)
 
 
 def _ordered(a: str, b: str) -> tuple[str, str]:

@@ -29,9 +29,13 @@ def _strip_accents(s: str) -> str:
 
 def clean_name(values: pd.Series) -> pd.Series:
     """Lower case, accents removed, apostrophes dropped, hyphens to spaces, spaces folded."""
-    s = values.fillna("").astype(str).map(_strip_accents).str.lower()
+    values = values.fillna("").astype(str)
+    # Names repeat a great deal: clean each distinct spelling once.
+    uniques = pd.Series(values.unique())
+    s = uniques.map(_strip_accents).str.lower()
     s = s.str.replace(r"['\u2019`]", "", regex=True).str.replace(r"[-\s.]+", " ", regex=True).str.strip()
-    return s.str.replace(r"[^a-z ]", "", regex=True)
+    s = s.str.replace(r"[^a-z ]", "", regex=True)
+    return values.map(dict(zip(uniques, s)))
 
 
 def standardise(records: pd.DataFrame) -> pd.DataFrame:
@@ -46,7 +50,9 @@ def standardise(records: pd.DataFrame) -> pd.DataFrame:
     alt = clean_name(records.get("alt_surname", pd.Series("", index=records.index)))
     df["sn"] = sur.str.replace(" ", "", regex=False)
     # Every surname token, from the surname and any preferred surname, for double-barrelled names.
-    df["sn_tokens"] = (sur + " " + alt).str.split().map(lambda t: frozenset(x for x in t if len(x) > 1))
+    both = sur + " " + alt
+    tokens = {v: frozenset(x for x in v.split() if len(x) > 1) for v in both.unique()}
+    df["sn_tokens"] = both.map(tokens)
     dob = pd.to_datetime(records["dob"], errors="coerce")
     df["dob"] = dob.dt.strftime("%Y%m%d").fillna("")
     day_ok = dob.dt.day <= 12

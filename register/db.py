@@ -36,7 +36,10 @@ def make_engine(url: str) -> Engine:
 def alembic_config(url: str):
     from alembic.config import Config
 
-    cfg = Config(str(HERE / "alembic.ini"))
+    import sys
+
+    # Alembic's default stdout is bound when it is first imported; give it today's.
+    cfg = Config(str(HERE / "alembic.ini"), stdout=sys.stdout)
     cfg.set_main_option("script_location", str(HERE / "migrations"))
     cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     return cfg

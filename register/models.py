@@ -140,3 +140,12 @@ class CmeFlag(Base):
     reason: Mapped[str] = mapped_column(String(32))
     computed_at: Mapped[datetime] = mapped_column(DateTime)
     __table_args__ = (UniqueConstraint("as_of", "child_id"),)
+
+
+class RegisterState(Base):
+    """Small named values the pipeline keeps between runs (for example the fingerprint of the
+    inputs the current links were computed from)."""
+    __tablename__ = "register_state"
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(DateTime)

@@ -207,3 +207,18 @@ def test_a_failing_step_reports_no_data(landing, sqlite_url, tmp_path, monkeypat
     text = str(failure.event_specific_data.error.to_string())
     assert victim not in text and "KeyError at" in text
     assert rules.cme_flags is not broken
+
+
+def test_a_run_with_nothing_new_does_not_relink(landing, sqlite_url, tmp_path):
+    def relinked(result):
+        mats = [e for e in result.all_events if e.event_type_value == "ASSET_MATERIALIZATION"
+                and e.event_specific_data.materialization.asset_key.to_user_string() == "links"]
+        return mats[0].event_specific_data.materialization.metadata["relinked"].value
+
+    archive = str(tmp_path / "archive")
+    assert relinked(run_pipeline(sqlite_url, str(landing), None, archive, AS_OF)) is True
+    assert relinked(run_pipeline(sqlite_url, str(landing), None, archive, AS_OF)) is False
+    good = {"upn": make_upn("8802001", 995), "surname": "Quinn", "forename": "Ava", "dob": "2015-03-02",
+            "sex": "F", "entry_date": "2019-09-04", "enrol_status": "C"}
+    drop_extract(landing, "8802001", "school_8802001_20261103.csv", school_csv([good]))
+    assert relinked(run_pipeline(sqlite_url, str(landing), None, archive, AS_OF)) is True
