@@ -21,6 +21,8 @@ BLOCKING_RULES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     # A changed or misspelt surname with a day typo.
     "year_month+fn+sn_initial": (("dob_ym", "fn_canon", "sn1"), ("dob_ym", "fn_canon", "sn1")),
     "postcode+fn_initial": (("pc", "fn1"), ("pc", "fn1")),
+    # Names swapped, changed or garbled: the same birth date at the same address.
+    "dob+postcode": (("dob", "pc"), ("dob", "pc")),
     "nhs_number": (("nhs_number",), ("nhs_number",)),
     "upn": (("upn",), ("upn",)),
     "former_upn": (("former_upn",), ("upn",)),

@@ -10,14 +10,15 @@ from rapidfuzz.distance import JaroWinkler, Levenshtein
 from rapidfuzz.process import cpdist
 
 LEVELS: dict[str, list[str]] = {
-    "forename": ["exact", "same name by the diminutive table", "Jaro-Winkler >= 0.92",
+    "forename": ["exact", "same name by the diminutive table, or swapped with the surname", "Jaro-Winkler >= 0.92",
                  "Jaro-Winkler >= 0.80 or a middle name", "different"],
-    "surname": ["exact", "shares a surname part", "Jaro-Winkler >= 0.92", "Jaro-Winkler >= 0.80", "different"],
+    "surname": ["exact", "shares a surname part, or swapped with the given name", "Jaro-Winkler >= 0.92",
+                "Jaro-Winkler >= 0.80", "different"],
     "dob": ["exact", "exact but 1 January (often a guess)", "day and month swapped", "one keystroke or one of day/month differs",
             "different"],
     "middle_name": ["a middle name in common", "different"],
     "sex": ["same", "different"],
-    "postcode": ["exact", "same sector", "same district", "different"],
+    "postcode": ["exact", "same sector", "same district", "same area (most moves are local)", "different"],
     "nhs_number": ["same", "different"],
     "upn": ["same (or former UPN)", "different"],
 }
@@ -45,6 +46,12 @@ def compare(std: pd.DataFrame, pairs: np.ndarray) -> pd.DataFrame:
     out["surname"] = np.select([A["sn"] == B["sn"], shared, sn_jw >= 0.92, sn_jw >= 0.80], [0, 1, 2, 3], 4)
     out.loc[(A["sn"] == "") | (B["sn"] == ""), "surname"] = -1
 
+    # Given name and surname swapped between the two records: both names agree, crosswise.
+    cross = np.minimum(_jw(A["fn"], B["sn"]), _jw(A["sn"], B["fn"]))
+    swapped_names = (A["fn"] != "") & (A["sn"] != "") & (cross >= 0.9) & (out["forename"] >= 2).to_numpy()
+    out.loc[swapped_names, "forename"] = 1
+    out.loc[swapped_names, "surname"] = 1
+
     same_dob = A["dob"] == B["dob"]
     swapped = (A["dob_swap"] != "") & (A["dob_swap"] == B["dob"])
     one_off = cpdist(A["dob"].tolist(), B["dob"].tolist(), scorer=Levenshtein.distance, workers=-1) <= 1
@@ -62,7 +69,8 @@ def compare(std: pd.DataFrame, pairs: np.ndarray) -> pd.DataFrame:
     out.loc[(A["sex"] == "") | (B["sex"] == ""), "sex"] = -1
 
     out["postcode"] = np.select([A["pc"] == B["pc"], A["pc_sector"] == B["pc_sector"],
-                                 A["pc_district"] == B["pc_district"]], [0, 1, 2], 3)
+                                 A["pc_district"] == B["pc_district"], A["pc_area"] == B["pc_area"]],
+                                [0, 1, 2, 3], 4)
     out.loc[(A["pc"] == "") | (B["pc"] == ""), "postcode"] = -1
 
     out["nhs_number"] = np.where(A["nhs_number"] == B["nhs_number"], 0, 1)

@@ -21,6 +21,10 @@ from matching.standardise import standardise
 class LinkSettings:
     link_at: float = 0.95  # match probability at or above which a pair is linked
     review_at: float = 0.5  # at or above this (and below link_at) a pair goes to the review queue
+    postcode_style: str = "uk"  # "plain" for data sets from other countries (benchmarks)
+    # Records that look like twins (same birth date and surname, clearly different given names)
+    # are never linked. Right for a children's register; a data set of adults may turn it off.
+    twins_apart: bool = True
 
 
 @dataclass
@@ -33,10 +37,16 @@ class LinkResult:
     probabilities: np.ndarray | None = None
 
 
-def twin_evidence(levels: pd.DataFrame) -> np.ndarray:
-    """Same birth date and surname, different given names (or one's given name is the other's
-    middle name while their middle names differ), and no shared identifier."""
-    names_differ = (levels["forename"] == 4) | ((levels["forename"] == 3) & (levels["middle_name"] == 1))
+def twin_evidence(levels: pd.DataFrame, same_feed: np.ndarray | None = None) -> np.ndarray:
+    """Same birth date and surname and no shared identifier, with given names that differ
+    clearly, or that are merely similar (not equal, not diminutives) alongside one more
+    discordant fact: a different sex, two different UPNs, different middle names, or two
+    records of the same kind (two schools, two GP practices), which for one child would be
+    unusual and for twins is normal."""
+    same_feed = np.zeros(len(levels), dtype=bool) if same_feed is None else same_feed
+    fn = levels["forename"]
+    discordant = (levels["sex"] == 1) | (levels["upn"] == 1) | (levels["middle_name"] == 1) | same_feed
+    names_differ = (fn == 4) | ((fn >= 2) & discordant)
     return ((levels["dob"].isin([0, 1])) & (levels["surname"].between(0, 2)) & names_differ
             & (levels["nhs_number"] != 0) & (levels["upn"] != 0)).to_numpy()
 
@@ -58,7 +68,7 @@ def link_records(records: pd.DataFrame, settings: LinkSettings = LinkSettings(),
     """records: one row per active record with the register's columns (see register.loading)."""
     n = len(records)
     records = records.reset_index(drop=True)
-    std = standardise(records)
+    std = standardise(records, settings.postcode_style)
     keys = std["record_key"].tolist()
     cc = ConstrainedClusters(n, std["nhs_number"].tolist(), list(zip(std["provider"], keys)))
     # Rows that share a record key are one child at one provider by definition.
@@ -83,7 +93,10 @@ def link_records(records: pd.DataFrame, settings: LinkSettings = LinkSettings(),
     nhs_conflict = (levels["nhs_number"] == 1).to_numpy()
     total[nhs_conflict] = -np.inf
     prob = probability(total)
-    cannot = nhs_conflict | twin_evidence(levels)
+    feeds = std["feed"].to_numpy()
+    same_feed = feeds[pairs[:, 0]] == feeds[pairs[:, 1]]
+    twins = twin_evidence(levels, same_feed) if settings.twins_apart else np.zeros(len(levels), dtype=bool)
+    cannot = nhs_conflict | twins
     link = (prob >= settings.link_at) & ~cannot
     review = (prob >= settings.review_at) & ~link & ~nhs_conflict
 

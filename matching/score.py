@@ -55,7 +55,7 @@ def estimate_u(std: pd.DataFrame, n_pairs: int = 200_000, seed: int = 1) -> dict
 
 
 _M_DEFAULT = {"forename": [0.82, 0.05, 0.05, 0.04, 0.04], "surname": [0.85, 0.05, 0.04, 0.03, 0.03],
-              "dob": [0.9, 0.03, 0.02, 0.04, 0.01], "middle_name": [0.9, 0.1], "sex": [0.98, 0.02], "postcode": [0.75, 0.08, 0.07, 0.1],
+              "dob": [0.9, 0.03, 0.02, 0.04, 0.01], "middle_name": [0.9, 0.1], "sex": [0.98, 0.02], "postcode": [0.75, 0.06, 0.06, 0.08, 0.05],
               "nhs_number": [0.995, 0.005], "upn": [0.99, 0.01]}
 # Identifiers are not learned: disagreement rates of true matches on them are data-entry error rates.
 FIXED_M = {"nhs_number", "upn"}

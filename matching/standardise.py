@@ -38,8 +38,10 @@ def clean_name(values: pd.Series) -> pd.Series:
     return values.map(dict(zip(uniques, s)))
 
 
-def standardise(records: pd.DataFrame) -> pd.DataFrame:
-    """Add comparison columns to a frame of register records (one row per record)."""
+def standardise(records: pd.DataFrame, postcode_style: str = "uk") -> pd.DataFrame:
+    """Add comparison columns to a frame of register records (one row per record).
+    postcode_style "plain" takes postcodes as they come (for other countries' data sets):
+    sector, district and area are then the value less one, two and all but one characters."""
     df = pd.DataFrame(index=records.index)
     fore = clean_name(records["forename"])
     df["fn"] = fore.str.split(" ").str[0].fillna("")
@@ -59,11 +61,17 @@ def standardise(records: pd.DataFrame) -> pd.DataFrame:
     df["dob_swap"] = (dob.dt.strftime("%Y") + dob.dt.strftime("%d") + dob.dt.strftime("%m")).where(day_ok, "").fillna("")
     df["dob_year"] = dob.dt.strftime("%Y").fillna("")
     df["dob_jan1"] = (dob.dt.month == 1) & (dob.dt.day == 1)
-    pc = postcode_normalise(records["postcode"])
-    pc = pc.where(~is_pseudo_postcode(pc), "")
-    df["pc"] = pc
-    df["pc_sector"] = pc.str[:-2].where(pc != "", "")
-    df["pc_district"] = pc.str.split(" ").str[0].fillna("")
+    if postcode_style == "plain":
+        pc = records["postcode"].fillna("").astype(str).str.upper().str.replace(r"\s+", "", regex=True)
+        df["pc"], df["pc_sector"], df["pc_district"] = pc, pc.str[:-1], pc.str[:-2]
+        df["pc_area"] = pc.str[:1]
+    else:
+        pc = postcode_normalise(records["postcode"])
+        pc = pc.where(~is_pseudo_postcode(pc), "")
+        df["pc"] = pc
+        df["pc_sector"] = pc.str[:-2].where(pc != "", "")
+        df["pc_district"] = pc.str.split(" ").str[0].fillna("")
+        df["pc_area"] = df["pc_district"].str.extract(r"^([A-Z]+)", expand=False).fillna("")
     df["sex"] = records["sex"].fillna("").where(records["sex"].isin(["M", "F"]), "")
     for c in ("upn", "former_upn", "nhs_number", "record_key", "feed", "provider"):
         df[c] = records[c].fillna("") if c in records else ""

@@ -12,6 +12,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import numpy as np
+from rapidfuzz.distance import JaroWinkler
 
 from matching.standardise import diminutives
 from schemas.identifiers import UPN_LETTERS, nhs_check_digit, upn_check_letter
@@ -206,7 +207,10 @@ def generate(landing: Path, truth: Path, children: int = 20_000, seed: int = 7, 
             cid = f"T{made:07d}"
             sex = g.pick("MF")
             forename = g.zipf_pick(BOYS if sex == "M" else GIRLS)
-            while any(forename == f[2] for f in family):
+            # Parents do not give two children the same name, one the other's diminutive, or two
+            # spellings of one name (Isabella and Isabelle): no field could tell such twins apart.
+            while any(_canon(forename) == _canon(f[2]) or
+                      JaroWinkler.normalized_similarity(forename.lower(), f[2].lower()) >= 0.92 for f in family):
                 forename = g.zipf_pick(BOYS if sex == "M" else GIRLS)
             if k == 0 or (k == 1 and twin):
                 dob = base_dob
@@ -237,6 +241,11 @@ def generate(landing: Path, truth: Path, children: int = 20_000, seed: int = 7, 
     _write_csv(truth / "twins.csv", ["child_a", "child_b"], twins)
     _write_csv(truth / "children.csv", ["true_child", "la_code", "situation"], child_rows)
     return Summary(children=made, files=files, rows=rows, cme_children=len(cme_truth), providers=len(g.rows))
+
+
+def _canon(name: str) -> str:
+    n = name.lower()
+    return diminutives().get(n, n)
 
 
 def _situation(g: _Gen, child: dict) -> str:
