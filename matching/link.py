@@ -67,6 +67,8 @@ def link_records(records: pd.DataFrame, settings: LinkSettings = LinkSettings(),
                  rulings: dict[tuple[str, str], str] | None = None) -> LinkResult:
     """records: one row per active record with the register's columns (see register.loading)."""
     n = len(records)
+    if n == 0:
+        return LinkResult(np.zeros(0, dtype=np.int64), _empty_review(), {"records": 0})
     records = records.reset_index(drop=True)
     std = standardise(records, settings.postcode_style)
     keys = std["record_key"].tolist()

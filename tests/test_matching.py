@@ -132,3 +132,11 @@ def test_analyst_rulings_override_the_model(background):
     label = dict(zip(frame["record_key"], linked.clusters))
     assert label[key[0]] == label[key[1]] and not len(linked.review_pairs[
         linked.review_pairs["key_a"].eq(key[0])])
+
+
+def test_no_records_and_one_record_link_to_nothing():
+    assert len(link_records(pd.DataFrame(columns=["record_key", "feed", "provider", "upn", "former_upn",
+                                                  "nhs_number", "surname", "forename", "middle_names",
+                                                  "alt_surname", "dob", "sex", "postcode"])).clusters) == 0
+    one = link_records(pd.DataFrame([rec("a", "school", "Ava", "Quinn", date(2015, 1, 2))]))
+    assert one.clusters.tolist() == [0] and one.review_pairs.empty
