@@ -28,21 +28,40 @@ def _jw(a: pd.Series, b: pd.Series) -> np.ndarray:
     return cpdist(a.tolist(), b.tolist(), scorer=JaroWinkler.normalized_similarity, workers=-1)
 
 
+_NEEDED = ["fn", "fn_canon", "mid", "sn", "sn_tokens", "dob", "dob_swap", "dob_jan1", "pc", "pc_sector",
+           "pc_district", "pc_area", "sex", "nhs_number", "upn", "former_upn"]
+
+
+def _where(mask: np.ndarray, fn) -> np.ndarray:
+    """Evaluate a per-pair Python test only where a vectorised pre-test says it can matter."""
+    out = np.zeros(len(mask), dtype=bool)
+    idx = np.flatnonzero(mask)
+    if len(idx):
+        out[idx] = fn(idx)
+    return out
+
+
 def compare(std: pd.DataFrame, pairs: np.ndarray) -> pd.DataFrame:
     """One row per pair with an integer level per field (see LEVELS)."""
-    A = std.iloc[pairs[:, 0]].reset_index(drop=True)
-    B = std.iloc[pairs[:, 1]].reset_index(drop=True)
+    cols = [c for c in _NEEDED if c in std]
+    A = std[cols].iloc[pairs[:, 0]].reset_index(drop=True)
+    B = std[cols].iloc[pairs[:, 1]].reset_index(drop=True)
     out = pd.DataFrame(index=A.index)
 
     fn_jw = _jw(A["fn"], B["fn"])
-    in_middle = np.array([(a and a in m.split()) or (b and b in n.split())
-                          for a, b, m, n in zip(A["fn"], B["fn"], B["mid"], A["mid"])], dtype=bool)
+    a_fn, b_fn, a_mid, b_mid = A["fn"].to_numpy(), B["fn"].to_numpy(), A["mid"].to_numpy(), B["mid"].to_numpy()
+    # Known by a middle name: only asked where the names are not already close.
+    in_middle = _where((fn_jw < 0.80) & ((a_mid != "") | (b_mid != "")),
+                       lambda i: [(a and a in n.split()) or (b and b in m.split())
+                                  for a, b, m, n in zip(a_fn[i], b_fn[i], b_mid[i], a_mid[i])])
     out["forename"] = np.select([A["fn"] == B["fn"], A["fn_canon"] == B["fn_canon"], fn_jw >= 0.92,
                                  (fn_jw >= 0.80) | in_middle], [0, 1, 2, 3], 4)
     out.loc[(A["fn"] == "") | (B["fn"] == ""), "forename"] = -1
 
     sn_jw = _jw(A["sn"], B["sn"])
-    shared = np.array([bool(x & y) for x, y in zip(A["sn_tokens"], B["sn_tokens"])], dtype=bool)
+    a_tok, b_tok = A["sn_tokens"].to_numpy(), B["sn_tokens"].to_numpy()
+    # Double-barrelled and changed surnames: only asked where the surnames differ.
+    shared = _where((A["sn"] != B["sn"]).to_numpy(), lambda i: [bool(x & y) for x, y in zip(a_tok[i], b_tok[i])])
     out["surname"] = np.select([A["sn"] == B["sn"], shared, sn_jw >= 0.92, sn_jw >= 0.80], [0, 1, 2, 3], 4)
     out.loc[(A["sn"] == "") | (B["sn"] == ""), "surname"] = -1
 
@@ -56,14 +75,15 @@ def compare(std: pd.DataFrame, pairs: np.ndarray) -> pd.DataFrame:
     swapped = (A["dob_swap"] != "") & (A["dob_swap"] == B["dob"])
     one_off = cpdist(A["dob"].tolist(), B["dob"].tolist(), scorer=Levenshtein.distance, workers=-1) <= 1
     # A day or month typed wrong; a year counts only when one keystroke apart (siblings differ by years).
-    parts_differ = np.array([x[:4] == y[:4] and (x[4:6] == y[4:6]) != (x[6:] == y[6:])
-                             for x, y in zip(A["dob"], B["dob"])], dtype=bool)
+    same_year = A["dob"].str[:4] == B["dob"].str[:4]
+    parts_differ = same_year & ((A["dob"].str[4:6] == B["dob"].str[4:6]) != (A["dob"].str[6:] == B["dob"].str[6:]))
     out["dob"] = np.select([same_dob & ~A["dob_jan1"], same_dob, swapped, one_off | parts_differ], [0, 1, 2, 3], 4)
     out.loc[(A["dob"] == "") | (B["dob"] == ""), "dob"] = -1
 
-    shared_mid = np.array([bool(set(x.split()) & set(y.split())) for x, y in zip(A["mid"], B["mid"])], dtype=bool)
+    both_mid = (a_mid != "") & (b_mid != "")
+    shared_mid = _where(both_mid, lambda i: [bool(set(x.split()) & set(y.split())) for x, y in zip(a_mid[i], b_mid[i])])
     out["middle_name"] = np.where(shared_mid, 0, 1)
-    out.loc[(A["mid"] == "") | (B["mid"] == ""), "middle_name"] = -1
+    out.loc[~both_mid, "middle_name"] = -1
 
     out["sex"] = np.where(A["sex"] == B["sex"], 0, 1)
     out.loc[(A["sex"] == "") | (B["sex"] == ""), "sex"] = -1

@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pandas as pd
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
 from register.models import ExtractFile, QuarantinedRow, SourceRecord
@@ -152,14 +152,9 @@ def refresh_active(engine) -> dict[str, int]:
         s.execute(update(SourceRecord).where(SourceRecord.active.is_(False), SourceRecord.file_id.in_(current))
                   .values(active=True))
         s.commit()
-        counts = dict(s.execute(select(SourceRecord.feed, _count()).where(SourceRecord.active.is_(True))
+        counts = dict(s.execute(select(SourceRecord.feed, func.count()).where(SourceRecord.active.is_(True))
                                 .group_by(SourceRecord.feed)).all())
     return {feed: int(n) for feed, n in counts.items()}
-
-
-def _count():
-    from sqlalchemy import func
-    return func.count()
 
 
 ACTIVE_COLUMNS = ["id", "record_key", "feed", "provider", "child_id", "upn", "former_upn", "nhs_number",
