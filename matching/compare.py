@@ -52,8 +52,8 @@ def compare(std: pd.DataFrame, pairs: np.ndarray) -> pd.DataFrame:
     a_fn, b_fn, a_mid, b_mid = A["fn"].to_numpy(), B["fn"].to_numpy(), A["mid"].to_numpy(), B["mid"].to_numpy()
     # Known by a middle name: only asked where the names are not already close.
     in_middle = _where((fn_jw < 0.80) & ((a_mid != "") | (b_mid != "")),
-                       lambda i: [(a and a in n.split()) or (b and b in m.split())
-                                  for a, b, m, n in zip(a_fn[i], b_fn[i], b_mid[i], a_mid[i])])
+                       lambda i: [bool(a and a in b_mid_.split()) or bool(b and b in a_mid_.split())
+                                  for a, b, a_mid_, b_mid_ in zip(a_fn[i], b_fn[i], a_mid[i], b_mid[i])])
     out["forename"] = np.select([A["fn"] == B["fn"], A["fn_canon"] == B["fn_canon"], fn_jw >= 0.92,
                                  (fn_jw >= 0.80) | in_middle], [0, 1, 2, 3], 4)
     out.loc[(A["fn"] == "") | (B["fn"] == ""), "forename"] = -1

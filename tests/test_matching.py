@@ -140,3 +140,16 @@ def test_no_records_and_one_record_link_to_nothing():
                                                   "alt_surname", "dob", "sex", "postcode"])).clusters) == 0
     one = link_records(pd.DataFrame([rec("a", "school", "Ava", "Quinn", date(2015, 1, 2))]))
     assert one.clusters.tolist() == [0] and one.review_pairs.empty
+
+
+def test_comparison_levels_for_a_given_name_found_among_the_other_records_middle_names():
+    from matching.compare import compare
+    from matching.standardise import standardise
+    frame = pd.DataFrame([rec("a", "school", "Olivia", "Reyes", date(2015, 1, 2)),
+                          rec("b", "health", "Amelia", "Reyes", date(2015, 1, 2), middle="Olivia"),
+                          rec("c", "health", "Amelia", "Reyes", date(2015, 1, 2), middle="Grace"),
+                          rec("d", "school", "Olivia", "Reyes", date(2015, 1, 2), middle="Amelia")])
+    levels = compare(standardise(frame), np.array([[0, 1], [0, 2], [2, 3]]))
+    # Olivia is B's middle name; not C's; C's given name Amelia is D's middle name.
+    assert levels["forename"].tolist() == [3, 4, 3]
+    assert levels["middle_name"].tolist() == [-1, -1, 1]
