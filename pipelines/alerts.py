@@ -43,13 +43,15 @@ def run_failure_alert(context: RunFailureSensorContext):
                 steps=steps, errors=errors)
 
 
+def check_label(evaluation) -> str:
+    return f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}"
+
+
 def failed_checks(instance, run_id: str) -> list[str]:
-    out = []
-    for rec in instance.all_logs(run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION):
-        evaluation = rec.dagster_event.event_specific_data
-        if not evaluation.passed:
-            out.append(f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}")
-    return out
+    """Failed checks of a run, from the instance's event log (what the sensors see)."""
+    return [check_label(rec.dagster_event.event_specific_data)
+            for rec in instance.all_logs(run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION)
+            if not rec.dagster_event.event_specific_data.passed]
 
 
 @run_status_sensor(run_status=DagsterRunStatus.SUCCESS, default_status=DefaultSensorStatus.RUNNING,

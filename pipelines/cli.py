@@ -83,8 +83,10 @@ def summary(db_url: str, as_of: date | None = None) -> list[str]:
 
 
 def failed_checks_of(result) -> list[str]:
-    return [f"{e.event_specific_data.asset_key.to_user_string()}:{e.event_specific_data.check_name}"
-            for e in result.all_events
+    """Failed checks of an in-process run, from its result's events."""
+    from pipelines.alerts import check_label
+
+    return [check_label(e.event_specific_data) for e in result.all_events
             if e.event_type_value == "ASSET_CHECK_EVALUATION" and not e.event_specific_data.passed]
 
 

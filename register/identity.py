@@ -55,9 +55,7 @@ def save_register(engine, records: pd.DataFrame, child_ids: pd.Series) -> dict[s
         if revived:
             s.execute(update(Child).where(Child.child_id.in_(revived)).values(retired_at=None))
         if len(changed):
-            s.connection().execute(
-                update(SourceRecord).where(SourceRecord.id == bindparam("rid")).values(child_id=bindparam("cid")),
-                [{"rid": int(i), "cid": child_ids[idx]} for idx, i in changed.items()])
+            _set_child_ids(s, [(int(i), child_ids[idx]) for idx, i in changed.items()])
         s.flush()
         # Rows of superseded files keep their child; a row never linked takes its key's child.
         orphans = s.execute(select(SourceRecord.id, SourceRecord.record_key)
@@ -73,15 +71,20 @@ def save_register(engine, records: pd.DataFrame, child_ids: pd.Series) -> dict[s
                     fresh[key] = new_child_id()
                     s.add(Child(child_id=fresh[key], created_at=now, retired_at=now))
             s.flush()
-            s.connection().execute(
-                update(SourceRecord).where(SourceRecord.id == bindparam("rid")).values(child_id=bindparam("cid")),
-                [{"rid": rid, "cid": by_key.get(key) or fresh[key]} for rid, key in orphans])
+            _set_child_ids(s, [(rid, by_key.get(key) or fresh[key]) for rid, key in orphans])
         gone = [c for c, retired in existing.items() if retired is None and c not in live]
         if gone:
             s.execute(update(Child).where(Child.child_id.in_(gone)).values(retired_at=now))
         s.commit()
     return {"children": len(live), "new_children": len(live - existing.keys()), "retired": len(gone),
             "records_moved": int(len(changed))}
+
+
+def _set_child_ids(s: Session, pairs: list[tuple[int, str]]) -> None:
+    """One executemany UPDATE for (record id, child id) pairs."""
+    s.connection().execute(
+        update(SourceRecord).where(SourceRecord.id == bindparam("rid")).values(child_id=bindparam("cid")),
+        [{"rid": rid, "cid": cid} for rid, cid in pairs])
 
 
 def prior_ids(engine) -> dict[str, str]:

@@ -81,15 +81,10 @@ def to_records(feed: str, provider: str, valid: pd.DataFrame) -> pd.DataFrame:
 
 
 def _db_rows(rec: pd.DataFrame, file_id: int) -> list[dict]:
-    rec = rec.astype(object).where(rec.notna(), None)
-    rows = rec.to_dict("records")
-    for r in rows:
-        r["file_id"] = file_id
-        r["active"] = False
-        for k, v in r.items():
-            if v == "":
-                r[k] = None
-    return rows
+    # Empty string means "not known": stored as NULL, decided for the whole frame at once.
+    rec = rec.astype(object)
+    rec = rec.where(rec.notna() & rec.ne(""), None).assign(file_id=file_id, active=False)
+    return rec.to_dict("records")
 
 
 def load_file(engine, source, file_id: int, report: LoadReport) -> None:

@@ -71,9 +71,10 @@ def export_cme(engine, out: Path, as_of: date | None = None) -> int:
             .where(SourceRecord.active.is_(True), SourceRecord.child_id.in_(ids))).all(),
             columns=["child_id", "feed", "provider", "surname", "forename", "dob", "sex", "address_line1",
                      "postcode", "start_date", "end_date", "end_reason", "shielded"]) if ids else None
+    by_child = dict(tuple(recs.groupby("child_id"))) if recs is not None else {}
     rows = []
     for f in flags:
-        mine = recs[recs["child_id"] == f.child_id] if recs is not None else pd.DataFrame()
+        mine = by_child.get(f.child_id, pd.DataFrame())
         shielded = bool(mine["shielded"].fillna(False).any()) if len(mine) else False
         # Prefer the authority's own record, then the school's, for names and address.
         ranked = mine.assign(rank=mine["feed"].map({"la": 0, "school": 1, "health": 2})).sort_values(

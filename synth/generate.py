@@ -15,7 +15,7 @@ import numpy as np
 from rapidfuzz.distance import JaroWinkler
 
 from matching.standardise import diminutives
-from schemas.identifiers import UPN_LETTERS, nhs_check_digit, upn_check_letter
+from schemas.identifiers import nhs_check_digit, upn_check_letter
 
 BOYS = ("Oliver George Harry Noah Jack Leo Arthur Muhammad Oscar Charlie Jacob Thomas Henry William Freddie "
         "Alfie Theo Archie Joshua James Lucas Isaac Edward Alexander Joseph Samuel Daniel Logan Ethan Max "

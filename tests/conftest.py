@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import uuid
 from datetime import date
@@ -72,3 +73,7 @@ def make_upn(laestab: str, serial: int, year: int = 20) -> str:
     from schemas.identifiers import upn_check_letter
     body = f"{laestab}{year:02d}{serial:03d}"
     return upn_check_letter(body) + body
+
+
+def receipt(landing: Path, account: str, name: str) -> dict:
+    return json.loads((landing / account / "outbox" / f"{name}.receipt.json").read_text())

@@ -1,9 +1,6 @@
 """The whole run, through the CLI and Dagster, on SQLite and on PostgreSQL."""
 import csv
-import hashlib
-import json
 import logging
-import shutil
 from pathlib import Path
 
 import pytest
@@ -13,7 +10,7 @@ from pipelines.cli import main, run_pipeline
 from pipelines.resources import _engine
 from register.models import ExtractFile, SourceRecord
 from synth.evaluate import linkage_scores
-from tests.conftest import AS_OF, drop_extract, make_upn, school_csv
+from tests.conftest import receipt, AS_OF, drop_extract, make_upn, school_csv
 
 
 @pytest.fixture(autouse=True)
@@ -36,10 +33,6 @@ def ledger(db):
     with _engine(db).connect() as conn:
         return conn.execute(select(ExtractFile.name, ExtractFile.status, ExtractFile.reason)
                             .order_by(ExtractFile.id)).all()
-
-
-def receipt(landing, account, name):
-    return json.loads((landing / account / "outbox" / f"{name}.receipt.json").read_text())
 
 
 def test_whole_run_rerun_changes_nothing(landing, db_url, tmp_path, capsys):

@@ -2,7 +2,6 @@
 import errno
 import hashlib
 import json
-import shutil
 import subprocess
 import threading
 import uuid

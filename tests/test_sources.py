@@ -1,6 +1,5 @@
 import csv
 import io
-import json
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -11,7 +10,7 @@ from sources.collect import collect, complete_files
 from sources.landing import LocalLanding
 from sources.naming import parse_name
 from schemas.feeds import FileRejected
-from tests.conftest import drop_extract, make_upn, school_csv
+from tests.conftest import receipt, drop_extract, make_upn, school_csv
 
 import pytest
 
@@ -23,10 +22,6 @@ NAME = "school_8802001_20261101.csv"
 def ledger(url):
     with Session(_engine(url)) as s:
         return [(f.name, f.status, f.reason) for f in s.scalars(select(ExtractFile).order_by(ExtractFile.id))]
-
-
-def receipt(landing, account, name):
-    return json.loads((landing / account / "outbox" / f"{name}.receipt.json").read_text())
 
 
 @pytest.mark.parametrize("name, ok", [
