@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+from rapidfuzz.distance import JaroWinkler
+from rapidfuzz.process import cpdist
 
 from matching.block import candidate_pairs
 from matching.cluster import ConstrainedClusters
@@ -25,6 +27,10 @@ class LinkSettings:
     # Records that look like twins (same birth date and surname, clearly different given names)
     # are never linked. Right for a children's register; a data set of adults may turn it off.
     twins_apart: bool = True
+    # A given name carried by at least this share of records is an established name. Two
+    # different established names that are merely alike (Isla and Isabella) name two children;
+    # a typo (Emalia) is rare beside the name it spoils, so it never counts as established.
+    established_name_share: float = 0.0005
 
 
 @dataclass
@@ -37,18 +43,81 @@ class LinkResult:
     probabilities: np.ndarray | None = None
 
 
-def twin_evidence(levels: pd.DataFrame, same_feed: np.ndarray | None = None) -> np.ndarray:
+def twin_evidence(levels: pd.DataFrame, same_feed: np.ndarray | None = None,
+                  distinct_names: np.ndarray | None = None) -> np.ndarray:
     """Same birth date and surname and no shared identifier, with given names that differ
-    clearly, or that are merely similar (not equal, not diminutives) alongside one more
-    discordant fact: a different sex, two different UPNs, different middle names, or two
-    records of the same kind (two schools, two GP practices), which for one child would be
-    unusual and for twins is normal."""
+    clearly, or that are two different established names (see distinct_given_names), or that
+    are merely similar (not equal, not diminutives) alongside one more discordant fact: a
+    different sex, two different UPNs, different middle names, or two records of the same kind
+    (two schools, two GP practices), which for one child would be unusual and for twins is
+    normal."""
     same_feed = np.zeros(len(levels), dtype=bool) if same_feed is None else same_feed
+    distinct_names = np.zeros(len(levels), dtype=bool) if distinct_names is None else distinct_names
     fn = levels["forename"]
     discordant = (levels["sex"] == 1) | (levels["upn"] == 1) | (levels["middle_name"] == 1) | same_feed
-    names_differ = (fn == 4) | ((fn >= 2) & discordant)
+    names_differ = (fn == 4) | ((fn >= 2) & discordant) | distinct_names
     return ((levels["dob"].isin([0, 1])) & (levels["surname"].between(0, 2)) & names_differ
             & (levels["nhs_number"] != 0) & (levels["upn"] != 0)).to_numpy()
+
+
+def distinct_given_names(std: pd.DataFrame, pairs: np.ndarray, levels: pd.DataFrame,
+                         min_share: float) -> np.ndarray:
+    """Pairs whose given names are only loosely alike (Jaro-Winkler 0.80 to 0.92) and both
+    established: each carried by at least min_share of the records that have a given name.
+    Such names are two names (Isla, Isabella), not one name mistyped: a typo is rare beside
+    the name it spoils. Diminutives are level 1 and never reach here."""
+    out = np.zeros(len(levels), dtype=bool)
+    idx = np.flatnonzero((levels["forename"] == 3).to_numpy())
+    if not len(idx):
+        return out
+    fn = std["fn"]
+    share = fn[fn != ""].value_counts(normalize=True)
+    common = share.index[share >= min_share]
+    a = fn.to_numpy()[pairs[idx, 0]]
+    b = fn.to_numpy()[pairs[idx, 1]]
+    alike = cpdist(list(a), list(b), scorer=JaroWinkler.normalized_similarity, workers=-1) >= 0.80
+    out[idx] = np.isin(a, common) & np.isin(b, common) & alike
+    return out
+
+
+def name_rank(levels: pd.DataFrame) -> np.ndarray:
+    """How well a pair's given names fit, coarsely: 0 the same name (or a diminutive), 1 alike
+    or unknown, 2 different. Twins share everything else, so this is what tells them apart."""
+    fn = levels["forename"].to_numpy()
+    return np.where(fn == -1, 1, np.select([fn <= 1, fn <= 3], [0, 1], 2))
+
+
+def rival_links(pairs: np.ndarray, link: np.ndarray, eligible: np.ndarray, conflict: np.ndarray,
+                rank: np.ndarray) -> np.ndarray:
+    """Links to withhold because the record fits a rival at least as well by given name, and
+    the rival cannot be the same child as the record it would link to (twin evidence or an
+    analyst's ruling between them). A record that fits two twins equally is sent to review
+    rather than guessed: guessing wrong merges two children. Address and every field twins
+    share are left out of the contest on purpose. eligible: pairs that may be rivals (not
+    kept apart, same family by birth date and surname)."""
+    withheld = np.zeros(len(pairs), dtype=bool)
+    if not link.any() or not conflict.any():
+        return withheld
+    n = int(pairs.max()) + 1
+    lr = np.flatnonzero(link)
+    links = pd.DataFrame({"i": np.concatenate([pairs[lr, 0], pairs[lr, 1]]),
+                          "j2": np.concatenate([pairs[lr, 1], pairs[lr, 0]]),
+                          "row": np.concatenate([lr, lr]), "rank2": np.concatenate([rank[lr], rank[lr]])})
+    er = np.flatnonzero(eligible)
+    rivals = pd.DataFrame({"i": np.concatenate([pairs[er, 0], pairs[er, 1]]),
+                           "j1": np.concatenate([pairs[er, 1], pairs[er, 0]]),
+                           "rank1": np.concatenate([rank[er], rank[er]])})
+    both = links.merge(rivals, on="i")
+    both = both[(both["j1"] != both["j2"]) & (both["rank1"] <= both["rank2"])]
+    if both.empty:
+        return withheld
+    cr = np.flatnonzero(conflict)
+    lo, hi = np.minimum(pairs[cr, 0], pairs[cr, 1]), np.maximum(pairs[cr, 0], pairs[cr, 1])
+    conflict_keys = lo.astype(np.int64) * n + hi
+    j1, j2 = both["j1"].to_numpy(), both["j2"].to_numpy()
+    keys = np.minimum(j1, j2).astype(np.int64) * n + np.maximum(j1, j2)
+    withheld[both["row"].to_numpy()[np.isin(keys, conflict_keys)]] = True
+    return withheld
 
 
 def explain(weights: pd.DataFrame, levels: pd.DataFrame, rows: np.ndarray) -> list[str]:
@@ -97,7 +166,11 @@ def link_records(records: pd.DataFrame, settings: LinkSettings = LinkSettings(),
     prob = probability(total)
     feeds = std["feed"].to_numpy()
     same_feed = feeds[pairs[:, 0]] == feeds[pairs[:, 1]]
-    twins = twin_evidence(levels, same_feed) if settings.twins_apart else np.zeros(len(levels), dtype=bool)
+    if settings.twins_apart:
+        distinct = distinct_given_names(std, pairs, levels, settings.established_name_share)
+        twins = twin_evidence(levels, same_feed, distinct)
+    else:
+        twins = np.zeros(len(levels), dtype=bool)
     cannot = nhs_conflict | twins
     link = (prob >= settings.link_at) & ~cannot
     review = (prob >= settings.review_at) & ~link & ~nhs_conflict
@@ -105,14 +178,22 @@ def link_records(records: pd.DataFrame, settings: LinkSettings = LinkSettings(),
     ka = np.array(keys, dtype=object)[pairs[:, 0]]
     kb = np.array(keys, dtype=object)[pairs[:, 1]]
     forced = np.zeros(len(pairs), dtype=bool)
+    different = np.zeros(len(pairs), dtype=bool)
     if rulings:
         for r in range(len(pairs)):
             ruling = rulings.get(_ordered(ka[r], kb[r]))
             if ruling == "same":
                 forced[r], review[r] = True, False
             elif ruling == "different":
-                cannot[r], link[r], review[r] = True, False, False
-    for r in np.flatnonzero(cannot):
+                cannot[r], different[r], link[r], review[r] = True, True, False, False
+    withheld = np.zeros(len(pairs), dtype=bool)
+    if settings.twins_apart:
+        family = (levels["dob"].between(0, 3) & levels["surname"].between(0, 2)).to_numpy()
+        withheld = rival_links(pairs, link & ~forced, family & ~cannot, twins | different, name_rank(levels))
+        link &= ~withheld
+        review |= withheld
+    # A withheld pair waits for an analyst: no chain of other links may join it meanwhile.
+    for r in np.flatnonzero(cannot | withheld):
         cc.forbid(int(pairs[r, 0]), int(pairs[r, 1]))
     for r in np.flatnonzero(forced):
         cc.union(int(pairs[r, 0]), int(pairs[r, 1]), force=True)
@@ -130,7 +211,8 @@ def link_records(records: pd.DataFrame, settings: LinkSettings = LinkSettings(),
         "match_weight": total[rows].round(3), "match_probability": prob[rows].round(6),
         "explanation": explain(weights, levels, rows)})
     stats.update({"linked_pairs": int(link.sum()), "review_pairs": int(len(rows)),
-                  "cannot_link_pairs": int(cannot.sum()), "refused_merges": cc.refused,
+                  "cannot_link_pairs": int(cannot.sum()),
+                  "withheld_rival_pairs": int(withheld.sum()), "refused_merges": cc.refused,
                   "em_iterations": model.iterations, "prior_bits": round(float(np.log2(model.prior)), 2),
                   "clusters": int(len(set(labels.tolist())))})
     return LinkResult(labels, review_pairs.drop_duplicates(["key_a", "key_b"]), stats, model, pairs, prob)

@@ -90,21 +90,18 @@ def collect_account(source: ExtractSource, account: str, engine, archive: Path, 
         _reject_orphan(source, account, orphan, listing[orphan].size, engine, archive, report)
     for name, sidecar in pairs:
         size = listing[name].size
-        try:
+        try:  # the CSV or its sidecar may vanish under us: another collection run took them
             digest, path = _fetch_to_archive(source, account, name, size, archive)
-        except FileNotFoundError:
-            log.info("a file on account %s was taken by another collection run", account)
-            continue
-        row = _ledger_row(account, name, digest, size, path)
-        try:
-            meta = parse_name(name, account)
-            row.feed, row.provider, row.extract_date = meta.feed, meta.provider, meta.extract_date
-            if size == 0:
-                raise FileRejected("the file is empty")
-            if parse_sidecar(source.read_small(account, sidecar)) != digest:
-                raise FileRejected("the SHA-256 in the sidecar does not match the file")
-        except FileRejected as exc:
-            row.status, row.reason = "rejected", str(exc)
+            row = _ledger_row(account, name, digest, size, path)
+            try:
+                meta = parse_name(name, account)
+                row.feed, row.provider, row.extract_date = meta.feed, meta.provider, meta.extract_date
+                if size == 0:
+                    raise FileRejected("the file is empty")
+                if parse_sidecar(source.read_small(account, sidecar)) != digest:
+                    raise FileRejected("the SHA-256 in the sidecar does not match the file")
+            except FileRejected as exc:
+                row.status, row.reason = "rejected", str(exc)
         except FileNotFoundError:
             log.info("a file on account %s was taken by another collection run", account)
             continue

@@ -77,12 +77,53 @@ def test_twin_known_by_the_others_middle_name_stays_apart(background):
     assert c("school:8802001:g") != c("health:A81001:c")
 
 
+def test_twins_with_two_established_alike_names_stay_apart_with_a_record_each(background):
+    # Isla and Isabella are alike (Jaro-Winkler 0.80) but both are common names, so they are two
+    # children, even with nothing else to tell them apart and no third record.
+    dob = date(2014, 2, 11)
+    cases = [rec("i", "la", "Isabella", "Lindell", dob, postcode="RC2 7TR", upn=make_upn("8802001", 911)),
+             rec("i", "health", "Isla", "Lindell", dob, postcode="RC2 7TR", nhs_number=nhs())]
+    c, _ = clusters_of(background, cases)
+    assert c("la:880:i") != c("health:A81001:i")
+
+
+def test_a_record_that_fits_two_twins_alike_goes_to_review_not_to_either(background):
+    # Emalia is a typo one keystroke from Emilia that looks even more like her twin Amelia: no
+    # field says whose GP record it is, so an analyst decides.
+    dob = date(2011, 12, 13)
+    cases = [rec("a", "school", "Amelia", "Wetherby", dob, postcode="RA6 4FG", upn=make_upn("8802001", 912)),
+             rec("e", "school", "Emilia", "Wetherby", dob, postcode="RA6 4FG", upn=make_upn("8802001", 913)),
+             rec("e", "health", "Emalia", "Wetherby", dob, postcode="RA6 4FG", nhs_number=nhs())]
+    c, result = clusters_of(background, cases)
+    gp = c("health:A81001:e")
+    assert gp not in (c("school:8802001:a"), c("school:8802001:e"))
+    assert c("school:8802001:a") != c("school:8802001:e")
+    queued = set(zip(result.review_pairs["key_a"], result.review_pairs["key_b"]))
+    assert {("health:A81001:e", "school:8802001:a"), ("health:A81001:e", "school:8802001:e")} <= queued
+    assert result.stats["withheld_rival_pairs"] >= 1
+
+
+def test_a_twin_known_by_her_sisters_middle_name_is_not_taken_for_her_sister(background):
+    # Ruby Amelia's school record shares an address with her twin Amelia's GP record; Ruby's own GP
+    # record has her full name at a new address. The address must not outweigh the names.
+    dob = date(2021, 9, 24)
+    cases = [rec("r", "school", "Ruby", "Saunby", dob, postcode="RC5 7FU", middle="Amelia",
+                 upn=make_upn("8802001", 914)),
+             rec("a", "health", "Amelia", "Saunby", dob, postcode="RC5 7FU", nhs_number=nhs()),
+             rec("r", "health", "Ruby", "Saunby", dob, postcode="RD3 1DS", middle="Amelia", nhs_number=nhs())]
+    c, _ = clusters_of(background, cases)
+    assert c("school:8802001:r") != c("health:A81001:a")
+    assert c("health:A81001:r") != c("health:A81001:a")
+
+
 @pytest.mark.parametrize("school, health", [
     (dict(forename="William", surname="Ashdown"), dict(forename="Bill", surname="Ashdown")),
     (dict(forename="Katherine", surname="Smith-Jones"), dict(forename="Katherine", surname="Smith")),
     (dict(forename="Noah", surname="Okonkwo", dob=date(2015, 3, 7)), dict(forename="Noah", surname="Okonkwo",
                                                                             dob=date(2015, 7, 3))),
     (dict(forename="Zoë", surname="O'Reilly"), dict(forename="ZOE", surname="OReilly")),
+    # A typo makes a rare spelling, never an established name: still one child.
+    (dict(forename="Olivia", surname="Fairbairn"), dict(forename="Olvia", surname="Fairbairn")),
 ])
 def test_the_same_child_is_linked_across_feeds_despite_variations(background, school, health):
     base = dict(dob=date(2015, 3, 7), sex="M", postcode="RC5 5XY")
