@@ -7,11 +7,12 @@ from dagster import (AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, Asset
 from sqlalchemy import func, select
 
 from assets.intake import DAILY
-from cme.rules import cme_flags as find_cme
+from cme.rules import cme_flags as find_cme, under_review
 from matching.link import LinkSettings, link_records
 from assets.safety import scrubbed
 from pipelines.resources import RegisterDatabase, RunSettings
-from register.identity import analyst_rulings, assign_ids, prior_ids, save_register, save_review_queue
+from register.identity import (analyst_rulings, assign_ids, pending_review_pairs, prior_ids, save_register,
+                               save_review_queue)
 from register.loading import active_records, refresh_active
 from register.models import SourceRecord
 from register.reports import save_cme
@@ -78,15 +79,19 @@ def register(context: AssetExecutionContext, db: RegisterDatabase, links: pd.Dat
                                                "of compulsory school age assessed.")])
 @scrubbed
 def cme_flags(context: AssetExecutionContext, db: RegisterDatabase, settings: RunSettings) -> MaterializeResult:
-    records = active_records(db.engine())
+    engine = db.engine()
+    records = active_records(engine)
     as_of = settings.as_of_date()
     flags, stats = find_cme(records, as_of)
-    save_cme(db.engine(), flags, as_of)
+    flags["pending_review"] = under_review(flags["child_id"], pending_review_pairs(engine),
+                                           dict(zip(records["record_key"], records["child_id"])))
+    save_cme(engine, flags, as_of)
     per_la = flags.groupby("la_code").size().to_dict() if len(flags) else {}
     authorities = sorted(set(records.loc[records["feed"] == "la", "provider"]))
     unassessed = [la for la in authorities if stats.get("assessed_by_la", {}).get(la, 0) == 0]
     return MaterializeResult(
         metadata={"as_of": as_of.isoformat(), **{k: v for k, v in stats.items() if not isinstance(v, dict)},
+                  "flagged_with_match_in_review": int(flags["pending_review"].sum()),
                   **{f"cme_{la}": int(n) for la, n in sorted(per_la.items())}},
         check_results=[AssetCheckResult(check_name="every_authority_assessed", passed=not unassessed,
                                         severity=AssetCheckSeverity.ERROR,

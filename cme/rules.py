@@ -109,6 +109,23 @@ def cme_flags(records: pd.DataFrame, as_of: date) -> tuple[pd.DataFrame, dict]:
     return out, stats
 
 
+def under_review(flagged: pd.Series, pending_pairs: list[tuple[str, str]], child_of_key: dict[str, str]) -> pd.Series:
+    """For each flagged child id: True when one of its records is in an undecided review pair
+    with a record of another register child who is not flagged (on a roll or excused). If the
+    analyst finds the two are one child, the flag goes, so the review comes first; the flag
+    stays on the list meanwhile (a missing child must never drop off unseen)."""
+    flagged_set = set(flagged)
+    pending: set[str] = set()
+    for key_a, key_b in pending_pairs:
+        a, b = child_of_key.get(key_a), child_of_key.get(key_b)
+        if a and b and a != b:
+            if a in flagged_set and b not in flagged_set:
+                pending.add(a)
+            if b in flagged_set and a not in flagged_set:
+                pending.add(b)
+    return flagged.isin(pending)
+
+
 def _in_window(dob: date, on: date) -> bool:
     start, end = compulsory_school_age_window(dob)
     return start <= on <= end

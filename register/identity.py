@@ -101,6 +101,13 @@ def analyst_rulings(engine) -> dict[tuple[str, str], str]:
     return {(a, b): d for a, b, d in rows}
 
 
+def pending_review_pairs(engine) -> list[tuple[str, str]]:
+    """Record-key pairs in the review queue that no analyst has ruled on yet."""
+    with engine.connect() as conn:
+        return [tuple(r) for r in conn.execute(select(CandidatePair.key_a, CandidatePair.key_b)
+                                               .where(CandidatePair.analyst_decision.is_(None)))]
+
+
 def save_review_queue(engine, review: pd.DataFrame) -> int:
     """Upsert pairs for analysts; pairs no longer in review and with no decision are dropped."""
     now = datetime.now(timezone.utc).replace(tzinfo=None)

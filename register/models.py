@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import (Boolean, Date, DateTime, Float, ForeignKey, Index, Integer, MetaData, String, Text,
+from sqlalchemy import (Boolean, Date, DateTime, Float, ForeignKey, Index, Integer, MetaData, String, Text, false,
                         UniqueConstraint, text)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -138,6 +138,8 @@ class CmeFlag(Base):
     child_id: Mapped[str] = mapped_column(String(16))
     la_code: Mapped[str] = mapped_column(String(3))
     reason: Mapped[str] = mapped_column(String(32))
+    # An undecided review pair joins this child to one who is not flagged (see cme.rules.under_review).
+    pending_review: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     computed_at: Mapped[datetime] = mapped_column(DateTime)
     __table_args__ = (UniqueConstraint("as_of", "child_id"),)
 

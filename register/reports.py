@@ -17,7 +17,7 @@ from schemas.feeds import safe_cell
 REGISTER_COLUMNS = ["feed", "provider", "file", "row", "child_id", "active", "record_key"]
 CME_COLUMNS = ["child_id", "la_code", "reason", "surname", "forename", "dob", "sex", "last_school",
                "last_school_leaving_date", "last_school_leaving_reason", "address_line1", "postcode",
-               "sources", "shielded"]
+               "sources", "shielded", "possible_match_in_review"]
 
 
 def save_cme(engine, flags: pd.DataFrame, as_of: date) -> None:
@@ -26,7 +26,8 @@ def save_cme(engine, flags: pd.DataFrame, as_of: date) -> None:
         conn.execute(delete(CmeFlag).where(CmeFlag.as_of == as_of))
         if len(flags):
             conn.execute(insert(CmeFlag), [{"as_of": as_of, "child_id": r.child_id, "la_code": r.la_code,
-                                            "reason": r.reason, "computed_at": now}
+                                            "reason": r.reason, "computed_at": now,
+                                            "pending_review": bool(getattr(r, "pending_review", False))}
                                            for r in flags.itertuples(index=False)])
 
 
@@ -60,7 +61,7 @@ def latest_cme_date(engine) -> date | None:
 def export_cme(engine, out: Path, as_of: date | None = None) -> int:
     as_of = as_of or latest_cme_date(engine)
     with engine.connect() as conn:
-        flags = conn.execute(select(CmeFlag.child_id, CmeFlag.la_code, CmeFlag.reason)
+        flags = conn.execute(select(CmeFlag.child_id, CmeFlag.la_code, CmeFlag.reason, CmeFlag.pending_review)
                              .where(CmeFlag.as_of == as_of).order_by(CmeFlag.la_code, CmeFlag.child_id)).all()
         ids = [f.child_id for f in flags]
         recs = pd.DataFrame(conn.execute(
@@ -91,5 +92,5 @@ def export_cme(engine, out: Path, as_of: date | None = None) -> int:
             "" if s is None else (s["end_date"] or ""), "" if s is None else (s["end_reason"] or ""),
             "" if shielded or top is None else (top["address_line1"] or ""),
             "" if shielded or top is None else (top["postcode"] or ""),
-            ";".join(sources), "Y" if shielded else "N"])
+            ";".join(sources), "Y" if shielded else "N", "Y" if f.pending_review else "N"])
     return _write(out, CME_COLUMNS, rows)

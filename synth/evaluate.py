@@ -62,14 +62,21 @@ def cme_scores(register_csv: Path, cme_csv: Path, truth_dir: Path) -> dict:
     with open(truth_dir / "cme.csv", newline="") as fh:
         truly = {r["true_child"] for r in csv.DictReader(fh)}
     flagged_true, flagged = set(), 0
-    correct = 0
+    correct = firm = firm_correct = 0
     with open(cme_csv, newline="") as fh:
         for r in csv.DictReader(fh):
             flagged += 1
             hit = members[r["child_id"]] & truly
+            in_review = r.get("possible_match_in_review") == "Y"
+            firm += not in_review
             if hit:
                 correct += 1
+                firm_correct += not in_review
                 flagged_true |= hit
+    # "Firm" flags are those with no undecided review pair to a child who is not flagged.
     return {"cme_flagged": flagged, "cme_true": len(truly),
             "cme_precision": round(correct / flagged, 4) if flagged else 1.0,
-            "cme_recall": round(len(flagged_true) / len(truly), 4) if truly else 1.0}
+            "cme_recall": round(len(flagged_true) / len(truly), 4) if truly else 1.0,
+            "cme_flagged_in_review": flagged - firm,
+            "cme_precision_firm": round(firm_correct / firm, 4) if firm else 1.0,
+            "cme_precision_in_review": round((correct - firm_correct) / (flagged - firm), 4) if flagged > firm else 1.0}

@@ -105,3 +105,15 @@ def test_residence_prefers_the_authority_then_the_gp_then_the_school():
     got, stats = flags(rows)
     assert got == {"a": ("881", "LEFT_NO_DESTINATION"), "b": ("882", "LEFT_NO_DESTINATION")}
     assert stats["no_residence"] == 1
+
+
+def test_a_flag_is_under_review_only_for_an_undecided_pair_with_a_child_who_is_not_flagged():
+    from cme.rules import under_review
+    flagged = pd.Series(["C1", "C2", "C3", "C4"])
+    child_of_key = {"k1": "C1", "k2": "C2", "k3": "C3", "k3b": "C3", "k4": "C4", "r1": "R1", "r2": "R2"}
+    pending = [("k1", "r1"),  # a flagged child and one on a roll: the flag may be a missed link
+               ("k2", "k3"),  # two flagged children: linking them would not clear either flag
+               ("k3", "k3b"),  # two records of one child already
+               ("gone", "k4")]  # a record no longer current
+    assert under_review(flagged, pending, child_of_key).tolist() == [True, False, False, False]
+    assert not under_review(flagged, [], child_of_key).any()

@@ -215,3 +215,38 @@ def test_a_run_with_nothing_new_does_not_relink(landing, sqlite_url, tmp_path):
             "sex": "F", "entry_date": "2019-09-04", "enrol_status": "C"}
     drop_extract(landing, "8802001", "school_8802001_20261103.csv", school_csv([good]))
     assert relinked(run_pipeline(sqlite_url, str(landing), None, archive, AS_OF)) is True
+
+
+def test_a_flag_with_an_undecided_match_in_review_says_so_until_an_analyst_rules(landing, sqlite_url, tmp_path):
+    from datetime import datetime
+    from sqlalchemy import update
+    from sqlalchemy.orm import Session
+    from register.models import CandidatePair
+
+    def cme_rows():
+        return {r["child_id"]: r for r in csv.DictReader(open(export(sqlite_url, tmp_path, "cme")))}
+
+    assert run(landing, sqlite_url, tmp_path) == 0
+    rows = cme_rows()
+    assert rows and {r["possible_match_in_review"] for r in rows.values()} <= {"Y", "N"}
+    target = next(c for c, r in rows.items() if r["possible_match_in_review"] == "N")
+    engine = _engine(sqlite_url)
+    with engine.connect() as conn:
+        recs = conn.execute(select(SourceRecord.record_key, SourceRecord.child_id, SourceRecord.feed)
+                            .where(SourceRecord.active.is_(True))).all()
+    flagged_key = next(k for k, c, _ in recs if c == target)
+    on_roll_key = next(k for k, c, f in recs if f == "school" and c not in rows)
+    a, b = sorted([flagged_key, on_roll_key])
+    with Session(engine) as s:  # as the model would queue it: a pair the analysts have not ruled on
+        s.add(CandidatePair(key_a=a, key_b=b, match_weight=1.5, match_probability=0.74, decision="review",
+                            explanation="{}", updated_at=datetime(2026, 11, 2)))
+        s.commit()
+    assert run(landing, sqlite_url, tmp_path) == 0
+    after = cme_rows()
+    assert after[target]["possible_match_in_review"] == "Y"
+    assert after.keys() == rows.keys(), "a flag under review stays on the list"
+    with engine.begin() as conn:
+        conn.execute(update(CandidatePair).where(CandidatePair.key_a == a, CandidatePair.key_b == b)
+                     .values(analyst_decision="different"))
+    assert run(landing, sqlite_url, tmp_path) == 0
+    assert cme_rows()[target]["possible_match_in_review"] == "N"
