@@ -31,6 +31,7 @@ class LinkSettings:
     # different established names that are merely alike (Isla and Isabella) name two children;
     # a typo (Emalia) is rare beside the name it spoils, so it never counts as established.
     established_name_share: float = 0.0005
+    established_name_count: int = 5  # and at least this many records, so a small register is not fooled
 
 
 @dataclass
@@ -61,9 +62,10 @@ def twin_evidence(levels: pd.DataFrame, same_feed: np.ndarray | None = None,
 
 
 def distinct_given_names(std: pd.DataFrame, pairs: np.ndarray, levels: pd.DataFrame,
-                         min_share: float) -> np.ndarray:
+                         min_share: float, min_count: int = 5) -> np.ndarray:
     """Pairs whose given names are only loosely alike (Jaro-Winkler 0.80 to 0.92) and both
-    established: each carried by at least min_share of the records that have a given name.
+    established: each carried by at least min_share of the records that have a given name, and
+    by at least min_count records.
     Such names are two names (Isla, Isabella), not one name mistyped: a typo is rare beside
     the name it spoils. Diminutives are level 1 and never reach here."""
     out = np.zeros(len(levels), dtype=bool)
@@ -71,8 +73,8 @@ def distinct_given_names(std: pd.DataFrame, pairs: np.ndarray, levels: pd.DataFr
     if not len(idx):
         return out
     fn = std["fn"]
-    share = fn[fn != ""].value_counts(normalize=True)
-    common = share.index[share >= min_share]
+    counts = fn[fn != ""].value_counts()
+    common = counts.index[(counts >= min_count) & (counts >= min_share * counts.sum())]
     a = fn.to_numpy()[pairs[idx, 0]]
     b = fn.to_numpy()[pairs[idx, 1]]
     alike = cpdist(list(a), list(b), scorer=JaroWinkler.normalized_similarity, workers=-1) >= 0.80
@@ -120,7 +122,14 @@ def rival_links(pairs: np.ndarray, link: np.ndarray, eligible: np.ndarray, confl
     return withheld
 
 
-def explain(weights: pd.DataFrame, levels: pd.DataFrame, rows: np.ndarray) -> list[str]:
+RIVAL_NOTE = ("held for review: one of these records fits another child as well by given name, "
+              "and that child cannot be the same as the other record (twins)")
+
+
+def explain(weights: pd.DataFrame, levels: pd.DataFrame, rows: np.ndarray,
+            held: np.ndarray | None = None) -> list[str]:
+    """JSON per pair: the prior and each field's level and weight in bits (they add up to the
+    match weight), and for a pair held back from linking, why ("held")."""
     out = []
     for r in rows:
         body = {"prior": round(float(weights.at[r, "prior"]), 2)}
@@ -128,6 +137,8 @@ def explain(weights: pd.DataFrame, levels: pd.DataFrame, rows: np.ndarray) -> li
             lv = int(levels.at[r, name])
             body[name] = {"level": LEVELS[name][lv] if lv >= 0 else "missing",
                           "weight": round(float(weights.at[r, name]), 2)}
+        if held is not None and held[r]:
+            body["held"] = RIVAL_NOTE
         out.append(json.dumps(body))
     return out
 
@@ -167,7 +178,8 @@ def link_records(records: pd.DataFrame, settings: LinkSettings = LinkSettings(),
     feeds = std["feed"].to_numpy()
     same_feed = feeds[pairs[:, 0]] == feeds[pairs[:, 1]]
     if settings.twins_apart:
-        distinct = distinct_given_names(std, pairs, levels, settings.established_name_share)
+        distinct = distinct_given_names(std, pairs, levels, settings.established_name_share,
+                                        settings.established_name_count)
         twins = twin_evidence(levels, same_feed, distinct)
     else:
         twins = np.zeros(len(levels), dtype=bool)
@@ -209,7 +221,7 @@ def link_records(records: pd.DataFrame, settings: LinkSettings = LinkSettings(),
     review_pairs = pd.DataFrame({
         "key_a": [o[0] for o in ordered], "key_b": [o[1] for o in ordered],
         "match_weight": total[rows].round(3), "match_probability": prob[rows].round(6),
-        "explanation": explain(weights, levels, rows)})
+        "explanation": explain(weights, levels, rows, withheld)})
     stats.update({"linked_pairs": int(link.sum()), "review_pairs": int(len(rows)),
                   "cannot_link_pairs": int(cannot.sum()),
                   "withheld_rival_pairs": int(withheld.sum()), "refused_merges": cc.refused,

@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from matching.link import link_records
+from matching.score import FIELDS
 from schemas.identifiers import nhs_check_digit
 from synth.generate import BOYS, GIRLS, SURNAMES
 from tests.conftest import make_upn
@@ -100,6 +101,8 @@ def test_a_record_that_fits_two_twins_alike_goes_to_review_not_to_either(backgro
     assert c("school:8802001:a") != c("school:8802001:e")
     queued = set(zip(result.review_pairs["key_a"], result.review_pairs["key_b"]))
     assert {("health:A81001:e", "school:8802001:a"), ("health:A81001:e", "school:8802001:e")} <= queued
+    held = result.review_pairs[result.review_pairs["key_a"].eq("health:A81001:e")]["explanation"].map(json.loads)
+    assert any("twins" in body.get("held", "") for body in held)
     assert result.stats["withheld_rival_pairs"] >= 1
 
 
@@ -158,7 +161,8 @@ def test_uncertain_pairs_go_to_review_with_an_explanation_that_adds_up(backgroun
     assert len(result.review_pairs), "a near miss must reach the review queue"
     row = result.review_pairs.iloc[0]
     body = json.loads(row["explanation"])
-    total = body["prior"] + sum(v["weight"] for k, v in body.items() if k != "prior")
+    total = body["prior"] + sum(body[f]["weight"] for f in FIELDS)
+    assert "held" not in body
     assert abs(total - row["match_weight"]) < 0.05
     assert 0.5 <= row["match_probability"] < 0.95
 
@@ -194,3 +198,20 @@ def test_comparison_levels_for_a_given_name_found_among_the_other_records_middle
     # Olivia is B's middle name; not C's; C's given name Amelia is D's middle name.
     assert levels["forename"].tolist() == [3, 4, 3]
     assert levels["middle_name"].tolist() == [-1, -1, 1]
+
+
+def test_established_names_need_both_a_share_and_a_count_of_records():
+    from matching.compare import compare
+    from matching.link import distinct_given_names
+    from matching.standardise import standardise
+    dob = date(2015, 1, 2)
+    names = ["Isla"] * 6 + ["Isabella"] * 6 + ["Olvia", "Olivia"]
+    frame = pd.DataFrame([rec(f"k{i}", "school", n, "Reyes", dob) for i, n in enumerate(names)])
+    std = standardise(frame)
+    pairs = np.array([[0, 6], [12, 13], [0, 13]])
+    levels = compare(std, pairs)
+    assert levels["forename"].tolist()[:2] == [3, 3]
+    # Isla and Isabella: six records each. Olvia and Olivia: one each, though each is 7% of the names.
+    assert distinct_given_names(std, pairs, levels, 0.0005, 5).tolist() == [True, False, False]
+    assert distinct_given_names(std, pairs, levels, 0.0005, 1).tolist() == [True, True, False]
+    assert distinct_given_names(std, pairs, levels, 0.5, 1).tolist() == [False, False, False]
