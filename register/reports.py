@@ -27,7 +27,7 @@ def save_cme(engine, flags: pd.DataFrame, as_of: date) -> None:
         if len(flags):
             conn.execute(insert(CmeFlag), [{"as_of": as_of, "child_id": r.child_id, "la_code": r.la_code,
                                             "reason": r.reason, "computed_at": now,
-                                            "pending_review": bool(getattr(r, "pending_review", False))}
+                                            "pending_review": bool(r.pending_review)}
                                            for r in flags.itertuples(index=False)])
 
 

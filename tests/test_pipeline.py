@@ -1,14 +1,16 @@
 """The whole run, through the CLI and Dagster, on SQLite and on PostgreSQL."""
 import csv
 import logging
+from datetime import datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
 
 from pipelines.cli import main, run_pipeline
 from pipelines.resources import _engine
-from register.models import ExtractFile, SourceRecord
+from register.models import CandidatePair, ExtractFile, SourceRecord
 from synth.evaluate import linkage_scores
 from tests.conftest import receipt, AS_OF, drop_extract, make_upn, school_csv
 
@@ -218,11 +220,6 @@ def test_a_run_with_nothing_new_does_not_relink(landing, sqlite_url, tmp_path):
 
 
 def test_a_flag_with_an_undecided_match_in_review_says_so_until_an_analyst_rules(landing, sqlite_url, tmp_path):
-    from datetime import datetime
-    from sqlalchemy import update
-    from sqlalchemy.orm import Session
-    from register.models import CandidatePair
-
     def cme_rows():
         return {r["child_id"]: r for r in csv.DictReader(open(export(sqlite_url, tmp_path, "cme")))}
 
