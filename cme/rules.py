@@ -4,22 +4,43 @@ functions over frames of register records; no database, no logging of personal d
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import Mapping
 
+import numpy as np
 import pandas as pd
 
-# Why a child is flagged, strongest evidence first.
+# Why a child is flagged. The newest dated fact about a child off every roll decides (see
+# education_timeline); these are the facts that leave a child on the list.
 REASONS = {
     "CME_REFERRAL": "the authority referred the child as possibly missing education",
     "EHE_ENDED": "elective home education ended and the child is on no roll",
+    "EHE_UNSUITABLE": "the authority judged the child's home education unsuitable",
     "LEFT_NO_DESTINATION": "the child left a school roll with no known destination",
     "TRANSFER_NOT_ARRIVED": "the child left for a school whose roll does not hold them",
     "LEFT_OTHER": "the child left a school roll for another reason and is on no roll",
+    "GONE_FROM_ROLL": "the child dropped off a school's roll with no leaving record (how off-rolling shows)",
     "NOT_ON_ANY_ROLL": "the child is known to health or the authority but to no school",
+    "RESIDENCE_UNKNOWN": "missing education by the rules above, but no source says which authority they live in",
 }
+# Authority record types and school leaving reasons that explain why a child is on no roll.
 EXCUSED_LA_TYPES = {"EHE", "ALT_PROVISION", "WHEREABOUTS_KNOWN"}
+FLAGGING_LA_TYPES = {"CME_REFERRAL": "CME_REFERRAL", "EHE_ENDED": "EHE_ENDED", "EHE_UNSUITABLE": "EHE_UNSUITABLE"}
 EXCUSED_LEAVING = {"EHE", "MOVED_AWAY", "DECEASED"}
+FLAGGING_LEAVING = {"NO_DESTINATION": "LEFT_NO_DESTINATION", "OTHER": "LEFT_OTHER"}
 EXCUSED_DEREG = {"MOVED_AWAY", "EMIGRATED", "DECEASED"}
+# Where each child's authority of residence came from, in the order the sources are tried.
+RESIDENCE_SOURCES = ("la_record", "gp_residence_la", "postcode_directory", "postcode_sector", "postcode_district",
+                     "last_school", "not_known")
+
+
+@dataclass(frozen=True)
+class ResidenceSettings:
+    # A postcode sector (then district) decides an authority when at least this share of the
+    # records there that state an authority agree, and at least min_records state one.
+    min_share: float = 0.8
+    min_records: int = 5
 
 
 def _birthday(dob: date, years: int) -> date:
@@ -49,64 +70,194 @@ def compulsory_school_age_window(dob: date) -> tuple[date, date]:
     return start, _last_friday_of_june(school_year_end)
 
 
-def cme_flags(records: pd.DataFrame, as_of: date) -> tuple[pd.DataFrame, dict]:
-    """records: active register records with child_id. Returns (child_id, la_code, reason) and counts."""
-    cols = ["child_id", "la_code", "reason"]
+FLAG_COLUMNS = ["child_id", "la_code", "reason", "residence_source"]
+# Columns a caller may leave out; the rules read them with these defaults.
+_OPTIONAL = {"postcode": "", "gone_from_roll": False, "extract_date": None, "record_type": "", "residence_la": "",
+             "destination_laestab": "", "end_reason": "", "enrol_status": ""}
+
+
+def cme_flags(records: pd.DataFrame, as_of: date, directory: Mapping[str, str] | None = None,
+              residence: ResidenceSettings = ResidenceSettings()) -> tuple[pd.DataFrame, dict]:
+    """records: current register records with child_id (and, for rolls that dropped a child,
+    gone_from_roll with the extract_date the child was last seen in). directory: postcode ->
+    3-digit LA code from the operator's postcode directory. Returns one row per flagged child
+    (child_id, la_code, reason, residence_source) and counts."""
     if records.empty:
-        return pd.DataFrame(columns=cols), {"children": 0, "compulsory_age": 0, "flagged": 0, "no_residence": 0,
-                                            "assessed_by_la": {}}
-    r = records.copy()
-    for c in ("dob", "start_date", "end_date"):
-        r[c] = pd.to_datetime(r[c], errors="coerce")
+        return pd.DataFrame(columns=FLAG_COLUMNS), {"children": 0, "compulsory_age": 0, "flagged": 0,
+                                                    "no_residence": 0, "gone_from_roll": 0, "assessed_by_la": {},
+                                                    "residence_by_source": {}}
+    r = _prepared(records, as_of)
     ts = pd.Timestamp(as_of)
-    school = r[r["feed"] == "school"]
-    health = r[r["feed"] == "health"]
-    la = r[(r["feed"] == "la") & (r["start_date"].isna() | (r["start_date"] <= ts))]
-    school_providers = set(school["provider"])
-
     dob = r.groupby("child_id")["dob"].agg(lambda s: s.mode().iloc[0] if s.notna().any() else pd.NaT)
-    in_window = dob.map(lambda d: pd.notna(d) and _in_window(d.date(), as_of))
-    on_roll_now = (school["start_date"].isna() | (school["start_date"] <= ts)) & \
-                  (school["end_date"].isna() | (school["end_date"] > ts))
-    on_roll = set(school.loc[on_roll_now, "child_id"])
-    left = school[school["end_date"].notna() & (school["end_date"] <= ts)].sort_values("end_date")
-    last_leaving = left.groupby("child_id").tail(1).set_index("child_id")
-    latest_la = la.sort_values("start_date").groupby("child_id").tail(1).set_index("child_id")
-    current_health = health[health["end_date"].isna() | (health["end_date"] > ts)]
-    ended_health = health[health["end_date"].notna() & (health["end_date"] <= ts)]
-    dereg_away = set(ended_health.loc[ended_health["end_reason"].isin(EXCUSED_DEREG), "child_id"]) - \
-        set(current_health["child_id"])
-    deceased = set(r.loc[r["end_reason"] == "DECEASED", "child_id"])
-
-    residence = _residence(r, latest_la, current_health, school)
-    flagged, no_residence = [], 0
-    for child_id, ok in in_window.items():
-        if not ok or child_id in on_roll or child_id in deceased:
-            continue
-        la_rec = latest_la.loc[child_id] if child_id in latest_la.index else None
-        la_type = la_rec["record_type"] if la_rec is not None else ""
-        if la_type in EXCUSED_LA_TYPES:
-            continue
-        leaving = last_leaving.loc[child_id] if child_id in last_leaving.index else None
-        leaving_reason = leaving["end_reason"] if leaving is not None else ""
-        if leaving_reason in EXCUSED_LEAVING or child_id in dereg_away:
-            continue
-        if leaving_reason == "TRANSFER":
-            dest = leaving["destination_laestab"]
-            if not dest or dest not in school_providers:
-                continue  # destination known, and not a roll we hold: whereabouts known
-        reason = _reason(la_type, leaving_reason)
-        la_code = residence.get(child_id, "")
-        if not la_code:
-            no_residence += 1
-            continue
-        flagged.append((child_id, la_code, reason))
-    out = pd.DataFrame(flagged, columns=cols).sort_values("child_id").reset_index(drop=True)
-    assessed = pd.Series([residence.get(c, "") for c in in_window.index[in_window.astype(bool)]])
+    in_window = dob.map(lambda d: pd.notna(d) and _in_window(d.date(), as_of)).astype(bool)
+    candidates = set(in_window.index[in_window]) - on_a_roll(r, ts) - deceased(r)
+    held_rolls = set(r.loc[r["feed"] == "school", "provider"])
+    verdicts = education_timeline(r[r["child_id"].isin(candidates)], ts, held_rolls)
+    missing = verdicts[verdicts["verdict"] == "flag"]
+    # A child of compulsory school age whom no dated fact explains is on no roll for no reason.
+    unexplained = sorted(candidates - set(verdicts["child_id"]))
+    missing = pd.concat([missing[["child_id", "reason"]],
+                         pd.DataFrame({"child_id": unexplained, "reason": "NOT_ON_ANY_ROLL"})], ignore_index=True)
+    assessed = sorted(set(in_window.index[in_window]))
+    where = residence_of(r[r["child_id"].isin(assessed)], ts, directory or {}, residence,
+                         learn_from=r)
+    out = missing.merge(where, on="child_id", how="left")
+    out["la_code"] = out["la_code"].fillna("")
+    out["residence_source"] = out["residence_source"].fillna("not_known")
+    # Never dropped: a person has to find out where this child lives.
+    out.loc[out["la_code"] == "", "reason"] = "RESIDENCE_UNKNOWN"
+    out = out[FLAG_COLUMNS].sort_values("child_id").reset_index(drop=True)
+    known = where[where["la_code"] != ""]
     stats = {"children": int(len(dob)), "compulsory_age": int(in_window.sum()), "flagged": int(len(out)),
-             "no_residence": no_residence,
-             "assessed_by_la": {k: int(v) for k, v in assessed[assessed != ""].value_counts().items()}}
+             "no_residence": int((out["reason"] == "RESIDENCE_UNKNOWN").sum()),
+             "gone_from_roll": int((out["reason"] == "GONE_FROM_ROLL").sum()),
+             "assessed_by_la": {k: int(v) for k, v in known["la_code"].value_counts().items()},
+             "residence_by_source": {k: int(v) for k, v in out["residence_source"].value_counts().items()}}
     return out, stats
+
+
+def _prepared(records: pd.DataFrame, as_of: date) -> pd.DataFrame:
+    r = records.copy()
+    for c, default in _OPTIONAL.items():
+        if c not in r:
+            r[c] = default
+        elif default == "":
+            r[c] = r[c].fillna("")
+    r["gone_from_roll"] = r["gone_from_roll"].astype(object).where(r["gone_from_roll"].notna(), False).astype(bool)
+    for c in ("dob", "start_date", "end_date", "extract_date"):
+        r[c] = pd.to_datetime(r[c], errors="coerce")
+    return r
+
+
+def on_a_roll(r: pd.DataFrame, ts: pd.Timestamp) -> set:
+    """Children a school holds on its roll on the date: entered on or before it, no leaving date
+    on or before it, and still in the school's newest extract. Any enrolment status counts."""
+    school = r[(r["feed"] == "school") & ~r["gone_from_roll"]]
+    now = (school["start_date"].isna() | (school["start_date"] <= ts)) & \
+          (school["end_date"].isna() | (school["end_date"] > ts))
+    return set(school.loc[now, "child_id"])
+
+
+def deceased(r: pd.DataFrame) -> set:
+    return set(r.loc[r["end_reason"] == "DECEASED", "child_id"])
+
+
+def education_timeline(r: pd.DataFrame, ts: pd.Timestamp, held_rolls: set | None = None) -> pd.DataFrame:
+    """Every dated fact about why a child is on no roll, from every feed, and the newest one per
+    child: (child_id, date, verdict "flag" or "excuse", reason). The facts:
+    - a school leaving record (leaving date and reason); a TRANSFER excuses only when the
+      destination is a roll we do not hold (whereabouts known elsewhere);
+    - a roll that dropped the child with no leaving record, dated when it last held them;
+    - the authority's statuses, by status date (RESIDENT says nothing about education);
+    - a GP deregistration for moving away or emigrating, when no GP registration is current.
+    Ties on a date go to the fact that flags: a missing child must never drop off unseen, and
+    an officer clears a wrong flag in minutes. A fact with no date counts as the oldest."""
+    cols = ["child_id", "date", "verdict", "reason"]
+    if r.empty:
+        return pd.DataFrame(columns=cols)
+    facts = []
+    school = r[r["feed"] == "school"]
+    held_rolls = set(school["provider"]) if held_rolls is None else held_rolls
+    left = school[~school["gone_from_roll"] & school["end_date"].notna() & (school["end_date"] <= ts)]
+    why = left["end_reason"]
+    dest_held = left["destination_laestab"].isin(held_rolls) & (left["destination_laestab"] != "")
+    leaving_reason = why.map(FLAGGING_LEAVING).where(why.isin(FLAGGING_LEAVING), "LEFT_OTHER")
+    leaving_reason = leaving_reason.where(~((why == "TRANSFER") & dest_held), "TRANSFER_NOT_ARRIVED")
+    excused = why.isin(EXCUSED_LEAVING) | ((why == "TRANSFER") & ~dest_held)
+    facts.append(pd.DataFrame({"child_id": left["child_id"], "date": left["end_date"],
+                               "verdict": np.where(excused, "excuse", "flag"), "reason": leaving_reason}))
+    gone = school[school["gone_from_roll"]]
+    facts.append(pd.DataFrame({"child_id": gone["child_id"], "date": gone["extract_date"],
+                               "verdict": "flag", "reason": "GONE_FROM_ROLL"}))
+    la = r[(r["feed"] == "la") & (r["start_date"].isna() | (r["start_date"] <= ts))]
+    la = la[la["record_type"].isin(EXCUSED_LA_TYPES) | la["record_type"].isin(FLAGGING_LA_TYPES)]
+    facts.append(pd.DataFrame({"child_id": la["child_id"], "date": la["start_date"],
+                               "verdict": np.where(la["record_type"].isin(EXCUSED_LA_TYPES), "excuse", "flag"),
+                               "reason": la["record_type"].map(FLAGGING_LA_TYPES).fillna("")}))
+    health = r[r["feed"] == "health"]
+    current_gp = set(health.loc[health["end_date"].isna() | (health["end_date"] > ts), "child_id"])
+    away = health[health["end_date"].notna() & (health["end_date"] <= ts) & health["end_reason"].isin(EXCUSED_DEREG)
+                  & ~health["child_id"].isin(current_gp)]
+    facts.append(pd.DataFrame({"child_id": away["child_id"], "date": away["end_date"], "verdict": "excuse",
+                               "reason": ""}))
+    f = pd.concat(facts, ignore_index=True)
+    if f.empty:
+        return pd.DataFrame(columns=cols)
+    f["date"] = pd.to_datetime(f["date"]).fillna(pd.Timestamp.min)
+    f["tie"] = (f["verdict"] == "flag").astype(int)
+    f = f.sort_values(["child_id", "date", "tie"], kind="stable")
+    return f.groupby("child_id").tail(1)[cols].reset_index(drop=True)
+
+
+def postcode_sector(postcode: pd.Series) -> pd.Series:
+    return postcode.str[:-2].where(postcode.str.len() >= 5, "")
+
+
+def postcode_district(postcode: pd.Series) -> pd.Series:
+    return postcode.str.split(" ").str[0].fillna("").where(postcode.str.contains(" "), "")
+
+
+def learned_authorities(r: pd.DataFrame, part: pd.Series, settings: ResidenceSettings) -> dict[str, str]:
+    """For each postcode part (sector or district): the authority that the records there which
+    state one agree on, when at least settings.min_share of them agree. Records that state an
+    authority: the authority's own records and GP registrations with residence_la."""
+    stated = pd.Series(np.where(r["feed"] == "la", r["provider"], r["residence_la"]), index=r.index)
+    ok = (part != "") & (stated != "") & r["feed"].isin(["la", "health"])
+    if not ok.any():
+        return {}
+    counts = pd.DataFrame({"part": part[ok], "la": stated[ok]}).value_counts().rename("n").reset_index()
+    totals = counts.groupby("part")["n"].transform("sum")
+    best = counts[(counts["n"] >= settings.min_share * totals) & (totals >= settings.min_records)]
+    return dict(zip(best["part"], best["la"]))
+
+
+def residence_of(r: pd.DataFrame, ts: pd.Timestamp, directory: Mapping[str, str],
+                 settings: ResidenceSettings = ResidenceSettings(), learn_from: pd.DataFrame | None = None
+                 ) -> pd.DataFrame:
+    """Where each child lives, and which source said so, trying in order:
+    1. la_record: the authority's latest record for the child (not WHEREABOUTS_KNOWN);
+    2. gp_residence_la: residence_la of the newest current GP registration that states it;
+    3. postcode_directory: the operator's postcode directory, on the child's newest postcode;
+    4. postcode_sector, 5. postcode_district: the authority that records stating one agree on
+       at the same sector, then district (learned from the register itself);
+    6. last_school: the authority of the school the child last attended;
+    7. not_known.
+    Returns (child_id, la_code, residence_source); la_code is "" when not known."""
+    children = pd.Index(r["child_id"].unique())
+    out = pd.DataFrame({"child_id": children, "la_code": "", "residence_source": "not_known"}).set_index("child_id")
+
+    def fill(values: pd.Series, source: str) -> None:
+        values = values[(values != "") & values.index.isin(out.index)]
+        values = values[~values.index.duplicated(keep="last")]
+        todo = values.index[out.loc[values.index, "la_code"] == ""]
+        out.loc[todo, "la_code"] = values[todo]
+        out.loc[todo, "residence_source"] = source
+
+    la = r[(r["feed"] == "la") & (r["start_date"].isna() | (r["start_date"] <= ts))].sort_values("start_date")
+    latest = la.groupby("child_id").tail(1)
+    latest = latest[latest["record_type"] != "WHEREABOUTS_KNOWN"]
+    fill(latest.set_index("child_id")["provider"], "la_record")
+    health = r[(r["feed"] == "health") & (r["end_date"].isna() | (r["end_date"] > ts)) & (r["residence_la"] != "")]
+    fill(health.sort_values("start_date").set_index("child_id")["residence_la"], "gp_residence_la")
+    # The child's postcodes, newest record first (undated records last).
+    with_pc = r[(r["postcode"] != "") & ~r["postcode"].str.startswith("ZZ99")]
+    with_pc = with_pc.assign(_d=with_pc["start_date"].fillna(pd.Timestamp.min)).sort_values("_d", ascending=False)
+    if directory:
+        looked_up = with_pc["postcode"].map(directory).fillna("")
+        found = with_pc.assign(la=looked_up)[looked_up != ""].drop_duplicates("child_id")
+        fill(found.set_index("child_id")["la"], "postcode_directory")
+    source = learn_from if learn_from is not None else r
+    src_pc = source["postcode"].fillna("")
+    src_pc = src_pc.where(~src_pc.str.startswith("ZZ99"), "")
+    for name, cut in (("postcode_sector", postcode_sector), ("postcode_district", postcode_district)):
+        learned = learned_authorities(source, cut(src_pc), settings)
+        if learned:
+            guess = cut(with_pc["postcode"]).map(learned).fillna("")
+            found = with_pc.assign(la=guess)[guess != ""].drop_duplicates("child_id")
+            fill(found.set_index("child_id")["la"], name)
+    school = r[r["feed"] == "school"].sort_values("start_date").groupby("child_id").tail(1)
+    fill(school.set_index("child_id")["provider"].str[:3], "last_school")
+    return out.reset_index()
 
 
 def under_review(flagged: pd.Series, pending_pairs: list[tuple[str, str]], child_of_key: dict[str, str]) -> pd.Series:
@@ -129,34 +280,3 @@ def under_review(flagged: pd.Series, pending_pairs: list[tuple[str, str]], child
 def _in_window(dob: date, on: date) -> bool:
     start, end = compulsory_school_age_window(dob)
     return start <= on <= end
-
-
-def _reason(la_type: str, leaving_reason: str) -> str:
-    if la_type == "CME_REFERRAL":
-        return "CME_REFERRAL"
-    if la_type == "EHE_ENDED":
-        return "EHE_ENDED"
-    if leaving_reason == "NO_DESTINATION":
-        return "LEFT_NO_DESTINATION"
-    if leaving_reason == "TRANSFER":
-        return "TRANSFER_NOT_ARRIVED"
-    if leaving_reason:
-        return "LEFT_OTHER"
-    return "NOT_ON_ANY_ROLL"
-
-
-def _residence(r: pd.DataFrame, latest_la: pd.DataFrame, current_health: pd.DataFrame,
-               school: pd.DataFrame) -> dict[str, str]:
-    """Where each child lives: the authority's own record, else the GP's residence code,
-    else the authority of the school the child last attended."""
-    out: dict[str, str] = {}
-    last_school = school.sort_values("start_date").groupby("child_id").tail(1)
-    for cid, provider in zip(last_school["child_id"], last_school["provider"]):
-        out[cid] = provider[:3]
-    h = current_health[current_health["residence_la"] != ""].sort_values("start_date")
-    for cid, code in zip(h["child_id"], h["residence_la"]):
-        out[cid] = code
-    for cid, rec in latest_la.iterrows():
-        if rec["record_type"] != "WHEREABOUTS_KNOWN":
-            out[cid] = rec["provider"]
-    return out

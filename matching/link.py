@@ -19,6 +19,11 @@ from matching.score import FIELDS, Model, probability, train, weight_matrix
 from matching.standardise import standardise
 
 
+# A record key split because one extract gave clearly different children the same identifier
+# is the shared key + CONFLICT_MARK + a hash of the child's name and birth date.
+CONFLICT_MARK = "~k"
+
+
 @dataclass(frozen=True)
 class LinkSettings:
     link_at: float = 0.95  # match probability at or above which a pair is linked
@@ -124,12 +129,66 @@ def rival_links(pairs: np.ndarray, link: np.ndarray, eligible: np.ndarray, confl
 
 RIVAL_NOTE = ("held for review: one of these records fits another child as well by given name, "
               "and that child cannot be the same as the other record (twins)")
+REFUSED_NOTE = ("held for review: the score links these records, but joining them would put two children "
+                "that something keeps apart into one")
+SHARED_KEY_NOTE = ("held for review: one extract gave these records the same identifier, but they describe "
+                   "clearly different children")
+
+
+def key_conflict_pairs(keys: list[str]) -> np.ndarray:
+    """Pairs of records whose keys were split because one extract gave clearly different
+    children the same identifier (register.loading.split_key_conflicts)."""
+    groups: dict[str, list[int]] = {}
+    for i, k in enumerate(keys):
+        if CONFLICT_MARK in k:
+            groups.setdefault(k.split(CONFLICT_MARK)[0], []).append(i)
+    out = [(a, b) for members in groups.values() for x, a in enumerate(members) for b in members[x + 1:]
+           if keys[a] != keys[b]]
+    return np.array(out, dtype=np.int64).reshape(-1, 2)
+
+
+def _pair_mask(pairs: np.ndarray, wanted: np.ndarray, n: int) -> np.ndarray:
+    if not len(wanted):
+        return np.zeros(len(pairs), dtype=bool)
+    code = lambda p: np.minimum(p[:, 0], p[:, 1]).astype(np.int64) * n + np.maximum(p[:, 0], p[:, 1])  # noqa: E731
+    return np.isin(code(pairs), code(wanted))
+
+
+def middle_name_rivals(std: pd.DataFrame, pairs: np.ndarray, levels: pd.DataFrame, link: np.ndarray,
+                       family: np.ndarray) -> np.ndarray:
+    """Links to withhold where a record's given name fits the other record only as a middle name
+    (a school's "Leo Murray" and a GP's "Theodore Leo Murray") while another record of the same
+    family carries that name as its given name. Parents name twins after each other: the record
+    fits two children, so an analyst decides rather than the model."""
+    withheld = np.zeros(len(pairs), dtype=bool)
+    fn, mid = std["fn"].to_numpy(), std["mid"].to_numpy()
+    canon = std["fn_canon"].to_numpy()
+    # A shared NHS number or UPN settles it: the same child, known by a middle name.
+    settled = ((levels["nhs_number"] == 0) | (levels["upn"] == 0)).to_numpy()
+    candidates = np.flatnonzero(link & family & ~settled & (levels["forename"] == 3).to_numpy())
+    if not len(candidates):
+        return withheld
+    # Who uses each given name in each family, by record: (family key, canonical name) -> records.
+    fam = family & (levels["forename"].between(0, 1)).to_numpy()
+    same_name: dict[int, set[int]] = {}
+    for r in np.flatnonzero(fam):
+        i, j = int(pairs[r, 0]), int(pairs[r, 1])
+        same_name.setdefault(i, set()).add(j)
+        same_name.setdefault(j, set()).add(i)
+    for r in candidates:
+        i, j = int(pairs[r, 0]), int(pairs[r, 1])
+        for rec, other in ((i, j), (j, i)):
+            if fn[rec] and fn[rec] != fn[other] and canon[rec] != canon[other] and fn[rec] in mid[other].split():
+                # Another record of the family goes by this name as its given name.
+                if same_name.get(rec, set()) - {other}:
+                    withheld[r] = True
+    return withheld
 
 
 def explain(weights: pd.DataFrame, levels: pd.DataFrame, rows: np.ndarray,
             held: np.ndarray | None = None) -> list[str]:
     """JSON per pair: the prior and each field's level and weight in bits (they add up to the
-    match weight), and for a pair held back from linking, why ("held")."""
+    match weight), and for a pair held back from linking, why ("held": the note per pair)."""
     out = []
     for r in rows:
         body = {"prior": round(float(weights.at[r, "prior"]), 2)}
@@ -138,7 +197,7 @@ def explain(weights: pd.DataFrame, levels: pd.DataFrame, rows: np.ndarray,
             body[name] = {"level": LEVELS[name][lv] if lv >= 0 else "missing",
                           "weight": round(float(weights.at[r, name]), 2)}
         if held is not None and held[r]:
-            body["held"] = RIVAL_NOTE
+            body["held"] = held[r]
         out.append(json.dumps(body))
     return out
 
@@ -164,6 +223,9 @@ def link_records(records: pd.DataFrame, settings: LinkSettings = LinkSettings(),
     if n < 2:
         return LinkResult(cc.labels(), _empty_review(), stats)
     pairs, per_rule = candidate_pairs(std)
+    conflict_pairs = key_conflict_pairs(keys)
+    if len(conflict_pairs):
+        pairs = np.unique(np.concatenate([pairs, conflict_pairs]), axis=0)
     pairs = pairs[std["record_key"].to_numpy()[pairs[:, 0]] != std["record_key"].to_numpy()[pairs[:, 1]]]
     stats.update({"candidate_pairs": int(len(pairs)), **{f"pairs_{k}": v for k, v in per_rule.items()}})
     if not len(pairs):
@@ -183,9 +245,10 @@ def link_records(records: pd.DataFrame, settings: LinkSettings = LinkSettings(),
         twins = twin_evidence(levels, same_feed, distinct)
     else:
         twins = np.zeros(len(levels), dtype=bool)
-    cannot = nhs_conflict | twins
+    shared_key = _pair_mask(pairs, conflict_pairs, n)
+    cannot = nhs_conflict | twins | shared_key
     link = (prob >= settings.link_at) & ~cannot
-    review = (prob >= settings.review_at) & ~link & ~nhs_conflict
+    review = ((prob >= settings.review_at) & ~link & ~nhs_conflict) | shared_key
 
     ka = np.array(keys, dtype=object)[pairs[:, 0]]
     kb = np.array(keys, dtype=object)[pairs[:, 1]]
@@ -202,6 +265,7 @@ def link_records(records: pd.DataFrame, settings: LinkSettings = LinkSettings(),
     if settings.twins_apart:
         family = (levels["dob"].between(0, 3) & levels["surname"].between(0, 2)).to_numpy()
         withheld = rival_links(pairs, link & ~forced, family & ~cannot, twins | different, name_rank(levels))
+        withheld |= middle_name_rivals(std, pairs, levels, link & ~forced, family)
         link &= ~withheld
         review |= withheld
     # A withheld pair waits for an analyst: no chain of other links may join it meanwhile.
@@ -214,15 +278,25 @@ def link_records(records: pd.DataFrame, settings: LinkSettings = LinkSettings(),
     for r in order:
         cc.union(int(pairs[r, 0]), int(pairs[r, 1]))
     labels = cc.labels()
+    apart = labels[pairs[:, 0]] != labels[pairs[:, 1]]
+    # A link the clustering refused (it would join two children that something keeps apart)
+    # is as uncertain as a pair under the threshold: an analyst decides it.
+    refused = link & apart
     # A review pair already joined through other links needs no analyst.
-    review &= labels[pairs[:, 0]] != labels[pairs[:, 1]]
+    review = (review | refused) & apart
     rows = np.flatnonzero(review)
     ordered = [_ordered(a, b) for a, b in zip(ka[rows], kb[rows])]
+    notes = np.full(len(pairs), "", dtype=object)
+    notes[withheld] = RIVAL_NOTE
+    notes[refused] = REFUSED_NOTE
+    notes[shared_key] = SHARED_KEY_NOTE
     review_pairs = pd.DataFrame({
         "key_a": [o[0] for o in ordered], "key_b": [o[1] for o in ordered],
-        "match_weight": total[rows].round(3), "match_probability": prob[rows].round(6),
-        "explanation": explain(weights, levels, rows, withheld)})
+        "match_weight": np.where(np.isfinite(total[rows]), total[rows], -99.0).round(3),
+        "match_probability": prob[rows].round(6),
+        "explanation": explain(weights, levels, rows, notes)})
     stats.update({"linked_pairs": int(link.sum()), "review_pairs": int(len(rows)),
+                  "refused_links_to_review": int(refused.sum()), "shared_key_pairs": int(shared_key.sum()),
                   "cannot_link_pairs": int(cannot.sum()),
                   "withheld_rival_pairs": int(withheld.sum()), "refused_merges": cc.refused,
                   "em_iterations": model.iterations, "prior_bits": round(float(np.log2(model.prior)), 2),

@@ -78,7 +78,8 @@ def summary(db_url: str, as_of: date | None = None) -> list[str]:
              f"duplicates: {status.get('duplicate', 0)}",
              f"rows quarantined: {quarantined}", f"current records: {records}", f"register children: {children}",
              f"children missing education on {when}:"]
-    lines += [f"  LA {la}: {n}" for la, n in sorted(per_la.items())] or ["  none"]
+    lines += [f"  LA {la}: {n}" if la else f"  authority not known (a person must look): {n}"
+              for la, n in sorted(per_la.items())] or ["  none"]
     return lines
 
 
@@ -156,14 +157,35 @@ def cmd_demo(args) -> int:
 
 def cmd_export(args) -> int:
     from pipelines.resources import _engine
-    from register.reports import export_cme, export_register
+    from register.reports import NoCmeList, export_cme, export_register
 
     engine = _engine(args.db)
     if args.what == "register":
-        n = export_register(engine, Path(args.out))
-    else:
+        if args.include_shielded:
+            print("rollcall export: WARNING: this export includes shielded children's records (which school and GP "
+                  "hold them); it is for reconciliation only and must not be shared", file=sys.stderr)
+        n, left_out = export_register(engine, Path(args.out), include_shielded=args.include_shielded)
+        print(f"wrote {n} rows to {args.out}" + (f" ({left_out} shielded rows left out)" if left_out else ""))
+        return 0
+    try:
         n = export_cme(engine, Path(args.out), args.as_of)
+    except NoCmeList as exc:
+        print(f"rollcall export cme: refused: {exc}", file=sys.stderr)
+        return 1
     print(f"wrote {n} rows to {args.out}")
+    return 0
+
+
+def cmd_reference(args) -> int:
+    from pipelines.resources import _engine
+    from register.reference import ReferenceError, load_postcode_directory
+
+    try:
+        got = load_postcode_directory(_engine(args.db), Path(args.directory), Path(args.la_codes), args.version)
+    except (ReferenceError, OSError, ValueError) as exc:
+        print(f"rollcall reference: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    print(f"loaded postcode directory {got['version']}: {got['rows']} postcodes with an LA code")
     return 0
 
 
@@ -233,7 +255,18 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("--db", default=DEFAULT_URL)
     e.add_argument("--out", required=True)
     e.add_argument("--as-of", type=_date)
+    e.add_argument("--include-shielded", action="store_true",
+                   help="register export only: keep shielded children's rows (reconciliation; warns)")
     e.set_defaults(fn=cmd_export)
+
+    ref = sub.add_parser("reference", help="load reference data into the register")
+    ref_sub = ref.add_subparsers(dest="dataset", required=True)
+    pc = ref_sub.add_parser("postcodes", help="the ONS postcode directory and its district-to-LA-code mapping")
+    pc.add_argument("--directory", required=True, help="ONS postcode directory CSV (ONSPD or NSPL)")
+    pc.add_argument("--la-codes", required=True, help="CSV of district code (lad_code) to 3-digit la_code")
+    pc.add_argument("--version", help="a label for this version (default: the directory's file name)")
+    pc.add_argument("--db", default=DEFAULT_URL)
+    pc.set_defaults(fn=cmd_reference)
 
     v = sub.add_parser("validate", help="check one extract offline, as its receipt would")
     v.add_argument("file")

@@ -87,6 +87,15 @@ def _set_child_ids(s: Session, pairs: list[tuple[int, str]]) -> None:
         [{"rid": rid, "cid": cid} for rid, cid in pairs])
 
 
+def children_with_two_nhs_numbers(engine) -> set[str]:
+    """Register children whose current records carry two different NHS numbers: a conflict to
+    hold for review (the clustering never makes one; a shared provider key or a ruling can)."""
+    with engine.connect() as conn:
+        return set(conn.execute(
+            select(SourceRecord.child_id).where(SourceRecord.active.is_(True), SourceRecord.nhs_number.is_not(None))
+            .group_by(SourceRecord.child_id).having(func.count(SourceRecord.nhs_number.distinct()) > 1)).scalars())
+
+
 def prior_ids(engine) -> dict[str, str]:
     with engine.connect() as conn:
         rows = conn.execute(select(SourceRecord.record_key, SourceRecord.child_id, SourceRecord.id)

@@ -15,6 +15,7 @@ import pandas as pd
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
+from matching.link import CONFLICT_MARK
 from register.models import ExtractFile, QuarantinedRow, SourceRecord
 from schemas.feeds import FileRejected, read_extract, validate_extract
 from schemas.identifiers import nhs_digits, postcode_normalise
@@ -64,6 +65,42 @@ def record_keys(feed: str, provider: str, rec: pd.DataFrame) -> pd.Series:
     return "health:" + provider + ":" + rec["nhs_number"].where(rec["nhs_number"] != "", hashed)
 
 
+KEY_COLUMN = {"school": "upn", "la": "la_child_id", "health": "nhs_number"}
+
+
+def clearly_different(a, b) -> bool:
+    """Two rows one extract gives the same key, that cannot be one child: two different NHS
+    numbers, or a different birth date and a different given name."""
+    if a.nhs_number and b.nhs_number and a.nhs_number != b.nhs_number:
+        return True
+    return a.dob != b.dob and a.forename.strip().lower() != b.forename.strip().lower()
+
+
+def split_key_conflicts(rec: pd.DataFrame) -> tuple[pd.DataFrame, list[list[int]]]:
+    """A key (UPN, LA child id, NHS number) that one extract gives to clearly different
+    children is a conflict, not a link: each child gets a key of its own (the shared key plus a
+    hash of their name and birth date, stable from extract to extract) and linkage keeps them
+    apart and sends them to review (matching.link). Returns the frame and, per conflict, the
+    row numbers involved (for the receipt)."""
+    shared = rec[rec["record_key"].duplicated(keep=False)]
+    conflicts: list[list[int]] = []
+    for _key, group in shared.groupby("record_key", sort=False):
+        people: list = []
+        owner = {}
+        for row in group.itertuples():
+            match = next((p for p in people if not clearly_different(p, row)), None)
+            if match is None:
+                people.append(row)
+                match = row
+            owner[row.Index] = match
+        if len(people) > 1:
+            conflicts.append(sorted(int(r.row_no) for r in group.itertuples()))
+            for idx, person in owner.items():
+                ident = f"{person.surname}|{person.forename}|{person.dob}".upper()
+                rec.at[idx, "record_key"] += CONFLICT_MARK + hashlib.sha256(ident.encode()).hexdigest()[:12]
+    return rec, conflicts
+
+
 def to_records(feed: str, provider: str, valid: pd.DataFrame) -> pd.DataFrame:
     rec = valid.rename(columns=RECORD_COLUMNS[feed])[list(RECORD_COLUMNS[feed].values())].copy()
     if "nhs_number" in rec:
@@ -103,7 +140,12 @@ def load_file(engine, source, file_id: int, report: LoadReport) -> None:
         else:
             receipt.rows_total, receipt.rows_accepted = parsed.rows_total, len(valid)
             receipt.warnings, receipt.faults = parsed.warnings, faults
-            rec = to_records(f.feed, f.provider, valid)
+            rec, conflicts = split_key_conflicts(to_records(f.feed, f.provider, valid))
+            for rows in conflicts:
+                parsed.warnings.append(
+                    f"rows {', '.join(map(str, rows))} share one {KEY_COLUMN[f.feed]} but describe different "
+                    "children: they are kept apart and sent to the register's review queue; please correct "
+                    "the identifier")
             if len(rec):
                 s.execute(insert(SourceRecord), _db_rows(rec, f.id))
             if faults:
@@ -132,38 +174,70 @@ def load_files(engine, source, file_ids: list[int]) -> LoadReport:
 
 
 def refresh_active(engine) -> dict[str, int]:
-    """Mark records active when their file is its provider's newest accepted extract."""
+    """Mark which records are current: every row of each provider's newest accepted extract,
+    and, for school rolls, the latest row of each child an earlier extract listed and the
+    newest one leaves out (carried forward). A roll that drops a child with no leaving record
+    is how off-rolling shows, and a leaver dropped after a year must not vanish from tracking."""
     with Session(engine) as s:
-        files = s.execute(select(ExtractFile.id, ExtractFile.feed, ExtractFile.provider, ExtractFile.extract_date)
-                          .where(ExtractFile.status == "accepted")).all()
-        newest: dict[tuple[str, str], tuple] = {}
-        for fid, feed, provider, d in files:
-            key = (feed, provider)
-            if key not in newest or (d, fid) > newest[key]:
-                newest[key] = (d, fid)
-        current = sorted(fid for _, fid in newest.values())
-        s.execute(update(SourceRecord).where(SourceRecord.active.is_(True), SourceRecord.file_id.not_in(current))
-                  .values(active=False))
-        s.execute(update(SourceRecord).where(SourceRecord.active.is_(False), SourceRecord.file_id.in_(current))
-                  .values(active=True))
+        files = pd.DataFrame(s.execute(select(ExtractFile.id, ExtractFile.feed, ExtractFile.provider,
+                                              ExtractFile.extract_date)
+                                       .where(ExtractFile.status == "accepted")).all(),
+                             columns=["file_id", "feed", "provider", "extract_date"])
+        files = files.sort_values(["extract_date", "file_id"])
+        newest = files.groupby(["feed", "provider"]).tail(1)
+        current = sorted(int(f) for f in newest["file_id"])
+        carried = _carried_forward(s, files, set(current))
+        s.execute(update(SourceRecord).where(SourceRecord.active.is_(True), SourceRecord.file_id.not_in(current),
+                                             SourceRecord.carried_forward.is_(False)).values(active=False))
+        s.execute(update(SourceRecord).where(SourceRecord.file_id.in_(current))
+                  .where((SourceRecord.active.is_(False)) | SourceRecord.carried_forward.is_(True))
+                  .values(active=True, carried_forward=False))
+        was = set(s.execute(select(SourceRecord.id).where(SourceRecord.carried_forward.is_(True))).scalars())
+        _set_flags(s, sorted(was - carried), active=False, carried_forward=False)
+        _set_flags(s, sorted(carried - was), active=True, carried_forward=True)
         s.commit()
         counts = dict(s.execute(select(SourceRecord.feed, func.count()).where(SourceRecord.active.is_(True))
                                 .group_by(SourceRecord.feed)).all())
-    return {feed: int(n) for feed, n in counts.items()}
+    return {**{feed: int(n) for feed, n in counts.items()}, "carried_forward": len(carried)}
+
+
+def _carried_forward(s: Session, files: pd.DataFrame, current: set[int]) -> set[int]:
+    school_files = files[files["feed"] == "school"]
+    earlier = school_files[~school_files["file_id"].isin(current)]
+    if earlier.empty:
+        return set()
+    rows = pd.DataFrame(s.execute(select(SourceRecord.id, SourceRecord.file_id, SourceRecord.record_key)
+                                  .where(SourceRecord.feed == "school")).all(),
+                        columns=["id", "file_id", "record_key"])
+    rows = rows.merge(school_files[["file_id", "provider", "extract_date"]], on="file_id")
+    in_newest = set(rows.loc[rows["file_id"].isin(current), "record_key"])
+    older = rows[~rows["file_id"].isin(current) & ~rows["record_key"].isin(in_newest)]
+    latest = older.sort_values(["extract_date", "file_id", "id"]).groupby("record_key").tail(1)
+    return set(int(i) for i in latest["id"])
+
+
+def _set_flags(s: Session, ids: list[int], **values) -> None:
+    for i in range(0, len(ids), 5000):
+        s.execute(update(SourceRecord).where(SourceRecord.id.in_(ids[i:i + 5000])).values(**values))
 
 
 ACTIVE_COLUMNS = ["id", "record_key", "feed", "provider", "child_id", "upn", "former_upn", "nhs_number",
                   "la_child_id", "surname", "forename", "middle_names", "alt_surname", "dob", "sex",
                   "address_line1", "postcode", "residence_la", "start_date", "end_date", "end_reason",
-                  "enrol_status", "record_type", "destination_laestab", "shielded"]
+                  "enrol_status", "record_type", "destination_laestab", "shielded", "carried_forward"]
 
 
 def active_records(engine) -> pd.DataFrame:
+    """Current records, with the date of the extract each came from and, for a school row
+    carried forward with no leaving date before that extract, gone_from_roll."""
     cols = [getattr(SourceRecord, c) for c in ACTIVE_COLUMNS]
     with engine.connect() as conn:
-        rows = conn.execute(select(*cols).where(SourceRecord.active.is_(True)).order_by(SourceRecord.id)).all()
-    df = pd.DataFrame(rows, columns=ACTIVE_COLUMNS)
+        rows = conn.execute(select(*cols, ExtractFile.extract_date).join(ExtractFile, ExtractFile.id == SourceRecord.file_id)
+                            .where(SourceRecord.active.is_(True)).order_by(SourceRecord.id)).all()
+    df = pd.DataFrame(rows, columns=ACTIVE_COLUMNS + ["extract_date"])
     for c in ACTIVE_COLUMNS:
-        if df[c].dtype == object and c not in ("dob", "start_date", "end_date", "shielded"):
+        if df[c].dtype == object and c not in ("dob", "start_date", "end_date", "shielded", "carried_forward"):
             df[c] = df[c].fillna("")
+    left_before = pd.to_datetime(df["end_date"]).le(pd.to_datetime(df["extract_date"]))
+    df["gone_from_roll"] = df["carried_forward"].astype(bool) & (df["feed"] == "school") & ~left_before
     return df

@@ -62,7 +62,10 @@ class SourceRecord(Base):
     feed: Mapped[str] = mapped_column(String(16))
     provider: Mapped[str] = mapped_column(String(16))
     record_key: Mapped[str] = mapped_column(String(96))  # the same child at the same provider
-    active: Mapped[bool] = mapped_column(Boolean, default=False)  # in its provider's latest extract
+    active: Mapped[bool] = mapped_column(Boolean, default=False)  # current: see register.loading.refresh_active
+    # A school's newest extract left this child out: the row stays current as the last thing
+    # that roll said (a leaver, or a child dropped with no leaving record).
+    carried_forward: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     child_id: Mapped[str | None] = mapped_column(String(16))
     upn: Mapped[str | None] = mapped_column(String(13))
     former_upn: Mapped[str | None] = mapped_column(String(13))
@@ -91,6 +94,9 @@ class SourceRecord(Base):
         Index("ix_source_records_active", "active"),
         Index("ix_source_records_record_key", "record_key"),
         Index("ix_source_records_child_id", "child_id"),
+        Index("ix_source_records_nhs_number", "nhs_number"),
+        Index("ix_source_records_upn", "upn"),
+        Index("ix_source_records_la_child_id", "la_child_id"),
     )
 
 
@@ -140,8 +146,38 @@ class CmeFlag(Base):
     reason: Mapped[str] = mapped_column(String(32))
     # An undecided review pair joins this child to one who is not flagged (see cme.rules.under_review).
     pending_review: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # Which source decided the authority (cme.rules.RESIDENCE_SOURCES).
+    residence_source: Mapped[str | None] = mapped_column(String(24))
     computed_at: Mapped[datetime] = mapped_column(DateTime)
     __table_args__ = (UniqueConstraint("as_of", "child_id"),)
+
+
+class CmeList(Base):
+    """One row per date a CME list was computed, even an empty one, so an export can tell
+    "nobody is missing" from "the list was never made"."""
+    __tablename__ = "cme_lists"
+    as_of: Mapped[date] = mapped_column(Date, primary_key=True)
+    flagged: Mapped[int] = mapped_column(Integer)
+    computed_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class PostcodeDirectory(Base):
+    """Reference data the operator supplies: postcode to local authority district (ONS postcode
+    directory) and to the 3-digit LA code. Replaced whole by each load; see ReferenceData."""
+    __tablename__ = "postcode_directory"
+    postcode: Mapped[str] = mapped_column(String(8), primary_key=True)  # normalised 'OUT IN'
+    lad_code: Mapped[str] = mapped_column(String(9))
+    la_code: Mapped[str] = mapped_column(String(3))
+
+
+class ReferenceData(Base):
+    """Which version of each reference data set is loaded, and when."""
+    __tablename__ = "reference_data"
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    version: Mapped[str] = mapped_column(String(128))
+    sha256: Mapped[str] = mapped_column(String(64))
+    rows: Mapped[int] = mapped_column(Integer)
+    loaded_at: Mapped[datetime] = mapped_column(DateTime)
 
 
 class RegisterState(Base):

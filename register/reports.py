@@ -11,24 +11,45 @@ from pathlib import Path
 import pandas as pd
 from sqlalchemy import delete, insert, select
 
-from register.models import CmeFlag, ExtractFile, SourceRecord
+from register.models import CmeFlag, CmeList, ExtractFile, SourceRecord
+from register.shield import shield_scope
+from register.state import get_state, set_state
 from schemas.feeds import safe_cell
+
+# Set when a run starts to change the register and cleared when the CME list is saved: while
+# set, the newest list no longer describes the register (the run failed before the list).
+CME_PENDING = "cme_list_pending"
+
+
+class NoCmeList(Exception):
+    """No CME list can be exported for the date asked; the message says why (no data in it)."""
+    safe_message = True
 
 REGISTER_COLUMNS = ["feed", "provider", "file", "row", "child_id", "active", "record_key"]
 CME_COLUMNS = ["child_id", "la_code", "reason", "surname", "forename", "dob", "sex", "last_school",
                "last_school_leaving_date", "last_school_leaving_reason", "address_line1", "postcode",
-               "sources", "shielded", "possible_match_in_review"]
+               "sources", "shielded", "possible_match_in_review", "residence_source"]
+
+
+def mark_cme_pending(engine) -> None:
+    set_state(engine, CME_PENDING, "1")
 
 
 def save_cme(engine, flags: pd.DataFrame, as_of: date) -> None:
+    """Replace the list for the date, record that it was computed (even when empty), and clear
+    the pending mark, in one transaction."""
     now = datetime.now(timezone.utc).replace(tzinfo=None)
     with engine.begin() as conn:
         conn.execute(delete(CmeFlag).where(CmeFlag.as_of == as_of))
+        conn.execute(delete(CmeList).where(CmeList.as_of == as_of))
         if len(flags):
             conn.execute(insert(CmeFlag), [{"as_of": as_of, "child_id": r.child_id, "la_code": r.la_code,
                                             "reason": r.reason, "computed_at": now,
+                                            "residence_source": r.residence_source,
                                             "pending_review": bool(r.pending_review)}
                                            for r in flags.itertuples(index=False)])
+        conn.execute(insert(CmeList), [{"as_of": as_of, "flagged": len(flags), "computed_at": now}])
+    set_state(engine, CME_PENDING, "0")
 
 
 def _write(out: Path, header: list[str], rows) -> int:
@@ -43,40 +64,74 @@ def _write(out: Path, header: list[str], rows) -> int:
     return n
 
 
-def export_register(engine, out: Path) -> int:
+def export_register(engine, out: Path, include_shielded: bool = False) -> tuple[int, int]:
+    """Every accepted row with its child. Rows the shield covers (register.shield) are left out
+    unless include_shielded (a reconciliation export for the operator). Returns (rows written,
+    shielded rows left out)."""
     q = (select(SourceRecord.feed, SourceRecord.provider, ExtractFile.name, SourceRecord.row_no,
                 SourceRecord.child_id, SourceRecord.active, SourceRecord.record_key)
          .join(ExtractFile, ExtractFile.id == SourceRecord.file_id)
          .order_by(ExtractFile.name, SourceRecord.row_no))
+    scope = shield_scope(engine)
+    left_out = [0]
+
+    def rows(result):
+        for f, p, n, r, c, a, k in result:
+            if not include_shielded and scope.covers(k, c):
+                left_out[0] += 1
+                continue
+            yield f, p, n, r, c, "Y" if a else "N", k
+
     with engine.connect() as conn:
-        rows = ((f, p, n, r, c, "Y" if a else "N", k) for f, p, n, r, c, a, k in conn.execute(q))
-        return _write(out, REGISTER_COLUMNS, rows)
+        written = _write(out, REGISTER_COLUMNS, rows(conn.execute(q)))
+    return written, left_out[0]
 
 
 def latest_cme_date(engine) -> date | None:
     with engine.connect() as conn:
-        return conn.execute(select(CmeFlag.as_of).order_by(CmeFlag.as_of.desc()).limit(1)).scalar()
+        return conn.execute(select(CmeList.as_of).order_by(CmeList.as_of.desc()).limit(1)).scalar()
+
+
+def cme_list_date(engine, as_of: date | None) -> date:
+    """The date of the list to export, or NoCmeList when there is none to trust: none was
+    computed for that date, or the newest run changed the register and stopped before
+    computing the list (an empty or stale list must never pass for a real one)."""
+    if get_state(engine, CME_PENDING) == "1":
+        raise NoCmeList("the last run changed the register but stopped before the CME list was computed; "
+                        "see the run in Dagster, fix it and run again")
+    when = as_of or latest_cme_date(engine)
+    if when is None:
+        raise NoCmeList("no CME list has been computed yet: run `rollcall run` first")
+    with engine.connect() as conn:
+        if conn.execute(select(CmeList.as_of).where(CmeList.as_of == when)).scalar() is None:
+            raise NoCmeList(f"no CME list was computed for {when.isoformat()}: run `rollcall run --as-of "
+                            f"{when.isoformat()}` to compute it")
+    return when
 
 
 def export_cme(engine, out: Path, as_of: date | None = None) -> int:
-    as_of = as_of or latest_cme_date(engine)
+    as_of = cme_list_date(engine, as_of)
+    scope = shield_scope(engine)
     with engine.connect() as conn:
-        flags = conn.execute(select(CmeFlag.child_id, CmeFlag.la_code, CmeFlag.reason, CmeFlag.pending_review)
+        flags = conn.execute(select(CmeFlag.child_id, CmeFlag.la_code, CmeFlag.reason, CmeFlag.pending_review,
+                                    CmeFlag.residence_source)
                              .where(CmeFlag.as_of == as_of).order_by(CmeFlag.la_code, CmeFlag.child_id)).all()
         ids = [f.child_id for f in flags]
         recs = pd.DataFrame(conn.execute(
-            select(SourceRecord.child_id, SourceRecord.feed, SourceRecord.provider, SourceRecord.surname,
+            select(SourceRecord.child_id, SourceRecord.record_key, SourceRecord.feed, SourceRecord.provider,
+                   SourceRecord.surname,
                    SourceRecord.forename, SourceRecord.dob, SourceRecord.sex, SourceRecord.address_line1,
                    SourceRecord.postcode, SourceRecord.start_date, SourceRecord.end_date, SourceRecord.end_reason,
                    SourceRecord.shielded)
             .where(SourceRecord.active.is_(True), SourceRecord.child_id.in_(ids))).all(),
-            columns=["child_id", "feed", "provider", "surname", "forename", "dob", "sex", "address_line1",
+            columns=["child_id", "record_key", "feed", "provider", "surname", "forename", "dob", "sex", "address_line1",
                      "postcode", "start_date", "end_date", "end_reason", "shielded"]) if ids else None
     by_child = dict(tuple(recs.groupby("child_id"))) if recs is not None else {}
     rows = []
     for f in flags:
         mine = by_child.get(f.child_id, pd.DataFrame())
-        shielded = bool(mine["shielded"].fillna(False).any()) if len(mine) else False
+        shielded = f.child_id in scope.child_ids or (
+            len(mine) > 0 and bool(mine["record_key"].isin(scope.record_keys).any()))
         # Prefer the authority's own record, then the school's, for names and address.
         ranked = mine.assign(rank=mine["feed"].map({"la": 0, "school": 1, "health": 2})).sort_values(
             ["rank", "start_date"], ascending=[True, False]) if len(mine) else mine
@@ -92,5 +147,6 @@ def export_cme(engine, out: Path, as_of: date | None = None) -> int:
             "" if s is None else (s["end_date"] or ""), "" if s is None else (s["end_reason"] or ""),
             "" if shielded or top is None else (top["address_line1"] or ""),
             "" if shielded or top is None else (top["postcode"] or ""),
-            ";".join(sources), "Y" if shielded else "N", "Y" if f.pending_review else "N"])
+            ";".join(sources), "Y" if shielded else "N", "Y" if f.pending_review else "N",
+            f.residence_source or ""])
     return _write(out, CME_COLUMNS, rows)

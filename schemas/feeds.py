@@ -14,13 +14,13 @@ import pandera.pandas as pa
 
 from schemas import identifiers as ids
 
-CONTRACT_VERSION = "1"
+CONTRACT_VERSION = "1.1"
 FEEDS = ("school", "health", "la")
 
 # column -> (required, kind, codes). Kinds decide the check and whether a value is personal.
 SCHOOL_LEAVING_REASONS = ("TRANSFER", "EHE", "MOVED_AWAY", "NO_DESTINATION", "DECEASED", "OTHER")
 HEALTH_DEREG_REASONS = ("MOVED_AWAY", "DECEASED", "EMIGRATED", "OTHER")
-LA_RECORD_TYPES = ("EHE", "EHE_ENDED", "ALT_PROVISION", "CME_REFERRAL", "WHEREABOUTS_KNOWN", "RESIDENT")
+LA_RECORD_TYPES = ("EHE", "EHE_ENDED", "EHE_UNSUITABLE", "ALT_PROVISION", "CME_REFERRAL", "WHEREABOUTS_KNOWN", "RESIDENT")
 
 FEED_COLUMNS: dict[str, dict[str, tuple[bool, str, tuple[str, ...]]]] = {
     "school": {

@@ -103,8 +103,100 @@ def test_residence_prefers_the_authority_then_the_gp_then_the_school():
             record("b", "la", "882", record_type="RESIDENT"),
             record("c", "health", "A81001")]
     got, stats = flags(rows)
-    assert got == {"a": ("881", "LEFT_NO_DESTINATION"), "b": ("882", "LEFT_NO_DESTINATION")}
+    # A child whose authority nobody states is never dropped: flagged with its own reason.
+    assert got == {"a": ("881", "LEFT_NO_DESTINATION"), "b": ("882", "LEFT_NO_DESTINATION"),
+                   "c": ("", "RESIDENCE_UNKNOWN")}
     assert stats["no_residence"] == 1
+
+
+def sources_of(rows, **kw):
+    out, _ = cme_flags(pd.DataFrame(rows), ON, **kw)
+    return dict(zip(out["child_id"], zip(out["la_code"], out["residence_source"])))
+
+
+def neighbours(postcode_prefix, la, n=6, start=0):
+    """Children at one postcode sector whose records state their authority."""
+    return [record(f"n{la}{start + i}", "health", "A81001", residence_la=la, postcode=f"{postcode_prefix}{'ABCDEFGHJK'[i]}B",
+                   dob=date(2010, 1, 1)) for i in range(n)]
+
+
+def test_a_gp_record_with_no_residence_is_placed_by_the_postcode_directory_first():
+    rows = [record("gp", "health", "A81001", postcode="RA1 5AB")]
+    got = sources_of(rows, directory={"RA1 5AB": "881"})
+    assert got == {"gp": ("881", "postcode_directory")}
+
+
+def test_without_a_directory_the_register_learns_the_authority_of_a_postcode_sector_then_district():
+    rows = [record("gp", "health", "A81001", postcode="RA1 5ZZ"),
+            record("far", "health", "A81001", postcode="RA1 9ZZ"),
+            *neighbours("RA1 5", "880"), *neighbours("RA1 7", "880", start=10)]
+    got = sources_of(rows)
+    assert got["gp"] == ("880", "postcode_sector")
+    assert got["far"] == ("880", "postcode_district")
+
+
+def test_a_sector_split_between_authorities_decides_nothing():
+    rows = [record("gp", "health", "A81001", postcode="RA1 5ZZ"),
+            *neighbours("RA1 5", "880", n=5), *neighbours("RA1 5", "881", n=3, start=20)]
+    got = sources_of(rows)
+    assert got["gp"] == ("", "not_known")
+    # Alone, or with a last school, the child still reaches a person.
+    school = [record("gp", "school", "8822001", start_date=date(2020, 9, 1), end_date=date(2026, 3, 1),
+                     end_reason="NO_DESTINATION")]
+    assert sources_of(rows + school)["gp"] == ("882", "last_school")
+
+
+def test_each_flag_says_which_source_placed_it():
+    left = dict(start_date=date(2020, 9, 1), end_date=date(2026, 3, 1), end_reason="NO_DESTINATION")
+    rows = [record("a", "la", "882", record_type="CME_REFERRAL"),
+            record("b", "health", "A81001", residence_la="881"),
+            record("c", "school", "8802001", **left)]
+    assert sources_of(rows) == {"a": ("882", "la_record"), "b": ("881", "gp_residence_la"),
+                                "c": ("880", "last_school")}
+
+
+def test_the_newest_dated_fact_decides_ehe_ended_after_an_ehe_deregistration():
+    rows = [record("c", "school", "8802001", start_date=date(2020, 9, 1), end_date=date(2026, 3, 1),
+                   end_reason="EHE"),
+            record("c", "la", "880", record_type="EHE_ENDED", start_date=date(2026, 5, 1)),
+            # The other way round: a referral, then the school records elective home education.
+            record("d", "la", "880", record_type="CME_REFERRAL", start_date=date(2026, 1, 1)),
+            record("d", "school", "8802001", start_date=date(2020, 9, 1), end_date=date(2026, 3, 1),
+                   end_reason="EHE"),
+            # A move away recorded by the GP after the school lost the child.
+            record("e", "school", "8802001", start_date=date(2020, 9, 1), end_date=date(2026, 3, 1),
+                   end_reason="NO_DESTINATION"),
+            record("e", "health", "A81001", residence_la="880", end_date=date(2026, 4, 1), end_reason="MOVED_AWAY")]
+    got, _ = flags(rows)
+    assert got == {"c": ("880", "EHE_ENDED")}
+
+
+def test_a_tie_on_the_date_keeps_the_child_on_the_list():
+    same_day = date(2026, 3, 1)
+    rows = [record("c", "school", "8802001", start_date=date(2020, 9, 1), end_date=same_day,
+                   end_reason="NO_DESTINATION"),
+            record("c", "la", "880", record_type="WHEREABOUTS_KNOWN", start_date=same_day)]
+    assert flags(rows)[0] == {"c": ("880", "LEFT_NO_DESTINATION")}
+
+
+def test_home_education_judged_unsuitable_is_missing_education():
+    rows = [record("c", "la", "880", record_type="EHE", start_date=date(2025, 1, 1)),
+            record("c", "la", "880", record_type="EHE_UNSUITABLE", start_date=date(2026, 6, 1))]
+    assert flags(rows)[0] == {"c": ("880", "EHE_UNSUITABLE")}
+
+
+def test_a_child_dropped_from_a_roll_without_a_leaving_record_is_flagged():
+    rows = [record("c", "school", "8812001", gone_from_roll=True, extract_date=date(2026, 10, 1)),
+            record("c", "health", "A81001", residence_la="881"),
+            # Dropped from a subsidiary roll but still on the main one: on a roll.
+            record("d", "school", "8802001", gone_from_roll=True, extract_date=date(2026, 10, 1)),
+            record("d", "school", "8802002", enrol_status="M"),
+            # Dropped, but the authority registered home education after the roll last held them.
+            record("e", "school", "8802001", gone_from_roll=True, extract_date=date(2026, 10, 1)),
+            record("e", "la", "880", record_type="EHE", start_date=date(2026, 10, 15))]
+    got, stats = flags(rows)
+    assert got == {"c": ("881", "GONE_FROM_ROLL")}
+    assert stats["gone_from_roll"] == 1
 
 
 def test_a_flag_is_under_review_only_for_an_undecided_pair_with_a_child_who_is_not_flagged():

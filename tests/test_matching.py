@@ -215,3 +215,58 @@ def test_established_names_need_both_a_share_and_a_count_of_records():
     assert distinct_given_names(std, pairs, levels, 0.0005, 5).tolist() == [True, False, False]
     assert distinct_given_names(std, pairs, levels, 0.0005, 1).tolist() == [True, True, False]
     assert distinct_given_names(std, pairs, levels, 0.5, 1).tolist() == [False, False, False]
+
+
+def test_a_twin_named_after_his_brother_is_sent_to_review_not_linked(background):
+    # Theodore Leo's GP record carries his twin's given name as a middle name. The authority and
+    # the school both know Leo; nothing but the middle name ties Leo's records to Theodore's.
+    dob = date(2015, 10, 9)
+    cases = [rec("leo", "school", "Leo", "Murray", dob, "M", postcode="RA4 2JX", upn=make_upn("8802001", 921)),
+             rec("leo", "la", "Leo", "Murray", dob, "M", postcode="RA4 2JX"),
+             rec("theo", "health", "Theodore", "Murray", dob, "M", postcode="RA4 2JX", middle="Leo",
+                 nhs_number=nhs())]
+    c, result = clusters_of(background, cases)
+    assert c("school:8802001:leo") == c("la:880:leo")
+    assert c("health:A81001:theo") != c("school:8802001:leo")
+    queued = set(zip(result.review_pairs["key_a"], result.review_pairs["key_b"]))
+    assert ("health:A81001:theo", "school:8802001:leo") in queued
+
+
+def test_a_child_known_by_a_middle_name_still_links_on_a_shared_nhs_number(background):
+    dob = date(2015, 10, 10)
+    number = nhs()
+    cases = [rec("leo", "school", "Leo", "Pemberton", dob, "M", postcode="RA4 2JY", upn=make_upn("8802001", 922)),
+             rec("leo", "la", "Leo", "Pemberton", dob, "M", postcode="RA4 2JY", nhs_number=number),
+             rec("theo", "health", "Theodore", "Pemberton", dob, "M", postcode="RA4 2JY", middle="Leo",
+                 nhs_number=number)]
+    c, _ = clusters_of(background, cases)
+    assert c("health:A81001:theo") == c("la:880:leo")
+
+
+def test_records_split_for_a_shared_key_are_kept_apart_and_queued(background):
+    from matching.link import CONFLICT_MARK
+    dob = date(2013, 3, 3)
+    cases = [rec(f"X1{CONFLICT_MARK}aaa", "la", "Petra", "Ashcombe", dob, postcode="RA1 1AB"),
+             rec(f"X1{CONFLICT_MARK}bbb", "la", "Rory", "Fenwick", date(2012, 11, 23), "M", postcode="RA2 2CD")]
+    c, result = clusters_of(background, cases)
+    a, b = f"la:880:X1{CONFLICT_MARK}aaa", f"la:880:X1{CONFLICT_MARK}bbb"
+    assert c(a) != c(b)
+    row = result.review_pairs[(result.review_pairs["key_a"] == a) & (result.review_pairs["key_b"] == b)]
+    assert len(row) == 1 and "same identifier" in json.loads(row["explanation"].iloc[0])["held"]
+
+
+def test_split_key_conflicts_keeps_one_childs_duplicate_rows_together():
+    from register.loading import split_key_conflicts
+    frame = pd.DataFrame([
+        {"record_key": "la:880:A", "row_no": 1, "surname": "Ashcombe", "forename": "Petra", "dob": date(2014, 5, 6),
+         "nhs_number": ""},
+        {"record_key": "la:880:A", "row_no": 2, "surname": "Ashcombe", "forename": "Petra", "dob": date(2014, 6, 5),
+         "nhs_number": ""},  # the same child, birth date mistyped
+        {"record_key": "la:880:A", "row_no": 3, "surname": "Fenwick", "forename": "Rory", "dob": date(2012, 11, 23),
+         "nhs_number": ""},
+        {"record_key": "la:880:B", "row_no": 4, "surname": "Bell", "forename": "Ann", "dob": date(2012, 1, 2),
+         "nhs_number": ""}])
+    out, conflicts = split_key_conflicts(frame)
+    assert conflicts == [[1, 2, 3]]
+    keys = out["record_key"].tolist()
+    assert keys[0] == keys[1] != keys[2] and keys[0].startswith("la:880:A~k") and keys[3] == "la:880:B"
