@@ -127,8 +127,15 @@ def cmd_demo(args) -> int:
         shutil.rmtree(home)
     as_of = args.as_of or date.today()
     if not landing.exists():
-        s = generate(landing, truth, children=args.children, seed=args.seed, extract_date=as_of)
+        s = generate(landing, truth, children=args.children, seed=args.seed, extract_date=as_of,
+                     reference=home / "reference")
         print(f"generated {s.children} children in {s.files} extracts from {s.providers} providers ({s.rows} rows)")
+    if (home / "reference" / "postcode_directory.csv").exists():
+        from pipelines.resources import _engine
+        from register.reference import load_postcode_directory
+        got = load_postcode_directory(_engine(db_url), home / "reference" / "postcode_directory.csv",
+                                      home / "reference" / "la_codes.csv", "demo directory")
+        print(f"loaded the demo's postcode directory: {got['rows']} postcodes")
     sftp_config = None
     server = None
     if not args.no_sftp:

@@ -48,6 +48,77 @@ def linkage_scores(register_csv: Path, truth_dir: Path) -> dict:
             "twin_merges": twins}
 
 
+def _truth_of(truth_dir: Path) -> dict:
+    with open(truth_dir / "records.csv", newline="") as fh:
+        return {(r["file"], int(r["row"])): r["true_child"] for r in csv.DictReader(fh)}
+
+
+def _column(path: Path, column: str) -> set[str]:
+    if not path.exists():
+        return set()
+    with open(path, newline="") as fh:
+        return {r[column] for r in csv.DictReader(fh)}
+
+
+def cme_causes(register_csv: Path, cme_csv: Path, truth_dir: Path) -> dict:
+    """Misses by the true situation of the child missed; false flags by the reason the flag gave;
+    true flags put on another authority's list. register_csv must hold every row (an export
+    with --include-shielded), or shielded children cannot be followed."""
+    truth_of = _truth_of(truth_dir)
+    with open(truth_dir / "children.csv", newline="") as fh:
+        child = {r["true_child"]: r for r in csv.DictReader(fh)}
+    members, loaded = defaultdict(set), set()
+    with open(register_csv, newline="") as fh:
+        for r in csv.DictReader(fh):
+            t = truth_of.get((r["file"], int(r["row"])))
+            loaded.add(t)
+            if t and r.get("active", "Y") == "Y":
+                members[r["child_id"]].add(t)
+    truly = _column(truth_dir / "cme.csv", "true_child")
+    found, false_by_reason, wrong_la = set(), Counter(), 0
+    with open(cme_csv, newline="") as fh:
+        for r in csv.DictReader(fh):
+            hit = members[r["child_id"]] & truly
+            if hit:
+                found |= hit
+                wrong_la += all(child[t]["la_code"] != r["la_code"] for t in hit)
+            else:
+                false_by_reason[r["reason"]] += 1
+    # A child whose every row was quarantined never reached the register: no rule can list them.
+    missed = Counter(child[t]["situation"] + ("" if t in loaded else " (every row quarantined)")
+                     for t in truly - found)
+    return {"cme_missed_by_situation": dict(sorted(missed.items())),
+            "cme_false_flags_by_reason": dict(sorted(false_by_reason.items())),
+            "cme_true_flags_on_another_authoritys_list": wrong_la}
+
+
+def shield_leaks(full_register_csv: Path, default_register_csv: Path, cme_csv: Path, truth_dir: Path) -> dict:
+    """Fields of a truly shielded child that leave in an export: in the CME export, a row whose
+    register child holds a record of one and shows an address, postcode, last school or a
+    provider among its sources; in the default register export, each row of a shielded child's
+    record (its provider and file name say which school or GP holds the child)."""
+    shielded = _column(truth_dir / "shielded.csv", "true_child")
+    truth_of = _truth_of(truth_dir)
+    members = defaultdict(set)
+    with open(full_register_csv, newline="") as fh:
+        for r in csv.DictReader(fh):
+            t = truth_of.get((r["file"], int(r["row"])))
+            if t and r.get("active", "Y") == "Y":
+                members[r["child_id"]].add(t)
+    cme_fields = 0
+    with open(cme_csv, newline="") as fh:
+        for r in csv.DictReader(fh):
+            if members[r["child_id"]] & shielded:
+                cme_fields += sum(bool(r[c]) for c in ("address_line1", "postcode", "last_school"))
+                cme_fields += any(":" in s for s in r["sources"].split(";"))
+    register_rows = 0
+    with open(default_register_csv, newline="") as fh:
+        for r in csv.DictReader(fh):
+            register_rows += truth_of.get((r["file"], int(r["row"]))) in shielded
+    return {"shielded_children": len(shielded), "shield_leaks_cme_fields": cme_fields,
+            "shield_leaks_register_rows": register_rows}
+
+
 def cme_scores(register_csv: Path, cme_csv: Path, truth_dir: Path) -> dict:
     truth_of = {}
     with open(truth_dir / "records.csv", newline="") as fh:

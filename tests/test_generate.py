@@ -1,0 +1,72 @@
+"""The generator makes every situation the CME rules and linkage depend on, so the bench
+measures them (issue 8): it is the pipeline's blind spot otherwise."""
+import csv
+from collections import Counter, defaultdict
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from synth.generate import generate
+
+
+def rows_of(folder: Path, prefix: str) -> list[dict]:
+    out = []
+    for path in sorted(folder.rglob(f"{prefix}_*.csv")):
+        for r in csv.DictReader(open(path, encoding="utf-8-sig")):
+            out.append({k.strip().lower(): v for k, v in r.items()} | {"_file": path.name})
+    return out
+
+
+@pytest.fixture(scope="module")
+def two_rounds(tmp_path_factory):
+    root = tmp_path_factory.mktemp("gen")
+    s = generate(root / "landing", root / "truth", children=6000, seed=5, extract_date=date(2026, 11, 2), rounds=2,
+                 reference=root / "reference")
+    return root, s
+
+
+def test_two_deliveries_of_one_population_with_stable_records(two_rounds):
+    root, s = two_rounds
+    assert [r["extract_date"] for r in s.rounds] == ["2026-11-02", "2026-11-30"]
+    one, two = rows_of(root / "landing/round1", "school"), rows_of(root / "landing/round2", "school")
+    def at_school(r):  # (school, UPN): a pupil who moved school has a row at each
+        return r["_file"].split("_")[1], r["upn"]
+
+    def content(r):
+        return {k: v for k, v in r.items() if k != "_file"}
+
+    by_key = {at_school(r): r for r in one}
+    same = [r for r in two if at_school(r) in by_key and content(r) == content(by_key[at_school(r)])]
+    assert len(same) > 0.99 * len(two), "an unchanged pupil's row is the same in both deliveries"
+    gone = {k for k, r in by_key.items() if r["leaving_date"] == ""} - {at_school(r) for r in two}
+    assert gone, "some pupils drop off a roll with no leaving record"
+    truth2 = Counter(r["situation"] for r in csv.DictReader(open(root / "truth/round2/cme.csv")))
+    assert truth2["gone_from_roll"] > 0
+
+
+def test_each_situation_a_rule_depends_on_is_made(two_rounds):
+    root, _ = two_rounds
+    health = rows_of(root / "landing/round1", "health")
+    blank = sum(r["residence_la"] == "" for r in health) / len(health)
+    assert 0.15 < blank < 0.25, "about one GP record in five leaves residence_la blank"
+    la = rows_of(root / "landing/round1", "la")
+    assert any(r["record_type"] == "EHE_UNSUITABLE" for r in la)
+    school = rows_of(root / "landing/round1", "school")
+    ehe_left = {r["upn"] for r in school if r["leaving_reason"] == "EHE"}
+    assert any(r["record_type"] == "EHE_ENDED" and r["upn"] in ehe_left for r in la), \
+        "home education that ended after the school's EHE deletion"
+    ids = Counter((r["_file"], r["la_child_id"]) for r in la)
+    assert any(n > 1 for n in ids.values()), "an authority gives one id to two children"
+    truth = root / "truth/round1"
+    twins = list(csv.DictReader(open(truth / "twins.csv")))
+    assert twins
+    named = defaultdict(set)
+    for r in health:
+        named[(r["family_name"], r["dob"])].add((r["given_name"], r["other_given_names"]))
+    assert any(any(m and any(m == g for g, _ in names) for _, m in names) for names in named.values()), \
+        "a twin whose middle name is the other twin's given name"
+    shielded = {r["true_child"] for r in csv.DictReader(open(truth / "shielded.csv"))}
+    assert shielded and any(r["shielded"] == "Y" for r in la)
+    directory = list(csv.DictReader(open(root / "reference/postcode_directory.csv")))
+    assert directory and {"pcds", "oslaua"} <= set(directory[0])
