@@ -60,13 +60,8 @@ def _column(path: Path, column: str) -> set[str]:
         return {r[column] for r in csv.DictReader(fh)}
 
 
-def cme_causes(register_csv: Path, cme_csv: Path, truth_dir: Path) -> dict:
-    """Misses by the true situation of the child missed; false flags by the reason the flag gave;
-    true flags put on another authority's list. register_csv must hold every row (an export
-    with --include-shielded), or shielded children cannot be followed."""
-    truth_of = _truth_of(truth_dir)
-    with open(truth_dir / "children.csv", newline="") as fh:
-        child = {r["true_child"]: r for r in csv.DictReader(fh)}
+def _members(register_csv: Path, truth_of: dict) -> tuple[dict, set]:
+    """register child -> true children of its current rows; and every true child with a row."""
     members, loaded = defaultdict(set), set()
     with open(register_csv, newline="") as fh:
         for r in csv.DictReader(fh):
@@ -74,6 +69,17 @@ def cme_causes(register_csv: Path, cme_csv: Path, truth_dir: Path) -> dict:
             loaded.add(t)
             if t and r.get("active", "Y") == "Y":
                 members[r["child_id"]].add(t)
+    return members, loaded
+
+
+def cme_causes(register_csv: Path, cme_csv: Path, truth_dir: Path) -> dict:
+    """Misses by the true situation of the child missed; false flags by the reason the flag gave;
+    true flags put on another authority's list. register_csv must hold every row (an export
+    with --include-shielded), or shielded children cannot be followed."""
+    truth_of = _truth_of(truth_dir)
+    with open(truth_dir / "children.csv", newline="") as fh:
+        child = {r["true_child"]: r for r in csv.DictReader(fh)}
+    members, loaded = _members(register_csv, truth_of)
     truly = _column(truth_dir / "cme.csv", "true_child")
     found, false_by_reason, wrong_la = set(), Counter(), 0
     with open(cme_csv, newline="") as fh:
@@ -99,12 +105,7 @@ def shield_leaks(full_register_csv: Path, default_register_csv: Path, cme_csv: P
     record (its provider and file name say which school or GP holds the child)."""
     shielded = _column(truth_dir / "shielded.csv", "true_child")
     truth_of = _truth_of(truth_dir)
-    members = defaultdict(set)
-    with open(full_register_csv, newline="") as fh:
-        for r in csv.DictReader(fh):
-            t = truth_of.get((r["file"], int(r["row"])))
-            if t and r.get("active", "Y") == "Y":
-                members[r["child_id"]].add(t)
+    members, _ = _members(full_register_csv, truth_of)
     cme_fields = 0
     with open(cme_csv, newline="") as fh:
         for r in csv.DictReader(fh):
@@ -120,18 +121,8 @@ def shield_leaks(full_register_csv: Path, default_register_csv: Path, cme_csv: P
 
 
 def cme_scores(register_csv: Path, cme_csv: Path, truth_dir: Path) -> dict:
-    truth_of = {}
-    with open(truth_dir / "records.csv", newline="") as fh:
-        for r in csv.DictReader(fh):
-            truth_of[(r["file"], int(r["row"]))] = r["true_child"]
-    members = defaultdict(set)
-    with open(register_csv, newline="") as fh:
-        for r in csv.DictReader(fh):
-            t = truth_of.get((r["file"], int(r["row"])))
-            if t and r.get("active", "Y") == "Y":
-                members[r["child_id"]].add(t)
-    with open(truth_dir / "cme.csv", newline="") as fh:
-        truly = {r["true_child"] for r in csv.DictReader(fh)}
+    members, _ = _members(register_csv, _truth_of(truth_dir))
+    truly = _column(truth_dir / "cme.csv", "true_child")
     flagged_true, flagged = set(), 0
     correct = firm = firm_correct = 0
     with open(cme_csv, newline="") as fh:
