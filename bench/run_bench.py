@@ -33,7 +33,7 @@ def main() -> None:
     ap.add_argument("--work", default="bench/out/run")
     ap.add_argument("--db", help="register URL (default: SQLite in the work folder)")
     ap.add_argument("--seed", type=int, default=11)
-    ap.add_argument("--as-of", default="2026-11-02")
+    ap.add_argument("--as-of", default="2026-10-05")
     ap.add_argument("--no-directory", action="store_true", help="load no postcode directory (learned residence only)")
     args = ap.parse_args()
     work = Path(args.work).resolve()

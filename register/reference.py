@@ -20,7 +20,7 @@ from schemas.identifiers import postcode_normalise
 POSTCODE_DIRECTORY = "postcode_directory"
 # Column names across the ONS products: ONSPD and NSPL, old (oslaua, laua) and new (lad25cd).
 _POSTCODE_COLUMNS = ("pcds", "pcd", "pcd2", "postcode")
-_LAD_PATTERN = re.compile(r"^(oslaua|laua|lad\d{2}cd|lad_code)$")
+_LAD_PATTERN = re.compile(r"\A(oslaua|laua|lad[0-9]{2}cd|lad_code)\Z")
 _LA_COLUMNS = ("la_code", "new_la_code", "la")
 
 

@@ -78,7 +78,7 @@ PERSONAL_KINDS = {"upn", "nhs", "name", "dob", "text", "postcode"}
 # (date column, reason column) pairs: a date of leaving needs its reason.
 REASON_REQUIRED_WITH = {"school": ("leaving_date", "leaving_reason")}
 
-_NAME_PATTERN = r"^(?:[^\W\d_]|[ '\-\u2019])+$"
+_NAME_PATTERN = r"\A(?:[^\W\d_]|[ '\-\u2019])+\Z"
 
 
 class FileRejected(Exception):

@@ -11,12 +11,12 @@ import numpy as np
 import pandas as pd
 
 UPN_LETTERS = "ABCDEFGHJKLMNPQRTUVWXYZ"  # DfE check alphabet: no I, O or S
-_UPN_SHAPE = re.compile(r"^[A-HJ-NP-RT-Z]\d{11}[0-9A-HJ-NP-RT-Z]$")
-_POSTCODE_SHAPE = r"^[A-Z]{1,2}[0-9][A-Z0-9]?[0-9][A-Z]{2}$"
+_UPN_SHAPE = re.compile(r"\A[A-HJ-NP-RT-Z][0-9]{11}[0-9A-HJ-NP-RT-Z]\Z")
+_POSTCODE_SHAPE = r"\A[A-Z]{1,2}[0-9][A-Z0-9]?[0-9][A-Z]{2}\Z"
 PSEUDO_POSTCODE_PREFIX = "ZZ99"
-LAESTAB_SHAPE = r"^\d{7}$"
-LA_CODE_SHAPE = r"^\d{3}$"
-ODS_SHAPE = r"^[A-Z0-9]{3,6}$"
+LAESTAB_SHAPE = r"\A[0-9]{7}\Z"
+LA_CODE_SHAPE = r"\A[0-9]{3}\Z"
+ODS_SHAPE = r"\A[A-Z0-9]{3,6}\Z"
 
 
 def upn_check_letter(body: str) -> str:
@@ -40,9 +40,9 @@ def upn_valid(values: pd.Series) -> pd.Series:
 def nhs_digits(values: pd.Series) -> pd.Series:
     """NHS numbers with the 3-3-4 spaces removed ('' where not 10 digits after that)."""
     s = values.fillna("").astype(str).str.strip()
-    spaced = s.str.fullmatch(r"\d{3} \d{3} \d{4}")
+    spaced = s.str.fullmatch(r"[0-9]{3} [0-9]{3} [0-9]{4}")
     s = s.where(~spaced, s.str.replace(" ", "", regex=False))
-    return s.where(s.str.fullmatch(r"\d{10}"), "")
+    return s.where(s.str.fullmatch(r"[0-9]{10}"), "")
 
 
 def nhs_valid(values: pd.Series) -> pd.Series:

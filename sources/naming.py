@@ -11,11 +11,11 @@ from datetime import date, datetime
 from schemas.feeds import FileRejected
 
 SIDECAR_SUFFIX = ".sha256"
-_NAME = re.compile(r"^(school|health|la)_([A-Za-z0-9]+)_(\d{8})\.csv$")
+_NAME = re.compile(r"\A(school|health|la)_([A-Za-z0-9]+)_([0-9]{8})\.csv\Z")
 PROVIDER_SHAPES = {
-    "school": (re.compile(r"^\d{7}$"), "a 7-digit LAESTAB"),
-    "health": (re.compile(r"^[A-Z0-9]{3,6}$"), "an ODS code of 3 to 6 capital letters and digits"),
-    "la": (re.compile(r"^\d{3}$"), "a 3-digit LA code"),
+    "school": (re.compile(r"\A[0-9]{7}\Z"), "a 7-digit LAESTAB"),
+    "health": (re.compile(r"\A[A-Z0-9]{3,6}\Z"), "an ODS code of 3 to 6 capital letters and digits"),
+    "la": (re.compile(r"\A[0-9]{3}\Z"), "a 3-digit LA code"),
 }
 
 
@@ -26,7 +26,9 @@ class ExtractName:
     extract_date: date
 
 
-def parse_name(name: str, account: str | None = None) -> ExtractName:
+def parse_name(name: str, account: str | None = None, today: date | None = None) -> ExtractName:
+    """today: extract dates after it are rejected (default: the machine's date). A future date
+    would make a file its provider's newest for ever, so later corrections would change nothing."""
     m = _NAME.match(name)
     if not m:
         raise FileRejected("the file name does not follow <feed>_<provider>_<YYYYMMDD>.csv "
@@ -39,6 +41,8 @@ def parse_name(name: str, account: str | None = None) -> ExtractName:
         extract_date = datetime.strptime(stamp, "%Y%m%d").date()
     except ValueError:
         raise FileRejected("the date in the file name is not a real date") from None
+    if extract_date > (today or date.today()):
+        raise FileRejected("the date in the file name is after today: an extract cannot come from the future")
     if account is not None and provider != account:
         raise FileRejected("the provider id in the name is not this account's own")
     return ExtractName(feed, provider, extract_date)

@@ -39,3 +39,19 @@ def test_postcodes_any_spacing_and_case_and_pseudo_postcodes():
     assert postcode_normalise(s).tolist() == ["SW1A 1AA", "SW1A 1AA", "M1 1AE", "ZZ99 3VZ", "", ""]
     assert postcode_valid(s).tolist() == [True, True, True, True, False, True]
     assert is_pseudo_postcode(postcode_normalise(s)).tolist() == [False, False, False, True, False, False]
+
+
+def test_identifiers_are_whole_strings_of_ascii_digits():
+    import re
+    from schemas import identifiers as ids
+    good = make_upn("8802001", 1)
+    arabic = str.maketrans("0123456789", "\u0660\u0661\u0662\u0663\u0664\u0665\u0666\u0667\u0668\u0669")
+    assert not upn_valid(pd.Series([good[0] + good[1:].translate(arabic)])).item()
+    assert not nhs_valid(pd.Series(["9434765919".translate(arabic)])).any()
+    assert postcode_normalise(pd.Series(["RA\uff11 1AB"])).tolist() == [""]
+    # Cells are stripped when read; the shapes themselves must not allow a trailing newline.
+    for shape, value in ((ids.LAESTAB_SHAPE, "8802001"), (ids.LA_CODE_SHAPE, "880"), (ids.ODS_SHAPE, "A81001"),
+                         (ids._UPN_SHAPE.pattern, good), (ids._POSTCODE_SHAPE, "RA11AB")):
+        assert re.match(shape, value)
+        assert not re.match(shape, value + "\n")
+        assert not re.match(shape, value.translate(arabic))

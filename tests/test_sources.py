@@ -28,6 +28,9 @@ def ledger(url):
     ("school_8802001_20261101.csv", True), ("health_A81001_20261101.csv", True), ("la_880_20261101.csv", True),
     ("school_880200_20261101.csv", False), ("health_a81001_20261101.csv", False), ("la_8800_20261101.csv", False),
     ("school_8802001_20261301.csv", False), ("roll_8802001_20261101.csv", False), ("school_8802001.csv", False),
+    # A trailing newline and non-ASCII digits (Arabic-Indic, fullwidth) are not the contract's digits.
+    ("school_8802001_20261101.csv\n", False), ("la_\u0668\u0668\u0660_20261101.csv", False),
+    ("school_8802001_\uff12\uff10\uff12\uff16\uff11\uff11\uff10\uff11.csv", False),
 ])
 def test_file_names_follow_the_contract(name, ok):
     if ok:
@@ -109,3 +112,21 @@ def test_receipt_csv_rows_are_safe(tmp_path):
     assert rows[1] == ["3", "surname", "(withheld, 18 characters)", "holds characters other than letters"]
     assert rows[2] == ["4", "sex", "'+44", "is not one of the codes M/F"]
     assert "calc" not in r.to_json().decode()
+
+
+def test_an_extract_dated_after_today_is_rejected():
+    from datetime import date
+    with pytest.raises(FileRejected, match="after today"):
+        parse_name("school_8802001_20991231.csv")
+    assert parse_name("school_8802001_20261130.csv", today=date(2026, 11, 30)).extract_date == date(2026, 11, 30)
+    with pytest.raises(FileRejected, match="after today"):
+        parse_name("school_8802001_20261201.csv", today=date(2026, 11, 30))
+
+
+def test_a_future_dated_extract_gets_a_receipt_and_never_becomes_the_newest(tmp_path, sqlite_url):
+    landing = tmp_path / "landing"
+    drop_extract(landing, "8802001", "school_8802001_20991231.csv", school_csv([ROW]))
+    collect(LocalLanding(landing), _engine(sqlite_url), tmp_path / "archive")
+    assert ledger(sqlite_url) == [("school_8802001_20991231.csv", "rejected",
+                                   "the date in the file name is after today: an extract cannot come from the future")]
+    assert receipt(landing, "8802001", "school_8802001_20991231.csv")["status"] == "rejected"
