@@ -1,7 +1,6 @@
 """Register assets: standardised records, links, the register of children and CME flags.
 Thin: each reads its input, calls one library function, writes, and reports counts."""
 
-import pandas as pd
 from dagster import (AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, AssetExecutionContext,
                      MaterializeResult, asset)
 from assets.intake import DAILY
@@ -9,61 +8,68 @@ from cme.rules import cme_flags as find_cme, under_review
 from matching.link import LinkSettings, link_records
 from assets.safety import scrubbed
 from pipelines.resources import RegisterDatabase, RunSettings
-from register.identity import (analyst_rulings, assign_ids, children_with_two_nhs_numbers, pending_review_pairs,
-                               prior_ids, save_register, save_review_queue)
+from register.identity import (analyst_rulings, assign_ids, children_with_two_nhs_numbers, load_clusters,
+                               pending_review_pairs, prior_ids, save_clusters, save_register, save_review_queue)
 from register.loading import active_records, refresh_active
 from register.reference import postcode_authorities, reference_version
 from register.reports import mark_cme_pending, save_cme
 from register.state import fingerprint, get_state, set_state
 
-LINKS_STATE = "links_inputs_fingerprint"
+LINKS_STATE = "links_inputs_fingerprint"  # the inputs of the grouping the register holds
+LINKS_PENDING = "links_pending_fingerprint"  # the inputs of the grouping handed to the register asset
 
 
-@asset(group_name="register", deps=["validated_rows"], kinds={"pandas"},
-       description="Every current record (from each provider's newest extract) in the register's common shape.")
+@asset(group_name="register", deps=["validated_rows"], kinds={"sql"},
+       description="Every current record (from each provider's newest extract, and pupils a school's newest "
+                   "extract left out) marked current in the register database.")
 @scrubbed
 def standardised_records(context: AssetExecutionContext, db: RegisterDatabase) -> MaterializeResult:
     # From here until cme_flags saves a new list, the newest list is not to be exported.
     mark_cme_pending(db.engine())
     counts = refresh_active(db.engine())
-    records = active_records(db.engine())
-    return MaterializeResult(value=records, metadata={"records": len(records),
-                                                      **{f"records_{k}": v for k, v in sorted(counts.items())}})
+    return MaterializeResult(metadata={"records": int(sum(v for k, v in counts.items() if k != "carried_forward")),
+                                       **{f"records_{k}": v for k, v in sorted(counts.items())}})
 
 
-@asset(group_name="register", kinds={"pandas"},
-       description="Records grouped into children by probabilistic linkage; uncertain pairs go to review.")
+@asset(group_name="register", deps=["standardised_records"], kinds={"pandas", "sql"},
+       description="Records grouped into children by probabilistic linkage, handed to the register through "
+                   "the database; uncertain pairs go to review.")
 @scrubbed
-def links(context: AssetExecutionContext, db: RegisterDatabase, settings: RunSettings,
-          standardised_records: pd.DataFrame) -> MaterializeResult:
+def links(context: AssetExecutionContext, db: RegisterDatabase, settings: RunSettings) -> MaterializeResult:
     engine = db.engine()
+    records = active_records(engine)
     rulings = analyst_rulings(engine)
     link_settings = LinkSettings(settings.link_at, settings.review_at)
-    inputs = fingerprint(standardised_records["id"].tolist(), sorted(rulings.items()), link_settings)
-    out = standardised_records[["id", "record_key", "child_id"]].copy()
-    out.attrs["fingerprint"] = inputs
-    if inputs == get_state(engine, LINKS_STATE) and out["child_id"].ne("").all():
+    inputs = fingerprint(records["id"].tolist(), sorted(rulings.items()), link_settings)
+    if inputs == get_state(engine, LINKS_STATE) and records["child_id"].ne("").all():
         # Same records and rulings as the links the register already holds: nothing to re-link.
-        out["cluster"] = pd.factorize(out["child_id"])[0]
-        return MaterializeResult(value=out, metadata={"records": len(out), "relinked": False})
-    result = link_records(standardised_records, link_settings, rulings)
+        set_state(engine, LINKS_PENDING, inputs)
+        return MaterializeResult(metadata={"records": len(records), "relinked": False})
+    result = link_records(records, link_settings, rulings)
     queued = save_review_queue(engine, result.review_pairs)
-    out["cluster"] = result.clusters
-    return MaterializeResult(value=out, metadata={**result.stats, "review_queue": queued, "relinked": True})
+    save_clusters(engine, records["id"], result.clusters)
+    set_state(engine, LINKS_PENDING, inputs)
+    return MaterializeResult(metadata={**result.stats, "review_queue": queued, "relinked": True})
 
 
-@asset(group_name="register", freshness_policy=DAILY, kinds={"sql"},
+@asset(group_name="register", deps=["links"], freshness_policy=DAILY, kinds={"sql"},
        description="One register child per real child, with ids that stay the same from run to run.",
        check_specs=[AssetCheckSpec("no_child_with_two_nhs_numbers", asset="register",
                                    description="No register child holds two different NHS numbers. Not "
                                                "blocking: the children involved are held for review on the "
                                                "CME list, and the list goes on for everyone else.")])
 @scrubbed
-def register(context: AssetExecutionContext, db: RegisterDatabase, links: pd.DataFrame) -> MaterializeResult:
+def register(context: AssetExecutionContext, db: RegisterDatabase) -> MaterializeResult:
     engine = db.engine()
-    child_ids, _ = assign_ids(links, links["cluster"].to_numpy(), prior_ids(engine))
-    counts = save_register(engine, links, child_ids)
-    set_state(engine, LINKS_STATE, links.attrs.get("fingerprint", ""))
+    pending = get_state(engine, LINKS_PENDING)
+    if pending == get_state(engine, LINKS_STATE):
+        current = active_records(engine)[["id", "record_key", "child_id"]]
+        counts = save_register(engine, current, current["child_id"])
+    else:
+        handed = load_clusters(engine)
+        child_ids, _ = assign_ids(handed, handed["cluster"].to_numpy(), prior_ids(engine))
+        counts = save_register(engine, handed, child_ids)
+        set_state(engine, LINKS_STATE, pending or "")
     conflicts = len(children_with_two_nhs_numbers(engine))
     return MaterializeResult(metadata=counts, check_results=[AssetCheckResult(
         check_name="no_child_with_two_nhs_numbers", passed=conflicts == 0, severity=AssetCheckSeverity.ERROR,

@@ -12,7 +12,7 @@ import pandas as pd
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
-from register.models import CandidatePair, Child, SourceRecord
+from register.models import CandidatePair, Child, RecordCluster, SourceRecord
 
 _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base 32: no I, L, O, U
 
@@ -85,6 +85,27 @@ def _set_child_ids(s: Session, pairs: list[tuple[int, str]]) -> None:
     s.connection().execute(
         update(SourceRecord).where(SourceRecord.id == bindparam("rid")).values(child_id=bindparam("cid")),
         [{"rid": rid, "cid": cid} for rid, cid in pairs])
+
+
+def save_clusters(engine, record_ids, clusters) -> None:
+    """Replace the handed-over grouping in one transaction (record id -> cluster label)."""
+    rows = [{"record_id": int(r), "cluster": int(c)} for r, c in zip(record_ids, clusters)]
+    with engine.begin() as conn:
+        conn.execute(RecordCluster.__table__.delete())
+        for i in range(0, len(rows), 50_000):
+            conn.execute(RecordCluster.__table__.insert(), rows[i:i + 50_000])
+
+
+def load_clusters(engine) -> pd.DataFrame:
+    """The grouping the links asset handed over, with each record's key and current child."""
+    with engine.connect() as conn:
+        rows = conn.execute(select(SourceRecord.id, SourceRecord.record_key, SourceRecord.child_id,
+                                   RecordCluster.cluster)
+                            .join(RecordCluster, RecordCluster.record_id == SourceRecord.id)
+                            .order_by(SourceRecord.id)).all()
+    frame = pd.DataFrame(rows, columns=["id", "record_key", "child_id", "cluster"])
+    frame["child_id"] = frame["child_id"].fillna("")
+    return frame
 
 
 def children_with_two_nhs_numbers(engine) -> set[str]:

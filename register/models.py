@@ -180,6 +180,15 @@ class ReferenceData(Base):
     loaded_at: Mapped[datetime] = mapped_column(DateTime)
 
 
+class RecordCluster(Base):
+    """The newest linkage's grouping of current records, written by the links asset and read by
+    the register asset: assets hand over through the database, never through Dagster's own
+    storage (which would hold a copy of children's data outside the register)."""
+    __tablename__ = "record_clusters"
+    record_id: Mapped[int] = mapped_column(ForeignKey("source_records.id"), primary_key=True)
+    cluster: Mapped[int] = mapped_column(Integer)
+
+
 class RegisterState(Base):
     """Small named values the pipeline keeps between runs (for example the fingerprint of the
     inputs the current links were computed from)."""

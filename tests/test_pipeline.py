@@ -251,3 +251,28 @@ def test_a_flag_with_an_undecided_match_in_review_says_so_until_an_analyst_rules
                      .values(analyst_decision="different"))
     assert run(landing, sqlite_url, tmp_path) == 0
     assert cme_rows()[target]["possible_match_in_review"] == "N"
+
+
+def test_dagster_storage_holds_no_personal_data(landing, sqlite_url, tmp_path, monkeypatch):
+    """Assets hand over through the register database: nothing a child's record holds is written
+    anywhere under DAGSTER_HOME (run storage, event log, compute logs, IO manager outputs)."""
+    from dagster import DagsterInstance
+
+    values = sensitive_values(landing)
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    with DagsterInstance.get() as instance:
+        result = run_pipeline(sqlite_url, str(landing), None, str(tmp_path / "archive"), AS_OF, instance=instance)
+    assert result.success
+
+    def found() -> set[str]:
+        blob = b"\n".join(p.read_bytes() for p in home.rglob("*") if p.is_file())
+        return {v for v in values if v.encode() in blob}
+
+    assert len(list(home.rglob("*"))) > 3, "the run wrote Dagster's own storage here"
+    assert found() == set()
+    planted = sorted(values)[0]
+    (home / "storage").mkdir(exist_ok=True)
+    (home / "storage" / "planted").write_text(f"oops {planted}")
+    assert found() == {planted}
