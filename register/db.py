@@ -10,6 +10,8 @@ from pathlib import Path
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
 
+from register.private import private_file
+
 HERE = Path(__file__).resolve().parent
 DEFAULT_URL = "sqlite:///var/rollcall.sqlite"
 
@@ -18,7 +20,10 @@ def make_engine(url: str) -> Engine:
     if url.startswith("sqlite:///"):
         path = url.removeprefix("sqlite:///")
         if path and path != ":memory:":
+            # The register holds children's data: owner-only, whatever the umask. SQLite gives
+            # its -wal and -shm files the database file's mode.
             Path(path).parent.mkdir(parents=True, exist_ok=True)
+            private_file(Path(path))
         engine = create_engine(url, hide_parameters=True, connect_args={"timeout": 60})
 
         @event.listens_for(engine, "connect")
@@ -26,7 +31,7 @@ def make_engine(url: str) -> Engine:
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA foreign_keys=ON")
-            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA synchronous=FULL")  # a commit survives a power cut
             cur.close()
 
         return engine

@@ -131,7 +131,13 @@ def load_file(engine, source, file_id: int, report: LoadReport) -> None:
         receipt = Receipt(file=name, status="accepted", sha256=f.sha256, feed=f.feed, provider=f.provider,
                           extract_date=str(f.extract_date))
         try:
-            parsed = read_extract(Path(f.archive_path).read_bytes(), f.feed)
+            data = Path(f.archive_path).read_bytes()
+            if hashlib.sha256(data).hexdigest() != f.sha256:
+                # The archived copy changed after collection: never load what was not received.
+                log.error("ledger file %s: the archived copy does not match its checksum", file_id)
+                raise FileRejected("the archived copy of the file no longer matches the checksum it arrived "
+                                   "with; please send the file again")
+            parsed = read_extract(data, f.feed)
             valid, faults = validate_extract(parsed, f.extract_date)
         except FileRejected as exc:
             receipt.status, receipt.reason = "rejected", str(exc)

@@ -12,6 +12,7 @@ import pandas as pd
 from sqlalchemy import delete, insert, select
 
 from register.models import CmeFlag, CmeList, ExtractFile, SourceRecord
+from register.private import open_private
 from register.shield import shield_scope
 from register.state import get_state, set_state
 from schemas.feeds import safe_cell
@@ -55,7 +56,7 @@ def save_cme(engine, flags: pd.DataFrame, as_of: date) -> None:
 def _write(out: Path, header: list[str], rows) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     n = 0
-    with open(out, "w", newline="", encoding="utf-8") as fh:
+    with open_private(out, "w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh, lineterminator="\n")
         w.writerow(header)
         for row in rows:

@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from register.models import ExtractFile
+from register.private import fsync_dir, private_dir, private_file
 from schemas.feeds import FileRejected
 from sources.landing import ExtractSource
 from sources.naming import SIDECAR_SUFFIX, parse_name, parse_sidecar
@@ -55,9 +56,9 @@ def archive_path(archive: Path, sha256: str) -> Path:
 
 def _fetch_to_archive(source: ExtractSource, account: str, name: str, size: int, archive: Path) -> tuple[str, Path]:
     """Download to a temp file beside the archive, check size, hash, move into place."""
-    tmp_dir = archive / "tmp"
-    tmp_dir.mkdir(parents=True, exist_ok=True)
-    tmp = tmp_dir / f"{uuid.uuid4().hex}.part"
+    private_dir(archive)
+    tmp_dir = private_dir(archive / "tmp")
+    tmp = private_file(tmp_dir / f"{uuid.uuid4().hex}.part")
     try:
         source.fetch(account, name, tmp)
         got = tmp.stat().st_size
@@ -70,9 +71,10 @@ def _fetch_to_archive(source: ExtractSource, account: str, name: str, size: int,
             os.fsync(fh.fileno())
         digest = h.hexdigest()
         dest = archive_path(archive, digest)
-        dest.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(dest.parent)
         os.replace(tmp, dest)
-        return digest, dest
+        fsync_dir(dest.parent)  # the archived copy survives a power cut before the inbox copy goes
+        return digest, dest.resolve()
     finally:
         tmp.unlink(missing_ok=True)
 

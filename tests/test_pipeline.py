@@ -276,3 +276,42 @@ def test_dagster_storage_holds_no_personal_data(landing, sqlite_url, tmp_path, m
     (home / "storage").mkdir(exist_ok=True)
     (home / "storage" / "planted").write_text(f"oops {planted}")
     assert found() == {planted}
+
+
+def test_files_holding_childrens_data_are_owner_only_whatever_the_umask(landing, tmp_path):
+    import os
+    import stat
+    db = tmp_path / "reg" / "register.sqlite"
+    old = os.umask(0o000)
+    try:
+        assert run(landing, f"sqlite:///{db}", tmp_path) == 0
+        out = export(f"sqlite:///{db}", tmp_path, "cme")
+    finally:
+        os.umask(old)
+    archive = tmp_path / "archive"
+    paths = [db, out, *archive.rglob("*")] + [p for p in db.parent.iterdir() if p.name.startswith(db.name)]
+    assert len(paths) > 10
+    for p in paths:
+        mode = stat.S_IMODE(p.stat().st_mode)
+        assert mode & 0o077 == 0, f"{p.relative_to(tmp_path)} is {oct(mode)}"
+
+
+def test_a_tampered_archive_copy_is_never_loaded(landing, sqlite_url, tmp_path):
+    from pipelines.resources import DeliveryRouter
+    from register.loading import load_files
+    from sources.collect import collect
+    from sources.landing import LocalLanding
+
+    # Collect only, then alter the archived copy before validation.
+    engine = _engine(sqlite_url)
+    report = collect(LocalLanding(landing), engine, tmp_path / "archive")
+    with engine.connect() as conn:
+        fid, path = conn.execute(select(ExtractFile.id, ExtractFile.archive_path)
+                                 .where(ExtractFile.name.like("school_%")).limit(1)).one()
+    assert Path(path).is_absolute()
+    Path(path).write_bytes(Path(path).read_bytes() + b"X")
+    load_files(engine, DeliveryRouter([LocalLanding(landing)]), [fid])
+    with engine.connect() as conn:
+        status, reason = conn.execute(select(ExtractFile.status, ExtractFile.reason).where(ExtractFile.id == fid)).one()
+        rows = conn.execute(select(func.count()).select_from(SourceRecord).where(SourceRecord.file_id == fid)).scalar()
+    assert report.collected and status == "rejected" and "no longer matches" in reason and rows == 0
