@@ -20,7 +20,7 @@ from register.models import ExtractFile
 from register.private import fsync_dir, private_dir, private_file
 from schemas.feeds import FileRejected
 from sources.landing import ExtractSource
-from sources.naming import SIDECAR_SUFFIX, parse_name, parse_sidecar
+from sources.naming import SIDECAR_SUFFIX, parse_name, parse_sidecar, safe_label
 from sources.receipts import Receipt, send_receipt
 
 log = logging.getLogger("rollcall.sources")
@@ -92,10 +92,14 @@ def collect_account(source: ExtractSource, account: str, engine, archive: Path, 
         _reject_orphan(source, account, orphan, listing[orphan].size, engine, archive, report)
     for name, sidecar in pairs:
         size = listing[name].size
+        label = safe_label(name)  # what the ledger, logs and receipt call the file
         try:  # the CSV or its sidecar may vanish under us: another collection run took them
             digest, path = _fetch_to_archive(source, account, name, size, archive)
-            row = _ledger_row(account, name, digest, size, path)
+            row = _ledger_row(account, label, digest, size, path)
             try:
+                if label != name:
+                    raise FileRejected("the file name is not valid: it must be UTF-8, at most "
+                                       "200 bytes, with no control characters")
                 meta = parse_name(name, account)
                 row.feed, row.provider, row.extract_date = meta.feed, meta.provider, meta.extract_date
                 if size == 0:
@@ -112,7 +116,7 @@ def collect_account(source: ExtractSource, account: str, engine, archive: Path, 
                 first = s.scalars(select(ExtractFile).where(
                     ExtractFile.account == account, ExtractFile.sha256 == digest,
                     ExtractFile.status.in_(("collected", "accepted")))).first()
-                if first is not None and first.status == "collected" and first.name == name:
+                if first is not None and first.status == "collected" and first.name == label:
                     # Already archived and recorded (by a concurrent run, or a run that stopped
                     # before clearing the inbox): only the inbox copy is left to clear.
                     _clear(source, account, name, sidecar)
@@ -136,7 +140,7 @@ def collect_account(source: ExtractSource, account: str, engine, archive: Path, 
                 report.rejected += 1
             else:
                 report.duplicates += 1
-            send_receipt(source, account, Receipt(file=name, status=row.status, sha256=digest, feed=row.feed,
+            send_receipt(source, account, Receipt(file=label, status=row.status, sha256=digest, feed=row.feed,
                                                   provider=row.provider, reason=row.reason,
                                                   extract_date=str(row.extract_date) if row.extract_date else None))
         _clear(source, account, name, sidecar)
@@ -155,14 +159,15 @@ def _reject_orphan(source, account, name, size, engine, archive, report) -> None
         digest, path = _fetch_to_archive(source, account, name, size, archive)
     except FileNotFoundError:
         return  # its CSV's collector cleared it
-    row = _ledger_row(account, name, digest, size, path)
+    label = safe_label(name)
+    row = _ledger_row(account, label, digest, size, path)
     row.status, row.reason = "rejected", "a .sha256 sidecar arrived without its CSV"
     row.processed_at = row.collected_at
     with Session(engine, expire_on_commit=False) as s:
         s.add(row)
         s.commit()
     report.rejected += 1
-    send_receipt(source, account, Receipt(file=name, status="rejected", sha256=digest, reason=row.reason))
+    send_receipt(source, account, Receipt(file=label, status="rejected", sha256=digest, reason=row.reason))
     source.remove(account, name)
 
 

@@ -4,6 +4,8 @@ Parses and checks a name against the contract; reasons are safe to show the prov
 """
 from __future__ import annotations
 
+import hashlib
+import os
 import re
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -17,6 +19,23 @@ PROVIDER_SHAPES = {
     "health": (re.compile(r"\A[A-Z0-9]{3,6}\Z"), "an ODS code of 3 to 6 capital letters and digits"),
     "la": (re.compile(r"\A[0-9]{3}\Z"), "a 3-digit LA code"),
 }
+
+
+# Longest name we take: a receipt adds ".receipt.json" and must stay under the 255-byte limit.
+MAX_NAME_BYTES = 200
+
+
+def safe_label(name: str) -> str:
+    """The name itself when it is safe to store, log and build a receipt name from; otherwise a
+    stand-in derived from its bytes: names that are not UTF-8, too long, or hold control
+    characters or a slash are rejected whole under that stand-in."""
+    try:
+        raw = name.encode("utf-8")
+    except UnicodeEncodeError:  # undecodable bytes from the file system (surrogate escapes)
+        raw = b""
+    if raw and len(raw) <= MAX_NAME_BYTES and not any(ord(c) < 32 or ord(c) == 127 for c in name) and "/" not in name:
+        return name
+    return f"unsafe-name-{hashlib.sha256(os.fsencode(name)).hexdigest()[:16]}"
 
 
 @dataclass(frozen=True)

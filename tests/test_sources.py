@@ -130,3 +130,29 @@ def test_a_future_dated_extract_gets_a_receipt_and_never_becomes_the_newest(tmp_
     assert ledger(sqlite_url) == [("school_8802001_20991231.csv", "rejected",
                                    "the date in the file name is after today: an extract cannot come from the future")]
     assert receipt(landing, "8802001", "school_8802001_20991231.csv")["status"] == "rejected"
+
+
+def test_a_bad_file_name_is_rejected_on_its_own_and_the_run_goes_on(tmp_path, sqlite_url):
+    import hashlib
+    import os
+    landing = tmp_path / "landing"
+    data = school_csv([ROW])
+    long_name = "school_8802001_20261101_" + "x" * (248 - 28) + ".csv"
+    assert len(long_name) == 248
+    drop_extract(landing, "8802001", long_name, data)
+    inbox = landing / "8802001" / "inbox"
+    raw = b"school_8802001_2026110\xff.csv"  # not UTF-8
+    with open(os.path.join(os.fsencode(inbox), raw), "wb") as fh:
+        fh.write(data)
+    with open(os.path.join(os.fsencode(inbox), raw + b".sha256"), "wb") as fh:
+        fh.write(hashlib.sha256(data).hexdigest().encode() + b"\n")
+    drop_extract(landing, "8802002", "school_8802002_20261101.csv", school_csv([dict(ROW, upn=make_upn("8802002", 6))]))
+    report = collect(LocalLanding(landing), _engine(sqlite_url), tmp_path / "archive")
+    rows = ledger(sqlite_url)
+    assert ("school_8802002_20261101.csv", "collected", None) in rows
+    bad = [r for r in rows if r[0].startswith("unsafe-name-")]
+    assert len(bad) == 2 and all(status == "rejected" and "not valid" in reason for _, status, reason in bad)
+    assert report.rejected == 2 and len(report.collected) == 1
+    for name, _, _ in bad:
+        assert receipt(landing, "8802001", name)["status"] == "rejected"
+    assert os.listdir(inbox) == [], "the bad files left the inbox"
