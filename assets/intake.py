@@ -71,7 +71,8 @@ def validate_extracts(context: AssetExecutionContext, db: RegisterDatabase, deli
     total = report.rows_accepted + report.rows_quarantined
     rate = report.rows_quarantined / total if total else 0.0
     yield MaterializeResult(asset_key="validated_rows", metadata={
-        "files_accepted": report.accepted, "files_rejected": report.rejected, "rows_accepted": report.rows_accepted,
+        "files_accepted": report.accepted, "files_rejected": report.rejected, "files_failed": report.failed,
+        "rows_accepted": report.rows_accepted,
         "unknown_column_warnings": report.warnings,
         **{f"rows_{feed}": n for feed, n in sorted(report.per_feed_rows.items())}})
     yield MaterializeResult(asset_key="quarantined_rows", metadata={"rows_quarantined": report.rows_quarantined})

@@ -13,11 +13,12 @@ from pathlib import Path
 
 import pandas as pd
 from sqlalchemy import func, insert, select, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from matching.link import CONFLICT_MARK
 from register.models import ExtractFile, QuarantinedRow, SourceRecord
-from schemas.feeds import FileRejected, read_extract, validate_extract
+from schemas.feeds import FileRejected, RowFault, read_extract, validate_extract
 from schemas.identifiers import nhs_digits, postcode_normalise
 from sources.receipts import Receipt, send_receipt
 
@@ -51,6 +52,7 @@ class LoadReport:
     rows_accepted: int = 0
     rows_quarantined: int = 0
     warnings: int = 0
+    failed: int = 0  # files that could not be loaded this run (left collected)
     per_feed_rows: dict[str, int] = field(default_factory=dict)
 
 
@@ -124,6 +126,26 @@ def _db_rows(rec: pd.DataFrame, file_id: int) -> list[dict]:
     return rec.to_dict("records")
 
 
+def _store_rows(s: Session, rows: list[dict]) -> list[RowFault]:
+    """Insert the rows; should the database refuse the batch, insert them one at a time and
+    return a fault for each row it refuses (quarantined with its reason, never its content)."""
+    try:
+        with s.begin_nested():
+            s.execute(insert(SourceRecord), rows)
+        return []
+    except DBAPIError:
+        pass
+    unstored = []
+    for row in rows:
+        try:
+            with s.begin_nested():
+                s.execute(insert(SourceRecord), [row])
+        except DBAPIError as exc:
+            unstored.append(RowFault(int(row["row_no"]), "", "the row could not be stored in the register "
+                                     f"({type(exc.orig).__name__}); please check its values"))
+    return unstored
+
+
 def load_file(engine, source, file_id: int, report: LoadReport) -> None:
     with Session(engine) as s:
         f = s.get(ExtractFile, file_id)
@@ -152,8 +174,12 @@ def load_file(engine, source, file_id: int, report: LoadReport) -> None:
                     f"rows {', '.join(map(str, rows))} share one {KEY_COLUMN[f.feed]} but describe different "
                     "children: they are kept apart and sent to the register's review queue; please correct "
                     "the identifier")
-            if len(rec):
-                s.execute(insert(SourceRecord), _db_rows(rec, f.id))
+            unstored = _store_rows(s, _db_rows(rec, f.id)) if len(rec) else []
+            if unstored:
+                faults = sorted(faults + unstored, key=lambda x: x.row)
+                receipt.faults = faults
+                valid = valid[~valid.index.isin([x.row for x in unstored])]
+                receipt.rows_accepted = len(valid)
             if faults:
                 s.execute(insert(QuarantinedRow), [{"file_id": f.id, "row_no": x.row, "column": x.column or "(row)",
                                                     "reason": x.reason} for x in faults])
@@ -173,9 +199,16 @@ def load_file(engine, source, file_id: int, report: LoadReport) -> None:
 
 
 def load_files(engine, source, file_ids: list[int]) -> LoadReport:
+    """Load each file in turn. One file's failure never blocks another: the failed file stays
+    collected (tried again next run), is counted in files_failed and logged by its ledger id."""
     report = LoadReport()
     for file_id in file_ids:
-        load_file(engine, source, file_id, report)
+        try:
+            load_file(engine, source, file_id, report)
+        except Exception as exc:  # noqa: BLE001 - counted and logged; the other files go on
+            report.failed += 1
+            log.error("ledger file %s could not be loaded (%s); it stays collected for the next run",
+                      file_id, type(exc).__name__)
     return report
 
 

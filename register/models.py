@@ -61,7 +61,7 @@ class SourceRecord(Base):
     row_no: Mapped[int] = mapped_column(Integer)
     feed: Mapped[str] = mapped_column(String(16))
     provider: Mapped[str] = mapped_column(String(16))
-    record_key: Mapped[str] = mapped_column(String(96))  # the same child at the same provider
+    record_key: Mapped[str] = mapped_column(Text)  # the same child at the same provider
     active: Mapped[bool] = mapped_column(Boolean, default=False)  # current: see register.loading.refresh_active
     # A school's newest extract left this child out: the row stays current as the last thing
     # that roll said (a leaver, or a child dropped with no leaving record).
@@ -70,16 +70,16 @@ class SourceRecord(Base):
     upn: Mapped[str | None] = mapped_column(String(13))
     former_upn: Mapped[str | None] = mapped_column(String(13))
     nhs_number: Mapped[str | None] = mapped_column(String(10))
-    la_child_id: Mapped[str | None] = mapped_column(String(64))
-    surname: Mapped[str] = mapped_column(String(128))
-    forename: Mapped[str] = mapped_column(String(128))
-    middle_names: Mapped[str | None] = mapped_column(String(128))
-    alt_surname: Mapped[str | None] = mapped_column(String(128))
+    la_child_id: Mapped[str | None] = mapped_column(Text)  # the contract sets no length
+    surname: Mapped[str] = mapped_column(Text)  # names and addresses: "text" in the contract
+    forename: Mapped[str] = mapped_column(Text)
+    middle_names: Mapped[str | None] = mapped_column(Text)
+    alt_surname: Mapped[str | None] = mapped_column(Text)
     dob: Mapped[date] = mapped_column(Date)
     sex: Mapped[str | None] = mapped_column(String(1))  # M, F or empty
-    address_line1: Mapped[str | None] = mapped_column(String(256))
-    address_line2: Mapped[str | None] = mapped_column(String(256))
-    town: Mapped[str | None] = mapped_column(String(128))
+    address_line1: Mapped[str | None] = mapped_column(Text)
+    address_line2: Mapped[str | None] = mapped_column(Text)
+    town: Mapped[str | None] = mapped_column(Text)
     postcode: Mapped[str | None] = mapped_column(String(8))  # normalised 'OUT IN'
     residence_la: Mapped[str | None] = mapped_column(String(3))
     start_date: Mapped[date | None] = mapped_column(Date)  # entry, registration or status date
@@ -125,8 +125,8 @@ class CandidatePair(Base):
     analyst's decision holds across extracts."""
     __tablename__ = "candidate_pairs"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    key_a: Mapped[str] = mapped_column(String(96))
-    key_b: Mapped[str] = mapped_column(String(96))
+    key_a: Mapped[str] = mapped_column(Text)
+    key_b: Mapped[str] = mapped_column(Text)
     match_weight: Mapped[float] = mapped_column(Float)
     match_probability: Mapped[float] = mapped_column(Float)
     decision: Mapped[str] = mapped_column(String(16))  # link, review

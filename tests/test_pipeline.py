@@ -315,3 +315,33 @@ def test_a_tampered_archive_copy_is_never_loaded(landing, sqlite_url, tmp_path):
         status, reason = conn.execute(select(ExtractFile.status, ExtractFile.reason).where(ExtractFile.id == fid)).one()
         rows = conn.execute(select(func.count()).select_from(SourceRecord).where(SourceRecord.file_id == fid)).scalar()
     assert report.collected and status == "rejected" and "no longer matches" in reason and rows == 0
+
+
+def test_long_names_valid_under_the_contract_load_on_both_databases(landing, db_url, tmp_path):
+    long_name = "A" + "b" * 128  # 129 letters: the contract sets no length
+    row = {"upn": make_upn("8802001", 993), "surname": long_name, "forename": "Ava", "dob": "2015-03-02",
+           "sex": "F", "entry_date": "2019-09-04", "enrol_status": "C"}
+    drop_extract(landing, "8802001", "school_8802001_20261103.csv", school_csv([row]))
+    assert run(landing, db_url, tmp_path) == 0
+    assert receipt(landing, "8802001", "school_8802001_20261103.csv")["rows"]["accepted"] == 1
+    statuses = {s for _, s, _ in ledger(db_url)}
+    assert statuses == {"accepted"}, "every other provider's files loaded in the same run"
+
+
+def test_a_row_the_database_refuses_is_quarantined_not_the_file(pg_url):
+    from sqlalchemy.orm import Session as OrmSession
+    from register.loading import _store_rows
+    engine = _engine(pg_url)
+    with OrmSession(engine) as s:
+        f = ExtractFile(account="8802001", name="x.csv", sha256="0" * 64, size_bytes=1, archive_path="/x",
+                        status="collected", collected_at=datetime(2026, 11, 2))
+        s.add(f)
+        s.flush()
+        base = {"file_id": f.id, "feed": "school", "provider": "8802001", "surname": "Quinn", "forename": "Ava",
+                "dob": datetime(2015, 3, 2).date(), "active": False}
+        good = dict(base, row_no=1, record_key="school:8802001:a", upn=make_upn("8802001", 1))
+        bad = dict(base, row_no=2, record_key="school:8802001:b", upn="X" * 40)  # longer than the column
+        faults = _store_rows(s, [good, bad])
+        s.commit()
+        assert [(x.row, "could not be stored" in x.reason) for x in faults] == [(2, True)]
+        assert s.scalar(select(func.count()).select_from(SourceRecord)) == 1
