@@ -12,6 +12,16 @@ from pathlib import Path
 from register.db import DEFAULT_URL
 
 
+def _safe_url(url: str) -> str:
+    """The URL without its password, for messages."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - not a URL at all
+        return "(an unreadable URL)"
+
+
 def _date(text: str) -> date:
     try:
         return date.fromisoformat(text)
@@ -162,10 +172,30 @@ def cmd_demo(args) -> int:
     return code
 
 
+def register_exists(url: str) -> bool:
+    """An existing register: reading one must never create an empty one by accident."""
+    from sqlalchemy import create_engine, inspect
+
+    if url.startswith("sqlite:///"):
+        path = url.removeprefix("sqlite:///")
+        if path != ":memory:" and not Path(path).is_file():
+            return False
+    engine = create_engine(url, hide_parameters=True)
+    try:
+        return inspect(engine).has_table("files")
+    except Exception:  # noqa: BLE001 - an unreachable database is not a register we can read
+        return False
+    finally:
+        engine.dispose()
+
+
 def cmd_export(args) -> int:
     from pipelines.resources import _engine
     from register.reports import NoCmeList, export_cme, export_register
 
+    if not register_exists(args.db):
+        print(f"rollcall export: no register at {_safe_url(args.db)}; give --db the register's URL", file=sys.stderr)
+        return 1
     engine = _engine(args.db)
     if args.what == "register":
         if args.include_shielded:
@@ -197,7 +227,7 @@ def cmd_reference(args) -> int:
 
 
 def cmd_validate(args) -> int:
-    from schemas.feeds import FileRejected, read_extract, validate_extract
+    from schemas.feeds import FileRejected, read_extract, require_some_valid_rows, validate_extract
     from sources.naming import SIDECAR_SUFFIX, parse_name, parse_sidecar
     from sources.receipts import Receipt
 
@@ -216,6 +246,7 @@ def cmd_validate(args) -> int:
         valid, faults = validate_extract(parsed, meta.extract_date)
         receipt.rows_total, receipt.rows_accepted = parsed.rows_total, len(valid)
         receipt.warnings, receipt.faults = parsed.warnings, faults
+        require_some_valid_rows(parsed, valid)
         if not sidecar.exists():
             receipt.warnings.append(f"no {SIDECAR_SUFFIX} sidecar beside the file: upload one after the CSV")
     except FileRejected as exc:

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from matching.link import CONFLICT_MARK
 from register.models import ExtractFile, QuarantinedRow, SourceRecord
-from schemas.feeds import FileRejected, RowFault, read_extract, validate_extract
+from schemas.feeds import FileRejected, RowFault, read_extract, require_some_valid_rows, validate_extract
 from schemas.identifiers import nhs_digits, postcode_normalise
 from sources.receipts import Receipt, send_receipt
 
@@ -152,6 +152,7 @@ def load_file(engine, source, file_id: int, report: LoadReport) -> None:
         account, name = f.account, f.name
         receipt = Receipt(file=name, status="accepted", sha256=f.sha256, feed=f.feed, provider=f.provider,
                           extract_date=str(f.extract_date))
+        faults: list[RowFault] = []
         try:
             data = Path(f.archive_path).read_bytes()
             if hashlib.sha256(data).hexdigest() != f.sha256:
@@ -161,8 +162,9 @@ def load_file(engine, source, file_id: int, report: LoadReport) -> None:
                                    "with; please send the file again")
             parsed = read_extract(data, f.feed)
             valid, faults = validate_extract(parsed, f.extract_date)
+            require_some_valid_rows(parsed, valid)
         except FileRejected as exc:
-            receipt.status, receipt.reason = "rejected", str(exc)
+            receipt.status, receipt.reason, receipt.faults = "rejected", str(exc), faults
             f.status, f.reason = "rejected", str(exc)
             report.rejected += 1
         else:

@@ -129,7 +129,12 @@ def read_extract(data: bytes, feed: str) -> ParsedExtract:
         raise FileRejected(f"the header names a column more than once: {', '.join(_safe_names(dupes))}")
     missing = [c for c, (req, _, _) in spec.items() if req and c not in header]
     if missing:
-        raise FileRejected(f"required column(s) missing from the header: {', '.join(missing)}")
+        hint = ""
+        for sep, called in ((";", "semicolons"), ("\t", "tabs"), ("|", "vertical bars")):
+            if len(header) == 1 and sep in rows[0][0]:
+                hint = f" (the header looks separated by {called}: the contract requires commas)"
+                break
+        raise FileRejected(f"required column(s) missing from the header: {', '.join(missing)}{hint}")
     data_rows = rows[1:]
     if not data_rows:
         raise FileRejected("the file has a header but no data rows")
@@ -150,6 +155,12 @@ def read_extract(data: bytes, feed: str) -> ParsedExtract:
     for c in frame.columns:
         frame[c] = frame[c].str.strip()
     return ParsedExtract(feed, list(spec), frame, warnings, faults, len(data_rows))
+
+
+def require_some_valid_rows(parsed: ParsedExtract, valid: pd.DataFrame) -> None:
+    """A file none of whose rows passed replaces nothing: it would empty its provider's roll."""
+    if parsed.rows_total and not len(valid):
+        raise FileRejected("no row passed validation, so the file replaces nothing; see the rejected rows")
 
 
 def _csv_fault(exc: Exception) -> str:

@@ -65,7 +65,9 @@ class Receipt:
             out.append(f"rows: {self.rows_total} total, {self.rows_accepted} accepted, "
                        f"{self.rows_quarantined} quarantined")
         out += [f"warning: {w}" for w in self.warnings]
-        out += [f"row {f.row}" + (f", {f.column}" if f.column else "") + f": {f.reason}" for f in self.faults]
+        out += [f"row {f.row}" + (f", {f.column}" if f.column else "") + f": {f.reason}" +
+                (f" (value: {display_value(self.feed or '', f.column, f.value)})" if f.value else "")
+                for f in self.faults]
         return out
 
 

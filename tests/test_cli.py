@@ -65,3 +65,25 @@ def test_demo_from_a_fresh_folder(tmp_path):
     assert "generated 300 children" in p.stdout and "register children:" in p.stdout
     assert "dagster dev" in p.stdout
     assert (tmp_path / "var" / "dagster" / "storage").is_dir(), "the demo's runs are recorded for dagster dev"
+
+
+def test_validate_rejects_a_file_with_no_good_row_and_explains_a_wrong_separator(tmp_path):
+    bad_rows = tmp_path / "school_8802001_20261101.csv"
+    row = {"upn": make_upn("8802001", 1), "surname": "Lowe", "forename": "Ada", "dob": "2015-03-02",
+           "sex": "Z", "entry_date": "2019-09-04", "enrol_status": "C"}
+    bad_rows.write_bytes(school_csv([row, dict(row, upn=make_upn("8802001", 2))]))
+    p = cli("validate", str(bad_rows))
+    assert p.returncode == 1 and "rejected (no row passed validation" in p.stdout
+    assert "row 1, sex: is not one of the codes M/F (value: Z)" in p.stdout
+    semicolons = tmp_path / "school_8802001_20261102.csv"
+    semicolons.write_bytes(school_csv([row]).replace(b",", b";"))
+    p = cli("validate", str(semicolons))
+    assert p.returncode == 1 and "separated by semicolons" in p.stdout
+
+
+def test_an_export_with_no_register_fails_instead_of_creating_one(tmp_path):
+    p = cli("export", "cme", "--out", str(tmp_path / "cme.csv"), cwd=tmp_path)
+    assert p.returncode == 1 and "no register at" in p.stderr
+    assert not (tmp_path / "var").exists() and not (tmp_path / "cme.csv").exists()
+    p = cli("export", "register", "--db", f"sqlite:///{tmp_path / 'nothing.sqlite'}", "--out", str(tmp_path / "r.csv"))
+    assert p.returncode == 1 and not (tmp_path / "nothing.sqlite").exists()

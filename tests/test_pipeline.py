@@ -345,3 +345,21 @@ def test_a_row_the_database_refuses_is_quarantined_not_the_file(pg_url):
         s.commit()
         assert [(x.row, "could not be stored" in x.reason) for x in faults] == [(2, True)]
         assert s.scalar(select(func.count()).select_from(SourceRecord)) == 1
+
+
+def test_an_extract_whose_every_row_is_bad_replaces_nothing(landing, sqlite_url, tmp_path):
+    assert run(landing, sqlite_url, tmp_path) == 0
+    with _engine(sqlite_url).connect() as conn:
+        before = conn.execute(select(func.count()).where(SourceRecord.active.is_(True),
+                                                         SourceRecord.provider == "8802001")).scalar()
+    assert before > 0
+    bad = {"upn": make_upn("8802001", 996), "surname": "Quinn", "forename": "Ava", "dob": "2015-02-30",
+           "sex": "F", "entry_date": "2019-09-04", "enrol_status": "C"}
+    drop_extract(landing, "8802001", "school_8802001_20261103.csv", school_csv([bad]))
+    assert run(landing, sqlite_url, tmp_path) == 0
+    r = receipt(landing, "8802001", "school_8802001_20261103.csv")
+    assert r["status"] == "rejected" and "replaces nothing" in r["reason"] and r["rejected_rows"]
+    with _engine(sqlite_url).connect() as conn:
+        after = conn.execute(select(func.count()).where(SourceRecord.active.is_(True),
+                                                        SourceRecord.provider == "8802001")).scalar()
+    assert after == before
