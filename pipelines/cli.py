@@ -113,10 +113,17 @@ def _report_run(result) -> int:
 
 
 def cmd_run(args) -> int:
+    from register.lock import RegisterBusy, register_lock
+
     if not args.landing and not args.sftp:
         print("rollcall run: give --landing DIR and/or --sftp CONFIG", file=sys.stderr)
         return 2
-    result = run_pipeline(args.db, args.landing, args.sftp, args.archive, args.as_of)
+    try:
+        with register_lock(args.db, args.wait):
+            result = run_pipeline(args.db, args.landing, args.sftp, args.archive, args.as_of)
+    except RegisterBusy as exc:
+        print(f"rollcall run: {exc}; nothing was done. Try again later, or give --wait SECONDS.", file=sys.stderr)
+        return 75  # EX_TEMPFAIL: cron and systemd may retry
     code = _report_run(result)
     if code == 0:
         print("\n".join(summary(args.db, args.as_of)))
@@ -286,6 +293,8 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--db", default=DEFAULT_URL, help="register database URL (SQLite or PostgreSQL)")
     r.add_argument("--archive", default="var/archive", help="where raw files are archived by checksum")
     r.add_argument("--as-of", type=_date, help="date for the CME list (default today)")
+    r.add_argument("--wait", type=float, default=600.0,
+                   help="seconds to wait for another run on the same register to finish (default 600)")
     r.set_defaults(fn=cmd_run)
 
     e = sub.add_parser("export", help="write the register or the CME list as CSV")

@@ -363,3 +363,12 @@ def test_an_extract_whose_every_row_is_bad_replaces_nothing(landing, sqlite_url,
         after = conn.execute(select(func.count()).where(SourceRecord.active.is_(True),
                                                         SourceRecord.provider == "8802001")).scalar()
     assert after == before
+
+
+def test_a_second_run_on_a_busy_register_waits_then_stops_clearly(landing, db_url, tmp_path, capsys):
+    from register.lock import register_lock
+    with register_lock(db_url):
+        assert run(landing, db_url, tmp_path, "--wait", "1") == 75
+    assert "another run is using this register" in capsys.readouterr().err
+    assert ledger(db_url) == [], "nothing was collected while the register was busy"
+    assert run(landing, db_url, tmp_path, "--wait", "0") == 0
