@@ -51,7 +51,29 @@ def alembic_config(url: str):
 
 
 def upgrade(url: str) -> None:
-    """Bring the database to the newest schema; safe to call on every run."""
+    """Bring the database to the newest schema; safe to call on every run. Migrations run in
+    one transaction each (migrations/env.py), so a crash leaves the schema as it was."""
     from alembic import command
 
+    if url.startswith("sqlite:///"):
+        _drop_stale_batch_copies(url)
     command.upgrade(alembic_config(url), "head")
+
+
+def _drop_stale_batch_copies(url: str) -> None:
+    """A register migrated before migrations were transactional may hold the scratch copy of a
+    table that an interrupted SQLite batch migration was rebuilding. While the table itself is
+    intact the copy is waste and blocks every later upgrade; otherwise stop and say so."""
+    from sqlalchemy import inspect, text
+
+    engine = make_engine(url)
+    try:
+        tables = set(inspect(engine).get_table_names())
+        for scratch in sorted(t for t in tables if t.startswith("_alembic_tmp_")):
+            if scratch.removeprefix("_alembic_tmp_") not in tables:
+                raise RuntimeError(f"an interrupted migration left only its copy of a table ({scratch}); "
+                                   "restore the register from its backup")
+            with engine.begin() as conn:
+                conn.execute(text(f'DROP TABLE "{scratch}"'))
+    finally:
+        engine.dispose()
