@@ -20,6 +20,7 @@ from matching.link import CONFLICT_MARK
 from register.models import ExtractFile, QuarantinedRow, SourceRecord
 from schemas.feeds import FileRejected, RowFault, read_extract, require_some_valid_rows, validate_extract
 from schemas.identifiers import nhs_digits, postcode_normalise
+from sources.collect import mark_receipt_sent
 from sources.receipts import Receipt, send_receipt
 
 log = logging.getLogger("rollcall.register")
@@ -197,6 +198,7 @@ def load_file(engine, source, file_id: int, report: LoadReport) -> None:
         f.processed_at = datetime.now(timezone.utc).replace(tzinfo=None)
         s.commit()
     send_receipt(source, account, receipt)
+    mark_receipt_sent(engine, file_id)
     log.info("ledger file %s: %s", file_id, receipt.status)
 
 

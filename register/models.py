@@ -44,6 +44,9 @@ class ExtractFile(Base):
     archive_path: Mapped[str] = mapped_column(String(512))
     collected_at: Mapped[datetime] = mapped_column(DateTime)
     processed_at: Mapped[datetime | None] = mapped_column(DateTime)
+    # Set once the receipt is in the provider's outbox; a crash before that leaves it empty, and
+    # the next collection rebuilds the receipt from this row (sources.collect.resend_missing_receipts).
+    receipt_sent_at: Mapped[datetime | None] = mapped_column(DateTime)
     __table_args__ = (
         # The same content from the same account is ingested once, even by two runs at once.
         Index("uq_files_account_sha256_live", "account", "sha256", unique=True,

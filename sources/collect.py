@@ -5,20 +5,22 @@ committed; a CSV without its sidecar is never touched.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
+import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from register.models import ExtractFile
+from register.models import ExtractFile, QuarantinedRow
 from register.private import fsync_dir, private_dir, private_file
-from schemas.feeds import FileRejected
+from schemas.feeds import FileRejected, RowFault
 from sources.landing import ExtractSource
 from sources.naming import SIDECAR_SUFFIX, parse_name, parse_sidecar, safe_label
 from sources.receipts import Receipt, send_receipt
@@ -58,7 +60,7 @@ def _fetch_to_archive(source: ExtractSource, account: str, name: str, size: int,
     """Download to a temp file beside the archive, check size, hash, move into place."""
     private_dir(archive)
     tmp_dir = private_dir(archive / "tmp")
-    tmp = private_file(tmp_dir / f"{uuid.uuid4().hex}.part")
+    tmp = private_file(tmp_dir / f"{os.getpid()}-{uuid.uuid4().hex}.part")
     try:
         source.fetch(account, name, tmp)
         got = tmp.stat().st_size
@@ -123,6 +125,12 @@ def collect_account(source: ExtractSource, account: str, engine, archive: Path, 
                     continue
                 if first is not None:
                     row.status, row.reason = "duplicate", f"the same file was already received as {first.name}"
+            if row.status != "collected" and s.scalars(select(ExtractFile.id).where(
+                    ExtractFile.account == account, ExtractFile.name == label, ExtractFile.sha256 == digest,
+                    ExtractFile.status == row.status, ExtractFile.receipt_sent_at.is_not(None))).first():
+                # Recorded and answered already; a run stopped before clearing the inbox.
+                _clear(source, account, name, sidecar)
+                continue
             row.processed_at = None if row.status == "collected" else row.collected_at
             s.add(row)
             try:
@@ -143,6 +151,7 @@ def collect_account(source: ExtractSource, account: str, engine, archive: Path, 
             send_receipt(source, account, Receipt(file=label, status=row.status, sha256=digest, feed=row.feed,
                                                   provider=row.provider, reason=row.reason,
                                                   extract_date=str(row.extract_date) if row.extract_date else None))
+            mark_receipt_sent(engine, ledger_id)
         _clear(source, account, name, sidecar)
         log.info("ledger file %s from account %s: %s", ledger_id, account, row.status)
 
@@ -168,15 +177,82 @@ def _reject_orphan(source, account, name, size, engine, archive, report) -> None
         s.commit()
     report.rejected += 1
     send_receipt(source, account, Receipt(file=label, status="rejected", sha256=digest, reason=row.reason))
+    mark_receipt_sent(engine, row.id)
     source.remove(account, name)
+
+
+def mark_receipt_sent(engine, ledger_id: int) -> None:
+    with Session(engine) as s:
+        s.execute(update(ExtractFile).where(ExtractFile.id == ledger_id)
+                  .values(receipt_sent_at=datetime.now(timezone.utc).replace(tzinfo=None)))
+        s.commit()
+
+
+def receipt_from_ledger(engine, ledger_id: int) -> Receipt:
+    """The receipt of a processed file, rebuilt from its ledger row and quarantined rows (the
+    offending values are not kept, so the CSV's value column is left empty)."""
+    with Session(engine) as s:
+        f = s.get(ExtractFile, ledger_id)
+        faults = [RowFault(q.row_no, "" if q.column == "(row)" else q.column, q.reason)
+                  for q in s.scalars(select(QuarantinedRow).where(QuarantinedRow.file_id == ledger_id)
+                                     .order_by(QuarantinedRow.row_no, QuarantinedRow.id))]
+        return Receipt(file=f.name, status=f.status, sha256=f.sha256, feed=f.feed, provider=f.provider,
+                       extract_date=str(f.extract_date) if f.extract_date else None, reason=f.reason,
+                       rows_total=f.rows_total or 0, rows_accepted=f.rows_accepted or 0,
+                       warnings=json.loads(f.warnings) if f.warnings else [], faults=faults)
+
+
+def resend_missing_receipts(source: ExtractSource, engine, account: str) -> int:
+    """Receipts a crash kept from the outbox (the ledger row was committed, the receipt not yet
+    written) are rebuilt from the ledger and sent."""
+    with Session(engine) as s:
+        ids = list(s.scalars(select(ExtractFile.id).where(
+            ExtractFile.account == account, ExtractFile.status != "collected",
+            ExtractFile.receipt_sent_at.is_(None)).order_by(ExtractFile.id)))
+    for ledger_id in ids:
+        send_receipt(source, account, receipt_from_ledger(engine, ledger_id))
+        mark_receipt_sent(engine, ledger_id)
+        log.warning("ledger file %s: its receipt was missing and has been rebuilt", ledger_id)
+    return len(ids)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def clear_stale_parts(archive: Path, older_than_s: float = 600) -> int:
+    """Partial downloads left by a killed run hold whole extracts: remove them. A part is named
+    after the process writing it; it is stale when that process is gone, or (written from
+    another machine sharing the archive) when nothing has written to it for a while."""
+    tmp = archive / "tmp"
+    if not tmp.is_dir():
+        return 0
+    now, removed = time.time(), 0
+    for part in tmp.glob("*.part"):
+        pid = part.name.split("-", 1)[0]
+        try:
+            if (pid.isdigit() and not _alive(int(pid))) or now - part.stat().st_mtime > older_than_s:
+                part.unlink()
+                removed += 1
+        except FileNotFoundError:
+            pass
+    return removed
 
 
 def collect(source: ExtractSource, engine, archive: Path, accounts: list[str] | None = None,
             transient: tuple[type[BaseException], ...] = ()) -> CollectionReport:
     """Collect from each account; a transient fault on one account does not stop the others."""
     report = CollectionReport()
+    clear_stale_parts(archive)
     for account in (accounts if accounts is not None else source.accounts()):
         try:
+            resend_missing_receipts(source, engine, account)
             collect_account(source, account, engine, archive, report)
         except transient as exc:
             report.failed_accounts[account] = type(exc).__name__

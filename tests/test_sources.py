@@ -156,3 +156,44 @@ def test_a_bad_file_name_is_rejected_on_its_own_and_the_run_goes_on(tmp_path, sq
     for name, _, _ in bad:
         assert receipt(landing, "8802001", name)["status"] == "rejected"
     assert os.listdir(inbox) == [], "the bad files left the inbox"
+
+
+class OutboxFailsOnce(LocalLanding):
+    """A crash between the ledger commit and the receipt: the first receipt write fails."""
+    failed = False
+
+    def put_outbox(self, account, name, data):
+        if not OutboxFailsOnce.failed:
+            OutboxFailsOnce.failed = True
+            raise OSError("the machine stopped here")
+        super().put_outbox(account, name, data)
+
+
+def test_a_receipt_lost_to_a_crash_is_rebuilt_from_the_ledger(tmp_path, sqlite_url):
+    landing = tmp_path / "landing"
+    drop_extract(landing, "8802001", NAME, school_csv([ROW]), sidecar="a" * 64)  # rejected: checksum
+    with pytest.raises(OSError):
+        collect(OutboxFailsOnce(landing), _engine(sqlite_url), tmp_path / "archive")
+    assert not (landing / "8802001" / "outbox" / f"{NAME}.receipt.json").exists()
+    collect(LocalLanding(landing), _engine(sqlite_url), tmp_path / "archive")
+    r = receipt(landing, "8802001", NAME)
+    assert r["status"] == "rejected" and "does not match" in r["reason"]
+    assert ledger(sqlite_url) == [(NAME, "rejected", "the SHA-256 in the sidecar does not match the file")]
+    assert not any((landing / "8802001" / "inbox").iterdir())
+
+
+def test_partial_downloads_left_by_a_killed_run_are_cleared(tmp_path, sqlite_url):
+    import os
+    import time
+    tmp = tmp_path / "archive" / "tmp"
+    tmp.mkdir(parents=True)
+    import subprocess
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    stale, dead, fresh = tmp / "old.part", tmp / f"{gone.pid}-abc.part", tmp / f"{os.getpid()}-def.part"
+    for part in (stale, dead, fresh):
+        part.write_bytes(b"a whole extract")
+    os.utime(stale, (time.time() - 3600, time.time() - 3600))
+    collect(LocalLanding(tmp_path / "landing"), _engine(sqlite_url), tmp_path / "archive")
+    assert not stale.exists() and not dead.exists(), "left by a process that is gone"
+    assert fresh.exists(), "a download under way in a live process is kept"
