@@ -3,8 +3,10 @@
 """
 from __future__ import annotations
 
+import errno
 import os
 import shutil
+import stat
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,8 +36,24 @@ class ExtractSource(Protocol):
     def put_outbox(self, account: str, name: str, data: bytes) -> None: ...
 
 
+def provider_id_shaped(name: str) -> bool:
+    """An LA code, a LAESTAB or an ODS code: what a provider's folder may be called."""
+    from sources.naming import PROVIDER_SHAPES
+
+    return any(shape.match(name) for shape, _ in PROVIDER_SHAPES.values())
+
+
+def _real_dir(path: Path) -> bool:
+    try:
+        return stat.S_ISDIR(os.lstat(path).st_mode)  # lstat: a symlink to a folder is not one
+    except FileNotFoundError:
+        return False
+
+
 class LocalLanding:
-    """A folder of provider folders, each with inbox/ and outbox/."""
+    """A folder of provider folders, each with inbox/ and outbox/. An account is a real folder
+    (never a symlink) named with a provider id; nothing in the tree is followed through a
+    symlink, so one account can never reach another's files."""
 
     label = "landing"
 
@@ -45,9 +63,13 @@ class LocalLanding:
     def accounts(self) -> list[str]:
         if not self.root.is_dir():
             return []
-        return sorted(p.name for p in self.root.iterdir() if (p / "inbox").is_dir())
+        return sorted(p.name for p in self.root.iterdir()
+                      if provider_id_shaped(p.name) and _real_dir(p) and _real_dir(p / "inbox"))
 
     def _inbox(self, account: str) -> Path:
+        if not (provider_id_shaped(account) and _real_dir(self.root / account) and
+                _real_dir(self.root / account / "inbox")):
+            raise FileNotFoundError(errno.ENOENT, "not a provider's inbox")
         return self.root / account / "inbox"
 
     def list_inbox(self, account: str) -> list[InboxFile]:
@@ -58,17 +80,35 @@ class LocalLanding:
                 out.append(InboxFile(entry.name, st.st_size, st.st_mtime))
         return sorted(out, key=lambda f: f.name)
 
+    def _open(self, account: str, name: str):
+        """The inbox file itself: a symlink put in its place after listing is never followed
+        (it counts as a file that vanished)."""
+        try:
+            fd = os.open(self._inbox(account) / name, os.O_RDONLY | os.O_NOFOLLOW)
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise FileNotFoundError(errno.ENOENT, "no longer a regular file") from None
+            raise
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise FileNotFoundError(errno.ENOENT, "no longer a regular file")
+        return os.fdopen(fd, "rb")
+
     def fetch(self, account: str, name: str, dest: Path) -> None:
-        shutil.copyfile(self._inbox(account) / name, dest)
+        with self._open(account, name) as src, open(dest, "wb") as dst:
+            shutil.copyfileobj(src, dst, 1 << 20)
 
     def read_small(self, account: str, name: str) -> bytes:
-        return (self._inbox(account) / name).read_bytes()[:4096]
+        with self._open(account, name) as src:
+            return src.read(4096)
 
     def remove(self, account: str, name: str) -> None:
         (self._inbox(account) / name).unlink(missing_ok=True)
 
     def put_outbox(self, account: str, name: str, data: bytes) -> None:
         outbox = self.root / account / "outbox"
+        if outbox.is_symlink():
+            raise PermissionError(errno.EPERM, "the outbox is a symlink")
         outbox.mkdir(parents=True, exist_ok=True)
         tmp = outbox / f".{name}.{uuid.uuid4().hex[:8]}.part"
         tmp.write_bytes(data)

@@ -197,3 +197,41 @@ def test_partial_downloads_left_by_a_killed_run_are_cleared(tmp_path, sqlite_url
     collect(LocalLanding(tmp_path / "landing"), _engine(sqlite_url), tmp_path / "archive")
     assert not stale.exists() and not dead.exists(), "left by a process that is gone"
     assert fresh.exists(), "a download under way in a live process is kept"
+
+
+def test_only_real_provider_folders_are_accounts_and_symlinks_are_never_followed(tmp_path, sqlite_url):
+    import os
+    landing = tmp_path / "landing"
+    drop_extract(landing, "8802001", NAME, school_csv([ROW]))
+    victim_file = landing / "8802001" / "inbox" / NAME
+    drop_extract(landing, "notes", "school_8802001_20261102.csv", school_csv([ROW]))  # not a provider id
+    (landing / "8802009").symlink_to(landing / "8802001")  # a provider folder that is a symlink
+    (landing / "8802008").mkdir()
+    (landing / "8802008" / "inbox").symlink_to(landing / "8802001" / "inbox")  # a symlinked inbox
+    secret = tmp_path / "secret.csv"
+    secret.write_bytes(school_csv([dict(ROW, surname="Hidden")]))
+    secret.chmod(0o600)
+    (landing / "8802007" / "inbox").mkdir(parents=True)
+    (landing / "8802007" / "inbox" / "school_8802007_20261101.csv").symlink_to(secret)
+    (landing / "8802007" / "inbox" / "school_8802007_20261101.csv.sha256").write_text("0" * 64)
+    source = LocalLanding(landing)
+    assert source.accounts() == ["8802001", "8802007"]
+    assert [f.name for f in source.list_inbox("8802007")] == ["school_8802007_20261101.csv.sha256"]
+    collect(source, _engine(sqlite_url), tmp_path / "archive")
+    assert ledger(sqlite_url)[0][:2] == (NAME, "collected")
+    assert not victim_file.exists() and secret.exists()
+    archived = [p.read_bytes() for p in (tmp_path / "archive").rglob("*.csv")]
+    assert school_csv([ROW]) in archived and secret.read_bytes() not in archived
+
+
+def test_a_file_swapped_for_a_symlink_after_listing_is_never_followed(tmp_path):
+    landing = tmp_path / "landing"
+    path = drop_extract(landing, "8802001", NAME, school_csv([ROW]))
+    secret = tmp_path / "secret.csv"
+    secret.write_bytes(b"another provider's extract")
+    source = LocalLanding(landing)
+    assert [f.name for f in source.list_inbox("8802001")] == [NAME, f"{NAME}.sha256"]
+    path.unlink()
+    path.symlink_to(secret)  # the race: listed as a file, fetched as a link
+    with pytest.raises(FileNotFoundError):
+        source.fetch("8802001", NAME, tmp_path / "copy")
