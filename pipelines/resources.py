@@ -54,6 +54,9 @@ class DeliveryRouter:
     def read_small(self, account, name):
         return self.owner(account).read_small(account, name)
 
+    def stat(self, account, name):
+        return self.owner(account).stat(account, name)
+
     def remove(self, account, name):
         return self.owner(account).remove(account, name)
 

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from register.models import ExtractFile, QuarantinedRow
 from register.private import fsync_dir, private_dir, private_file
 from schemas.feeds import FileRejected, RowFault
-from sources.landing import ExtractSource
+from sources.landing import ExtractSource, InboxFile
 from sources.naming import SIDECAR_SUFFIX, parse_name, parse_sidecar, safe_label
 from sources.receipts import Receipt, send_receipt
 
@@ -91,12 +91,18 @@ def collect_account(source: ExtractSource, account: str, engine, archive: Path, 
     pairs, orphans, waiting = complete_files(list(listing))
     report.waiting += waiting
     for orphan in orphans:
-        _reject_orphan(source, account, orphan, listing[orphan].size, engine, archive, report)
+        _reject_orphan(source, account, listing[orphan], engine, archive, report)
     for name, sidecar in pairs:
         size = listing[name].size
         label = safe_label(name)  # what the ledger, logs and receipt call the file
         try:  # the CSV or its sidecar may vanish under us: another collection run took them
             digest, path = _fetch_to_archive(source, account, name, size, archive)
+            if not (_unchanged(source, account, listing[name]) and _unchanged(source, account, listing[sidecar])):
+                # Re-uploaded while we read it: what we hold may match neither the old sidecar
+                # nor the new one. Record nothing; the next run takes the new upload whole.
+                log.warning("a file on account %s changed while it was collected; it waits for the next run",
+                            account)
+                continue
             row = _ledger_row(account, label, digest, size, path)
             try:
                 if label != name:
@@ -121,7 +127,7 @@ def collect_account(source: ExtractSource, account: str, engine, archive: Path, 
                 if first is not None and first.status == "collected" and first.name == label:
                     # Already archived and recorded (by a concurrent run, or a run that stopped
                     # before clearing the inbox): only the inbox copy is left to clear.
-                    _clear(source, account, name, sidecar)
+                    _clear(source, account, listing[name], listing[sidecar])
                     continue
                 if first is not None:
                     row.status, row.reason = "duplicate", f"the same file was already received as {first.name}"
@@ -129,7 +135,7 @@ def collect_account(source: ExtractSource, account: str, engine, archive: Path, 
                     ExtractFile.account == account, ExtractFile.name == label, ExtractFile.sha256 == digest,
                     ExtractFile.status == row.status, ExtractFile.receipt_sent_at.is_not(None))).first():
                 # Recorded and answered already; a run stopped before clearing the inbox.
-                _clear(source, account, name, sidecar)
+                _clear(source, account, listing[name], listing[sidecar])
                 continue
             row.processed_at = None if row.status == "collected" else row.collected_at
             s.add(row)
@@ -152,24 +158,35 @@ def collect_account(source: ExtractSource, account: str, engine, archive: Path, 
                                                   provider=row.provider, reason=row.reason,
                                                   extract_date=str(row.extract_date) if row.extract_date else None))
             mark_receipt_sent(engine, ledger_id)
-        _clear(source, account, name, sidecar)
+        _clear(source, account, listing[name], listing[sidecar])
         log.info("ledger file %s from account %s: %s", ledger_id, account, row.status)
 
 
-def _clear(source: ExtractSource, account: str, name: str, sidecar: str) -> None:
-    # Sidecar first: a lone CSV left by an interruption is "still uploading" and never touched,
-    # where a lone sidecar would be rejected as an orphan by a concurrent run.
-    source.remove(account, sidecar)
-    source.remove(account, name)
+def _unchanged(source: ExtractSource, account: str, listed: InboxFile) -> bool:
+    now = source.stat(account, listed.name)
+    return now is not None and (now.size, now.mtime) == (listed.size, listed.mtime)
 
 
-def _reject_orphan(source, account, name, size, engine, archive, report) -> None:
+def _clear(source: ExtractSource, account: str, csv: InboxFile, sidecar: InboxFile) -> None:
+    """Remove what was archived from the inbox, but never a file that changed since it was
+    listed: a corrected re-upload under the same name waits for the next run.
+    Sidecar first: a lone CSV left by an interruption is "still uploading" and never touched,
+    where a lone sidecar would be rejected as an orphan by a concurrent run."""
+    if not (_unchanged(source, account, csv) and _unchanged(source, account, sidecar)):
+        log.warning("a file on account %s changed while it was collected; it waits for the next run", account)
+        return
+    source.remove(account, sidecar.name)
+    source.remove(account, csv.name)
+
+
+def _reject_orphan(source, account, listed: InboxFile, engine, archive, report) -> None:
+    name = listed.name
     try:
-        digest, path = _fetch_to_archive(source, account, name, size, archive)
+        digest, path = _fetch_to_archive(source, account, name, listed.size, archive)
     except FileNotFoundError:
         return  # its CSV's collector cleared it
     label = safe_label(name)
-    row = _ledger_row(account, label, digest, size, path)
+    row = _ledger_row(account, label, digest, listed.size, path)
     row.status, row.reason = "rejected", "a .sha256 sidecar arrived without its CSV"
     row.processed_at = row.collected_at
     with Session(engine, expire_on_commit=False) as s:
@@ -178,7 +195,8 @@ def _reject_orphan(source, account, name, size, engine, archive, report) -> None
     report.rejected += 1
     send_receipt(source, account, Receipt(file=label, status="rejected", sha256=digest, reason=row.reason))
     mark_receipt_sent(engine, row.id)
-    source.remove(account, name)
+    if _unchanged(source, account, listed):
+        source.remove(account, name)
 
 
 def mark_receipt_sent(engine, ledger_id: int) -> None:

@@ -29,6 +29,8 @@ class ExtractSource(Protocol):
 
     def fetch(self, account: str, name: str, dest: Path) -> None: ...
 
+    def stat(self, account: str, name: str) -> InboxFile | None: ...
+
     def read_small(self, account: str, name: str) -> bytes: ...
 
     def remove(self, account: str, name: str) -> None: ...
@@ -75,10 +77,20 @@ class LocalLanding:
     def list_inbox(self, account: str) -> list[InboxFile]:
         out = []
         for entry in os.scandir(self._inbox(account)):
-            if entry.is_file(follow_symlinks=False):
-                st = entry.stat()
-                out.append(InboxFile(entry.name, st.st_size, st.st_mtime))
+            try:
+                if entry.is_file(follow_symlinks=False):
+                    st = entry.stat(follow_symlinks=False)
+                    out.append(InboxFile(entry.name, st.st_size, st.st_mtime))
+            except FileNotFoundError:
+                continue  # gone between listing and stat (some clients upload under a temporary name)
         return sorted(out, key=lambda f: f.name)
+
+    def stat(self, account: str, name: str) -> InboxFile | None:
+        try:
+            st = os.lstat(self._inbox(account) / name)
+        except FileNotFoundError:
+            return None
+        return InboxFile(name, st.st_size, st.st_mtime) if stat.S_ISREG(st.st_mode) else None
 
     def _open(self, account: str, name: str):
         """The inbox file itself: a symlink put in its place after listing is never followed

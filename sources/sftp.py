@@ -181,6 +181,19 @@ class SftpSources:
                 raise
         self._retry(account, get)
 
+    def stat(self, account: str, name: str) -> InboxFile | None:
+        p = self.providers[account]
+
+        def st(sftp):
+            try:
+                a = sftp.lstat(f"{p.inbox}/{name}")
+            except IOError as exc:
+                if getattr(exc, "errno", None) == 2:
+                    return None
+                raise
+            return InboxFile(name, a.st_size or 0, float(a.st_mtime or 0))
+        return self._retry(account, st)
+
     def read_small(self, account: str, name: str) -> bytes:
         p = self.providers[account]
 

@@ -235,3 +235,55 @@ def test_a_file_swapped_for_a_symlink_after_listing_is_never_followed(tmp_path):
     path.symlink_to(secret)  # the race: listed as a file, fetched as a link
     with pytest.raises(FileNotFoundError):
         source.fetch("8802001", NAME, tmp_path / "copy")
+
+
+class ReuploadDuringCollection(LocalLanding):
+    """The provider sends a corrected file under the same name while we are downloading."""
+
+    def fetch(self, account, name, dest):
+        super().fetch(account, name, dest)
+        if name == NAME and not getattr(self, "done", False):
+            self.done = True
+            drop_extract(self.root, account, NAME, school_csv([dict(ROW, surname="Corrected")]))
+
+
+def test_a_corrected_reupload_during_collection_is_never_deleted(tmp_path, sqlite_url):
+    import os
+    import time
+    landing = tmp_path / "landing"
+    path = drop_extract(landing, "8802001", NAME, school_csv([ROW]))
+    old = time.time() - 60
+    os.utime(path, (old, old))
+    collect(ReuploadDuringCollection(landing), _engine(sqlite_url), tmp_path / "archive")
+    assert b"Corrected" in path.read_bytes(), "the corrected file is still in the inbox"
+    assert ledger(sqlite_url) == [], "nothing is recorded for a file that changed under us"
+    collect(LocalLanding(landing), _engine(sqlite_url), tmp_path / "archive")
+    assert [status for _, status, _ in ledger(sqlite_url)] == ["collected"]
+    with Session(_engine(sqlite_url)) as s:
+        archived = s.scalars(select(ExtractFile.archive_path)).one()
+    assert b"Corrected" in open(archived, "rb").read()
+    assert not path.exists()
+
+
+def test_a_file_that_vanishes_between_listing_and_stat_is_skipped(tmp_path, monkeypatch):
+    import os
+    landing = tmp_path / "landing"
+    drop_extract(landing, "8802001", NAME, school_csv([ROW]))
+    real_scandir = os.scandir
+
+    class Vanishing:
+        def __init__(self, entry):
+            self.entry, self.name = entry, entry.name
+
+        def is_file(self, follow_symlinks=True):
+            return True
+
+        def stat(self, follow_symlinks=True):
+            raise FileNotFoundError(self.name)
+
+    def scandir(path):
+        entries = list(real_scandir(path))
+        return entries + [Vanishing(entries[0])] if entries else entries
+
+    monkeypatch.setattr("sources.landing.os.scandir", scandir)
+    assert len(LocalLanding(landing).list_inbox("8802001")) == 2
