@@ -36,7 +36,7 @@ def raw_extracts(context: AssetExecutionContext, db: RegisterDatabase, delivery:
         known = set(router.accounts())
         accounts = [a for a in context.partition_keys if a in known]
         report = collect(router, db.engine(), delivery.archive_dir(), accounts=accounts,
-                         transient=router.transient_errors())
+                         transient=router.transient_errors(), max_bytes=delivery.max_file_mb * 1024 * 1024)
     finally:
         router.close()
     failed = sorted(report.failed_accounts)

@@ -48,8 +48,8 @@ class DeliveryRouter:
     def list_inbox(self, account: str) -> list[InboxFile]:
         return self.owner(account).list_inbox(account)
 
-    def fetch(self, account, name, dest):
-        return self.owner(account).fetch(account, name, dest)
+    def fetch(self, account, name, dest, limit=None):
+        return self.owner(account).fetch(account, name, dest, limit)
 
     def read_small(self, account, name):
         return self.owner(account).read_small(account, name)
@@ -79,6 +79,7 @@ class DeliverySources(ConfigurableResource):
     landing: str | None = None  # folder of provider folders
     sftp_config: str | None = None  # YAML file naming SFTP providers
     archive: str = "var/archive"
+    max_file_mb: int = 200  # larger files are rejected unread, with a receipt
 
     def router(self) -> DeliveryRouter:
         sources = []

@@ -28,6 +28,14 @@ from sources.receipts import Receipt, send_receipt
 log = logging.getLogger("rollcall.sources")
 
 
+DEFAULT_MAX_FILE_BYTES = 200 * 1024 * 1024  # validating costs about 20 times a file's size in memory
+MAX_SIDECAR_BYTES = 1024  # a hex digest and a file name
+
+
+class FileChanged(FileNotFoundError):
+    """The file is not what was listed any more (grew, shrank, was replaced): try next run."""
+
+
 @dataclass
 class CollectionReport:
     collected: list[int] = field(default_factory=list)  # ledger ids waiting to be validated
@@ -62,10 +70,10 @@ def _fetch_to_archive(source: ExtractSource, account: str, name: str, size: int,
     tmp_dir = private_dir(archive / "tmp")
     tmp = private_file(tmp_dir / f"{os.getpid()}-{uuid.uuid4().hex}.part")
     try:
-        source.fetch(account, name, tmp)
+        source.fetch(account, name, tmp, limit=size + 1)  # never more than was listed
         got = tmp.stat().st_size
         if got != size:
-            raise OSError(f"short transfer: {got} of {size} bytes")
+            raise FileChanged(f"{got} bytes where {size} were listed")
         h = hashlib.sha256()
         with open(tmp, "rb") as fh:
             for chunk in iter(lambda: fh.read(1 << 20), b""):
@@ -86,15 +94,52 @@ def _ledger_row(account: str, name: str, digest: str, size: int, path: Path) -> 
                        status="collected", collected_at=datetime.now(timezone.utc).replace(tzinfo=None))
 
 
-def collect_account(source: ExtractSource, account: str, engine, archive: Path, report: CollectionReport) -> None:
+def _too_large(listing: dict[str, InboxFile], name: str, sidecar: str | None, max_bytes: int) -> str | None:
+    if listing[name].size > max_bytes:
+        return (f"the file is larger than the register accepts ({listing[name].size // 1048576} MB; "
+                f"the limit is {max_bytes // 1048576} MB): split it or ask the register's operators")
+    if sidecar and listing[sidecar].size > MAX_SIDECAR_BYTES:
+        return "the .sha256 sidecar is larger than a checksum file can be"
+    return None
+
+
+def _reject_unread(source, account: str, engine, report: CollectionReport, csv: InboxFile,
+                   sidecar: InboxFile | None, reason: str) -> None:
+    """Reject a file without downloading it (too large): a ledger row and a receipt, no archive."""
+    label = safe_label(csv.name)
+    row = ExtractFile(account=account, name=label, sha256="", size_bytes=csv.size, archive_path="",
+                      status="rejected", reason=reason, collected_at=datetime.now(timezone.utc).replace(tzinfo=None))
+    row.processed_at = row.collected_at
+    with Session(engine, expire_on_commit=False) as s:
+        s.add(row)
+        s.commit()
+    report.rejected += 1
+    send_receipt(source, account, Receipt(file=label, status="rejected", reason=reason))
+    mark_receipt_sent(engine, row.id)
+    if sidecar is not None:
+        _clear(source, account, csv, sidecar)
+    elif _unchanged(source, account, csv):
+        source.remove(account, csv.name)
+
+
+def collect_account(source: ExtractSource, account: str, engine, archive: Path, report: CollectionReport,
+                    max_bytes: int = DEFAULT_MAX_FILE_BYTES) -> None:
     listing = {f.name: f for f in source.list_inbox(account)}
     pairs, orphans, waiting = complete_files(list(listing))
     report.waiting += waiting
     for orphan in orphans:
+        if listing[orphan].size > MAX_SIDECAR_BYTES:
+            _reject_unread(source, account, engine, report, listing[orphan], None,
+                           "a .sha256 sidecar arrived without its CSV, and is larger than a checksum file can be")
+            continue
         _reject_orphan(source, account, listing[orphan], engine, archive, report)
     for name, sidecar in pairs:
         size = listing[name].size
         label = safe_label(name)  # what the ledger, logs and receipt call the file
+        too_large = _too_large(listing, name, sidecar, max_bytes)
+        if too_large:
+            _reject_unread(source, account, engine, report, listing[name], listing[sidecar], too_large)
+            continue
         try:  # the CSV or its sidecar may vanish under us: another collection run took them
             digest, path = _fetch_to_archive(source, account, name, size, archive)
             if not (_unchanged(source, account, listing[name]) and _unchanged(source, account, listing[sidecar])):
@@ -264,14 +309,15 @@ def clear_stale_parts(archive: Path, older_than_s: float = 600) -> int:
 
 
 def collect(source: ExtractSource, engine, archive: Path, accounts: list[str] | None = None,
-            transient: tuple[type[BaseException], ...] = ()) -> CollectionReport:
+            transient: tuple[type[BaseException], ...] = (), max_bytes: int = DEFAULT_MAX_FILE_BYTES
+            ) -> CollectionReport:
     """Collect from each account; a transient fault on one account does not stop the others."""
     report = CollectionReport()
     clear_stale_parts(archive)
     for account in (accounts if accounts is not None else source.accounts()):
         try:
             resend_missing_receipts(source, engine, account)
-            collect_account(source, account, engine, archive, report)
+            collect_account(source, account, engine, archive, report, max_bytes)
         except transient as exc:
             report.failed_accounts[account] = type(exc).__name__
             log.warning("account %s could not be collected (%s); its files stay for the next run",

@@ -27,7 +27,7 @@ class ExtractSource(Protocol):
 
     def list_inbox(self, account: str) -> list[InboxFile]: ...
 
-    def fetch(self, account: str, name: str, dest: Path) -> None: ...
+    def fetch(self, account: str, name: str, dest: Path, limit: int | None = None) -> None: ...
 
     def stat(self, account: str, name: str) -> InboxFile | None: ...
 
@@ -106,9 +106,16 @@ class LocalLanding:
             raise FileNotFoundError(errno.ENOENT, "no longer a regular file")
         return os.fdopen(fd, "rb")
 
-    def fetch(self, account: str, name: str, dest: Path) -> None:
+    def fetch(self, account: str, name: str, dest: Path, limit: int | None = None) -> None:
+        """Copy at most limit bytes (a file that grew since listing is caught by its size)."""
         with self._open(account, name) as src, open(dest, "wb") as dst:
-            shutil.copyfileobj(src, dst, 1 << 20)
+            left = limit if limit is not None else -1
+            while left:
+                block = src.read(1 << 20 if left < 0 else min(1 << 20, left))
+                if not block:
+                    break
+                dst.write(block)
+                left -= len(block) if left > 0 else 0
 
     def read_small(self, account: str, name: str) -> bytes:
         with self._open(account, name) as src:

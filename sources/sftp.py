@@ -166,15 +166,24 @@ class SftpSources:
                           key=lambda f: f.name)
         return self._retry(account, ls)
 
-    def fetch(self, account: str, name: str, dest: Path) -> None:
+    def fetch(self, account: str, name: str, dest: Path, limit: int | None = None) -> None:
+        """Download at most limit bytes: a server that sends more than it listed (or a file that
+        grows) never fills our disk; the caller sees the size differ."""
         p = self.providers[account]
 
         def get(sftp):
-            def progress(done, total):
-                if self.on_progress:
-                    self.on_progress(account, name, done, total)
+            done = 0
             try:
-                sftp.get(f"{p.inbox}/{name}", str(dest), callback=progress)
+                with sftp.open(f"{p.inbox}/{name}", "rb") as src, open(dest, "wb") as dst:
+                    src.prefetch(limit)  # read ahead, but never past what was listed
+                    while limit is None or done < limit:
+                        block = src.read(1 << 20 if limit is None else min(1 << 20, limit - done))
+                        if not block:
+                            break
+                        dst.write(block)
+                        done += len(block)
+                        if self.on_progress:
+                            self.on_progress(account, name, done, limit or done)
             except IOError as exc:
                 if getattr(exc, "errno", None) == 2:
                     raise FileNotFoundError(name) from None

@@ -7,7 +7,7 @@ from sqlalchemy.orm import Session
 from pipelines.resources import _engine
 from register.models import ExtractFile
 from sources.collect import collect, complete_files
-from sources.landing import LocalLanding
+from sources.landing import InboxFile, LocalLanding
 from sources.naming import parse_name
 from schemas.feeds import FileRejected
 from tests.conftest import receipt, drop_extract, make_upn, school_csv
@@ -240,8 +240,8 @@ def test_a_file_swapped_for_a_symlink_after_listing_is_never_followed(tmp_path):
 class ReuploadDuringCollection(LocalLanding):
     """The provider sends a corrected file under the same name while we are downloading."""
 
-    def fetch(self, account, name, dest):
-        super().fetch(account, name, dest)
+    def fetch(self, account, name, dest, limit=None):
+        super().fetch(account, name, dest, limit)
         if name == NAME and not getattr(self, "done", False):
             self.done = True
             drop_extract(self.root, account, NAME, school_csv([dict(ROW, surname="Corrected")]))
@@ -287,3 +287,37 @@ def test_a_file_that_vanishes_between_listing_and_stat_is_skipped(tmp_path, monk
 
     monkeypatch.setattr("sources.landing.os.scandir", scandir)
     assert len(LocalLanding(landing).list_inbox("8802001")) == 2
+
+
+def test_files_over_the_size_limit_are_rejected_unread_and_the_others_go_on(tmp_path, sqlite_url):
+    landing = tmp_path / "landing"
+    big = drop_extract(landing, "8802001", NAME, school_csv([ROW] * 50))
+    drop_extract(landing, "8802001", "school_8802001_20261102.csv", school_csv([ROW]))
+    (landing / "8802001" / "inbox" / "school_8802001_20261103.csv").write_bytes(school_csv([ROW]))
+    (landing / "8802001" / "inbox" / "school_8802001_20261103.csv.sha256").write_bytes(b"0" * 4096)
+    report = collect(LocalLanding(landing), _engine(sqlite_url), tmp_path / "archive", max_bytes=1000)
+    rows = {n: (s, r) for n, s, r in ledger(sqlite_url)}
+    assert rows[NAME][0] == "rejected" and "larger than the register accepts" in rows[NAME][1]
+    assert "sidecar is larger" in rows["school_8802001_20261103.csv"][1]
+    assert rows["school_8802001_20261102.csv"][0] == "collected" and len(report.collected) == 1
+    assert receipt(landing, "8802001", NAME)["status"] == "rejected" and not big.exists()
+    assert not any(p.read_bytes() == school_csv([ROW] * 50) for p in (tmp_path / "archive").rglob("*.csv"))
+
+
+class GrowsWhileListed(LocalLanding):
+    """A server that lists 2 KB and then sends far more."""
+
+    def list_inbox(self, account):
+        return [InboxFile(f.name, min(f.size, 200), f.mtime) for f in super().list_inbox(account)]
+
+    def stat(self, account, name):
+        f = super().stat(account, name)
+        return f and InboxFile(f.name, min(f.size, 200), f.mtime)
+
+
+def test_never_more_is_downloaded_than_was_listed(tmp_path, sqlite_url):
+    landing = tmp_path / "landing"
+    drop_extract(landing, "8802001", NAME, school_csv([ROW] * 2000))
+    collect(GrowsWhileListed(landing), _engine(sqlite_url), tmp_path / "archive")
+    assert ledger(sqlite_url) == []
+    assert all(p.stat().st_size <= 201 for p in (tmp_path / "archive").rglob("*") if p.is_file())
