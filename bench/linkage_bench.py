@@ -72,7 +72,7 @@ def generated(n_records: int):
     for path in sorted((folder / "landing").rglob("*.csv")):
         meta = parse_name(path.name)
         valid, _ = validate_extract(read_extract(path.read_bytes(), meta.feed), meta.extract_date)
-        rec = to_records(meta.feed, meta.provider, valid)
+        rec = to_records(meta.feed, meta.provider, valid, b"bench")
         rec["truth"] = [truth_of[(path.name, int(r))] for r in rec["row_no"]]
         frames.append(rec)
     records = pd.concat(frames, ignore_index=True)

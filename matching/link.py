@@ -154,34 +154,36 @@ def _pair_mask(pairs: np.ndarray, wanted: np.ndarray, n: int) -> np.ndarray:
     return np.isin(code(pairs), code(wanted))
 
 
-def middle_name_rivals(std: pd.DataFrame, pairs: np.ndarray, levels: pd.DataFrame, link: np.ndarray,
-                       family: np.ndarray) -> np.ndarray:
+def middle_name_rivals(std: pd.DataFrame, pairs: np.ndarray, levels: pd.DataFrame, link: np.ndarray) -> np.ndarray:
     """Links to withhold where a record's given name fits the other record only as a middle name
-    (a school's "Leo Murray" and a GP's "Theodore Leo Murray") while another record of the same
-    family carries that name as its given name. Parents name twins after each other: the record
-    fits two children, so an analyst decides rather than the model."""
+    (a school's "Leo Murray" and a GP's "Theodore Leo Murray"), in a family (birth date and
+    surname alike, typos allowed), when
+    - another record of the family carries that name as its given name: the record fits two
+      children (parents name twins after each other); or
+    - the given name is the GP's and the middle name the school's or authority's: a GP
+      registration carries the legal first name, so a GP "Harry" is not "Muhammad Harry" at
+      school without an analyst saying so (his twin Harry may have no school record).
+    A shared NHS number or UPN settles it: one child known by a middle name."""
     withheld = np.zeros(len(pairs), dtype=bool)
-    fn, mid = std["fn"].to_numpy(), std["mid"].to_numpy()
-    canon = std["fn_canon"].to_numpy()
-    # A shared NHS number or UPN settles it: the same child, known by a middle name.
+    fn, mid, canon = std["fn"].to_numpy(), std["mid"].to_numpy(), std["fn_canon"].to_numpy()
+    feed = std["feed"].to_numpy()
+    kin = (levels["dob"].between(0, 3) & levels["surname"].between(0, 3)).to_numpy()
     settled = ((levels["nhs_number"] == 0) | (levels["upn"] == 0)).to_numpy()
-    candidates = np.flatnonzero(link & family & ~settled & (levels["forename"] == 3).to_numpy())
+    candidates = np.flatnonzero(link & kin & ~settled & (levels["forename"] == 3).to_numpy())
     if not len(candidates):
         return withheld
-    # Who uses each given name in each family, by record: (family key, canonical name) -> records.
-    fam = family & (levels["forename"].between(0, 1)).to_numpy()
     same_name: dict[int, set[int]] = {}
-    for r in np.flatnonzero(fam):
+    for r in np.flatnonzero(kin & (levels["forename"].between(0, 1)).to_numpy()):
         i, j = int(pairs[r, 0]), int(pairs[r, 1])
         same_name.setdefault(i, set()).add(j)
         same_name.setdefault(j, set()).add(i)
     for r in candidates:
         i, j = int(pairs[r, 0]), int(pairs[r, 1])
         for rec, other in ((i, j), (j, i)):
-            if fn[rec] and fn[rec] != fn[other] and canon[rec] != canon[other] and fn[rec] in mid[other].split():
-                # Another record of the family goes by this name as its given name.
-                if same_name.get(rec, set()) - {other}:
-                    withheld[r] = True
+            if not (fn[rec] and fn[rec] != fn[other] and canon[rec] != canon[other] and fn[rec] in mid[other].split()):
+                continue
+            if same_name.get(rec, set()) - {other} or (feed[rec] == "health" and feed[other] != "health"):
+                withheld[r] = True
     return withheld
 
 
@@ -265,7 +267,7 @@ def link_records(records: pd.DataFrame, settings: LinkSettings = LinkSettings(),
     if settings.twins_apart:
         family = (levels["dob"].between(0, 3) & levels["surname"].between(0, 2)).to_numpy()
         withheld = rival_links(pairs, link & ~forced, family & ~cannot, twins | different, name_rank(levels))
-        withheld |= middle_name_rivals(std, pairs, levels, link & ~forced, family)
+        withheld |= middle_name_rivals(std, pairs, levels, link & ~forced)
         link &= ~withheld
         review |= withheld
     # A withheld pair waits for an analyst: no chain of other links may join it meanwhile.

@@ -17,6 +17,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from matching.link import CONFLICT_MARK
+from register.keys import keyed, keyed_series, record_key_secret
 from register.models import ExtractFile, QuarantinedRow, SourceRecord
 from schemas.feeds import FileRejected, RowFault, read_extract, require_some_valid_rows, validate_extract
 from schemas.identifiers import nhs_digits, postcode_normalise
@@ -57,15 +58,18 @@ class LoadReport:
     per_feed_rows: dict[str, int] = field(default_factory=dict)
 
 
-def record_keys(feed: str, provider: str, rec: pd.DataFrame) -> pd.Series:
-    """A key that names the same child at the same provider across that provider's extracts."""
+def record_keys(feed: str, provider: str, rec: pd.DataFrame, secret: bytes) -> pd.Series:
+    """A key that names the same child at the same provider across that provider's extracts:
+    the feed, the provider and a keyed hash of the provider's identifier for the child (a GP
+    record with no NHS number: of its name and birth date). See register.keys."""
     if feed == "school":
-        return "school:" + provider + ":" + rec["upn"]
-    if feed == "la":
-        return "la:" + provider + ":" + rec["la_child_id"]
-    fallback = (rec["surname"].str.upper() + "|" + rec["forename"].str.upper() + "|" + rec["dob"].astype(str))
-    hashed = fallback.map(lambda v: "~" + hashlib.sha256(v.encode()).hexdigest()[:20])
-    return "health:" + provider + ":" + rec["nhs_number"].where(rec["nhs_number"] != "", hashed)
+        ident = "upn:" + rec["upn"]
+    elif feed == "la":
+        ident = "la:" + rec["la_child_id"]
+    else:
+        by_name = "name:" + rec["surname"].str.upper() + "|" + rec["forename"].str.upper() + "|" + rec["dob"].astype(str)
+        ident = ("nhs:" + rec["nhs_number"]).where(rec["nhs_number"] != "", by_name)
+    return f"{feed}:{provider}:" + keyed_series(secret, ident)
 
 
 KEY_COLUMN = {"school": "upn", "la": "la_child_id", "health": "nhs_number"}
@@ -79,7 +83,7 @@ def clearly_different(a, b) -> bool:
     return a.dob != b.dob and a.forename.strip().lower() != b.forename.strip().lower()
 
 
-def split_key_conflicts(rec: pd.DataFrame) -> tuple[pd.DataFrame, list[list[int]]]:
+def split_key_conflicts(rec: pd.DataFrame, secret: bytes = b"") -> tuple[pd.DataFrame, list[list[int]]]:
     """A key (UPN, LA child id, NHS number) that one extract gives to clearly different
     children is a conflict, not a link: each child gets a key of its own (the shared key plus a
     hash of their name and birth date, stable from extract to extract) and linkage keeps them
@@ -100,11 +104,11 @@ def split_key_conflicts(rec: pd.DataFrame) -> tuple[pd.DataFrame, list[list[int]
             conflicts.append(sorted(int(r.row_no) for r in group.itertuples()))
             for idx, person in owner.items():
                 ident = f"{person.surname}|{person.forename}|{person.dob}".upper()
-                rec.at[idx, "record_key"] += CONFLICT_MARK + hashlib.sha256(ident.encode()).hexdigest()[:12]
+                rec.at[idx, "record_key"] += CONFLICT_MARK + keyed(secret, ident, 12)
     return rec, conflicts
 
 
-def to_records(feed: str, provider: str, valid: pd.DataFrame) -> pd.DataFrame:
+def to_records(feed: str, provider: str, valid: pd.DataFrame, secret: bytes) -> pd.DataFrame:
     rec = valid.rename(columns=RECORD_COLUMNS[feed])[list(RECORD_COLUMNS[feed].values())].copy()
     if "nhs_number" in rec:
         rec["nhs_number"] = nhs_digits(rec["nhs_number"])
@@ -114,7 +118,7 @@ def to_records(feed: str, provider: str, valid: pd.DataFrame) -> pd.DataFrame:
         rec["sex"] = rec["sex"].where(rec["sex"] != "U", "")
         rec["shielded"] = rec["shielded"] == "Y"
     rec["postcode"] = postcode_normalise(rec["postcode"])
-    rec["record_key"] = record_keys(feed, provider, rec)
+    rec["record_key"] = record_keys(feed, provider, rec, secret)
     rec["row_no"] = rec.index.astype(int)
     rec["feed"], rec["provider"] = feed, provider
     return rec
@@ -171,7 +175,8 @@ def load_file(engine, source, file_id: int, report: LoadReport) -> None:
         else:
             receipt.rows_total, receipt.rows_accepted = parsed.rows_total, len(valid)
             receipt.warnings, receipt.faults = parsed.warnings, faults
-            rec, conflicts = split_key_conflicts(to_records(f.feed, f.provider, valid))
+            secret = record_key_secret(engine)
+            rec, conflicts = split_key_conflicts(to_records(f.feed, f.provider, valid, secret), secret)
             for rows in conflicts:
                 parsed.warnings.append(
                     f"rows {', '.join(map(str, rows))} share one {KEY_COLUMN[f.feed]} but describe different "

@@ -57,6 +57,7 @@ def test_a_key_one_extract_gives_two_children_is_a_conflict_not_a_link(landing, 
 
 def test_the_cme_export_refuses_when_no_list_was_computed(landing, sqlite_url, tmp_path, capsys, monkeypatch):
     out = tmp_path / "cme.csv"
+    _engine(sqlite_url)  # a register, migrated, into which nothing has been run
     assert main(["export", "cme", "--db", sqlite_url, "--out", str(out)]) == 1
     assert "no CME list" in capsys.readouterr().err and not out.exists()
     assert run(landing, sqlite_url, tmp_path) == 0

@@ -270,3 +270,30 @@ def test_split_key_conflicts_keeps_one_childs_duplicate_rows_together():
     assert conflicts == [[1, 2, 3]]
     keys = out["record_key"].tolist()
     assert keys[0] == keys[1] != keys[2] and keys[0].startswith("la:880:A~k") and keys[3] == "la:880:B"
+
+
+def test_twins_named_after_each_other_at_two_schools_stay_apart(background):
+    # Oscar's GP and school records; his twin Felix Oscar's school record at another school,
+    # with a mistyped surname. Nothing but a middle name joins Felix to Oscar's GP record.
+    dob = date(2018, 1, 3)
+    cases = [rec("o", "health", "Oscar", "Newton", dob, "M", postcode="RB5 8UP"),
+             {**rec("o", "school", "Oscar", "Newton", dob, "M", postcode="RB5 8UP", upn=make_upn("8822076", 13)),
+              "provider": "8822076", "record_key": "school:8822076:o"},
+             {**rec("f", "school", "Felix", "Neeton", dob, "M", postcode="RB5 8UP", middle="Oscar",
+                    upn=make_upn("8812070", 19)), "provider": "8812070", "record_key": "school:8812070:f"}]
+    c, result = clusters_of(background, cases)
+    assert c("school:8812070:f") != c("health:A81001:o")
+    assert c("school:8812070:f") != c("school:8822076:o")
+
+
+def test_a_gp_record_is_not_taken_for_the_twin_whose_middle_name_it_bears(background):
+    # Harry has only a GP record; his twin Muhammad Harry has a school record. Nothing but a
+    # middle name joins them, and a GP registration carries the legal first name.
+    dob = date(2012, 8, 20)
+    cases = [rec("h", "health", "Harry", "Roseby", dob, "M", postcode="RC5 5FT", nhs_number=nhs()),
+             rec("m", "school", "Muhammad", "Roseby", dob, "M", postcode="RC5 5FT", middle="Harry",
+                 upn=make_upn("8802001", 931))]
+    c, result = clusters_of(background, cases)
+    assert c("health:A81001:h") != c("school:8802001:m")
+    queued = set(zip(result.review_pairs["key_a"], result.review_pairs["key_b"]))
+    assert ("health:A81001:h", "school:8802001:m") in queued

@@ -46,3 +46,32 @@ def test_the_scratch_copy_left_by_an_old_interrupted_sqlite_migration_is_cleared
     upgrade(sqlite_url)  # 0006 rebuilds source_records through that very scratch name
     assert not any(t.startswith("_alembic_tmp_") for t in inspect(make_engine(sqlite_url)).get_table_names())
     command.check(alembic_config(sqlite_url))
+
+
+def test_existing_record_keys_are_rekeyed_and_review_pairs_follow(sqlite_url):
+    from datetime import date, datetime
+    from sqlalchemy import text
+    cfg = alembic_config(sqlite_url)
+    command.upgrade(cfg, "0007")
+    engine = make_engine(sqlite_url)
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO files (id, account, name, sha256, size_bytes, status, archive_path, collected_at) "
+                          "VALUES (1, '8802001', 'f.csv', 'x', 1, 'accepted', '/x', :t)"), {"t": datetime(2026, 11, 2)})
+        for rid, feed, prov, upn, nhs in ((1, "school", "8802001", "A880200120001", None),
+                                          (2, "health", "A81001", None, "9434765919")):
+            key = f"{feed}:{prov}:{upn or nhs}"
+            conn.execute(text("INSERT INTO source_records (id, file_id, row_no, feed, provider, record_key, active, "
+                              "upn, nhs_number, surname, forename, dob, shielded, carried_forward) VALUES "
+                              "(:i, 1, :i, :f, :p, :k, 1, :u, :n, 'Lowe', 'Ada', :d, 0, 0)"),
+                         {"i": rid, "f": feed, "p": prov, "k": key, "u": upn, "n": nhs, "d": date(2015, 3, 2)})
+        conn.execute(text("INSERT INTO candidate_pairs (key_a, key_b, match_weight, match_probability, decision, "
+                          "explanation, analyst_decision, updated_at) VALUES ('health:A81001:9434765919', "
+                          "'school:8802001:A880200120001', 1, 0.7, 'review', '{}', 'same', :t)"),
+                     {"t": datetime(2026, 11, 2)})
+    upgrade(sqlite_url)
+    with engine.connect() as conn:
+        keys = dict(conn.execute(text("SELECT id, record_key FROM source_records")).all())
+        pair = conn.execute(text("SELECT key_a, key_b, analyst_decision FROM candidate_pairs")).one()
+    assert "A880200120001" not in keys[1] and "9434765919" not in keys[2]
+    assert keys[1].startswith("school:8802001:") and keys[2].startswith("health:A81001:")
+    assert {pair.key_a, pair.key_b} == {keys[1], keys[2]} and pair.analyst_decision == "same"

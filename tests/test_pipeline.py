@@ -372,3 +372,21 @@ def test_a_second_run_on_a_busy_register_waits_then_stops_clearly(landing, db_ur
     assert "another run is using this register" in capsys.readouterr().err
     assert ledger(db_url) == [], "nothing was collected while the register was busy"
     assert run(landing, db_url, tmp_path, "--wait", "0") == 0
+
+
+def test_record_keys_reveal_no_identifier(landing, sqlite_url, tmp_path):
+    identifiers = set()
+    for path in landing.rglob("*.csv"):
+        for r in csv.DictReader(open(path, encoding="utf-8-sig")):
+            r = {k.strip().lower(): v for k, v in r.items()}
+            for col in ("upn", "nhs_number", "la_child_id"):
+                if r.get(col):
+                    identifiers |= {r[col], r[col].replace(" ", "")}
+    assert run(landing, sqlite_url, tmp_path) == 0
+    reg = export(sqlite_url, tmp_path, "register", None, "--include-shielded")
+    keys = [r["record_key"] for r in csv.DictReader(open(reg))]
+    with _engine(sqlite_url).connect() as conn:
+        keys += [k for pair in conn.execute(select(CandidatePair.key_a, CandidatePair.key_b)) for k in pair]
+    assert len(keys) > 500 and len(identifiers) > 300
+    leaked = {i for i in identifiers for k in keys if i in k}
+    assert leaked == set()
