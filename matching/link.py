@@ -135,6 +135,24 @@ SHARED_KEY_NOTE = ("held for review: one extract gave these records the same ide
                    "clearly different children")
 
 
+SHIELD_NOTE = ("held for review: a possible match of a shielded child's record (same birth date, names "
+               "alike); the shield covers it until an analyst rules the two different")
+
+
+def shielded_possibles(records: pd.DataFrame, pairs: np.ndarray, levels: pd.DataFrame) -> np.ndarray:
+    """Pairs that touch a shielded record and could be the same child even though they score
+    under the review threshold: the birth date agrees (or is a swap or a keystroke away) and
+    both names are at least alike. They go to review so the shield spreads to them
+    (register.shield) while linkage is unsure: a mistyped GP record of a shielded child must
+    never carry the child's address out unshielded."""
+    if "shielded" not in records:
+        return np.zeros(len(pairs), dtype=bool)
+    shielded = records["shielded"].astype(object).eq(True).to_numpy()
+    touches = shielded[pairs[:, 0]] | shielded[pairs[:, 1]]
+    return (touches & levels["dob"].between(0, 3).to_numpy() & levels["forename"].between(-1, 3).to_numpy()
+            & levels["surname"].between(-1, 3).to_numpy())
+
+
 def key_conflict_pairs(keys: list[str]) -> np.ndarray:
     """Pairs of records whose keys were split because one extract gave clearly different
     children the same identifier (register.loading.split_key_conflicts)."""
@@ -251,6 +269,8 @@ def link_records(records: pd.DataFrame, settings: LinkSettings = LinkSettings(),
     cannot = nhs_conflict | twins | shared_key
     link = (prob >= settings.link_at) & ~cannot
     review = ((prob >= settings.review_at) & ~link & ~nhs_conflict) | shared_key
+    shield_net = shielded_possibles(records, pairs, levels) & ~link & ~nhs_conflict & ~review
+    review |= shield_net
 
     ka = np.array(keys, dtype=object)[pairs[:, 0]]
     kb = np.array(keys, dtype=object)[pairs[:, 1]]
@@ -292,6 +312,7 @@ def link_records(records: pd.DataFrame, settings: LinkSettings = LinkSettings(),
     notes[withheld] = RIVAL_NOTE
     notes[refused] = REFUSED_NOTE
     notes[shared_key] = SHARED_KEY_NOTE
+    notes[shield_net] = SHIELD_NOTE
     review_pairs = pd.DataFrame({
         "key_a": [o[0] for o in ordered], "key_b": [o[1] for o in ordered],
         "match_weight": np.where(np.isfinite(total[rows]), total[rows], -99.0).round(3),
@@ -299,6 +320,7 @@ def link_records(records: pd.DataFrame, settings: LinkSettings = LinkSettings(),
         "explanation": explain(weights, levels, rows, notes)})
     stats.update({"linked_pairs": int(link.sum()), "review_pairs": int(len(rows)),
                   "refused_links_to_review": int(refused.sum()), "shared_key_pairs": int(shared_key.sum()),
+                  "shielded_possible_pairs": int((shield_net & apart).sum()),
                   "cannot_link_pairs": int(cannot.sum()),
                   "withheld_rival_pairs": int(withheld.sum()), "refused_merges": cc.refused,
                   "em_iterations": model.iterations, "prior_bits": round(float(np.log2(model.prior)), 2),

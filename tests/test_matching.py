@@ -297,3 +297,19 @@ def test_a_gp_record_is_not_taken_for_the_twin_whose_middle_name_it_bears(backgr
     assert c("health:A81001:h") != c("school:8802001:m")
     queued = set(zip(result.review_pairs["key_a"], result.review_pairs["key_b"]))
     assert ("health:A81001:h", "school:8802001:m") in queued
+
+
+def test_a_shielded_childs_mistyped_gp_record_goes_to_review_so_the_shield_can_follow(background):
+    dob = date(2023, 9, 4)
+    cases = [{**rec("n", "la", "Nancy", "Wilmslow", dob, postcode="RC2 7UD"), "shielded": True},
+             rec("n", "health", "Naecy", "Wlimslow", dob, postcode="RC4 8WL")]
+    frame = pd.DataFrame(background + cases)
+    frame["shielded"] = frame["shielded"].eq(True)
+    result = link_records(frame)
+    row = result.review_pairs[(result.review_pairs["key_a"] == "health:A81001:n")
+                              & (result.review_pairs["key_b"] == "la:880:n")]
+    assert len(row) == 1 and "shielded" in json.loads(row["explanation"].iloc[0])["held"]
+    # The same pair without the shield is not worth an analyst's time.
+    frame["shielded"] = False
+    plain = link_records(frame).review_pairs
+    assert not ((plain["key_a"] == "health:A81001:n") & (plain["key_b"] == "la:880:n")).any()
