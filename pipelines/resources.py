@@ -6,7 +6,7 @@ from datetime import date
 from functools import lru_cache
 from pathlib import Path
 
-from dagster import ConfigurableResource
+from dagster import ConfigurableResource, ResourceDefinition
 
 from register.db import DEFAULT_URL, make_engine, upgrade
 from sources.landing import InboxFile, LocalLanding
@@ -104,11 +104,26 @@ class RunSettings(ConfigurableResource):
 
 
 def resources_from_env() -> dict:
-    """What `dagster dev` uses: ROLLCALL_DB_URL, ROLLCALL_LANDING, ROLLCALL_SFTP_CONFIG, ROLLCALL_ARCHIVE."""
+    """What `dagster dev` uses: ROLLCALL_DB_URL, ROLLCALL_LANDING, ROLLCALL_SFTP_CONFIG,
+    ROLLCALL_ARCHIVE, ROLLCALL_MAX_FILE_MB, ROLLCALL_AS_OF, read when the code location loads.
+
+    Each is bound as a fixed resource with no config schema, not as configurable fields (with
+    EnvVar or not): configured fields can be replaced in the launchpad, so a UI user could point
+    a run at another database or folder, and run config is stored in Dagster's run storage,
+    password and all. Fixed resources show no value in the UI and store none."""
     return {
-        "db": RegisterDatabase(url=os.environ.get("ROLLCALL_DB_URL", DEFAULT_URL)),
-        "delivery": DeliverySources(landing=os.environ.get("ROLLCALL_LANDING", "var/landing"),
-                                    sftp_config=os.environ.get("ROLLCALL_SFTP_CONFIG") or None,
-                                    archive=os.environ.get("ROLLCALL_ARCHIVE", "var/archive")),
-        "settings": RunSettings(as_of=os.environ.get("ROLLCALL_AS_OF") or None),
+        "db": _fixed(RegisterDatabase(url=os.environ.get("ROLLCALL_DB_URL", DEFAULT_URL)),
+                     "The register database, from ROLLCALL_DB_URL."),
+        "delivery": _fixed(DeliverySources(landing=os.environ.get("ROLLCALL_LANDING", "var/landing"),
+                                           sftp_config=os.environ.get("ROLLCALL_SFTP_CONFIG") or None,
+                                           archive=os.environ.get("ROLLCALL_ARCHIVE", "var/archive"),
+                                           max_file_mb=int(os.environ.get("ROLLCALL_MAX_FILE_MB", "200"))),
+                           "Landing folders and SFTP providers, from ROLLCALL_LANDING and ROLLCALL_SFTP_CONFIG."),
+        "settings": _fixed(RunSettings(as_of=os.environ.get("ROLLCALL_AS_OF") or None),
+                           "Run settings, from ROLLCALL_AS_OF (default: today)."),
     }
+
+
+def _fixed(resource, description: str) -> ResourceDefinition:
+    """A resource whose config schema is empty: any config a run supplies is refused."""
+    return ResourceDefinition(resource_fn=lambda _context: resource, config_schema={}, description=description)

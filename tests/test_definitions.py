@@ -75,3 +75,24 @@ def test_a_failed_run_raises_an_alert(tmp_path, monkeypatch, sqlite_url):
     alerts.run_failure_alert(ctx)
     line = json.loads((tmp_path / "alerts.log").read_text().splitlines()[-1])
     assert line["alert"] == "run_failed" and line["steps"] == ["cme_flags"] and line["errors"] == ["StepFailed"]
+
+
+def test_the_ui_cannot_point_a_run_elsewhere_nor_see_the_database_password(monkeypatch):
+    import importlib
+    import pytest
+    from dagster._core.errors import DagsterInvalidConfigError  # noqa: F401 - the error Dagster raises
+    from dagster import validate_run_config
+
+    monkeypatch.setenv("ROLLCALL_DB_URL", "postgresql+psycopg://rollcall:s3cret-pw@127.0.0.1:5432/rollcall")
+    import pipelines.definitions as definitions
+    defs = importlib.reload(definitions).defs
+    job = defs.resolve_job_def("register_job")
+    with pytest.raises(Exception, match="resources"):
+        validate_run_config(job, {"resources": {"db": {"config": {"url": "sqlite:///elsewhere.sqlite"}}}})
+    with pytest.raises(Exception, match="resources"):
+        validate_run_config(job, {"resources": {"delivery": {"config": {"archive": "/tmp/elsewhere"}}}})
+    snapshot = repr(job.run_config_schema.config_type.fields) + repr(
+        [getattr(r, "config_schema", None) for r in defs.resources.values()])
+    assert "s3cret-pw" not in snapshot
+    monkeypatch.delenv("ROLLCALL_DB_URL")
+    importlib.reload(definitions)
