@@ -130,6 +130,9 @@ def cmd_run(args) -> int:
     return code
 
 
+DEMO_MARKER = ".rollcall-demo"  # the demo replaces only folders holding this
+
+
 def cmd_demo(args) -> int:
     from synth.generate import generate
 
@@ -139,9 +142,16 @@ def cmd_demo(args) -> int:
         # Record the demo's runs in the repository's instance, so `dagster dev` shows them.
         os.environ["DAGSTER_HOME"] = str(Path.cwd())
     db_url = f"sqlite:///{home / 'rollcall.sqlite'}"
-    if (home / "rollcall.sqlite").exists() and not args.keep:
+    marker = home / DEMO_MARKER
+    if home.exists() and any(home.iterdir()) and not marker.exists():
+        print(f"rollcall demo: {home} holds files the demo did not make; refusing to use it "
+              "(give --home an empty or new folder)", file=sys.stderr)
+        return 2
+    if marker.exists() and not args.keep:
         import shutil
         shutil.rmtree(home)
+    home.mkdir(parents=True, exist_ok=True)
+    marker.write_text("made by rollcall demo: the demo may replace this folder\n")
     as_of = args.as_of or date.today()
     if not landing.exists():
         s = generate(landing, truth, children=args.children, seed=args.seed, extract_date=as_of,

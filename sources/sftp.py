@@ -65,6 +65,8 @@ def load_config(path: str | Path) -> list[SftpProvider]:
     return out
 
 
+_BLOCK = 32768  # bytes per read, as paramiko's own get() uses
+
 _TRANSIENT = (socket.timeout, TimeoutError, ConnectionError, EOFError, OSError, paramiko.SSHException)
 
 
@@ -177,13 +179,13 @@ class SftpSources:
                 with sftp.open(f"{p.inbox}/{name}", "rb") as src, open(dest, "wb") as dst:
                     src.prefetch(limit)  # read ahead, but never past what was listed
                     while limit is None or done < limit:
-                        block = src.read(1 << 20 if limit is None else min(1 << 20, limit - done))
+                        block = src.read(_BLOCK if limit is None else min(_BLOCK, limit - done))
                         if not block:
                             break
                         dst.write(block)
                         done += len(block)
-                        if self.on_progress:
-                            self.on_progress(account, name, done, limit or done)
+                        if self.on_progress:  # the listed size is the limit less the byte that shows growth
+                            self.on_progress(account, name, done, limit - 1 if limit else done)
             except IOError as exc:
                 if getattr(exc, "errno", None) == 2:
                     raise FileNotFoundError(name) from None

@@ -8,6 +8,7 @@ import hashlib
 import os
 import pwd
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -36,8 +37,38 @@ def _keygen(path: Path) -> None:
         subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", path.name, "-f", str(path)], check=True)
 
 
+# Demo and test accounts carry a prefix no real account uses and a comment that marks them, so
+# they can never clash with (or change) an account somebody else made on the same host.
+USER_PREFIX = "rcdemo_"
+ACCOUNT_COMMENT = "Rollcall demo/test SFTP account"
+
+
 def user_for(account: str) -> str:
-    return "rc_" + account.lower()
+    return USER_PREFIX + account.lower()
+
+
+def _children(pid: int) -> list[int]:
+    """Process ids whose parent is pid (from /proc)."""
+    out = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as fh:
+                    # pid (comm) state ppid ...: comm may hold spaces, so split after the last ')'.
+                    ppid = int(fh.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            if ppid == pid:
+                out.append(int(entry))
+    return out
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            return fh.read().replace(b"\0", b" ").decode("utf-8", "replace")
+    except OSError:
+        return ""
 
 
 class OpenSshServer:
@@ -88,7 +119,7 @@ PasswordAuthentication no
 KbdInteractiveAuthentication no
 UsePAM no
 PermitRootLogin no
-AllowUsers rc_*
+AllowUsers {USER_PREFIX}*
 AllowAgentForwarding no
 AllowTcpForwarding no
 X11Forwarding no
@@ -96,7 +127,7 @@ PermitTunnel no
 MaxStartups 100:30:200
 LogLevel ERROR
 Subsystem sftp internal-sftp
-Match User rc_*
+Match User {USER_PREFIX}*
     ChrootDirectory {self.root / 'homes'}/%u
     ForceCommand internal-sftp
 """)
@@ -108,10 +139,13 @@ Match User rc_*
     def add_account(self, account: str) -> str:
         user = user_for(account)
         try:
-            pwd.getpwnam(user)
+            existing = pwd.getpwnam(user)
         except KeyError:
             subprocess.run(["useradd", "--no-create-home", "--home-dir", "/", "--shell", "/usr/sbin/nologin",
-                            user], check=True)
+                            "--comment", ACCOUNT_COMMENT, user], check=True)
+        else:
+            if existing.pw_gecos != ACCOUNT_COMMENT:
+                raise RuntimeError(f"a system account {user} exists that Rollcall did not make; refusing to use it")
         subprocess.run(["usermod", "-p", "*", user], check=True)  # unlock for key login, no password
         uid, gid = pwd.getpwnam(user).pw_uid, pwd.getpwnam(user).pw_gid
         home = self.home(account)
@@ -144,7 +178,13 @@ Match User rc_*
                 time.sleep(0.1)
         raise RuntimeError("sshd did not start listening in 15 seconds")
 
+    @property
+    def listener_pid(self) -> int | None:
+        return self.proc.pid if self.proc and self.proc.poll() is None else None
+
     def stop(self) -> None:
+        for account in self.accounts:
+            self.kill_sessions(account)
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()
             try:
@@ -153,13 +193,28 @@ Match User rc_*
                 self.proc.kill()
                 self.proc.wait()
         self.proc = None
-        for account in self.accounts:
-            self.kill_sessions(account)
 
     def kill_sessions(self, account: str) -> int:
-        """Cut every live session of one account (its per-connection sshd processes)."""
-        p = subprocess.run(["pkill", "-KILL", "-f", f"sshd: {user_for(account)}"], capture_output=True)
-        return 1 if p.returncode == 0 else 0
+        """Cut every live session of one account: the per-connection processes this server's
+        own sshd forked (by process id; never another sshd's sessions)."""
+        if self.listener_pid is None:
+            return 0
+        user, killed = user_for(account), 0
+        for session in _children(self.listener_pid):
+            if user not in _cmdline(session):
+                continue
+            family, todo = [], [session]
+            while todo:  # the session's monitor, its privilege-separated child and the sftp server
+                pid = todo.pop()
+                family.append(pid)
+                todo += _children(pid)
+            for pid in family:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            killed += 1
+        return killed
 
     def register_config(self, path: Path | None = None, accounts: list[str] | None = None) -> Path:
         path = path or self.workdir / "sftp.yaml"

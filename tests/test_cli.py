@@ -87,3 +87,12 @@ def test_an_export_with_no_register_fails_instead_of_creating_one(tmp_path):
     assert not (tmp_path / "var").exists() and not (tmp_path / "cme.csv").exists()
     p = cli("export", "register", "--db", f"sqlite:///{tmp_path / 'nothing.sqlite'}", "--out", str(tmp_path / "r.csv"))
     assert p.returncode == 1 and not (tmp_path / "nothing.sqlite").exists()
+
+
+def test_the_demo_refuses_a_folder_it_did_not_make(tmp_path):
+    production = tmp_path / "var"
+    production.mkdir()
+    (production / "rollcall.sqlite").write_bytes(b"the real register")
+    p = cli("demo", "--home", str(production), "--children", "50", "--no-sftp")
+    assert p.returncode == 2 and "did not make" in p.stderr
+    assert (production / "rollcall.sqlite").read_bytes() == b"the real register"

@@ -79,18 +79,18 @@ def test_a_provider_cannot_see_read_or_write_another_providers_files(sftp, tmp_p
     try:
         assert sorted(mine.listdir("/")) == ["inbox", "outbox"]
         assert mine.listdir("/inbox") == []
-        for path in ("/../rc_8802002/inbox", "../../homes/rc_8802002/inbox", "/rc_8802002"):
+        for path in ("/../rcdemo_8802002/inbox", "../../homes/rcdemo_8802002/inbox", "/rcdemo_8802002"):
             with pytest.raises(IOError):
                 mine.listdir(path)
         with pytest.raises(IOError):
-            mine.open("/../rc_8802002/inbox/school_8802002_20261101.csv").read()
+            mine.open("/../rcdemo_8802002/inbox/school_8802002_20261101.csv").read()
         with pytest.raises(IOError):
-            mine.open("/../rc_8802002/inbox/planted.csv", "w").write("x")
+            mine.open("/../rcdemo_8802002/inbox/planted.csv", "w").write("x")
     finally:
         mine._owner.close()
     # Nor log in as the other provider with its own key.
     with pytest.raises(paramiko.AuthenticationException):
-        sftp.provider_client("8802001", user="rc_8802002")
+        sftp.provider_client("8802001", user="rcdemo_8802002")
     assert inbox(sftp, "8802002") == ["school_8802002_20261101.csv", "school_8802002_20261101.csv.sha256"]
 
 
@@ -144,7 +144,7 @@ def test_a_session_killed_mid_download_is_retried_and_nothing_is_lost(sftp, tmp_
             cuts.append(sftp.kill_sessions(account))
     src.on_progress = cut_once
     report = collect(src, _engine(sqlite_url), tmp_path / "archive")
-    assert cuts == [1], "the server's session was killed during the download"
+    assert len(cuts) == 1 and cuts[0] >= 1, "the server's session was killed during the download"
     assert len(report.collected) == 1 and not report.failed_accounts
     archived = list((tmp_path / "archive").rglob("*.csv"))
     assert len(archived) == 1 and archived[0].read_bytes() == big.read_bytes()
