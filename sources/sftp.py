@@ -5,8 +5,10 @@ timeouts, retries with backoff on transient faults, atomic uploads of receipts.
 from __future__ import annotations
 
 import errno
+import os
 import logging
 import socket
+import stat
 import time
 import uuid
 from dataclasses import dataclass
@@ -45,6 +47,19 @@ class SftpProvider:
     known_hosts: str
     inbox: str = "inbox"
     outbox: str = "outbox"
+    # Name of an environment variable holding the passphrase of key_path (never the passphrase itself).
+    key_passphrase_env: str | None = None
+
+
+class LocalFault(Exception):
+    """Our own side failed (the local disk, a file we write): never reported as the provider's
+    server being unreachable, never retried as a network fault."""
+    safe_message = True
+
+
+def _safe_remote_name(name: str) -> bool:
+    """A plain file name: no path separator, not '.' or '..', no NUL or control characters."""
+    return bool(name) and name not in (".", "..") and "/" not in name and not any(ord(c) < 32 for c in name)
 
 
 def load_config(path: str | Path) -> list[SftpProvider]:
@@ -61,7 +76,8 @@ def load_config(path: str | Path) -> list[SftpProvider]:
         out.append(SftpProvider(account=str(merged["account"]), host=str(merged["host"]), port=int(merged["port"]),
                                 user=str(merged["user"]), key_path=str(merged["key_path"]),
                                 known_hosts=str(merged["known_hosts"]),
-                                inbox=merged.get("inbox", "inbox"), outbox=merged.get("outbox", "outbox")))
+                                inbox=merged.get("inbox", "inbox"), outbox=merged.get("outbox", "outbox"),
+                                key_passphrase_env=merged.get("key_passphrase_env")))
     return out
 
 
@@ -91,9 +107,10 @@ class SftpSources:
     transient_errors = (SftpUnreachable,)
 
     def __init__(self, providers: list[SftpProvider], timeout: float = 15.0, attempts: int = 3,
-                 backoff: float = 0.5):
+                 backoff: float = 0.5, max_download_s: float = 3600.0):
         self.providers = {p.account: p for p in providers}
         self.timeout, self.attempts, self.backoff = timeout, attempts, backoff
+        self.max_download_s = max_download_s  # a whole download, however slowly the bytes trickle
         self._clients: dict[str, tuple[paramiko.SSHClient, paramiko.SFTPClient]] = {}
         self.on_progress: Callable[[str, str, int, int], None] | None = None  # (account, name, done, total)
 
@@ -115,8 +132,9 @@ class SftpSources:
         client.load_host_keys(p.known_hosts)
         client.set_missing_host_key_policy(paramiko.RejectPolicy())
         try:
-            client.connect(p.host, port=p.port, username=p.user, key_filename=p.key_path, allow_agent=False,
-                           look_for_keys=False, timeout=self.timeout, banner_timeout=self.timeout,
+            passphrase = os.environ.get(p.key_passphrase_env) if p.key_passphrase_env else None
+            client.connect(p.host, port=p.port, username=p.user, key_filename=p.key_path, passphrase=passphrase,
+                           allow_agent=False, look_for_keys=False, timeout=self.timeout, banner_timeout=self.timeout,
                            auth_timeout=self.timeout)
             sftp = client.open_sftp()
             sftp.get_channel().settimeout(self.timeout)
@@ -143,7 +161,7 @@ class SftpSources:
         for attempt in range(1, self.attempts + 1):
             try:
                 return what(self._connect(account))
-            except (SftpRefused, FileNotFoundError):
+            except (SftpRefused, FileNotFoundError, LocalFault):
                 raise
             except SftpUnreachable as exc:
                 fault = exc
@@ -163,26 +181,51 @@ class SftpSources:
         p = self.providers[account]
 
         def ls(sftp):
-            return sorted((InboxFile(a.filename, a.st_size or 0, float(a.st_mtime or 0))
-                           for a in sftp.listdir_attr(p.inbox) if not str(a.longname).startswith("d")),
-                          key=lambda f: f.name)
+            out = []
+            for a in sftp.listdir_attr(p.inbox):
+                if not _safe_remote_name(a.filename):
+                    log.warning("SFTP account %s: a name that is not a plain file name was ignored", account)
+                    continue
+                if a.st_mode is not None and stat.S_ISREG(a.st_mode):  # by mode, never by parsing longname
+                    out.append(InboxFile(a.filename, a.st_size or 0, float(a.st_mtime or 0)))
+            return sorted(out, key=lambda f: f.name)
         return self._retry(account, ls)
 
+    def _path(self, account: str, folder: str, name: str) -> str:
+        if not _safe_remote_name(name):
+            raise FileNotFoundError("not a plain file name")  # never a path outside the folder
+        return f"{folder}/{name}"
+
     def fetch(self, account: str, name: str, dest: Path, limit: int | None = None) -> None:
-        """Download at most limit bytes: a server that sends more than it listed (or a file that
-        grows) never fills our disk; the caller sees the size differ."""
-        p = self.providers[account]
+        """Download at most limit bytes, within max_download_s: a server that sends more than it
+        listed (or a file that grows) never fills our disk, and one that trickles never holds
+        the run. A fault writing our own file is a LocalFault, not the server's."""
+        remote = self._path(account, self.providers[account].inbox, name)
+        try:
+            dst = open(dest, "wb")
+        except OSError as exc:
+            raise LocalFault(f"cannot write the download ({errno.errorcode.get(exc.errno, exc.errno)})") from None
+        deadline = time.monotonic() + self.max_download_s
 
         def get(sftp):
             done = 0
+            dst.seek(0)
+            dst.truncate()
             try:
-                with sftp.open(f"{p.inbox}/{name}", "rb") as src, open(dest, "wb") as dst:
+                with sftp.open(remote, "rb") as src:
                     src.prefetch(limit)  # read ahead, but never past what was listed
                     while limit is None or done < limit:
+                        if time.monotonic() > deadline:
+                            raise SftpUnreachable("the download took longer than allowed")
                         block = src.read(_BLOCK if limit is None else min(_BLOCK, limit - done))
                         if not block:
                             break
-                        dst.write(block)
+                        try:
+                            dst.write(block)
+                        except OSError as exc:
+                            if exc.errno in LOCAL_FAULTS:
+                                raise
+                            raise LocalFault(f"cannot write the download ({errno.errorcode.get(exc.errno)})") from None
                         done += len(block)
                         if self.on_progress:  # the listed size is the limit less the byte that shows growth
                             self.on_progress(account, name, done, limit - 1 if limit else done)
@@ -190,14 +233,17 @@ class SftpSources:
                 if getattr(exc, "errno", None) == 2:
                     raise FileNotFoundError(name) from None
                 raise
-        self._retry(account, get)
+        try:
+            self._retry(account, get)
+        finally:
+            dst.close()
 
     def stat(self, account: str, name: str) -> InboxFile | None:
         p = self.providers[account]
 
         def st(sftp):
             try:
-                a = sftp.lstat(f"{p.inbox}/{name}")
+                a = sftp.lstat(self._path(account, p.inbox, name))
             except IOError as exc:
                 if getattr(exc, "errno", None) == 2:
                     return None
@@ -209,7 +255,7 @@ class SftpSources:
         p = self.providers[account]
 
         def read(sftp):
-            with sftp.open(f"{p.inbox}/{name}", "rb") as fh:
+            with sftp.open(self._path(account, p.inbox, name), "rb") as fh:
                 return fh.read(4096)
         return self._retry(account, read)
 
@@ -218,7 +264,7 @@ class SftpSources:
 
         def rm(sftp):
             try:
-                sftp.remove(f"{p.inbox}/{name}")
+                sftp.remove(self._path(account, p.inbox, name))
             except IOError as exc:
                 if getattr(exc, "errno", None) != 2:
                     raise
@@ -226,6 +272,7 @@ class SftpSources:
 
     def put_outbox(self, account: str, name: str, data: bytes) -> None:
         p = self.providers[account]
+        self._path(account, p.outbox, name)  # a plain name, or nothing is written
 
         def put(sftp):
             tmp = f"{p.outbox}/.{name}.{uuid.uuid4().hex[:8]}.part"  # two writers never share a temp file

@@ -284,3 +284,44 @@ def test_inbox_sensor_requests_one_run_per_provider_with_new_files(sftp, tmp_pat
     with build_sensor_context(instance=instance, resources={"delivery": delivery}) as ctx:
         with pytest.raises(SftpRefused):
             inbox_sensor(ctx)
+
+
+def test_names_and_entries_from_the_server_are_never_trusted(sftp, tmp_path, sqlite_url):
+    from sources.sftp import LocalFault
+    good = extract(tmp_path, "8802001")
+    sftp.upload("8802001", good)
+    home = sftp.home("8802001")
+    (home / "inbox" / "school_8802001_20261102.csv").mkdir()  # a directory named like an extract
+    src = source(sftp)
+    assert [f.name for f in src.list_inbox("8802001")] == [good.name, good.name + ".sha256"]
+    for bad in ("../outbox/x.csv", "..", "a/b.csv"):
+        with pytest.raises(FileNotFoundError):
+            src.fetch("8802001", bad, tmp_path / "x")
+        with pytest.raises(FileNotFoundError):
+            src.remove("8802001", bad)
+    # Our own disk failing is ours, not the provider's server being unreachable.
+    with pytest.raises(LocalFault):
+        src.fetch("8802001", good.name, tmp_path / "no-such-folder" / "x", limit=10)
+    slow = source(sftp)
+    slow.max_download_s = 0.0
+    with pytest.raises(Exception, match="longer than allowed"):
+        slow.fetch("8802001", good.name, tmp_path / "y", limit=good.stat().st_size + 1)
+    (home / "inbox" / "school_8802001_20261102.csv").rmdir()
+
+
+def test_a_passphrase_protected_key_is_read_with_its_passphrase_from_the_environment(sftp, tmp_path, monkeypatch):
+    import dataclasses
+    import shutil
+    import subprocess
+    from sources.sftp import SftpSources, load_config
+    key = tmp_path / "collector_key"
+    shutil.copy(sftp.register_key, key)
+    key.chmod(0o600)
+    subprocess.run(["ssh-keygen", "-q", "-p", "-P", "", "-N", "correct horse", "-f", str(key)], check=True)
+    providers = [dataclasses.replace(p, key_path=str(key), key_passphrase_env="ROLLCALL_TEST_KEY_PASSPHRASE")
+                 for p in load_config(sftp.register_config()) if p.account == "8802001"]
+    monkeypatch.setenv("ROLLCALL_TEST_KEY_PASSPHRASE", "correct horse")
+    assert SftpSources(providers).list_inbox("8802001") == []
+    monkeypatch.setenv("ROLLCALL_TEST_KEY_PASSPHRASE", "wrong")
+    with pytest.raises(Exception):
+        SftpSources(providers, attempts=1).list_inbox("8802001")
