@@ -10,6 +10,7 @@ from dagster import (AssetCheckResult, BetaWarning, AssetCheckSeverity, AssetChe
 
 from assets.safety import scrubbed
 from pipelines.resources import DeliverySources, RegisterDatabase
+from register.held import held_files
 from register.loading import load_files
 from sources.collect import collect, pending_files
 
@@ -59,23 +60,31 @@ def raw_extracts(context: AssetExecutionContext, db: RegisterDatabase, delivery:
            AssetSpec("quarantined_rows", deps=["raw_extracts"],
                      description="Rows that failed the contract, each with its reasons; never their content.")],
     check_specs=[AssetCheckSpec("quarantine_rate_below_5_percent", asset="validated_rows",
-                                description="Fewer than 5% of this run's rows were quarantined.")])
+                                description="Fewer than 5% of this run's rows were quarantined."),
+                 AssetCheckSpec("no_extract_held", asset="validated_rows",
+                                description="No extract is held for an operator (far smaller than its provider's "
+                                            "current one): release or reject it with `rollcall held`.")])
 @scrubbed
 def validate_extracts(context: AssetExecutionContext, db: RegisterDatabase, delivery: DeliverySources):
     pending = pending_files(db.engine(), list(context.partition_keys))
     router = delivery.router()
     try:
-        report = load_files(db.engine(), router, pending)
+        report = load_files(db.engine(), router, pending, delivery.hold_below)
     finally:
         router.close()
     total = report.rows_accepted + report.rows_quarantined
     rate = report.rows_quarantined / total if total else 0.0
     yield MaterializeResult(asset_key="validated_rows", metadata={
         "files_accepted": report.accepted, "files_rejected": report.rejected, "files_failed": report.failed,
+        "files_held": report.held,
         "rows_accepted": report.rows_accepted,
         "unknown_column_warnings": report.warnings,
         **{f"rows_{feed}": n for feed, n in sorted(report.per_feed_rows.items())}})
     yield MaterializeResult(asset_key="quarantined_rows", metadata={"rows_quarantined": report.rows_quarantined})
+    held = held_files(db.engine())
+    yield AssetCheckResult(asset_key="validated_rows", check_name="no_extract_held", passed=not held,
+                           severity=AssetCheckSeverity.WARN,
+                           metadata={"files_held": len(held), "ledger_ids": ", ".join(str(h.id) for h in held) or "none"})
     yield AssetCheckResult(asset_key="validated_rows", check_name="quarantine_rate_below_5_percent",
                            passed=rate < QUARANTINE_WARN_RATE, severity=AssetCheckSeverity.WARN,
                            metadata={"quarantine_rate": round(rate, 5), "rows_checked": total})

@@ -230,6 +230,36 @@ def cmd_export(args) -> int:
     return 0
 
 
+def cmd_held(args) -> int:
+    from pipelines.resources import _engine
+    from register.held import NotHeld, held_files, reject_held, release_held
+
+    if not register_exists(args.db):
+        print(f"rollcall held: no register at {_safe_url(args.db)}", file=sys.stderr)
+        return 1
+    engine = _engine(args.db)
+    if args.action == "list":
+        rows = held_files(engine)
+        for r in rows:
+            print(f"{r.id}\t{r.account}\t{r.name}\t{r.rows_accepted} rows\treceived {r.collected_at:%Y-%m-%d %H:%M}")
+        print(f"{len(rows)} extract(s) held")
+        return 0
+    if args.ledger_id is None or (args.action == "reject" and not args.reason):
+        print("rollcall held: give the ledger id (and --reason to reject)", file=sys.stderr)
+        return 2
+    try:
+        if args.action == "release":
+            name = release_held(engine, args.ledger_id)
+            print(f"released {name}: it is applied at the next run, and its provider gets a receipt")
+        else:
+            name = reject_held(engine, args.ledger_id, args.reason)
+            print(f"rejected {name}: its rows are dropped, and its provider gets a receipt")
+    except NotHeld as exc:
+        print(f"rollcall held: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def cmd_reference(args) -> int:
     from pipelines.resources import _engine
     from register.reference import ReferenceError, load_postcode_directory
@@ -315,6 +345,13 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("--include-shielded", action="store_true",
                    help="register export only: keep shielded children's rows (reconciliation; warns)")
     e.set_defaults(fn=cmd_export)
+
+    h = sub.add_parser("held", help="extracts held because they were far smaller than the provider's last one")
+    h.add_argument("action", choices=["list", "release", "reject"])
+    h.add_argument("ledger_id", nargs="?", type=int)
+    h.add_argument("--reason", help="why it is rejected (goes to the provider's receipt)")
+    h.add_argument("--db", default=DEFAULT_URL)
+    h.set_defaults(fn=cmd_held)
 
     ref = sub.add_parser("reference", help="load reference data into the register")
     ref_sub = ref.add_subparsers(dest="dataset", required=True)

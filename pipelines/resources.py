@@ -80,6 +80,7 @@ class DeliverySources(ConfigurableResource):
     sftp_config: str | None = None  # YAML file naming SFTP providers
     archive: str = "var/archive"
     max_file_mb: int = 200  # larger files are rejected unread, with a receipt
+    hold_below: float = 0.5  # hold an extract with fewer rows than this share of its provider's current one
 
     def router(self) -> DeliveryRouter:
         sources = []
@@ -117,7 +118,8 @@ def resources_from_env() -> dict:
         "delivery": _fixed(DeliverySources(landing=os.environ.get("ROLLCALL_LANDING", "var/landing"),
                                            sftp_config=os.environ.get("ROLLCALL_SFTP_CONFIG") or None,
                                            archive=os.environ.get("ROLLCALL_ARCHIVE", "var/archive"),
-                                           max_file_mb=int(os.environ.get("ROLLCALL_MAX_FILE_MB", "200"))),
+                                           max_file_mb=int(os.environ.get("ROLLCALL_MAX_FILE_MB", "200")),
+                                           hold_below=float(os.environ.get("ROLLCALL_HOLD_BELOW", "0.5"))),
                            "Landing folders and SFTP providers, from ROLLCALL_LANDING and ROLLCALL_SFTP_CONFIG."),
         "settings": _fixed(RunSettings(as_of=os.environ.get("ROLLCALL_AS_OF") or None),
                            "Run settings, from ROLLCALL_AS_OF (default: today)."),

@@ -74,8 +74,10 @@ def inbox_sensor(context: SensorEvaluationContext, delivery: DeliverySources):
         description="Re-links the register and re-finds CME when the ledger has newly processed files.")
 def register_sensor(context: SensorEvaluationContext, db: RegisterDatabase):
     with db.engine().connect() as conn:
-        newest = conn.execute(select(func.max(ExtractFile.id)).where(
-            ExtractFile.status.in_(("accepted", "rejected")))).scalar() or 0
-    if newest <= int(context.cursor or 0):
+        # Processing time, not ledger id: an operator releasing a held file changes an old row.
+        newest = conn.execute(select(func.max(ExtractFile.processed_at)).where(
+            ExtractFile.status.in_(("accepted", "rejected", "held")))).scalar()
+    stamp = newest.isoformat() if newest else ""
+    if stamp <= (context.cursor or ""):
         return SkipReason("no newly processed files")
-    return SensorResult(run_requests=[RunRequest(run_key=f"register:{newest}")], cursor=str(newest))
+    return SensorResult(run_requests=[RunRequest(run_key=f"register:{stamp}")], cursor=stamp)

@@ -55,6 +55,7 @@ class LoadReport:
     rows_quarantined: int = 0
     warnings: int = 0
     failed: int = 0  # files that could not be loaded this run (left collected)
+    held: int = 0  # files held for an operator: far smaller than their provider's current extract
     per_feed_rows: dict[str, int] = field(default_factory=dict)
 
 
@@ -151,7 +152,30 @@ def _store_rows(s: Session, rows: list[dict]) -> list[RowFault]:
     return unstored
 
 
-def load_file(engine, source, file_id: int, report: LoadReport) -> None:
+HOLD_MIN_PREVIOUS_ROWS = 20  # a provider this small can shrink by half in a month
+
+
+def _hold_reason(s: Session, f: ExtractFile, rows: int, hold_below: float) -> str | None:
+    """A newer extract far smaller than the provider's current one (a partial export, the wrong
+    file) would drop most of its children at once: hold it for an operator instead."""
+    if not hold_below:
+        return None
+    current = s.execute(select(ExtractFile.rows_accepted, ExtractFile.extract_date)
+                        .where(ExtractFile.feed == f.feed, ExtractFile.provider == f.provider,
+                               ExtractFile.status == "accepted", ExtractFile.id != f.id)
+                        .order_by(ExtractFile.extract_date.desc(), ExtractFile.id.desc()).limit(1)).first()
+    if current is None or current.rows_accepted is None or current.rows_accepted < HOLD_MIN_PREVIOUS_ROWS:
+        return None
+    if f.extract_date is not None and current.extract_date is not None and f.extract_date < current.extract_date:
+        return None  # an older extract arriving late replaces nothing anyway
+    if rows >= hold_below * current.rows_accepted:
+        return None
+    return (f"held: the extract has {rows} accepted rows, far fewer than the {current.rows_accepted} of your "
+            "current extract; it is applied only when the register's operators confirm it. If it is a partial "
+            "export, send the full extract instead")
+
+
+def load_file(engine, source, file_id: int, report: LoadReport, hold_below: float = 0.5) -> None:
     with Session(engine) as s:
         f = s.get(ExtractFile, file_id)
         account, name = f.account, f.name
@@ -192,6 +216,13 @@ def load_file(engine, source, file_id: int, report: LoadReport) -> None:
                 s.execute(insert(QuarantinedRow), [{"file_id": f.id, "row_no": x.row, "column": x.column or "(row)",
                                                     "reason": x.reason} for x in faults])
             f.status = "accepted"
+            held = _hold_reason(s, f, len(valid), hold_below)
+            if held:
+                # Stored but not applied: an operator releases or rejects it (rollcall held).
+                f.status, f.reason = "held", held
+                receipt.status, receipt.reason = "held", held
+                report.held += 1
+                log.warning("ledger file %s is held: far fewer rows than its provider's last extract", file_id)
             f.rows_total, f.rows_accepted = parsed.rows_total, len(valid)
             f.rows_quarantined = receipt.rows_quarantined
             f.warnings = json.dumps(parsed.warnings) if parsed.warnings else None
@@ -207,13 +238,13 @@ def load_file(engine, source, file_id: int, report: LoadReport) -> None:
     log.info("ledger file %s: %s", file_id, receipt.status)
 
 
-def load_files(engine, source, file_ids: list[int]) -> LoadReport:
+def load_files(engine, source, file_ids: list[int], hold_below: float = 0.5) -> LoadReport:
     """Load each file in turn. One file's failure never blocks another: the failed file stays
     collected (tried again next run), is counted in files_failed and logged by its ledger id."""
     report = LoadReport()
     for file_id in file_ids:
         try:
-            load_file(engine, source, file_id, report)
+            load_file(engine, source, file_id, report, hold_below)
         except Exception as exc:  # noqa: BLE001 - counted and logged; the other files go on
             report.failed += 1
             log.error("ledger file %s could not be loaded (%s); it stays collected for the next run",

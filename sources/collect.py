@@ -168,7 +168,7 @@ def collect_account(source: ExtractSource, account: str, engine, archive: Path, 
             if row.status == "collected":
                 first = s.scalars(select(ExtractFile).where(
                     ExtractFile.account == account, ExtractFile.sha256 == digest,
-                    ExtractFile.status.in_(("collected", "accepted")))).first()
+                    ExtractFile.status.in_(("collected", "accepted", "held")))).first()
                 if first is not None and first.status == "collected" and first.name == label:
                     # Already archived and recorded (by a concurrent run, or a run that stopped
                     # before clearing the inbox): only the inbox copy is left to clear.

@@ -24,7 +24,8 @@ def test_every_asset_and_check_is_defined():
     assert keys == {"raw_extracts", "validated_rows", "quarantined_rows", "standardised_records", "links",
                     "register", "cme_flags"}
     checks = {c.name for c in graph.asset_check_keys}
-    assert checks == {"every_account_reachable", "quarantine_rate_below_5_percent", "no_child_with_two_nhs_numbers",
+    assert checks == {"every_account_reachable", "quarantine_rate_below_5_percent", "no_extract_held",
+                      "no_child_with_two_nhs_numbers",
                       "every_authority_assessed"}
     assert defs.resolve_job_def("register_job") is not None
     assert defs.resolve_job_def("intake_job").partitions_def is not None
@@ -96,3 +97,32 @@ def test_the_ui_cannot_point_a_run_elsewhere_nor_see_the_database_password(monke
     assert "s3cret-pw" not in snapshot
     monkeypatch.delenv("ROLLCALL_DB_URL")
     importlib.reload(definitions)
+
+
+def test_the_register_sensor_starts_a_run_for_new_files_and_for_a_released_one(sqlite_url):
+    from datetime import datetime, timedelta
+    from dagster import SkipReason, build_sensor_context
+    from sqlalchemy import update
+    from sqlalchemy.orm import Session
+    from pipelines.resources import RegisterDatabase, _engine
+    from pipelines.sensors import register_sensor
+    from register.models import ExtractFile
+
+    db = RegisterDatabase(url=sqlite_url)
+    with build_sensor_context(resources={"db": db}) as ctx:
+        assert isinstance(register_sensor(ctx), SkipReason)
+    engine = _engine(sqlite_url)
+    with Session(engine) as s:
+        s.add(ExtractFile(id=1, account="880", name="la_880_20261101.csv", sha256="x", size_bytes=1,
+                          archive_path="/x", status="held", collected_at=datetime(2026, 11, 1),
+                          processed_at=datetime(2026, 11, 1, 6)))
+        s.commit()
+    with build_sensor_context(resources={"db": db}) as ctx:
+        first = register_sensor(ctx)
+    assert len(first.run_requests) == 1
+    with build_sensor_context(resources={"db": db}, cursor=first.cursor) as ctx:
+        assert isinstance(register_sensor(ctx), SkipReason)
+    with engine.begin() as conn:  # an operator releases it later
+        conn.execute(update(ExtractFile).values(status="accepted", processed_at=datetime(2026, 11, 1, 6) + timedelta(hours=2)))
+    with build_sensor_context(resources={"db": db}, cursor=first.cursor) as ctx:
+        assert len(register_sensor(ctx).run_requests) == 1

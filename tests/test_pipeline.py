@@ -390,3 +390,38 @@ def test_record_keys_reveal_no_identifier(landing, sqlite_url, tmp_path):
     assert len(keys) > 500 and len(identifiers) > 300
     leaked = {i for i in identifiers for k in keys if i in k}
     assert leaked == set()
+
+
+def test_an_extract_far_smaller_than_the_last_is_held_until_an_operator_decides(landing, sqlite_url, tmp_path,
+                                                                                 capsys):
+    def roll():
+        with _engine(sqlite_url).connect() as conn:
+            return conn.execute(select(func.count()).where(SourceRecord.active.is_(True),
+                                                           SourceRecord.provider == "8819992")).scalar()
+
+    def held_id():
+        capsys.readouterr()
+        assert main(["held", "list", "--db", sqlite_url]) == 0
+        return int(capsys.readouterr().out.split("\t")[0])
+
+    pupils = [{"upn": make_upn("8819992", i), "surname": f"Pupil{chr(65 + i % 26)}", "forename": "Ava",
+               "dob": "2015-03-02", "sex": "F", "entry_date": "2019-09-04", "enrol_status": "C"} for i in range(40)]
+    drop_extract(landing, "8819992", "school_8819992_20261001.csv", school_csv(pupils))
+    assert run(landing, sqlite_url, tmp_path) == 0 and roll() == 40
+    # The wrong file: rejected by the operator, the roll never changes.
+    drop_extract(landing, "8819992", "school_8819992_20261015.csv", school_csv(pupils[:3]))
+    assert run(landing, sqlite_url, tmp_path) == 0
+    r = receipt(landing, "8819992", "school_8819992_20261015.csv")
+    assert r["status"] == "held" and "far fewer" in r["reason"] and roll() == 40
+    assert main(["held", "reject", str(held_id()), "--reason", "a partial export", "--db", sqlite_url]) == 0
+    assert run(landing, sqlite_url, tmp_path) == 0
+    r = receipt(landing, "8819992", "school_8819992_20261015.csv")
+    assert r["status"] == "rejected" and "a partial export" in r["reason"] and roll() == 40
+    # A school that really shrank: released, then applied.
+    drop_extract(landing, "8819992", "school_8819992_20261101.csv", school_csv(pupils[:5]))
+    assert run(landing, sqlite_url, tmp_path) == 0 and roll() == 40
+    assert main(["held", "release", str(held_id()), "--db", sqlite_url]) == 0
+    assert run(landing, sqlite_url, tmp_path) == 0
+    assert receipt(landing, "8819992", "school_8819992_20261101.csv")["status"] == "accepted"
+    assert roll() == 5 + 35, "released: the five are current, the 35 it left out are carried forward"
+    assert main(["held", "reject", "999", "--reason", "x", "--db", sqlite_url]) == 1
