@@ -135,22 +135,23 @@ SHARED_KEY_NOTE = ("held for review: one extract gave these records the same ide
                    "clearly different children")
 
 
-SHIELD_NOTE = ("held for review: a possible match of a shielded child's record (same birth date, names "
+SHIELD_NOTE = ("held for review: a possible match of a shielded child's record (same birth date, a name "
                "alike); the shield covers it until an analyst rules the two different")
 
 
 def shielded_possibles(records: pd.DataFrame, pairs: np.ndarray, levels: pd.DataFrame) -> np.ndarray:
     """Pairs that touch a shielded record and could be the same child even though they score
     under the review threshold: the birth date agrees (or is a swap or a keystroke away) and
-    both names are at least alike. They go to review so the shield spreads to them
+    the given name or the surname is at least alike (a mistyped nickname, "Antnony" for "Tony",
+    leaves only the surname). They go to review so the shield spreads to them
     (register.shield) while linkage is unsure: a mistyped GP record of a shielded child must
     never carry the child's address out unshielded."""
     if "shielded" not in records:
         return np.zeros(len(pairs), dtype=bool)
     shielded = records["shielded"].astype(object).eq(True).to_numpy()
     touches = shielded[pairs[:, 0]] | shielded[pairs[:, 1]]
-    return (touches & levels["dob"].between(0, 3).to_numpy() & levels["forename"].between(-1, 3).to_numpy()
-            & levels["surname"].between(-1, 3).to_numpy())
+    name_alike = levels["forename"].between(-1, 3).to_numpy() | levels["surname"].between(-1, 3).to_numpy()
+    return touches & levels["dob"].between(0, 3).to_numpy() & name_alike
 
 
 def key_conflict_pairs(keys: list[str]) -> np.ndarray:

@@ -313,3 +313,13 @@ def test_a_shielded_childs_mistyped_gp_record_goes_to_review_so_the_shield_can_f
     frame["shielded"] = False
     plain = link_records(frame).review_pairs
     assert not ((plain["key_a"] == "health:A81001:n") & (plain["key_b"] == "la:880:n")).any()
+
+
+def test_the_shield_net_catches_a_mistyped_nickname_by_birth_date_and_surname(background):
+    dob = date(2010, 1, 1)
+    cases = [{**rec("t", "la", "Tony", "Wilsonby", dob, "M", postcode="RB4 7XP"), "shielded": True},
+             rec("t", "health", "Antnony", "Wilsnoby", dob, "M", postcode="RB4 7XP", nhs_number=nhs())]
+    frame = pd.DataFrame(background + cases)
+    frame["shielded"] = frame["shielded"].eq(True)
+    pairs = link_records(frame).review_pairs
+    assert ((pairs["key_a"] == "health:A81001:t") & (pairs["key_b"] == "la:880:t")).any()
