@@ -38,6 +38,20 @@ class ExtractSource(Protocol):
     def put_outbox(self, account: str, name: str, data: bytes) -> None: ...
 
 
+def kept_name(name: str, written: float, taken) -> str:
+    """The name an earlier receipt keeps when a newer one takes its place:
+    x.csv.receipt.json -> x.csv.receipt.20261101T060000Z.json (a counter if that is taken)."""
+    from datetime import datetime, timezone
+
+    stem, dot, ext = name.rpartition(".")
+    stamp = datetime.fromtimestamp(written, timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    candidate, n = f"{stem}.{stamp}{dot}{ext}", 1
+    while taken(candidate):
+        n += 1
+        candidate = f"{stem}.{stamp}-{n}{dot}{ext}"
+    return candidate
+
+
 def provider_id_shaped(name: str) -> bool:
     """An LA code, a LAESTAB or an ODS code: what a provider's folder may be called."""
     from sources.naming import PROVIDER_SHAPES
@@ -131,4 +145,9 @@ class LocalLanding:
         outbox.mkdir(parents=True, exist_ok=True)
         tmp = outbox / f".{name}.{uuid.uuid4().hex[:8]}.part"
         tmp.write_bytes(data)
-        os.replace(tmp, outbox / name)
+        target = outbox / name
+        try:  # every receipt is kept: an earlier one under this name is renamed by the time it was written
+            os.rename(target, outbox / kept_name(name, os.lstat(target).st_mtime, lambda n: (outbox / n).exists()))
+        except FileNotFoundError:
+            pass
+        os.replace(tmp, target)

@@ -18,7 +18,7 @@ from typing import Callable
 import paramiko
 import yaml
 
-from sources.landing import InboxFile
+from sources.landing import InboxFile, kept_name
 
 log = logging.getLogger("rollcall.sources.sftp")
 
@@ -55,6 +55,14 @@ class LocalFault(Exception):
     """Our own side failed (the local disk, a file we write): never reported as the provider's
     server being unreachable, never retried as a network fault."""
     safe_message = True
+
+
+def _exists(sftp, path: str) -> bool:
+    try:
+        sftp.lstat(path)
+        return True
+    except IOError:
+        return False
 
 
 def _safe_remote_name(name: str) -> bool:
@@ -278,5 +286,12 @@ class SftpSources:
             tmp = f"{p.outbox}/.{name}.{uuid.uuid4().hex[:8]}.part"  # two writers never share a temp file
             with sftp.open(tmp, "wb") as fh:
                 fh.write(data)
-            sftp.posix_rename(tmp, f"{p.outbox}/{name}")
+            target = f"{p.outbox}/{name}"
+            try:  # every receipt is kept: an earlier one under this name is renamed, never overwritten
+                written = sftp.lstat(target).st_mtime or 0
+            except IOError:
+                written = None
+            if written is not None:
+                sftp.posix_rename(target, f"{p.outbox}/" + kept_name(name, written, lambda n: _exists(sftp, f"{p.outbox}/{n}")))
+            sftp.posix_rename(tmp, target)
         self._retry(account, put)

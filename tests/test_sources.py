@@ -321,3 +321,18 @@ def test_never_more_is_downloaded_than_was_listed(tmp_path, sqlite_url):
     collect(GrowsWhileListed(landing), _engine(sqlite_url), tmp_path / "archive")
     assert ledger(sqlite_url) == []
     assert all(p.stat().st_size <= 201 for p in (tmp_path / "archive").rglob("*") if p.is_file())
+
+
+def test_every_receipt_is_kept_when_a_file_is_sent_again(tmp_path, sqlite_url):
+    landing = tmp_path / "landing"
+    drop_extract(landing, "8802001", NAME, school_csv([ROW]), sidecar="a" * 64)  # rejected: checksum
+    collect(LocalLanding(landing), _engine(sqlite_url), tmp_path / "archive")
+    first = receipt(landing, "8802001", NAME)
+    drop_extract(landing, "8802001", NAME, school_csv([dict(ROW, surname="Again")]), sidecar="b" * 64)
+    collect(LocalLanding(landing), _engine(sqlite_url), tmp_path / "archive")
+    assert receipt(landing, "8802001", NAME)["sha256"] != first["sha256"]
+    outbox = sorted(p.name for p in (landing / "8802001" / "outbox").iterdir())
+    kept = [n for n in outbox if n.startswith(f"{NAME}.receipt.") and n.endswith(".json") and n != f"{NAME}.receipt.json"]
+    assert len(kept) == 1
+    import json
+    assert json.loads((landing / "8802001" / "outbox" / kept[0]).read_text()) == first
