@@ -20,7 +20,7 @@ from matching.link import CONFLICT_MARK
 from register.keys import keyed, keyed_series, record_key_secret
 from register.models import ExtractFile, QuarantinedRow, SourceRecord
 from schemas.feeds import FileRejected, RowFault, read_extract, require_some_valid_rows, validate_extract
-from schemas.identifiers import nhs_digits, postcode_normalise
+from schemas.identifiers import nhs_digits, nhs_valid, postcode_normalise, upn_valid
 from sources.collect import mark_receipt_sent
 from sources.receipts import Receipt, send_receipt
 
@@ -107,6 +107,24 @@ def split_key_conflicts(rec: pd.DataFrame, secret: bytes = b"") -> tuple[pd.Data
                 ident = f"{person.surname}|{person.forename}|{person.dob}".upper()
                 rec.at[idx, "record_key"] += CONFLICT_MARK + keyed(secret, ident, 12)
     return rec, conflicts
+
+
+def quarantined_keys(feed: str, provider: str, frame: pd.DataFrame, rows, secret: bytes) -> dict[int, str]:
+    """Record keys of quarantined rows whose identifier itself is valid (UPN, LA child id, NHS
+    number): the same key the row would have had, so the child's previous record can stand in."""
+    sub = frame.loc[[r for r in set(rows) if r in frame.index]]
+    if sub.empty:
+        return {}
+    if feed == "school":
+        ids = sub["upn"].str.upper()
+        ok, ident = upn_valid(ids), "upn:" + ids
+    elif feed == "la":
+        ids = sub["la_child_id"]
+        ok, ident = ids != "", "la:" + ids
+    else:
+        ok, ident = nhs_valid(sub["nhs_number"]), "nhs:" + nhs_digits(sub["nhs_number"])
+    keys = f"{feed}:{provider}:" + keyed_series(secret, ident[ok])
+    return {int(r): k for r, k in keys.items()}
 
 
 def to_records(feed: str, provider: str, valid: pd.DataFrame, secret: bytes) -> pd.DataFrame:
@@ -213,8 +231,10 @@ def load_file(engine, source, file_id: int, report: LoadReport, hold_below: floa
                 valid = valid[~valid.index.isin([x.row for x in unstored])]
                 receipt.rows_accepted = len(valid)
             if faults:
+                bad_keys = quarantined_keys(f.feed, f.provider, parsed.frame, [x.row for x in faults], secret)
                 s.execute(insert(QuarantinedRow), [{"file_id": f.id, "row_no": x.row, "column": x.column or "(row)",
-                                                    "reason": x.reason} for x in faults])
+                                                    "reason": x.reason, "record_key": bad_keys.get(x.row)}
+                                                   for x in faults])
             f.status = "accepted"
             held = _hold_reason(s, f, len(valid), hold_below)
             if held:
@@ -265,34 +285,46 @@ def refresh_active(engine) -> dict[str, int]:
         files = files.sort_values(["extract_date", "file_id"])
         newest = files.groupby(["feed", "provider"]).tail(1)
         current = sorted(int(f) for f in newest["file_id"])
-        carried = _carried_forward(s, files, set(current))
+        carried = _carried_forward(s, files, set(current))  # record id -> why
         s.execute(update(SourceRecord).where(SourceRecord.active.is_(True), SourceRecord.file_id.not_in(current),
                                              SourceRecord.carried_forward.is_(False)).values(active=False))
         s.execute(update(SourceRecord).where(SourceRecord.file_id.in_(current))
                   .where((SourceRecord.active.is_(False)) | SourceRecord.carried_forward.is_(True))
-                  .values(active=True, carried_forward=False))
-        was = set(s.execute(select(SourceRecord.id).where(SourceRecord.carried_forward.is_(True))).scalars())
-        _set_flags(s, sorted(was - carried), active=False, carried_forward=False)
-        _set_flags(s, sorted(carried - was), active=True, carried_forward=True)
+                  .values(active=True, carried_forward=False, carried_because=None))
+        was = dict(s.execute(select(SourceRecord.id, SourceRecord.carried_because)
+                             .where(SourceRecord.carried_forward.is_(True))).all())
+        _set_flags(s, sorted(set(was) - set(carried)), active=False, carried_forward=False, carried_because=None)
+        for why in ("left_out", "quarantined"):
+            _set_flags(s, sorted(i for i, w in carried.items() if w == why and was.get(i) != why),
+                       active=True, carried_forward=True, carried_because=why)
         s.commit()
         counts = dict(s.execute(select(SourceRecord.feed, func.count()).where(SourceRecord.active.is_(True))
                                 .group_by(SourceRecord.feed)).all())
     return {**{feed: int(n) for feed, n in counts.items()}, "carried_forward": len(carried)}
 
 
-def _carried_forward(s: Session, files: pd.DataFrame, current: set[int]) -> set[int]:
-    school_files = files[files["feed"] == "school"]
-    earlier = school_files[~school_files["file_id"].isin(current)]
-    if earlier.empty:
-        return set()
-    rows = pd.DataFrame(s.execute(select(SourceRecord.id, SourceRecord.file_id, SourceRecord.record_key)
-                                  .where(SourceRecord.feed == "school")).all(),
-                        columns=["id", "file_id", "record_key"])
-    rows = rows.merge(school_files[["file_id", "provider", "extract_date"]], on="file_id")
+def _carried_forward(s: Session, files: pd.DataFrame, current: set[int]) -> dict[int, str]:
+    """Earlier rows that stay current, and why:
+    - quarantined (any feed): the child's row in its provider's newest extract failed
+      validation, but its identifier is valid; the latest earlier row with that key stands in;
+    - left_out (school rolls): the newest extract does not list the child at all; the latest
+      earlier row is the last thing the roll said (a leaver, or a pupil dropped off the roll)."""
+    earlier_files = files[~files["file_id"].isin(current)]
+    if earlier_files.empty:
+        return {}
+    bad_keys = set(s.execute(select(QuarantinedRow.record_key).where(
+        QuarantinedRow.file_id.in_(current), QuarantinedRow.record_key.is_not(None))).scalars())
+    rows = pd.DataFrame(s.execute(select(SourceRecord.id, SourceRecord.file_id, SourceRecord.record_key,
+                                         SourceRecord.feed)).all(),
+                        columns=["id", "file_id", "record_key", "feed"])
+    rows = rows.merge(files[["file_id", "extract_date"]], on="file_id")
     in_newest = set(rows.loc[rows["file_id"].isin(current), "record_key"])
     older = rows[~rows["file_id"].isin(current) & ~rows["record_key"].isin(in_newest)]
     latest = older.sort_values(["extract_date", "file_id", "id"]).groupby("record_key").tail(1)
-    return set(int(i) for i in latest["id"])
+    why = pd.Series(None, index=latest.index, dtype=object)
+    why[latest["feed"] == "school"] = "left_out"
+    why[latest["record_key"].isin(bad_keys)] = "quarantined"
+    return {int(i): w for i, w in zip(latest["id"], why) if w}
 
 
 def _set_flags(s: Session, ids: list[int], **values) -> None:
@@ -303,7 +335,8 @@ def _set_flags(s: Session, ids: list[int], **values) -> None:
 ACTIVE_COLUMNS = ["id", "record_key", "feed", "provider", "child_id", "upn", "former_upn", "nhs_number",
                   "la_child_id", "surname", "forename", "middle_names", "alt_surname", "dob", "sex",
                   "address_line1", "postcode", "residence_la", "start_date", "end_date", "end_reason",
-                  "enrol_status", "record_type", "destination_laestab", "shielded", "carried_forward"]
+                  "enrol_status", "record_type", "destination_laestab", "shielded", "carried_forward",
+                  "carried_because"]
 
 
 def active_records(engine) -> pd.DataFrame:
@@ -318,5 +351,5 @@ def active_records(engine) -> pd.DataFrame:
         if df[c].dtype == object and c not in ("dob", "start_date", "end_date", "shielded", "carried_forward"):
             df[c] = df[c].fillna("")
     left_before = pd.to_datetime(df["end_date"]).le(pd.to_datetime(df["extract_date"]))
-    df["gone_from_roll"] = df["carried_forward"].astype(bool) & (df["feed"] == "school") & ~left_before
+    df["gone_from_roll"] = (df["carried_because"] == "left_out") & (df["feed"] == "school") & ~left_before
     return df

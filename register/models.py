@@ -69,6 +69,9 @@ class SourceRecord(Base):
     # A school's newest extract left this child out: the row stays current as the last thing
     # that roll said (a leaver, or a child dropped with no leaving record).
     carried_forward: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # Why: "left_out" (a school's newest extract does not list the child) or "quarantined" (the
+    # child's row in the newest extract failed validation, so the previous row stands in).
+    carried_because: Mapped[str | None] = mapped_column(String(12))
     child_id: Mapped[str | None] = mapped_column(String(16))
     upn: Mapped[str | None] = mapped_column(String(13))
     former_upn: Mapped[str | None] = mapped_column(String(13))
@@ -111,6 +114,9 @@ class QuarantinedRow(Base):
     row_no: Mapped[int] = mapped_column(Integer)
     column: Mapped[str] = mapped_column(String(64))
     reason: Mapped[str] = mapped_column(Text)
+    # The row's record key when its identifier is valid (register.keys), so the child's previous
+    # record stays current while this row waits for a correction: a bad cell loses no child.
+    record_key: Mapped[str | None] = mapped_column(Text)
     __table_args__ = (Index("ix_quarantined_rows_file_id", "file_id"),)
 
 

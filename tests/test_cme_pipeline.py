@@ -133,3 +133,19 @@ def test_a_gp_registration_with_no_residence_is_placed_by_the_postcode_directory
     mine = [r for r in export_rows(sqlite_url, tmp_path, "cme") if r["surname"] == "Yardley"][0]
     assert (mine["la_code"], mine["reason"], mine["residence_source"]) == ("882", "NOT_ON_ANY_ROLL",
                                                                            "postcode_directory")
+
+
+def test_a_child_whose_newest_row_is_quarantined_keeps_their_previous_record(landing, sqlite_url, tmp_path):
+    gp_old = csv_bytes(HEALTH_HEADER, "9434765919,Yardley,Nell,,2013-04-04,2,4 Mill Lane,,Town,RA1 2AB,880,2019-01-01,,")
+    gp_new = csv_bytes(HEALTH_HEADER, "9434765919,Yardley,Nell,,2013-02-30,2,4 Mill Lane,,Town,RA1 2AB,880,2019-01-01,,")
+    drop_extract(landing, "Z99003", "health_Z99003_20261001.csv", gp_old)
+    drop_extract(landing, "Z99003", "health_Z99003_20261101.csv", gp_new)
+    pupil = {"upn": make_upn("8819993", 1), "surname": "Quenby", "forename": "Ada", "dob": "2014-02-01",
+             "sex": "F", "entry_date": "2019-09-04", "enrol_status": "C", "postcode": "RB1 1AB"}
+    drop_extract(landing, "8819993", "school_8819993_20261001.csv", school_csv([pupil]))
+    drop_extract(landing, "8819993", "school_8819993_20261101.csv", school_csv([dict(pupil, sex="Q")]))
+    assert run(landing, sqlite_url, tmp_path) == 0
+    assert receipt(landing, "Z99003", "health_Z99003_20261101.csv")["rows"]["quarantined"] == 1
+    cme = {r["surname"]: r for r in export_rows(sqlite_url, tmp_path, "cme")}
+    assert cme["Yardley"]["reason"] == "NOT_ON_ANY_ROLL", "a bad cell never hides a missing child"
+    assert "Quenby" not in cme, "a pupil whose newest row is quarantined is still on the roll"
