@@ -217,9 +217,10 @@ def test_a_run_with_nothing_new_does_not_relink(landing, sqlite_url, tmp_path):
     archive = str(tmp_path / "archive")
     assert relinked(run_pipeline(sqlite_url, str(landing), None, archive, AS_OF)) is True
     assert relinked(run_pipeline(sqlite_url, str(landing), None, archive, AS_OF)) is False
-    good = {"upn": make_upn("8802001", 995), "surname": "Quinn", "forename": "Ava", "dob": "2015-03-02",
+    good = {"upn": make_upn("8819994", 995), "surname": "Quinn", "forename": "Ava", "dob": "2015-03-02",
             "sex": "F", "entry_date": "2019-09-04", "enrol_status": "C"}
-    drop_extract(landing, "8802001", "school_8802001_20261103.csv", school_csv([good]))
+    # A new school's first extract (a one-row extract from an existing school would be held).
+    drop_extract(landing, "8819994", "school_8819994_20261103.csv", school_csv([good]))
     assert relinked(run_pipeline(sqlite_url, str(landing), None, archive, AS_OF)) is True
 
 
@@ -319,11 +320,11 @@ def test_a_tampered_archive_copy_is_never_loaded(landing, sqlite_url, tmp_path):
 
 def test_long_names_valid_under_the_contract_load_on_both_databases(landing, db_url, tmp_path):
     long_name = "A" + "b" * 128  # 129 letters: the contract sets no length
-    row = {"upn": make_upn("8802001", 993), "surname": long_name, "forename": "Ava", "dob": "2015-03-02",
+    row = {"upn": make_upn("8819995", 993), "surname": long_name, "forename": "Ava", "dob": "2015-03-02",
            "sex": "F", "entry_date": "2019-09-04", "enrol_status": "C"}
-    drop_extract(landing, "8802001", "school_8802001_20261103.csv", school_csv([row]))
+    drop_extract(landing, "8819995", "school_8819995_20261103.csv", school_csv([row]))
     assert run(landing, db_url, tmp_path) == 0
-    assert receipt(landing, "8802001", "school_8802001_20261103.csv")["rows"]["accepted"] == 1
+    assert receipt(landing, "8819995", "school_8819995_20261103.csv")["rows"]["accepted"] == 1
     statuses = {s for _, s, _ in ledger(db_url)}
     assert statuses == {"accepted"}, "every other provider's files loaded in the same run"
 
