@@ -87,6 +87,20 @@ def distinct_given_names(std: pd.DataFrame, pairs: np.ndarray, levels: pd.DataFr
     return out
 
 
+def names_crossed(std: pd.DataFrame, pairs: np.ndarray, levels: pd.DataFrame) -> np.ndarray:
+    """Pairs whose given and middle names cross both ways ("Theodore Leo" and "Leo Theodore"):
+    one child known by a middle name in one record, never twin evidence."""
+    out = np.zeros(len(pairs), dtype=bool)
+    idx = np.flatnonzero((levels["forename"] == 3).to_numpy())
+    if not len(idx):
+        return out
+    fn, mid = std["fn"].to_numpy(), std["mid"].to_numpy()
+    a, b = pairs[idx, 0], pairs[idx, 1]
+    out[idx] = [bool(fa) and bool(fb) and fa in mb.split() and fb in ma.split()
+                for fa, fb, ma, mb in zip(fn[a], fn[b], mid[a], mid[b])]
+    return out
+
+
 def name_rank(levels: pd.DataFrame) -> np.ndarray:
     """How well a pair's given names fit, coarsely: 0 the same name (or a diminutive), 1 alike
     or unknown, 2 different. Twins share everything else, so this is what tells them apart."""
@@ -179,9 +193,11 @@ def middle_name_rivals(std: pd.DataFrame, pairs: np.ndarray, levels: pd.DataFram
     surname alike, typos allowed), when
     - another record of the family carries that name as its given name: the record fits two
       children (parents name twins after each other); or
-    - the given name is the GP's and the middle name the school's or authority's: a GP
-      registration carries the legal first name, so a GP "Harry" is not "Muhammad Harry" at
-      school without an analyst saying so (his twin Harry may have no school record).
+    - the given name is the GP's and the middle name the school's or authority's, one way only:
+      a GP registration carries the legal first name, so a GP "Harry" is not "Muhammad Harry"
+      at school without an analyst saying so (his twin Harry may have no school record); a GP
+      "Theodore Leo" and a school "Leo Theodore" cross both ways, one child known by a middle
+      name.
     A shared NHS number or UPN settles it: one child known by a middle name."""
     withheld = np.zeros(len(pairs), dtype=bool)
     fn, mid, canon = std["fn"].to_numpy(), std["mid"].to_numpy(), std["fn_canon"].to_numpy()
@@ -201,7 +217,10 @@ def middle_name_rivals(std: pd.DataFrame, pairs: np.ndarray, levels: pd.DataFram
         for rec, other in ((i, j), (j, i)):
             if not (fn[rec] and fn[rec] != fn[other] and canon[rec] != canon[other] and fn[rec] in mid[other].split()):
                 continue
-            if same_name.get(rec, set()) - {other} or (feed[rec] == "health" and feed[other] != "health"):
+            # Crossed both ways ("Theodore Leo" and "Leo Theodore") is one child with names
+            # reordered; one way only ("Harry" and "Muhammad Harry") may be his twin.
+            one_way = fn[other] not in mid[rec].split()
+            if same_name.get(rec, set()) - {other} or (one_way and feed[rec] == "health" and feed[other] != "health"):
                 withheld[r] = True
     return withheld
 
@@ -263,7 +282,7 @@ def link_records(records: pd.DataFrame, settings: LinkSettings = LinkSettings(),
     if settings.twins_apart:
         distinct = distinct_given_names(std, pairs, levels, settings.established_name_share,
                                         settings.established_name_count)
-        twins = twin_evidence(levels, same_feed, distinct)
+        twins = twin_evidence(levels, same_feed, distinct) & ~names_crossed(std, pairs, levels)
     else:
         twins = np.zeros(len(levels), dtype=bool)
     shared_key = _pair_mask(pairs, conflict_pairs, n)

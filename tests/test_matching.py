@@ -323,3 +323,13 @@ def test_the_shield_net_catches_a_mistyped_nickname_by_birth_date_and_surname(ba
     frame["shielded"] = frame["shielded"].eq(True)
     pairs = link_records(frame).review_pairs
     assert ((pairs["key_a"] == "health:A81001:t") & (pairs["key_b"] == "la:880:t")).any()
+
+
+def test_a_child_known_at_school_by_a_middle_name_still_links_to_the_gp_record(background):
+    dob = date(2014, 5, 21)
+    cases = [rec("t", "health", "Theodore", "Ashworthy", dob, "M", postcode="RA3 3BD", middle="Leo",
+                 nhs_number=nhs()),
+             rec("t", "school", "Leo", "Ashworthy", dob, "M", postcode="RA3 3BD", middle="Theodore",
+                 upn=make_upn("8802001", 941))]
+    c, _ = clusters_of(background, cases)
+    assert c("health:A81001:t") == c("school:8802001:t")
