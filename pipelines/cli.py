@@ -206,14 +206,22 @@ def register_exists(url: str) -> bool:
         engine.dispose()
 
 
-def cmd_export(args) -> int:
+def _existing_register(command: str, url: str):
+    """The engine of an existing register, or None having said there is none."""
     from pipelines.resources import _engine
+
+    if not register_exists(url):
+        print(f"rollcall {command}: no register at {_safe_url(url)}; give --db the register's URL", file=sys.stderr)
+        return None
+    return _engine(url)
+
+
+def cmd_export(args) -> int:
     from register.reports import NoCmeList, export_cme, export_register
 
-    if not register_exists(args.db):
-        print(f"rollcall export: no register at {_safe_url(args.db)}; give --db the register's URL", file=sys.stderr)
+    engine = _existing_register("export", args.db)
+    if engine is None:
         return 1
-    engine = _engine(args.db)
     if args.what == "register":
         if args.include_shielded:
             print("rollcall export: WARNING: this export includes shielded children's records (which school and GP "
@@ -231,13 +239,11 @@ def cmd_export(args) -> int:
 
 
 def cmd_held(args) -> int:
-    from pipelines.resources import _engine
     from register.held import NotHeld, held_files, reject_held, release_held
 
-    if not register_exists(args.db):
-        print(f"rollcall held: no register at {_safe_url(args.db)}", file=sys.stderr)
+    engine = _existing_register("held", args.db)
+    if engine is None:
         return 1
-    engine = _engine(args.db)
     if args.action == "list":
         rows = held_files(engine)
         for r in rows:

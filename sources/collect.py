@@ -103,19 +103,23 @@ def _too_large(listing: dict[str, InboxFile], name: str, sidecar: str | None, ma
     return None
 
 
-def _reject_unread(source, account: str, engine, report: CollectionReport, csv: InboxFile,
-                   sidecar: InboxFile | None, reason: str) -> None:
-    """Reject a file without downloading it (too large): a ledger row and a receipt, no archive."""
-    label = safe_label(csv.name)
-    row = ExtractFile(account=account, name=label, sha256="", size_bytes=csv.size, archive_path="",
-                      status="rejected", reason=reason, collected_at=datetime.now(timezone.utc).replace(tzinfo=None))
-    row.processed_at = row.collected_at
+def _record_rejection(source, account: str, engine, report: CollectionReport, row: ExtractFile, reason: str) -> None:
+    """Record a file rejected at collection, count it and send its receipt."""
+    row.status, row.reason, row.processed_at = "rejected", reason, row.collected_at
     with Session(engine, expire_on_commit=False) as s:
         s.add(row)
         s.commit()
     report.rejected += 1
-    send_receipt(source, account, Receipt(file=label, status="rejected", reason=reason))
+    send_receipt(source, account, Receipt(file=row.name, status="rejected", sha256=row.sha256, reason=reason))
     mark_receipt_sent(engine, row.id)
+
+
+def _reject_unread(source, account: str, engine, report: CollectionReport, csv: InboxFile,
+                   sidecar: InboxFile | None, reason: str) -> None:
+    """Reject a file without downloading it (too large): a ledger row and a receipt, no archive."""
+    row = ExtractFile(account=account, name=safe_label(csv.name), sha256="", size_bytes=csv.size, archive_path="",
+                      collected_at=datetime.now(timezone.utc).replace(tzinfo=None))
+    _record_rejection(source, account, engine, report, row, reason)
     if sidecar is not None:
         _clear(source, account, csv, sidecar)
     elif _unchanged(source, account, csv):
@@ -230,16 +234,8 @@ def _reject_orphan(source, account, listed: InboxFile, engine, archive, report) 
         digest, path = _fetch_to_archive(source, account, name, listed.size, archive)
     except FileNotFoundError:
         return  # its CSV's collector cleared it
-    label = safe_label(name)
-    row = _ledger_row(account, label, digest, listed.size, path)
-    row.status, row.reason = "rejected", "a .sha256 sidecar arrived without its CSV"
-    row.processed_at = row.collected_at
-    with Session(engine, expire_on_commit=False) as s:
-        s.add(row)
-        s.commit()
-    report.rejected += 1
-    send_receipt(source, account, Receipt(file=label, status="rejected", sha256=digest, reason=row.reason))
-    mark_receipt_sent(engine, row.id)
+    row = _ledger_row(account, safe_label(name), digest, listed.size, path)
+    _record_rejection(source, account, engine, report, row, "a .sha256 sidecar arrived without its CSV")
     if _unchanged(source, account, listed):
         source.remove(account, name)
 
