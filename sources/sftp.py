@@ -57,6 +57,37 @@ class LocalFault(Exception):
     safe_message = True
 
 
+def _listdir_attr_raw(sftp: paramiko.SFTPClient, path: str) -> list[paramiko.SFTPAttributes]:
+    """paramiko's listdir_attr, except that names are read as bytes and decoded with surrogate
+    escapes: paramiko decodes them strictly, so one upload under a name that is not UTF-8 made
+    the whole inbox unreadable, run after run. (Uses paramiko's request layer, as listdir_attr
+    itself does.)"""
+    from paramiko.sftp import CMD_CLOSE, CMD_HANDLE, CMD_NAME, CMD_OPENDIR, CMD_READDIR, SFTPError
+
+    t, msg = sftp._request(CMD_OPENDIR, path)
+    if t != CMD_HANDLE:
+        raise SFTPError("expected a handle")
+    handle = msg.get_binary()
+    out = []
+    try:
+        while True:
+            try:
+                t, msg = sftp._request(CMD_READDIR, handle)
+            except EOFError:
+                break
+            if t != CMD_NAME:
+                raise SFTPError("expected a name response")
+            for _ in range(msg.get_int()):
+                name = msg.get_string().decode("utf-8", "surrogateescape")
+                longname = msg.get_string().decode("utf-8", "replace")
+                attr = paramiko.SFTPAttributes._from_msg(msg, name, longname)
+                if name not in (".", ".."):
+                    out.append(attr)
+    finally:
+        sftp._request(CMD_CLOSE, handle)
+    return out
+
+
 def _exists(sftp, path: str) -> bool:
     try:
         sftp.lstat(path)
@@ -190,7 +221,7 @@ class SftpSources:
 
         def ls(sftp):
             out = []
-            for a in sftp.listdir_attr(p.inbox):
+            for a in _listdir_attr_raw(sftp, p.inbox):
                 if not _safe_remote_name(a.filename):
                     log.warning("SFTP account %s: a name that is not a plain file name was ignored", account)
                     continue
@@ -199,10 +230,12 @@ class SftpSources:
             return sorted(out, key=lambda f: f.name)
         return self._retry(account, ls)
 
-    def _path(self, account: str, folder: str, name: str) -> str:
+    def _path(self, account: str, folder: str, name: str) -> bytes:
+        """The remote path of a plain name in one of the account's folders, as the server's own
+        bytes (a name that is not UTF-8 came to us with surrogate escapes and goes back so)."""
         if not _safe_remote_name(name):
             raise FileNotFoundError("not a plain file name")  # never a path outside the folder
-        return f"{folder}/{name}"
+        return f"{folder}/{name}".encode("utf-8", "surrogateescape")
 
     def fetch(self, account: str, name: str, dest: Path, limit: int | None = None) -> None:
         """Download at most limit bytes, within max_download_s: a server that sends more than it
@@ -283,15 +316,16 @@ class SftpSources:
         self._path(account, p.outbox, name)  # a plain name, or nothing is written
 
         def put(sftp):
-            tmp = f"{p.outbox}/.{name}.{uuid.uuid4().hex[:8]}.part"  # two writers never share a temp file
+            tmp = self._path(account, p.outbox, f".{name}.{uuid.uuid4().hex[:8]}.part")  # one temp file per writer
             with sftp.open(tmp, "wb") as fh:
                 fh.write(data)
-            target = f"{p.outbox}/{name}"
+            target = self._path(account, p.outbox, name)
             try:  # every receipt is kept: an earlier one under this name is renamed, never overwritten
                 written = sftp.lstat(target).st_mtime or 0
             except IOError:
                 written = None
             if written is not None:
-                sftp.posix_rename(target, f"{p.outbox}/" + kept_name(name, written, lambda n: _exists(sftp, f"{p.outbox}/{n}")))
+                kept = kept_name(name, written, lambda n: _exists(sftp, self._path(account, p.outbox, n)))
+                sftp.posix_rename(target, self._path(account, p.outbox, kept))
             sftp.posix_rename(tmp, target)
         self._retry(account, put)

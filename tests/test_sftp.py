@@ -325,3 +325,27 @@ def test_a_passphrase_protected_key_is_read_with_its_passphrase_from_the_environ
     monkeypatch.setenv("ROLLCALL_TEST_KEY_PASSPHRASE", "wrong")
     with pytest.raises(Exception):
         SftpSources(providers, attempts=1).list_inbox("8802001")
+
+
+def test_a_name_that_is_not_utf8_on_the_server_is_rejected_alone_and_the_inbox_stays_readable(sftp, tmp_path,
+                                                                                               sqlite_url):
+    import hashlib
+    import os
+    good = extract(tmp_path, "8802001")
+    sftp.upload("8802001", good)
+    inbox = os.fsencode(sftp.home("8802001") / "inbox")
+    data = good.read_bytes()
+    raw = b"school_8802001_2026110\xff.csv"
+    for name, content in ((raw, data), (raw + b".sha256", hashlib.sha256(data).hexdigest().encode())):
+        path = os.path.join(inbox, name)
+        with open(path, "wb") as fh:
+            fh.write(content)
+        os.chown(path, *[getattr(os.stat(os.path.join(inbox, os.fsencode(good.name))), a)
+                         for a in ("st_uid", "st_gid")])
+    report = collect(source(sftp), _engine(sqlite_url), tmp_path / "archive")
+    assert len(report.collected) == 1 and report.rejected == 1 and not report.failed_accounts
+    rows = ledger(sqlite_url)
+    bad = [n for _, n, s in rows if n.startswith("unsafe-name-") and s == "rejected"]
+    assert len(bad) == 1
+    assert (sftp.home("8802001") / "outbox" / f"{bad[0]}.receipt.json").exists()
+    assert os.listdir(inbox) == []
