@@ -49,6 +49,10 @@ class SftpProvider:
     outbox: str = "outbox"
     # Name of an environment variable holding the passphrase of key_path (never the passphrase itself).
     key_passphrase_env: str | None = None
+    # Receipts written as another account (same key) that owns the provider's outbox, so the
+    # provider can read its receipts but never change or delete them; outbox path as that account sees it.
+    receipts_user: str | None = None
+    receipts_outbox: str | None = None
 
 
 class LocalFault(Exception):
@@ -116,7 +120,8 @@ def load_config(path: str | Path) -> list[SftpProvider]:
                                 user=str(merged["user"]), key_path=str(merged["key_path"]),
                                 known_hosts=str(merged["known_hosts"]),
                                 inbox=merged.get("inbox", "inbox"), outbox=merged.get("outbox", "outbox"),
-                                key_passphrase_env=merged.get("key_passphrase_env")))
+                                key_passphrase_env=merged.get("key_passphrase_env"),
+                                receipts_user=merged.get("receipts_user"), receipts_outbox=merged.get("receipts_outbox")))
     return out
 
 
@@ -160,19 +165,21 @@ class SftpSources:
     def accounts(self) -> list[str]:
         return sorted(self.providers)
 
-    def _connect(self, account: str) -> paramiko.SFTPClient:
-        if account in self._clients:
-            transport = self._clients[account][0].get_transport()
+    def _connect(self, account: str, receipts: bool = False) -> paramiko.SFTPClient:
+        slot = f"{account}#receipts" if receipts else account
+        if slot in self._clients:
+            transport = self._clients[slot][0].get_transport()
             if transport is not None and transport.is_active():
-                return self._clients[account][1]
-            self._drop(account)
+                return self._clients[slot][1]
+            self._drop(slot)
         p = self.providers[account]
+        user = p.receipts_user if receipts else p.user
         client = paramiko.SSHClient()
         client.load_host_keys(p.known_hosts)
         client.set_missing_host_key_policy(paramiko.RejectPolicy())
         try:
             passphrase = os.environ.get(p.key_passphrase_env) if p.key_passphrase_env else None
-            client.connect(p.host, port=p.port, username=p.user, key_filename=p.key_path, passphrase=passphrase,
+            client.connect(p.host, port=p.port, username=user, key_filename=p.key_path, passphrase=passphrase,
                            allow_agent=False, look_for_keys=False, timeout=self.timeout, banner_timeout=self.timeout,
                            auth_timeout=self.timeout)
             sftp = client.open_sftp()
@@ -180,7 +187,7 @@ class SftpSources:
         except Exception as exc:
             client.close()
             raise _classify(exc) from None
-        self._clients[account] = (client, sftp)
+        self._clients[slot] = (client, sftp)
         return sftp
 
     def _drop(self, account: str) -> None:
@@ -195,11 +202,12 @@ class SftpSources:
         for account in list(self._clients):
             self._drop(account)
 
-    def _retry(self, account: str, what: Callable[[paramiko.SFTPClient], object]):
+    def _retry(self, account: str, what: Callable[[paramiko.SFTPClient], object], receipts: bool = False):
         """Run an SFTP action, reconnecting with backoff on transient faults."""
+        slot = f"{account}#receipts" if receipts else account
         for attempt in range(1, self.attempts + 1):
             try:
-                return what(self._connect(account))
+                return what(self._connect(account, receipts))
             except (SftpRefused, FileNotFoundError, LocalFault):
                 raise
             except SftpUnreachable as exc:
@@ -210,7 +218,7 @@ class SftpSources:
                     raise
                 if not isinstance(fault, SftpUnreachable):
                     raise fault from None
-            self._drop(account)
+            self._drop(slot)
             log.warning("SFTP account %s: %s (attempt %d of %d)", account, fault, attempt, self.attempts)
             if attempt < self.attempts:
                 time.sleep(self.backoff * 2 ** (attempt - 1))
@@ -313,19 +321,21 @@ class SftpSources:
 
     def put_outbox(self, account: str, name: str, data: bytes) -> None:
         p = self.providers[account]
-        self._path(account, p.outbox, name)  # a plain name, or nothing is written
+        receipts = bool(p.receipts_user)
+        outbox = p.receipts_outbox if receipts and p.receipts_outbox else p.outbox
+        self._path(account, outbox, name)  # a plain name, or nothing is written
 
         def put(sftp):
-            tmp = self._path(account, p.outbox, f".{name}.{uuid.uuid4().hex[:8]}.part")  # one temp file per writer
+            tmp = self._path(account, outbox, f".{name}.{uuid.uuid4().hex[:8]}.part")  # one temp file per writer
             with sftp.open(tmp, "wb") as fh:
                 fh.write(data)
-            target = self._path(account, p.outbox, name)
+            target = self._path(account, outbox, name)
             try:  # every receipt is kept: an earlier one under this name is renamed, never overwritten
                 written = sftp.lstat(target).st_mtime or 0
             except IOError:
                 written = None
             if written is not None:
-                kept = kept_name(name, written, lambda n: _exists(sftp, self._path(account, p.outbox, n)))
-                sftp.posix_rename(target, self._path(account, p.outbox, kept))
+                kept = kept_name(name, written, lambda n: _exists(sftp, self._path(account, outbox, n)))
+                sftp.posix_rename(target, self._path(account, outbox, kept))
             sftp.posix_rename(tmp, target)
-        self._retry(account, put)
+        self._retry(account, put, receipts)

@@ -43,6 +43,9 @@ USER_PREFIX = "rcdemo_"
 ACCOUNT_COMMENT = "Rollcall demo/test SFTP account"
 
 
+RECEIPTS_USER = USER_PREFIX + "receipts"  # writes every provider's receipts; providers may only read them
+
+
 def user_for(account: str) -> str:
     return USER_PREFIX + account.lower()
 
@@ -127,6 +130,9 @@ PermitTunnel no
 MaxStartups 100:30:200
 LogLevel ERROR
 Subsystem sftp internal-sftp
+Match User {RECEIPTS_USER}
+    ChrootDirectory {self.root / 'homes'}
+    ForceCommand internal-sftp
 Match User {USER_PREFIX}*
     ChrootDirectory {self.root / 'homes'}/%u
     ForceCommand internal-sftp
@@ -136,8 +142,9 @@ Match User {USER_PREFIX}*
         pub = (Path(str(key_file or self.host_key) + ".pub")).read_text().split()
         self.known_hosts.write_text(f"[127.0.0.1]:{self.port} {pub[0]} {pub[1]}\n")
 
-    def add_account(self, account: str) -> str:
-        user = user_for(account)
+    @staticmethod
+    def _system_user(user: str) -> pwd.struct_passwd:
+        """Our own demo/test account, made if missing; never one somebody else made."""
         try:
             existing = pwd.getpwnam(user)
         except KeyError:
@@ -147,14 +154,27 @@ Match User {USER_PREFIX}*
             if existing.pw_gecos != ACCOUNT_COMMENT:
                 raise RuntimeError(f"a system account {user} exists that Rollcall did not make; refusing to use it")
         subprocess.run(["usermod", "-p", "*", user], check=True)  # unlock for key login, no password
-        uid, gid = pwd.getpwnam(user).pw_uid, pwd.getpwnam(user).pw_gid
+        return pwd.getpwnam(user)
+
+    def add_account(self, account: str) -> str:
+        user = user_for(account)
+        me = self._system_user(user)
+        receipts = self._system_user(RECEIPTS_USER)
+        keys = self.root / "keys" / RECEIPTS_USER
+        keys.write_text(Path(str(self.register_key) + ".pub").read_text())
+        os.chmod(keys, 0o644)
+        uid, gid = me.pw_uid, me.pw_gid
         home = self.home(account)
         home.mkdir(mode=0o755, exist_ok=True)
         os.chown(home, 0, 0)
-        for sub in ("inbox", "outbox"):
-            (home / sub).mkdir(exist_ok=True)
-            os.chown(home / sub, uid, gid)
-            os.chmod(home / sub, 0o750)
+        (home / "inbox").mkdir(exist_ok=True)
+        os.chown(home / "inbox", uid, gid)
+        os.chmod(home / "inbox", 0o750)
+        # The outbox belongs to the receipts account; the provider's group may list and read it,
+        # never write, rename or delete in it: receipts are the register's record.
+        (home / "outbox").mkdir(exist_ok=True)
+        os.chown(home / "outbox", receipts.pw_uid, gid)
+        os.chmod(home / "outbox", 0o750)
         key = self.provider_key(account)
         _keygen(key)
         keys = self.root / "keys" / user
@@ -221,7 +241,9 @@ Match User {USER_PREFIX}*
         path.write_text(yaml.safe_dump({
             "defaults": {"host": "127.0.0.1", "port": self.port, "key_path": str(self.register_key),
                          "known_hosts": str(self.known_hosts)},
-            "providers": [{"account": a, "user": user_for(a)} for a in (accounts or sorted(self.accounts))]}))
+            "providers": [{"account": a, "user": user_for(a), "receipts_user": RECEIPTS_USER,
+                           "receipts_outbox": f"/{user_for(a)}/outbox"}
+                          for a in (accounts or sorted(self.accounts))]}))
         return path
 
     def provider_client(self, account: str, user: str | None = None) -> paramiko.SFTPClient:

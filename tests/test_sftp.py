@@ -349,3 +349,22 @@ def test_a_name_that_is_not_utf8_on_the_server_is_rejected_alone_and_the_inbox_s
     assert len(bad) == 1
     assert (sftp.home("8802001") / "outbox" / f"{bad[0]}.receipt.json").exists()
     assert os.listdir(inbox) == []
+
+
+def test_a_provider_reads_its_receipts_but_can_never_change_or_delete_them(sftp, tmp_path, sqlite_url):
+    bad = extract(tmp_path, "8802001", day="20261103")
+    bad.with_name(bad.name + ".sha256").write_text("0" * 64 + "\n")
+    sftp.upload("8802001", bad)
+    collect(source(sftp), _engine(sqlite_url), tmp_path / "archive")
+    name = f"{bad.name}.receipt.json"
+    mine = sftp.provider_client("8802001")
+    try:
+        assert name in mine.listdir("outbox")
+        assert json.loads(mine.open(f"outbox/{name}").read())["status"] == "rejected"
+        for attempt in (lambda: mine.remove(f"outbox/{name}"), lambda: mine.open(f"outbox/{name}", "w"),
+                        lambda: mine.rename(f"outbox/{name}", "outbox/x"), lambda: mine.open("outbox/new", "w")):
+            with pytest.raises(IOError):
+                attempt()
+        assert json.loads(mine.open(f"outbox/{name}").read())["status"] == "rejected"
+    finally:
+        mine._owner.close()
