@@ -12,14 +12,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pandas as pd
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from matching.link import CONFLICT_MARK
 from register.keys import keyed, keyed_series, record_key_secret
 from register.models import ExtractFile, QuarantinedRow, SourceRecord
-from schemas.feeds import FileRejected, RowFault, read_extract, require_some_valid_rows, validate_extract
+from schemas.feeds import FileRejected, RowFault, iter_extract, validate_extract
 from schemas.identifiers import nhs_digits, nhs_valid, postcode_normalise, upn_valid
 from sources.collect import mark_receipt_sent
 from sources.receipts import Receipt, send_receipt
@@ -193,64 +193,120 @@ def _hold_reason(s: Session, f: ExtractFile, rows: int, hold_below: float) -> st
             "export, send the full extract instead")
 
 
+CHUNK_ROWS = 50_000  # rows validated and stored at a time: memory stays bounded whatever the file's size
+
+
+def _verify_archive(path: str, sha256: str) -> None:
+    """Re-hash the archived copy (in blocks) before loading: never load what was not received."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            if b"\x00" in block:
+                raise FileRejected("the file holds NUL bytes: it is not a text CSV")
+            h.update(block)
+    if h.hexdigest() != sha256:
+        log.error("an archived copy does not match its checksum: %s", Path(path).name[:12])
+        raise FileRejected("the archived copy of the file no longer matches the checksum it arrived "
+                           "with; please send the file again")
+
+
+@dataclass
+class _Loaded:
+    """What loading a file's chunks adds up to."""
+    rows_total: int = 0
+    rows_accepted: int = 0
+    warnings: list[str] = field(default_factory=list)
+    faults: list[RowFault] = field(default_factory=list)
+
+
+def _load_chunks(s: Session, f: ExtractFile, secret: bytes, out: _Loaded) -> None:
+    """Validate and store the archived file a chunk at a time into `out`; quarantine bad rows
+    with their keys. Raises FileRejected for a fault of the whole file (the caller rolls back;
+    `out` keeps the row faults found so far for the receipt)."""
+    with open(f.archive_path, "rb") as fh:
+        for chunk in iter_extract(fh, f.feed, CHUNK_ROWS):
+            valid, faults = validate_extract(chunk, f.extract_date)
+            if len(valid):
+                rec = to_records(f.feed, f.provider, valid, secret)
+                faults = sorted(faults + _store_rows(s, _db_rows(rec, f.id)), key=lambda x: x.row)
+            if faults:
+                bad_keys = quarantined_keys(f.feed, f.provider, chunk.frame, [x.row for x in faults], secret)
+                s.execute(insert(QuarantinedRow), [{"file_id": f.id, "row_no": x.row, "column": x.column or "(row)",
+                                                    "reason": x.reason, "record_key": bad_keys.get(x.row)}
+                                                   for x in faults])
+            out.rows_total += chunk.rows_total
+            out.rows_accepted += len(valid) - len({x.row for x in faults if x.row in valid.index})
+            out.warnings += chunk.warnings
+            out.faults += faults
+    if out.rows_total and not out.rows_accepted:
+        raise FileRejected("no row passed validation, so the file replaces nothing; see the rejected rows")
+
+
+def _split_stored_conflicts(s: Session, file_id: int, feed: str, secret: bytes) -> list[list[int]]:
+    """split_key_conflicts over the file's stored rows that share a record key (found by the
+    database, so no chunk needs to see the whole file)."""
+    shared = select(SourceRecord.record_key).where(SourceRecord.file_id == file_id) \
+        .group_by(SourceRecord.record_key).having(func.count() > 1)
+    rows = pd.DataFrame(s.execute(select(SourceRecord.id, SourceRecord.record_key, SourceRecord.row_no,
+                                         SourceRecord.surname, SourceRecord.forename, SourceRecord.dob,
+                                         SourceRecord.nhs_number)
+                                  .where(SourceRecord.file_id == file_id, SourceRecord.record_key.in_(shared))
+                                  .order_by(SourceRecord.row_no)).all(),
+                        columns=["id", "record_key", "row_no", "surname", "forename", "dob", "nhs_number"])
+    if rows.empty:
+        return []
+    rows["nhs_number"] = rows["nhs_number"].fillna("")
+    before = rows["record_key"].copy()
+    rows, conflicts = split_key_conflicts(rows, secret)
+    changed = rows[rows["record_key"] != before]
+    if len(changed):
+        s.connection().execute(update(SourceRecord).where(SourceRecord.id == bindparam("rid"))
+                               .values(record_key=bindparam("key")),
+                               [{"rid": int(i), "key": k} for i, k in zip(changed["id"], changed["record_key"])])
+    return conflicts
+
+
 def load_file(engine, source, file_id: int, report: LoadReport, hold_below: float = 0.5) -> None:
+    secret = record_key_secret(engine)
     with Session(engine) as s:
         f = s.get(ExtractFile, file_id)
         account, name = f.account, f.name
         receipt = Receipt(file=name, status="accepted", sha256=f.sha256, feed=f.feed, provider=f.provider,
                           extract_date=str(f.extract_date))
-        faults: list[RowFault] = []
+        loaded = _Loaded()
         try:
-            data = Path(f.archive_path).read_bytes()
-            if hashlib.sha256(data).hexdigest() != f.sha256:
-                # The archived copy changed after collection: never load what was not received.
-                log.error("ledger file %s: the archived copy does not match its checksum", file_id)
-                raise FileRejected("the archived copy of the file no longer matches the checksum it arrived "
-                                   "with; please send the file again")
-            parsed = read_extract(data, f.feed)
-            valid, faults = validate_extract(parsed, f.extract_date)
-            require_some_valid_rows(parsed, valid)
+            _verify_archive(f.archive_path, f.sha256)
+            _load_chunks(s, f, secret, loaded)
         except FileRejected as exc:
-            receipt.status, receipt.reason, receipt.faults = "rejected", str(exc), faults
+            s.rollback()  # nothing of a rejected file stays
+            f = s.get(ExtractFile, file_id)
+            receipt.status, receipt.reason, receipt.faults = "rejected", str(exc), loaded.faults
             f.status, f.reason = "rejected", str(exc)
             report.rejected += 1
         else:
-            receipt.rows_total, receipt.rows_accepted = parsed.rows_total, len(valid)
-            receipt.warnings, receipt.faults = parsed.warnings, faults
-            secret = record_key_secret(engine)
-            rec, conflicts = split_key_conflicts(to_records(f.feed, f.provider, valid, secret), secret)
-            for rows in conflicts:
-                parsed.warnings.append(
+            for rows in _split_stored_conflicts(s, f.id, f.feed, secret):
+                loaded.warnings.append(
                     f"rows {', '.join(map(str, rows))} share one {KEY_COLUMN[f.feed]} but describe different "
                     "children: they are kept apart and sent to the register's review queue; please correct "
                     "the identifier")
-            unstored = _store_rows(s, _db_rows(rec, f.id)) if len(rec) else []
-            if unstored:
-                faults = sorted(faults + unstored, key=lambda x: x.row)
-                receipt.faults = faults
-                valid = valid[~valid.index.isin([x.row for x in unstored])]
-                receipt.rows_accepted = len(valid)
-            if faults:
-                bad_keys = quarantined_keys(f.feed, f.provider, parsed.frame, [x.row for x in faults], secret)
-                s.execute(insert(QuarantinedRow), [{"file_id": f.id, "row_no": x.row, "column": x.column or "(row)",
-                                                    "reason": x.reason, "record_key": bad_keys.get(x.row)}
-                                                   for x in faults])
+            receipt.rows_total, receipt.rows_accepted = loaded.rows_total, loaded.rows_accepted
+            receipt.warnings, receipt.faults = loaded.warnings, loaded.faults
             f.status = "accepted"
-            held = _hold_reason(s, f, len(valid), hold_below)
+            held = _hold_reason(s, f, loaded.rows_accepted, hold_below)
             if held:
                 # Stored but not applied: an operator releases or rejects it (rollcall held).
                 f.status, f.reason = "held", held
                 receipt.status, receipt.reason = "held", held
                 report.held += 1
                 log.warning("ledger file %s is held: far fewer rows than its provider's last extract", file_id)
-            f.rows_total, f.rows_accepted = parsed.rows_total, len(valid)
+            f.rows_total, f.rows_accepted = loaded.rows_total, loaded.rows_accepted
             f.rows_quarantined = receipt.rows_quarantined
-            f.warnings = json.dumps(parsed.warnings) if parsed.warnings else None
+            f.warnings = json.dumps(loaded.warnings) if loaded.warnings else None
             report.accepted += 1
-            report.rows_accepted += len(valid)
+            report.rows_accepted += loaded.rows_accepted
             report.rows_quarantined += receipt.rows_quarantined
-            report.warnings += len(parsed.warnings)
-            report.per_feed_rows[f.feed] = report.per_feed_rows.get(f.feed, 0) + len(valid)
+            report.warnings += len(loaded.warnings)
+            report.per_feed_rows[f.feed] = report.per_feed_rows.get(f.feed, 0) + loaded.rows_accepted
         f.processed_at = datetime.now(timezone.utc).replace(tzinfo=None)
         s.commit()
     send_receipt(source, account, receipt)
