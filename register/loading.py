@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 from sqlalchemy import bindparam, func, insert, select, update
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session
 
 from matching.link import CONFLICT_MARK
@@ -150,21 +150,27 @@ def _db_rows(rec: pd.DataFrame, file_id: int) -> list[dict]:
     return rec.to_dict("records")
 
 
+# Database errors a row's own values cause (too long, out of range, a constraint it breaks).
+ROW_FAULTS = (DataError, IntegrityError)
+
+
 def _store_rows(s: Session, rows: list[dict]) -> list[RowFault]:
-    """Insert the rows; should the database refuse the batch, insert them one at a time and
-    return a fault for each row it refuses (quarantined with its reason, never its content)."""
+    """Insert the rows; should the database refuse the batch for what a row holds, insert them
+    one at a time and return a fault for each row it refuses (quarantined with its reason, never
+    its content). Any other database fault (locked, unreachable, full) is no row's fault: it is
+    raised, so the whole file stays collected and is tried again."""
     try:
         with s.begin_nested():
             s.execute(insert(SourceRecord), rows)
         return []
-    except DBAPIError:
+    except ROW_FAULTS:
         pass
     unstored = []
     for row in rows:
         try:
             with s.begin_nested():
                 s.execute(insert(SourceRecord), [row])
-        except DBAPIError as exc:
+        except ROW_FAULTS as exc:
             unstored.append(RowFault(int(row["row_no"]), "", "the row could not be stored in the register "
                                      f"({type(exc.orig).__name__}); please check its values"))
     return unstored

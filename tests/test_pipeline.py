@@ -448,3 +448,29 @@ def test_a_file_loads_the_same_a_few_rows_at_a_time(landing, sqlite_url, tmp_pat
     with _engine(sqlite_url).connect() as conn:
         keys = conn.execute(select(SourceRecord.record_key).where(SourceRecord.la_child_id == "A1")).scalars().all()
     assert len(set(keys)) == 2
+
+
+def test_a_database_fault_that_is_no_rows_doing_leaves_the_file_for_the_next_run(landing, sqlite_url, tmp_path,
+                                                                                 monkeypatch):
+    from sqlalchemy import insert as real_insert, text
+    from pipelines.resources import DeliveryRouter
+    from register import loading
+    from register.models import QuarantinedRow
+    from sources.collect import collect
+    from sources.landing import LocalLanding
+
+    engine = _engine(sqlite_url)
+    report = collect(LocalLanding(landing), engine, tmp_path / "archive")
+    fid = report.collected[0]
+
+    def failing_insert(model):  # the database cannot take anything (as if locked or gone)
+        return text("INSERT INTO no_such_table VALUES (1)") if model is SourceRecord else real_insert(model)
+
+    monkeypatch.setattr(loading, "insert", failing_insert)
+    loaded = loading.load_files(engine, DeliveryRouter([LocalLanding(landing)]), [fid])
+    assert loaded.failed == 1 and loaded.rejected == 0
+    with engine.connect() as conn:
+        assert conn.execute(select(ExtractFile.status).where(ExtractFile.id == fid)).scalar() == "collected"
+        assert conn.execute(select(func.count()).select_from(QuarantinedRow)).scalar() == 0
+    monkeypatch.undo()
+    assert loading.load_files(engine, DeliveryRouter([LocalLanding(landing)]), [fid]).accepted == 1
