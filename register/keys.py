@@ -43,5 +43,6 @@ def keyed(secret: bytes, value: str, length: int = 24) -> str:
 
 
 def keyed_series(secret: bytes, values: pd.Series, length: int = 24) -> pd.Series:
+    """keyed() of each value, as text even when there are no values (an empty map is float)."""
     uniques = values.unique()
-    return values.map(dict(zip(uniques, (keyed(secret, v, length) for v in uniques))))
+    return values.map(dict(zip(uniques, (keyed(secret, v, length) for v in uniques)))).astype(object)

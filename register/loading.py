@@ -123,6 +123,8 @@ def quarantined_keys(feed: str, provider: str, frame: pd.DataFrame, rows, secret
         ok, ident = ids != "", "la:" + ids
     else:
         ok, ident = nhs_valid(sub["nhs_number"]), "nhs:" + nhs_digits(sub["nhs_number"])
+    if not ok.any():
+        return {}
     keys = f"{feed}:{provider}:" + keyed_series(secret, ident[ok])
     return {int(r): k for r, k in keys.items()}
 

@@ -149,3 +149,13 @@ def test_a_child_whose_newest_row_is_quarantined_keeps_their_previous_record(lan
     cme = {r["surname"]: r for r in export_rows(sqlite_url, tmp_path, "cme")}
     assert cme["Yardley"]["reason"] == "NOT_ON_ANY_ROLL", "a bad cell never hides a missing child"
     assert "Quenby" not in cme, "a pupil whose newest row is quarantined is still on the roll"
+
+
+def test_a_file_whose_bad_rows_all_lack_a_valid_identifier_still_loads(landing, sqlite_url, tmp_path):
+    gp = csv_bytes(HEALTH_HEADER,
+                   "9434765919,Yardley,Nell,,2013-04-04,2,4 Mill Lane,,Town,RA1 2AB,880,2019-01-01,,",
+                   "1234567890,Zeal,Ora,,2013-02-30,5,5 Mill Lane,,Town,RA1 2AB,880,2019-01-01,,")
+    drop_extract(landing, "Z99004", "health_Z99004_20261101.csv", gp)
+    assert run(landing, sqlite_url, tmp_path) == 0
+    r = receipt(landing, "Z99004", "health_Z99004_20261101.csv")
+    assert r["status"] == "accepted" and r["rows"] == {"total": 2, "accepted": 1, "quarantined": 1}
