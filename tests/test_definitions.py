@@ -81,7 +81,6 @@ def test_a_failed_run_raises_an_alert(tmp_path, monkeypatch, sqlite_url):
 def test_the_ui_cannot_point_a_run_elsewhere_nor_see_the_database_password(monkeypatch):
     import importlib
     import pytest
-    from dagster._core.errors import DagsterInvalidConfigError  # noqa: F401 - the error Dagster raises
     from dagster import validate_run_config
 
     monkeypatch.setenv("ROLLCALL_DB_URL", "postgresql+psycopg://rollcall:s3cret-pw@127.0.0.1:5432/rollcall")

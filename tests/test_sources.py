@@ -200,7 +200,6 @@ def test_partial_downloads_left_by_a_killed_run_are_cleared(tmp_path, sqlite_url
 
 
 def test_only_real_provider_folders_are_accounts_and_symlinks_are_never_followed(tmp_path, sqlite_url):
-    import os
     landing = tmp_path / "landing"
     drop_extract(landing, "8802001", NAME, school_csv([ROW]))
     victim_file = landing / "8802001" / "inbox" / NAME
