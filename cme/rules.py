@@ -11,6 +11,8 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
+from schemas.identifiers import postcode_district, postcode_sector
+
 # Why a child is flagged. The newest dated fact about a child off every roll decides (see
 # education_timeline); these are the facts that leave a child on the list.
 REASONS = {
@@ -187,14 +189,6 @@ def education_timeline(r: pd.DataFrame, ts: pd.Timestamp, held_rolls: set | None
     f["tie"] = (f["verdict"] == "flag").astype(int)
     f = f.sort_values(["child_id", "date", "tie"], kind="stable")
     return f.groupby("child_id").tail(1)[cols].reset_index(drop=True)
-
-
-def postcode_sector(postcode: pd.Series) -> pd.Series:
-    return postcode.str[:-2].where(postcode.str.len() >= 5, "")
-
-
-def postcode_district(postcode: pd.Series) -> pd.Series:
-    return postcode.str.split(" ").str[0].fillna("").where(postcode.str.contains(" "), "")
 
 
 def learned_authorities(r: pd.DataFrame, part: pd.Series, settings: ResidenceSettings) -> dict[str, str]:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from schemas.identifiers import is_pseudo_postcode, postcode_normalise
+from schemas.identifiers import is_pseudo_postcode, postcode_district, postcode_normalise, postcode_sector
 
 
 @lru_cache(maxsize=1)
@@ -69,8 +69,8 @@ def standardise(records: pd.DataFrame, postcode_style: str = "uk") -> pd.DataFra
         pc = postcode_normalise(records["postcode"])
         pc = pc.where(~is_pseudo_postcode(pc), "")
         df["pc"] = pc
-        df["pc_sector"] = pc.str[:-2].where(pc != "", "")
-        df["pc_district"] = pc.str.split(" ").str[0].fillna("")
+        df["pc_sector"] = postcode_sector(pc)
+        df["pc_district"] = postcode_district(pc)
         df["pc_area"] = df["pc_district"].str.extract(r"^([A-Z]+)", expand=False).fillna("")
     df["sex"] = records["sex"].fillna("").where(records["sex"].isin(["M", "F"]), "")
     for c in ("upn", "former_upn", "nhs_number", "record_key", "feed", "provider"):

@@ -299,7 +299,7 @@ def cmd_validate(args) -> int:
         valid, faults = validate_extract(parsed, meta.extract_date)
         receipt.rows_total, receipt.rows_accepted = parsed.rows_total, len(valid)
         receipt.warnings, receipt.faults = parsed.warnings, faults
-        require_some_valid_rows(parsed, valid)
+        require_some_valid_rows(parsed.rows_total, len(valid))
         if not sidecar.exists():
             receipt.warnings.append(f"no {SIDECAR_SUFFIX} sidecar beside the file: upload one after the CSV")
     except FileRejected as exc:

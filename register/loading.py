@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from matching.link import CONFLICT_MARK
 from register.keys import keyed, keyed_series, record_key_secret
 from register.models import ExtractFile, QuarantinedRow, SourceRecord
-from schemas.feeds import FileRejected, RowFault, iter_extract, validate_extract
+from schemas.feeds import FileRejected, RowFault, iter_extract, require_some_valid_rows, validate_extract
 from schemas.identifiers import nhs_digits, nhs_valid, postcode_normalise, upn_valid
 from sources.collect import mark_receipt_sent
 from sources.receipts import Receipt, send_receipt
@@ -59,17 +59,26 @@ class LoadReport:
     per_feed_rows: dict[str, int] = field(default_factory=dict)
 
 
+def provider_identifiers(feed: str, frame: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
+    """(identifier text to key on, where it is valid) from the provider's own id for the child:
+    the UPN, the LA child id or the NHS number. Used for stored rows and quarantined rows alike,
+    so a quarantined row gets the key its child's stored rows have."""
+    if feed == "school":
+        upn = frame["upn"].str.upper()
+        return "upn:" + upn, upn_valid(upn)
+    if feed == "la":
+        return "la:" + frame["la_child_id"], frame["la_child_id"] != ""
+    return "nhs:" + nhs_digits(frame["nhs_number"]), nhs_valid(frame["nhs_number"])
+
+
 def record_keys(feed: str, provider: str, rec: pd.DataFrame, secret: bytes) -> pd.Series:
     """A key that names the same child at the same provider across that provider's extracts:
     the feed, the provider and a keyed hash of the provider's identifier for the child (a GP
     record with no NHS number: of its name and birth date). See register.keys."""
-    if feed == "school":
-        ident = "upn:" + rec["upn"]
-    elif feed == "la":
-        ident = "la:" + rec["la_child_id"]
-    else:
+    ident, _ = provider_identifiers(feed, rec)
+    if feed == "health":
         by_name = "name:" + rec["surname"].str.upper() + "|" + rec["forename"].str.upper() + "|" + rec["dob"].astype(str)
-        ident = ("nhs:" + rec["nhs_number"]).where(rec["nhs_number"] != "", by_name)
+        ident = ident.where(rec["nhs_number"] != "", by_name)
     return f"{feed}:{provider}:" + keyed_series(secret, ident)
 
 
@@ -115,14 +124,7 @@ def quarantined_keys(feed: str, provider: str, frame: pd.DataFrame, rows, secret
     sub = frame.loc[[r for r in set(rows) if r in frame.index]]
     if sub.empty:
         return {}
-    if feed == "school":
-        ids = sub["upn"].str.upper()
-        ok, ident = upn_valid(ids), "upn:" + ids
-    elif feed == "la":
-        ids = sub["la_child_id"]
-        ok, ident = ids != "", "la:" + ids
-    else:
-        ok, ident = nhs_valid(sub["nhs_number"]), "nhs:" + nhs_digits(sub["nhs_number"])
+    ident, ok = provider_identifiers(feed, sub)
     if not ok.any():
         return {}
     keys = f"{feed}:{provider}:" + keyed_series(secret, ident[ok])
@@ -246,11 +248,10 @@ def _load_chunks(s: Session, f: ExtractFile, secret: bytes, out: _Loaded) -> Non
             out.rows_accepted += len(valid) - len({x.row for x in faults if x.row in valid.index})
             out.warnings += chunk.warnings
             out.faults += faults
-    if out.rows_total and not out.rows_accepted:
-        raise FileRejected("no row passed validation, so the file replaces nothing; see the rejected rows")
+    require_some_valid_rows(out.rows_total, out.rows_accepted)
 
 
-def _split_stored_conflicts(s: Session, file_id: int, feed: str, secret: bytes) -> list[list[int]]:
+def _split_stored_conflicts(s: Session, file_id: int, secret: bytes) -> list[list[int]]:
     """split_key_conflicts over the file's stored rows that share a record key (found by the
     database, so no chunk needs to see the whole file)."""
     shared = select(SourceRecord.record_key).where(SourceRecord.file_id == file_id) \
@@ -292,7 +293,7 @@ def load_file(engine, source, file_id: int, report: LoadReport, hold_below: floa
             f.status, f.reason = "rejected", str(exc)
             report.rejected += 1
         else:
-            for rows in _split_stored_conflicts(s, f.id, f.feed, secret):
+            for rows in _split_stored_conflicts(s, f.id, secret):
                 loaded.warnings.append(
                     f"rows {', '.join(map(str, rows))} share one {KEY_COLUMN[f.feed]} but describe different "
                     "children: they are kept apart and sent to the register's review queue; please correct "

@@ -188,9 +188,9 @@ def _chunk(feed, spec, header, good, warnings, faults, rows) -> ParsedExtract:
     return ParsedExtract(feed, list(spec), frame, list(warnings), faults, rows)
 
 
-def require_some_valid_rows(parsed: ParsedExtract, valid: pd.DataFrame) -> None:
+def require_some_valid_rows(rows_total: int, rows_accepted: int) -> None:
     """A file none of whose rows passed replaces nothing: it would empty its provider's roll."""
-    if parsed.rows_total and not len(valid):
+    if rows_total and not rows_accepted:
         raise FileRejected("no row passed validation, so the file replaces nothing; see the rejected rows")
 
 

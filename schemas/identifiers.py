@@ -80,6 +80,16 @@ def postcode_normalise(values: pd.Series) -> pd.Series:
     return s.where(good, "")
 
 
+def postcode_sector(normalised: pd.Series) -> pd.Series:
+    """'OUT I' of a normalised postcode ('OUTWARD INWARD'); '' where there is none."""
+    return normalised.str[:-2].where(normalised != "", "")
+
+
+def postcode_district(normalised: pd.Series) -> pd.Series:
+    """The outward code of a normalised postcode; '' where there is none."""
+    return normalised.str.split(" ").str[0].fillna("")
+
+
 def postcode_valid(values: pd.Series) -> pd.Series:
     raw = values.fillna("").astype(str).str.strip()
     return (raw == "") | (postcode_normalise(values) != "")
