@@ -2,22 +2,19 @@
 and ledger, then validated rows and quarantined rows. Thin: each calls one library function
 and reports counts, never data."""
 import warnings
-from datetime import timedelta
 
 from dagster import (AssetCheckResult, BetaWarning, AssetCheckSeverity, AssetCheckSpec, AssetExecutionContext, AssetSpec,
-                     BackfillPolicy, DynamicPartitionsDefinition, FreshnessPolicy, MaterializeResult, asset,
+                     BackfillPolicy, DynamicPartitionsDefinition, MaterializeResult, asset,
                      multi_asset)
 
 from assets.safety import scrubbed
-from pipelines.resources import DeliverySources, RegisterDatabase
 from register.held import held_files
-from register.loading import load_files
+from sources.acknowledge import load_and_acknowledge
 from sources.collect import collect, pending_files
 
 # A single run over many provider partitions needs backfill_policy, still marked beta in 1.13.
 warnings.filterwarnings("ignore", message=".*backfill_policy.*", category=BetaWarning)
 
-DAILY = FreshnessPolicy.time_window(fail_window=timedelta(hours=26), warn_window=timedelta(hours=25))
 QUARANTINE_WARN_RATE = 0.05
 # One partition per provider account, added by the inbox sensor or `rollcall run`, so one
 # provider's run, failure or backlog never holds up another's.
@@ -25,13 +22,14 @@ provider_partitions = DynamicPartitionsDefinition(name="providers")
 ONE_RUN = BackfillPolicy.single_run()
 
 
-@asset(group_name="intake", partitions_def=provider_partitions, backfill_policy=ONE_RUN, kinds={"sftp", "csv"},
+@asset(group_name="intake", partitions_def=provider_partitions, backfill_policy=ONE_RUN, kinds={"sftp", "csv"}, required_resource_keys={"db", "delivery"},
        description="Complete extracts (CSV + sidecar) collected from each provider's inbox into the raw "
                    "archive and the file ledger, exactly once; rejected files get a receipt.",
        check_specs=[AssetCheckSpec("every_account_reachable", asset="raw_extracts",
                                    description="Every provider's delivery folder could be read this run.")])
 @scrubbed
-def raw_extracts(context: AssetExecutionContext, db: RegisterDatabase, delivery: DeliverySources) -> MaterializeResult:
+def raw_extracts(context: AssetExecutionContext) -> MaterializeResult:
+    db, delivery = context.resources.db, context.resources.delivery
     router = delivery.router()
     try:
         known = set(router.accounts())
@@ -55,6 +53,7 @@ def raw_extracts(context: AssetExecutionContext, db: RegisterDatabase, delivery:
 
 @multi_asset(
     group_name="intake", partitions_def=provider_partitions, backfill_policy=ONE_RUN,
+    required_resource_keys={"db", "delivery"},
     specs=[AssetSpec("validated_rows", deps=["raw_extracts"], kinds={"pandera"},
                      description="Rows of collected files that pass the extract contract, stored in the register."),
            AssetSpec("quarantined_rows", deps=["raw_extracts"],
@@ -65,11 +64,12 @@ def raw_extracts(context: AssetExecutionContext, db: RegisterDatabase, delivery:
                                 description="No extract is held for an operator (far smaller than its provider's "
                                             "current one): release or reject it with `rollcall held`.")])
 @scrubbed
-def validate_extracts(context: AssetExecutionContext, db: RegisterDatabase, delivery: DeliverySources):
+def validate_extracts(context: AssetExecutionContext):
+    db, delivery = context.resources.db, context.resources.delivery
     pending = pending_files(db.engine(), list(context.partition_keys))
     router = delivery.router()
     try:
-        report = load_files(db.engine(), router, pending, delivery.hold_below)
+        report = load_and_acknowledge(db.engine(), router, pending, delivery.hold_below)
     finally:
         router.close()
     total = report.rows_accepted + report.rows_quarantined

@@ -3,14 +3,13 @@ Thin: each reads its input, calls one library function, writes, and reports coun
 
 from dagster import (AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, AssetExecutionContext,
                      MaterializeResult, asset)
-from assets.intake import DAILY
+from assets.policies import DAILY
 from cme.rules import cme_flags as find_cme, under_review
 from matching.link import LinkSettings, link_records
 from assets.safety import scrubbed
-from pipelines.resources import RegisterDatabase, RunSettings
 from register.identity import (analyst_rulings, assign_ids, children_with_two_nhs_numbers, load_clusters,
                                pending_review_pairs, prior_ids, save_clusters, save_register, save_review_queue)
-from register.loading import active_records, refresh_active
+from register.current import active_records, refresh_active
 from register.reference import postcode_authorities, reference_version
 from register.reports import mark_cme_pending, save_cme
 from register.state import fingerprint, get_state, set_state
@@ -19,11 +18,12 @@ LINKS_STATE = "links_inputs_fingerprint"  # the inputs of the grouping the regis
 LINKS_PENDING = "links_pending_fingerprint"  # the inputs of the grouping handed to the register asset
 
 
-@asset(group_name="register", deps=["validated_rows"], kinds={"sql"},
+@asset(group_name="register", deps=["validated_rows"], kinds={"sql"}, required_resource_keys={"db"},
        description="Every current record (from each provider's newest extract, and pupils a school's newest "
                    "extract left out) marked current in the register database.")
 @scrubbed
-def standardised_records(context: AssetExecutionContext, db: RegisterDatabase) -> MaterializeResult:
+def standardised_records(context: AssetExecutionContext) -> MaterializeResult:
+    db = context.resources.db
     # From here until cme_flags saves a new list, the newest list is not to be exported.
     mark_cme_pending(db.engine())
     counts = refresh_active(db.engine())
@@ -32,10 +32,12 @@ def standardised_records(context: AssetExecutionContext, db: RegisterDatabase) -
 
 
 @asset(group_name="register", deps=["standardised_records"], kinds={"pandas", "sql"},
+       required_resource_keys={"db", "settings"},
        description="Records grouped into children by probabilistic linkage, handed to the register through "
                    "the database; uncertain pairs go to review.")
 @scrubbed
-def links(context: AssetExecutionContext, db: RegisterDatabase, settings: RunSettings) -> MaterializeResult:
+def links(context: AssetExecutionContext) -> MaterializeResult:
+    db, settings = context.resources.db, context.resources.settings
     engine = db.engine()
     records = active_records(engine)
     rulings = analyst_rulings(engine)
@@ -52,14 +54,15 @@ def links(context: AssetExecutionContext, db: RegisterDatabase, settings: RunSet
     return MaterializeResult(metadata={**result.stats, "review_queue": queued, "relinked": True})
 
 
-@asset(group_name="register", deps=["links"], freshness_policy=DAILY, kinds={"sql"},
+@asset(group_name="register", deps=["links"], freshness_policy=DAILY, kinds={"sql"}, required_resource_keys={"db"},
        description="One register child per real child, with ids that stay the same from run to run.",
        check_specs=[AssetCheckSpec("no_child_with_two_nhs_numbers", asset="register",
                                    description="No register child holds two different NHS numbers. Not "
                                                "blocking: the children involved are held for review on the "
                                                "CME list, and the list goes on for everyone else.")])
 @scrubbed
-def register(context: AssetExecutionContext, db: RegisterDatabase) -> MaterializeResult:
+def register(context: AssetExecutionContext) -> MaterializeResult:
+    db = context.resources.db
     engine = db.engine()
     pending = get_state(engine, LINKS_PENDING)
     if pending == get_state(engine, LINKS_STATE):
@@ -77,12 +80,14 @@ def register(context: AssetExecutionContext, db: RegisterDatabase) -> Materializ
 
 
 @asset(group_name="cme", deps=["register"], freshness_policy=DAILY, kinds={"sql"},
+       required_resource_keys={"db", "settings"},
        description="Children of compulsory school age on no roll with no recorded reason, per authority.",
        check_specs=[AssetCheckSpec("every_authority_assessed", asset="cme_flags",
                                    description="Each authority that sends records had its resident children "
                                                "of compulsory school age assessed.")])
 @scrubbed
-def cme_flags(context: AssetExecutionContext, db: RegisterDatabase, settings: RunSettings) -> MaterializeResult:
+def cme_flags(context: AssetExecutionContext) -> MaterializeResult:
+    db, settings = context.resources.db, context.resources.settings
     engine = db.engine()
     records = active_records(engine)
     as_of = settings.as_of_date()

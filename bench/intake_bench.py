@@ -47,15 +47,15 @@ def school_extract(rows: int) -> bytes:
 INTAKE = """
 import sys
 from pathlib import Path
-from pipelines.resources import _engine
-from register.loading import load_files
+from register.db import open_register
+from sources.acknowledge import load_and_acknowledge
 from sources.collect import collect
 from sources.landing import LocalLanding
 work = Path(sys.argv[1])
-engine = _engine(f"sqlite:///{work / 'r.sqlite'}")
+engine = open_register(f"sqlite:///{work / 'r.sqlite'}")
 source = LocalLanding(work / "landing")
 report = collect(source, engine, work / "archive")
-loaded = load_files(engine, source, report.collected)
+loaded = load_and_acknowledge(engine, source, report.collected)
 assert loaded.accepted == 1 and loaded.rows_quarantined == 0, loaded
 """
 

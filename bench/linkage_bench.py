@@ -58,7 +58,8 @@ def febrl(which: str):
 def generated(n_records: int):
     """Records as the pipeline stores them, read from generated extracts through the contract."""
     from register.loading import to_records
-    from schemas.feeds import read_extract, validate_extract
+    from schemas.reader import read_extract
+    from schemas.validation import validate_extract
     from sources.naming import parse_name
     from synth.generate import generate
 

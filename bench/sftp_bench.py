@@ -21,8 +21,8 @@ sys.path.insert(0, str(ROOT))
 
 from register.db import make_engine, upgrade  # noqa: E402
 from sources.collect import collect  # noqa: E402
-from sources.sftp import SftpSources, load_config  # noqa: E402
-from sources.sftp_server import OpenSshServer  # noqa: E402
+from sources.sftp import SftpSource, load_config  # noqa: E402
+from localsftp.server import OpenSshServer  # noqa: E402
 from schemas.identifiers import upn_check_letter  # noqa: E402
 
 
@@ -54,7 +54,7 @@ def scenario(server: OpenSshServer, accounts: list[str], files: int, rows: int,
         shutil.copy(path.with_name(path.name + ".sha256"), inbox / (path.name + ".sha256"))
     db = f"sqlite:///{work / f'ledger-{uuid.uuid4().hex[:6]}.sqlite'}"
     upgrade(db)
-    source = SftpSources(load_config(server.register_config(accounts=accounts)))
+    source = SftpSource(load_config(server.register_config(accounts=accounts)))
     t0 = time.perf_counter()
     report = collect(source, make_engine(db), work / "archive")
     seconds = time.perf_counter() - t0

@@ -10,6 +10,7 @@ from datetime import date
 from pathlib import Path
 
 from register.db import DEFAULT_URL
+from sources.collect import DEFAULT_ARCHIVE
 
 
 def _safe_url(url: str) -> str:
@@ -29,22 +30,26 @@ def _date(text: str) -> date:
         raise argparse.ArgumentTypeError("expected a date as YYYY-MM-DD") from None
 
 
+# Dagster's run tags for one run over a range of partitions (a single-run backfill); written out
+# because Dagster exports no public name for them.
+PARTITION_RANGE_START_TAG = "dagster/asset_partition_range_start"
+PARTITION_RANGE_END_TAG = "dagster/asset_partition_range_end"
+
+
 def run_pipeline(db_url: str, landing: str | None = None, sftp: str | None = None, archive: str | None = None,
                  as_of: date | None = None, instance=None, settings: dict | None = None):
     """Run every asset in-process, all provider partitions in one run."""
     from dagster import DagsterInstance, materialize
-    from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
     from assets.intake import provider_partitions
     from pipelines.definitions import ALL_ASSETS
-    from pipelines.resources import DeliverySources, RegisterDatabase, RunSettings
+    from pipelines.resources import DeliverySources, rollcall_resources
 
-    resources = {"db": RegisterDatabase(url=db_url),
-                 "delivery": DeliverySources(landing=landing, sftp_config=sftp, archive=archive or "var/archive"),
-                 "settings": RunSettings(**{"as_of": as_of.isoformat() if as_of else None, **(settings or {})})}
+    resources = rollcall_resources(db_url=db_url, landing=landing, sftp_config=sftp, archive=archive,
+                                   **{"as_of": as_of.isoformat() if as_of else None, **(settings or {})})
     if instance is None:
         instance = DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else DagsterInstance.ephemeral()
-    router = resources["delivery"].router()
+    router = DeliverySources(landing=landing, sftp_config=sftp).router()
     try:
         accounts = router.accounts()
     finally:
@@ -58,7 +63,7 @@ def run_pipeline(db_url: str, landing: str | None = None, sftp: str | None = Non
     selection = None
     if keys:
         # One run over every provider partition: the intake assets see them all at once.
-        tags.update({ASSET_PARTITION_RANGE_START_TAG: keys[0], ASSET_PARTITION_RANGE_END_TAG: keys[-1]})
+        tags.update({PARTITION_RANGE_START_TAG: keys[0], PARTITION_RANGE_END_TAG: keys[-1]})
     else:
         selection = [a for a in ALL_ASSETS if a.partitions_def is None]
     level = os.environ.get("ROLLCALL_LOG_LEVEL", "WARNING")
@@ -69,11 +74,11 @@ def run_pipeline(db_url: str, landing: str | None = None, sftp: str | None = Non
 def summary(db_url: str, as_of: date | None = None) -> list[str]:
     from sqlalchemy import func, select
 
-    from pipelines.resources import _engine
+    from register.db import open_register
     from register.models import Child, CmeFlag, ExtractFile, SourceRecord
     from register.reports import latest_cme_date
 
-    engine = _engine(db_url)
+    engine = open_register(db_url)
     with engine.connect() as conn:
         status = dict(conn.execute(select(ExtractFile.status, func.count()).group_by(ExtractFile.status)).all())
         quarantined = conn.execute(select(func.coalesce(func.sum(ExtractFile.rows_quarantined), 0))).scalar()
@@ -158,15 +163,15 @@ def cmd_demo(args) -> int:
                      reference=home / "reference")
         print(f"generated {s.children} children in {s.files} extracts from {s.providers} providers ({s.rows} rows)")
     if (home / "reference" / "postcode_directory.csv").exists():
-        from pipelines.resources import _engine
+        from register.db import open_register
         from register.reference import load_postcode_directory
-        got = load_postcode_directory(_engine(db_url), home / "reference" / "postcode_directory.csv",
+        got = load_postcode_directory(open_register(db_url), home / "reference" / "postcode_directory.csv",
                                       home / "reference" / "la_codes.csv", "demo directory")
         print(f"loaded the demo's postcode directory: {got['rows']} postcodes")
     sftp_config = None
     server = None
     if not args.no_sftp:
-        from sources.sftp_server import DemoSftpServer, sftp_available
+        from localsftp.server import DemoSftpServer, sftp_available
         if sftp_available():
             server = DemoSftpServer(home / "sftp")
             server.start()
@@ -208,12 +213,12 @@ def register_exists(url: str) -> bool:
 
 def _existing_register(command: str, url: str):
     """The engine of an existing register, or None having said there is none."""
-    from pipelines.resources import _engine
+    from register.db import open_register
 
     if not register_exists(url):
         print(f"rollcall {command}: no register at {_safe_url(url)}; give --db the register's URL", file=sys.stderr)
         return None
-    return _engine(url)
+    return open_register(url)
 
 
 def cmd_export(args) -> int:
@@ -267,11 +272,11 @@ def cmd_held(args) -> int:
 
 
 def cmd_reference(args) -> int:
-    from pipelines.resources import _engine
+    from register.db import open_register
     from register.reference import ReferenceError, load_postcode_directory
 
     try:
-        got = load_postcode_directory(_engine(args.db), Path(args.directory), Path(args.la_codes), args.version)
+        got = load_postcode_directory(open_register(args.db), Path(args.directory), Path(args.la_codes), args.version)
     except (ReferenceError, OSError, ValueError) as exc:
         print(f"rollcall reference: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
@@ -280,9 +285,11 @@ def cmd_reference(args) -> int:
 
 
 def cmd_validate(args) -> int:
-    from schemas.feeds import FileRejected, read_extract, require_some_valid_rows, validate_extract
+    from schemas.contract import FileRejected
+    from schemas.reader import read_extract
+    from schemas.validation import require_some_valid_rows, validate_extract
     from sources.naming import SIDECAR_SUFFIX, parse_name, parse_sidecar
-    from sources.receipts import Receipt
+    from schemas.receipt import Receipt
 
     path = Path(args.file)
     receipt = Receipt(file=path.name, status="accepted")
@@ -337,7 +344,7 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--landing", help="folder of <provider>/inbox and outbox folders")
     r.add_argument("--sftp", help="YAML file naming the SFTP providers to collect from")
     r.add_argument("--db", default=DEFAULT_URL, help="register database URL (SQLite or PostgreSQL)")
-    r.add_argument("--archive", default="var/archive", help="where raw files are archived by checksum")
+    r.add_argument("--archive", default=DEFAULT_ARCHIVE, help="where raw files are archived by checksum")
     r.add_argument("--as-of", type=_date, help="date for the CME list (default today)")
     r.add_argument("--wait", type=float, default=600.0,
                    help="seconds to wait for another run on the same register to finish (default 600)")

@@ -1,95 +1,45 @@
 """Dagster resources: the register database, the delivery sources (local landing folders and
-SFTP servers) and run settings. Chosen per environment in one place (definitions.py)."""
+SFTP servers) and run settings, all built by one factory (`rollcall_resources`) that the
+Dagster definitions and the command line share. Holds no data and opens nothing at import."""
+from __future__ import annotations
 
 import os
 from datetime import date
-from functools import lru_cache
 from pathlib import Path
 
-from dagster import ConfigurableResource, ResourceDefinition
+from dagster import ConfigurableResource, EnvVar, ResourceDefinition
 
-from register.db import DEFAULT_URL, make_engine, upgrade
-from sources.landing import InboxFile, LocalLanding
+from register.db import DEFAULT_URL, open_register
+from sources.collect import DEFAULT_ARCHIVE, DEFAULT_MAX_FILE_BYTES
+from sources.landing import LocalLanding
+from sources.router import SourceRouter
 
-
-@lru_cache(maxsize=8)
-def _engine(url: str):
-    upgrade(url)
-    return make_engine(url)
+DEFAULT_MAX_FILE_MB = DEFAULT_MAX_FILE_BYTES // (1024 * 1024)
+DEFAULT_HOLD_BELOW = 0.5
 
 
 class RegisterDatabase(ConfigurableResource):
     url: str = DEFAULT_URL
 
     def engine(self):
-        return _engine(self.url)
-
-
-class DeliveryRouter:
-    """Many sources behind one ExtractSource: each account belongs to exactly one source."""
-
-    def __init__(self, sources: list):
-        self.sources = sources
-        self._owner: dict[str, object] = {}
-
-    def accounts(self) -> list[str]:
-        out = []
-        for src in self.sources:
-            for account in src.accounts():
-                self._owner.setdefault(account, src)
-                out.append(account)
-        return out
-
-    def owner(self, account: str):
-        if account not in self._owner:
-            self.accounts()
-        return self._owner[account]
-
-    def list_inbox(self, account: str) -> list[InboxFile]:
-        return self.owner(account).list_inbox(account)
-
-    def fetch(self, account, name, dest, limit=None):
-        return self.owner(account).fetch(account, name, dest, limit)
-
-    def read_small(self, account, name):
-        return self.owner(account).read_small(account, name)
-
-    def stat(self, account, name):
-        return self.owner(account).stat(account, name)
-
-    def remove(self, account, name):
-        return self.owner(account).remove(account, name)
-
-    def put_outbox(self, account, name, data):
-        return self.owner(account).put_outbox(account, name, data)
-
-    def close(self) -> None:
-        for src in self.sources:
-            if hasattr(src, "close"):
-                src.close()
-
-    def transient_errors(self) -> tuple[type[BaseException], ...]:
-        errs: tuple = ()
-        for src in self.sources:
-            errs += getattr(src, "transient_errors", ())
-        return errs
+        return open_register(self.url)
 
 
 class DeliverySources(ConfigurableResource):
     landing: str | None = None  # folder of provider folders
     sftp_config: str | None = None  # YAML file naming SFTP providers
-    archive: str = "var/archive"
-    max_file_mb: int = 200  # larger files are rejected unread, with a receipt
-    hold_below: float = 0.5  # hold an extract with fewer rows than this share of its provider's current one
+    archive: str = DEFAULT_ARCHIVE
+    max_file_mb: int = DEFAULT_MAX_FILE_MB  # larger files are rejected unread, with a receipt
+    hold_below: float = DEFAULT_HOLD_BELOW  # hold an extract with fewer rows than this share of its provider's current one
 
-    def router(self) -> DeliveryRouter:
+    def router(self) -> SourceRouter:
         sources = []
         if self.landing:
             sources.append(LocalLanding(self.landing))
         if self.sftp_config:
-            from sources.sftp import SftpSources
-            sources.append(SftpSources.from_config(self.sftp_config))
-        return DeliveryRouter(sources)
+            from sources.sftp import SftpSource
+            sources.append(SftpSource.from_config(self.sftp_config))
+        return SourceRouter(sources)
 
     def archive_dir(self) -> Path:
         return Path(self.archive)
@@ -104,28 +54,39 @@ class RunSettings(ConfigurableResource):
         return date.fromisoformat(self.as_of) if self.as_of else date.today()
 
 
-def resources_from_env() -> dict:
-    """What `dagster dev` uses: ROLLCALL_DB_URL, ROLLCALL_LANDING, ROLLCALL_SFTP_CONFIG,
-    ROLLCALL_ARCHIVE, ROLLCALL_MAX_FILE_MB, ROLLCALL_AS_OF, read when the code location loads.
+def rollcall_resources(db_url: str = DEFAULT_URL, landing: str | None = None, sftp_config: str | None = None,
+                       archive: str | None = None, max_file_mb: int = DEFAULT_MAX_FILE_MB,
+                       hold_below: float = DEFAULT_HOLD_BELOW, as_of: str | None = None,
+                       **settings) -> dict[str, ResourceDefinition]:
+    """The resources every Rollcall run uses, keyed as the assets require them.
 
-    Each is bound as a fixed resource with no config schema, not as configurable fields (with
-    EnvVar or not): configured fields can be replaced in the launchpad, so a UI user could point
-    a run at another database or folder, and run config is stored in Dagster's run storage,
-    password and all. Fixed resources show no value in the UI and store none."""
+    Each is bound as a fixed resource with no config schema, not as configurable fields:
+    configured fields can be replaced in the launchpad, so a UI user could point a run at
+    another database or folder, and run config is stored in Dagster's run storage. A value
+    given as an `EnvVar` is read when a run starts and is never stored or shown."""
     return {
-        "db": _fixed(RegisterDatabase(url=os.environ.get("ROLLCALL_DB_URL", DEFAULT_URL)),
-                     "The register database, from ROLLCALL_DB_URL."),
-        "delivery": _fixed(DeliverySources(landing=os.environ.get("ROLLCALL_LANDING", "var/landing"),
-                                           sftp_config=os.environ.get("ROLLCALL_SFTP_CONFIG") or None,
-                                           archive=os.environ.get("ROLLCALL_ARCHIVE", "var/archive"),
-                                           max_file_mb=int(os.environ.get("ROLLCALL_MAX_FILE_MB", "200")),
-                                           hold_below=float(os.environ.get("ROLLCALL_HOLD_BELOW", "0.5"))),
-                           "Landing folders and SFTP providers, from ROLLCALL_LANDING and ROLLCALL_SFTP_CONFIG."),
-        "settings": _fixed(RunSettings(as_of=os.environ.get("ROLLCALL_AS_OF") or None),
-                           "Run settings, from ROLLCALL_AS_OF (default: today)."),
+        "db": _fixed(RegisterDatabase(url=db_url), "The register database."),
+        "delivery": _fixed(DeliverySources(landing=landing, sftp_config=sftp_config, archive=archive or DEFAULT_ARCHIVE,
+                                           max_file_mb=max_file_mb, hold_below=hold_below),
+                           "Landing folders and SFTP providers."),
+        "settings": _fixed(RunSettings(as_of=as_of, **settings), "Run settings (the CME date defaults to today)."),
     }
 
 
-def _fixed(resource, description: str) -> ResourceDefinition:
-    """A resource whose config schema is empty: any config a run supplies is refused."""
-    return ResourceDefinition(resource_fn=lambda _context: resource, config_schema={}, description=description)
+def resources_from_env() -> dict[str, ResourceDefinition]:
+    """What `dagster dev` uses: ROLLCALL_DB_URL (an EnvVar: it may hold a password),
+    ROLLCALL_LANDING, ROLLCALL_SFTP_CONFIG, ROLLCALL_ARCHIVE, ROLLCALL_MAX_FILE_MB,
+    ROLLCALL_HOLD_BELOW and ROLLCALL_AS_OF."""
+    env = os.environ.get
+    return rollcall_resources(
+        db_url=EnvVar("ROLLCALL_DB_URL") if env("ROLLCALL_DB_URL") else DEFAULT_URL,
+        landing=env("ROLLCALL_LANDING", "var/landing"), sftp_config=env("ROLLCALL_SFTP_CONFIG") or None,
+        archive=env("ROLLCALL_ARCHIVE") or None, max_file_mb=int(env("ROLLCALL_MAX_FILE_MB", DEFAULT_MAX_FILE_MB)),
+        hold_below=float(env("ROLLCALL_HOLD_BELOW", DEFAULT_HOLD_BELOW)), as_of=env("ROLLCALL_AS_OF") or None)
+
+
+def _fixed(resource: ConfigurableResource, description: str) -> ResourceDefinition:
+    """A resource whose config schema is empty: any config a run supplies is refused. EnvVar
+    fields are resolved here, when the run initialises it."""
+    return ResourceDefinition(resource_fn=lambda _context: resource.process_config_and_initialize(),
+                              config_schema={}, description=description)

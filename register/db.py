@@ -5,6 +5,7 @@ log or an exception message.
 """
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 
 from sqlalchemy import create_engine, event
@@ -36,6 +37,14 @@ def make_engine(url: str) -> Engine:
 
         return engine
     return create_engine(url, hide_parameters=True, pool_pre_ping=True)
+
+
+@lru_cache(maxsize=8)
+def open_register(url: str) -> Engine:
+    """The engine of the register at `url`, its schema brought up to date first. One engine per
+    URL per process; `open_register.cache_clear()` forgets them (a test dropping its database)."""
+    upgrade(url)
+    return make_engine(url)
 
 
 def alembic_config(url: str):

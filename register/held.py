@@ -32,7 +32,7 @@ def _decide(engine, ledger_id: int, status: str, reason: str | None) -> str:
         if status == "rejected":
             s.execute(delete(SourceRecord).where(SourceRecord.file_id == ledger_id))
         # A new processing time starts the register sensor; no receipt yet: the next collection
-        # sends the provider the decision (sources.collect.resend_missing_receipts).
+        # sends the provider the decision (sources.receipts.resend_missing_receipts).
         s.execute(update(ExtractFile).where(ExtractFile.id == ledger_id)
                   .values(status=status, reason=reason, processed_at=now, receipt_sent_at=None))
         s.commit()

@@ -1,7 +1,6 @@
-"""Turn collected files into register rows: validate each one, store accepted rows with their
-provenance and record key, quarantine bad rows with reasons, finish the ledger entry and send
-the receipt. Marks which records are current (in their provider's newest extract).
-"""
+"""Turn a collected file into register rows: validate it, store accepted rows with their
+provenance and record key, quarantine bad rows with reasons, finish the ledger entry and build
+its receipt. Never sends anything: sources/acknowledge.py sends the receipt."""
 from __future__ import annotations
 
 import hashlib
@@ -19,10 +18,11 @@ from sqlalchemy.orm import Session
 from matching.link import CONFLICT_MARK
 from register.keys import keyed, keyed_series, record_key_secret
 from register.models import ExtractFile, QuarantinedRow, SourceRecord
-from schemas.feeds import FileRejected, RowFault, iter_extract, require_some_valid_rows, validate_extract
+from schemas.contract import FileRejected, RowFault
+from schemas.reader import iter_extract
+from schemas.receipt import Receipt
+from schemas.validation import require_some_valid_rows, validate_extract
 from schemas.identifiers import nhs_digits, nhs_valid, postcode_normalise, upn_valid
-from sources.collect import mark_receipt_sent
-from sources.receipts import Receipt, send_receipt
 
 log = logging.getLogger("rollcall.register")
 
@@ -158,7 +158,7 @@ def _db_rows(rec: pd.DataFrame, file_id: int) -> list[dict]:
 ROW_FAULTS = (DataError, IntegrityError)
 
 
-def _store_rows(s: Session, rows: list[dict]) -> list[RowFault]:
+def store_rows(s: Session, rows: list[dict]) -> list[RowFault]:
     """Insert the rows; should the database refuse the batch for what a row holds, insert them
     one at a time and return a fault for each row it refuses (quarantined with its reason, never
     its content). Any other database fault (locked, unreachable, full) is no row's fault: it is
@@ -238,7 +238,7 @@ def _load_chunks(s: Session, f: ExtractFile, secret: bytes, out: _Loaded) -> Non
             valid, faults = validate_extract(chunk, f.extract_date)
             if len(valid):
                 rec = to_records(f.feed, f.provider, valid, secret)
-                faults = sorted(faults + _store_rows(s, _db_rows(rec, f.id)), key=lambda x: x.row)
+                faults = sorted(faults + store_rows(s, _db_rows(rec, f.id)), key=lambda x: x.row)
             if faults:
                 bad_keys = quarantined_keys(f.feed, f.provider, chunk.frame, [x.row for x in faults], secret)
                 s.execute(insert(QuarantinedRow), [{"file_id": f.id, "row_no": x.row, "column": x.column or "(row)",
@@ -275,7 +275,9 @@ def _split_stored_conflicts(s: Session, file_id: int, secret: bytes) -> list[lis
     return conflicts
 
 
-def load_file(engine, source, file_id: int, report: LoadReport, hold_below: float = 0.5) -> None:
+def load_file(engine, file_id: int, report: LoadReport, hold_below: float = 0.5) -> tuple[str, Receipt]:
+    """Validate and store one collected file in one transaction, finish its ledger row and
+    return (its provider's account, its receipt) for the caller to send."""
     secret = record_key_secret(engine)
     with Session(engine) as s:
         f = s.get(ExtractFile, file_id)
@@ -318,103 +320,5 @@ def load_file(engine, source, file_id: int, report: LoadReport, hold_below: floa
             report.per_feed_rows[f.feed] = report.per_feed_rows.get(f.feed, 0) + loaded.rows_accepted
         f.processed_at = datetime.now(timezone.utc).replace(tzinfo=None)
         s.commit()
-    send_receipt(source, account, receipt)
-    mark_receipt_sent(engine, file_id)
     log.info("ledger file %s: %s", file_id, receipt.status)
-
-
-def load_files(engine, source, file_ids: list[int], hold_below: float = 0.5) -> LoadReport:
-    """Load each file in turn. One file's failure never blocks another: the failed file stays
-    collected (tried again next run), is counted in files_failed and logged by its ledger id."""
-    report = LoadReport()
-    for file_id in file_ids:
-        try:
-            load_file(engine, source, file_id, report, hold_below)
-        except Exception as exc:  # noqa: BLE001 - counted and logged; the other files go on
-            report.failed += 1
-            log.error("ledger file %s could not be loaded (%s); it stays collected for the next run",
-                      file_id, type(exc).__name__)
-    return report
-
-
-def refresh_active(engine) -> dict[str, int]:
-    """Mark which records are current: every row of each provider's newest accepted extract,
-    and, for school rolls, the latest row of each child an earlier extract listed and the
-    newest one leaves out (carried forward). A roll that drops a child with no leaving record
-    is how off-rolling shows, and a leaver dropped after a year must not vanish from tracking."""
-    with Session(engine) as s:
-        files = pd.DataFrame(s.execute(select(ExtractFile.id, ExtractFile.feed, ExtractFile.provider,
-                                              ExtractFile.extract_date)
-                                       .where(ExtractFile.status == "accepted")).all(),
-                             columns=["file_id", "feed", "provider", "extract_date"])
-        files = files.sort_values(["extract_date", "file_id"])
-        newest = files.groupby(["feed", "provider"]).tail(1)
-        current = sorted(int(f) for f in newest["file_id"])
-        carried = _carried_forward(s, files, set(current))  # record id -> why
-        s.execute(update(SourceRecord).where(SourceRecord.active.is_(True), SourceRecord.file_id.not_in(current),
-                                             SourceRecord.carried_forward.is_(False)).values(active=False))
-        s.execute(update(SourceRecord).where(SourceRecord.file_id.in_(current))
-                  .where((SourceRecord.active.is_(False)) | SourceRecord.carried_forward.is_(True))
-                  .values(active=True, carried_forward=False, carried_because=None))
-        was = dict(s.execute(select(SourceRecord.id, SourceRecord.carried_because)
-                             .where(SourceRecord.carried_forward.is_(True))).all())
-        _set_flags(s, sorted(set(was) - set(carried)), active=False, carried_forward=False, carried_because=None)
-        for why in ("left_out", "quarantined"):
-            _set_flags(s, sorted(i for i, w in carried.items() if w == why and was.get(i) != why),
-                       active=True, carried_forward=True, carried_because=why)
-        s.commit()
-        counts = dict(s.execute(select(SourceRecord.feed, func.count()).where(SourceRecord.active.is_(True))
-                                .group_by(SourceRecord.feed)).all())
-    return {**{feed: int(n) for feed, n in counts.items()}, "carried_forward": len(carried)}
-
-
-def _carried_forward(s: Session, files: pd.DataFrame, current: set[int]) -> dict[int, str]:
-    """Earlier rows that stay current, and why:
-    - quarantined (any feed): the child's row in its provider's newest extract failed
-      validation, but its identifier is valid; the latest earlier row with that key stands in;
-    - left_out (school rolls): the newest extract does not list the child at all; the latest
-      earlier row is the last thing the roll said (a leaver, or a pupil dropped off the roll)."""
-    earlier_files = files[~files["file_id"].isin(current)]
-    if earlier_files.empty:
-        return {}
-    bad_keys = set(s.execute(select(QuarantinedRow.record_key).where(
-        QuarantinedRow.file_id.in_(current), QuarantinedRow.record_key.is_not(None))).scalars())
-    rows = pd.DataFrame(s.execute(select(SourceRecord.id, SourceRecord.file_id, SourceRecord.record_key,
-                                         SourceRecord.feed)).all(),
-                        columns=["id", "file_id", "record_key", "feed"])
-    rows = rows.merge(files[["file_id", "extract_date"]], on="file_id")
-    in_newest = set(rows.loc[rows["file_id"].isin(current), "record_key"])
-    older = rows[~rows["file_id"].isin(current) & ~rows["record_key"].isin(in_newest)]
-    latest = older.sort_values(["extract_date", "file_id", "id"]).groupby("record_key").tail(1)
-    why = pd.Series(None, index=latest.index, dtype=object)
-    why[latest["feed"] == "school"] = "left_out"
-    why[latest["record_key"].isin(bad_keys)] = "quarantined"
-    return {int(i): w for i, w in zip(latest["id"], why) if w}
-
-
-def _set_flags(s: Session, ids: list[int], **values) -> None:
-    for i in range(0, len(ids), 5000):
-        s.execute(update(SourceRecord).where(SourceRecord.id.in_(ids[i:i + 5000])).values(**values))
-
-
-ACTIVE_COLUMNS = ["id", "record_key", "feed", "provider", "child_id", "upn", "former_upn", "nhs_number",
-                  "la_child_id", "surname", "forename", "middle_names", "alt_surname", "dob", "sex",
-                  "address_line1", "postcode", "residence_la", "start_date", "end_date", "end_reason",
-                  "enrol_status", "record_type", "destination_laestab", "shielded", "carried_forward",
-                  "carried_because"]
-
-
-def active_records(engine) -> pd.DataFrame:
-    """Current records, with the date of the extract each came from and, for a school row
-    carried forward with no leaving date before that extract, gone_from_roll."""
-    cols = [getattr(SourceRecord, c) for c in ACTIVE_COLUMNS]
-    with engine.connect() as conn:
-        rows = conn.execute(select(*cols, ExtractFile.extract_date).join(ExtractFile, ExtractFile.id == SourceRecord.file_id)
-                            .where(SourceRecord.active.is_(True)).order_by(SourceRecord.id)).all()
-    df = pd.DataFrame(rows, columns=ACTIVE_COLUMNS + ["extract_date"])
-    for c in ACTIVE_COLUMNS:
-        if df[c].dtype == object and c not in ("dob", "start_date", "end_date", "shielded", "carried_forward"):
-            df[c] = df[c].fillna("")
-    left_before = pd.to_datetime(df["end_date"]).le(pd.to_datetime(df["extract_date"]))
-    df["gone_from_roll"] = (df["carried_because"] == "left_out") & (df["feed"] == "school") & ~left_before
-    return df
+    return account, receipt

@@ -45,7 +45,7 @@ class ExtractFile(Base):
     collected_at: Mapped[datetime] = mapped_column(DateTime)
     processed_at: Mapped[datetime | None] = mapped_column(DateTime)
     # Set once the receipt is in the provider's outbox; a crash before that leaves it empty, and
-    # the next collection rebuilds the receipt from this row (sources.collect.resend_missing_receipts).
+    # the next collection rebuilds the receipt from this row (sources.receipts.resend_missing_receipts).
     receipt_sent_at: Mapped[datetime | None] = mapped_column(DateTime)
     __table_args__ = (
         # The same content from the same account is ingested once, even by two runs at once.
@@ -65,7 +65,7 @@ class SourceRecord(Base):
     feed: Mapped[str] = mapped_column(String(16))
     provider: Mapped[str] = mapped_column(String(16))
     record_key: Mapped[str] = mapped_column(Text)  # the same child at the same provider
-    active: Mapped[bool] = mapped_column(Boolean, default=False)  # current: see register.loading.refresh_active
+    active: Mapped[bool] = mapped_column(Boolean, default=False)  # current: see register.current.refresh_active
     # A school's newest extract left this child out: the row stays current as the last thing
     # that roll said (a leaver, or a child dropped with no leaving record).
     carried_forward: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())

@@ -15,7 +15,7 @@ from register.models import CmeFlag, CmeList, ExtractFile, SourceRecord
 from register.private import open_private
 from register.shield import shield_scope
 from register.state import get_state, set_state
-from schemas.feeds import safe_cell
+from schemas.cells import safe_cell
 
 # Set when a run starts to change the register and cleared when the CME list is saved: while
 # set, the newest list no longer describes the register (the run failed before the list).

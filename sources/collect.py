@@ -20,15 +20,17 @@ from sqlalchemy.orm import Session
 
 from register.models import ExtractFile, QuarantinedRow
 from register.private import fsync_dir, private_dir, private_file
-from schemas.feeds import FileRejected, RowFault
+from schemas.contract import FileRejected
+from schemas.receipt import Receipt
 from sources.landing import ExtractSource, InboxFile
 from sources.naming import SIDECAR_SUFFIX, parse_name, parse_sidecar, safe_label
-from sources.receipts import Receipt, send_receipt
+from sources.receipts import mark_receipt_sent, resend_missing_receipts, send_receipt
 
 log = logging.getLogger("rollcall.sources")
 
 
 DEFAULT_MAX_FILE_BYTES = 200 * 1024 * 1024  # validating costs about 20 times a file's size in memory
+DEFAULT_ARCHIVE = "var/archive"  # raw files by checksum, relative to where Rollcall runs
 MAX_SIDECAR_BYTES = 1024  # a hex digest and a file name
 
 
@@ -238,41 +240,6 @@ def _reject_orphan(source, account, listed: InboxFile, engine, archive, report) 
     _record_rejection(source, account, engine, report, row, "a .sha256 sidecar arrived without its CSV")
     if _unchanged(source, account, listed):
         source.remove(account, name)
-
-
-def mark_receipt_sent(engine, ledger_id: int) -> None:
-    with Session(engine) as s:
-        s.execute(update(ExtractFile).where(ExtractFile.id == ledger_id)
-                  .values(receipt_sent_at=datetime.now(timezone.utc).replace(tzinfo=None)))
-        s.commit()
-
-
-def receipt_from_ledger(engine, ledger_id: int) -> Receipt:
-    """The receipt of a processed file, rebuilt from its ledger row and quarantined rows (the
-    offending values are not kept, so the CSV's value column is left empty)."""
-    with Session(engine) as s:
-        f = s.get(ExtractFile, ledger_id)
-        faults = [RowFault(q.row_no, "" if q.column == "(row)" else q.column, q.reason)
-                  for q in s.scalars(select(QuarantinedRow).where(QuarantinedRow.file_id == ledger_id)
-                                     .order_by(QuarantinedRow.row_no, QuarantinedRow.id))]
-        return Receipt(file=f.name, status=f.status, sha256=f.sha256, feed=f.feed, provider=f.provider,
-                       extract_date=str(f.extract_date) if f.extract_date else None, reason=f.reason,
-                       rows_total=f.rows_total or 0, rows_accepted=f.rows_accepted or 0,
-                       warnings=json.loads(f.warnings) if f.warnings else [], faults=faults)
-
-
-def resend_missing_receipts(source: ExtractSource, engine, account: str) -> int:
-    """Receipts a crash kept from the outbox (the ledger row was committed, the receipt not yet
-    written) are rebuilt from the ledger and sent."""
-    with Session(engine) as s:
-        ids = list(s.scalars(select(ExtractFile.id).where(
-            ExtractFile.account == account, ExtractFile.status != "collected",
-            ExtractFile.receipt_sent_at.is_(None)).order_by(ExtractFile.id)))
-    for ledger_id in ids:
-        send_receipt(source, account, receipt_from_ledger(engine, ledger_id))
-        mark_receipt_sent(engine, ledger_id)
-        log.warning("ledger file %s: its receipt was missing and has been rebuilt", ledger_id)
-    return len(ids)
 
 
 def _alive(pid: int) -> bool:

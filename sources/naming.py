@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from schemas.feeds import FileRejected
+from schemas.contract import FileRejected
 
 SIDECAR_SUFFIX = ".sha256"
 _NAME = re.compile(r"\A(school|health|la)_([A-Za-z0-9]+)_([0-9]{8})\.csv\Z")

@@ -1,76 +1,58 @@
-"""Receipts written back to a provider's outbox for every file: JSON for machines, CSV with
-one row per rejected row. They carry reasons and safe display values, never personal data.
-"""
+"""Receipts to providers' outboxes: sent after each file is processed, marked sent in the
+ledger, and rebuilt from the ledger when a crash kept one from the outbox. Carries reasons and
+safe display values, never personal data."""
 from __future__ import annotations
 
-import csv
-import io
 import json
-from dataclasses import dataclass, field
+import logging
 from datetime import datetime, timezone
 
-from schemas.feeds import CONTRACT_VERSION, RowFault, display_value, safe_cell
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
 
+from register.models import ExtractFile, QuarantinedRow
+from schemas.contract import RowFault
+from schemas.receipt import Receipt
+from sources.landing import ExtractSource
 
-@dataclass
-class Receipt:
-    file: str
-    status: str  # accepted, rejected, duplicate
-    sha256: str = ""
-    feed: str | None = None
-    provider: str | None = None
-    extract_date: str | None = None
-    reason: str | None = None
-    rows_total: int = 0
-    rows_accepted: int = 0
-    warnings: list[str] = field(default_factory=list)
-    faults: list[RowFault] = field(default_factory=list)
-
-    @property
-    def rows_quarantined(self) -> int:
-        return len({f.row for f in self.faults})
-
-    def to_json(self) -> bytes:
-        body = {
-            "contract_version": CONTRACT_VERSION,
-            "file": self.file,
-            "sha256": self.sha256,
-            "feed": self.feed,
-            "provider": self.provider,
-            "extract_date": self.extract_date,
-            "status": self.status,
-            "reason": self.reason,
-            "rows": {"total": self.rows_total, "accepted": self.rows_accepted,
-                     "quarantined": self.rows_quarantined},
-            "warnings": self.warnings,
-            "rejected_rows": [{"row": f.row, "column": f.column, "reason": f.reason} for f in self.faults],
-            "processed_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        }
-        return json.dumps(body, indent=2, ensure_ascii=False).encode("utf-8")
-
-    def to_csv(self) -> bytes:
-        buf = io.StringIO()
-        w = csv.writer(buf, lineterminator="\r\n")
-        w.writerow(["row", "column", "value", "reason"])
-        if self.status != "accepted" and self.reason:
-            w.writerow(["", "", "", safe_cell(f"file {self.status}: {self.reason}")])
-        for f in self.faults:
-            w.writerow([f.row, f.column, display_value(self.feed or "", f.column, f.value), safe_cell(f.reason)])
-        return buf.getvalue().encode("utf-8")
-
-    def lines(self) -> list[str]:
-        """The same findings as text, for `rollcall validate`."""
-        out = [f"{self.file}: {self.status}" + (f" ({self.reason})" if self.reason else "")]
-        if self.status == "accepted" or self.rows_total:
-            out.append(f"rows: {self.rows_total} total, {self.rows_accepted} accepted, "
-                       f"{self.rows_quarantined} quarantined")
-        out += [f"warning: {w}" for w in self.warnings]
-        out += [f"row {f.row}" + (f", {f.column}" if f.column else "") + f": {f.reason}" +
-                (f" (value: {display_value(self.feed or '', f.column, f.value)})" if f.value else "")
-                for f in self.faults]
-        return out
+log = logging.getLogger("rollcall.sources")
 
 
 def send_receipt(source, account: str, receipt: Receipt) -> None:
     source.put_outbox(account, f"{receipt.file}.receipt.json", receipt.to_json())
     source.put_outbox(account, f"{receipt.file}.receipt.csv", receipt.to_csv())
+
+
+def mark_receipt_sent(engine, ledger_id: int) -> None:
+    with Session(engine) as s:
+        s.execute(update(ExtractFile).where(ExtractFile.id == ledger_id)
+                  .values(receipt_sent_at=datetime.now(timezone.utc).replace(tzinfo=None)))
+        s.commit()
+
+
+def receipt_from_ledger(engine, ledger_id: int) -> Receipt:
+    """The receipt of a processed file, rebuilt from its ledger row and quarantined rows (the
+    offending values are not kept, so the CSV's value column is left empty)."""
+    with Session(engine) as s:
+        f = s.get(ExtractFile, ledger_id)
+        faults = [RowFault(q.row_no, "" if q.column == "(row)" else q.column, q.reason)
+                  for q in s.scalars(select(QuarantinedRow).where(QuarantinedRow.file_id == ledger_id)
+                                     .order_by(QuarantinedRow.row_no, QuarantinedRow.id))]
+        return Receipt(file=f.name, status=f.status, sha256=f.sha256, feed=f.feed, provider=f.provider,
+                       extract_date=str(f.extract_date) if f.extract_date else None, reason=f.reason,
+                       rows_total=f.rows_total or 0, rows_accepted=f.rows_accepted or 0,
+                       warnings=json.loads(f.warnings) if f.warnings else [], faults=faults)
+
+
+def resend_missing_receipts(source: ExtractSource, engine, account: str) -> int:
+    """Receipts a crash kept from the outbox (the ledger row was committed, the receipt not yet
+    written) are rebuilt from the ledger and sent."""
+    with Session(engine) as s:
+        ids = list(s.scalars(select(ExtractFile.id).where(
+            ExtractFile.account == account, ExtractFile.status != "collected",
+            ExtractFile.receipt_sent_at.is_(None)).order_by(ExtractFile.id)))
+    for ledger_id in ids:
+        send_receipt(source, account, receipt_from_ledger(engine, ledger_id))
+        mark_receipt_sent(engine, ledger_id)
+        log.warning("ledger file %s: its receipt was missing and has been rebuilt", ledger_id)
+    return len(ids)

@@ -144,7 +144,7 @@ def _classify(exc: BaseException) -> Exception:
     return SftpUnreachable(type(exc).__name__)
 
 
-class SftpSources:
+class SftpSource:
     """Every configured SFTP provider behind the ExtractSource interface."""
 
     label = "sftp"
@@ -159,7 +159,7 @@ class SftpSources:
         self.on_progress: Callable[[str, str, int, int], None] | None = None  # (account, name, done, total)
 
     @classmethod
-    def from_config(cls, path: str | Path) -> "SftpSources":
+    def from_config(cls, path: str | Path) -> "SftpSource":
         return cls(load_config(path))
 
     def accounts(self) -> list[str]:

@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.conftest import AS_OF, make_upn, school_csv
+from tests.helpers import AS_OF, make_upn, school_csv
 
 ROLLCALL = str(Path(sys.executable).with_name("rollcall"))
 

@@ -6,9 +6,9 @@ import pytest
 from sqlalchemy import select
 
 from pipelines.cli import main
-from pipelines.resources import _engine
+from register.db import open_register
 from register.models import CandidatePair, SourceRecord
-from tests.conftest import AS_OF, drop_extract, make_upn, receipt, school_csv
+from tests.helpers import AS_OF, drop_extract, make_upn, receipt, school_csv
 
 LA_HEADER = "la_child_id,upn,nhs_number,surname,forename,dob,sex,address_line1,postcode,record_type,status_date,shielded"
 HEALTH_HEADER = ("nhs_number,family_name,given_name,other_given_names,dob,gender,address_line1,address_line2,town,"
@@ -43,7 +43,7 @@ def test_a_key_one_extract_gives_two_children_is_a_conflict_not_a_link(landing, 
     assert run(landing, db_url, tmp_path) == 0
     warnings = receipt(landing, "880", "la_880_20261103.csv")["warnings"]
     assert any("rows 1, 2 share one la_child_id" in w for w in warnings)
-    engine = _engine(db_url)
+    engine = open_register(db_url)
     with engine.connect() as conn:
         recs = conn.execute(select(SourceRecord.record_key, SourceRecord.child_id)
                             .where(SourceRecord.la_child_id == "DUP1", SourceRecord.active.is_(True))).all()
@@ -57,7 +57,7 @@ def test_a_key_one_extract_gives_two_children_is_a_conflict_not_a_link(landing, 
 
 def test_the_cme_export_refuses_when_no_list_was_computed(landing, sqlite_url, tmp_path, capsys, monkeypatch):
     out = tmp_path / "cme.csv"
-    _engine(sqlite_url)  # a register, migrated, into which nothing has been run
+    open_register(sqlite_url)  # a register, migrated, into which nothing has been run
     assert main(["export", "cme", "--db", sqlite_url, "--out", str(out)]) == 1
     assert "no CME list" in capsys.readouterr().err and not out.exists()
     assert run(landing, sqlite_url, tmp_path) == 0

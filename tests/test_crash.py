@@ -14,16 +14,16 @@ from pathlib import Path
 from sqlalchemy import func, inspect, select
 
 from pipelines.cli import main
-from pipelines.resources import _engine
+from register.db import open_register
 from register.models import Child, CmeList, ExtractFile
 from synth.generate import generate
-from tests.conftest import AS_OF
+from tests.helpers import AS_OF
 
 ROLLCALL = str(Path(sys.executable).with_name("rollcall"))
 
 
 def _state(db: str) -> dict:
-    engine = _engine(db)
+    engine = open_register(db)
     with engine.connect() as conn:
         statuses = conn.execute(select(ExtractFile.name, ExtractFile.status)).all()
         children = conn.execute(select(func.count()).where(Child.retired_at.is_(None))).scalar()
@@ -102,6 +102,6 @@ def test_a_run_killed_at_any_moment_is_finished_by_the_next(tmp_path, monkeypatc
         assert not list((folder / "archive").rglob("*.part")), f"kill while {stage} left a partial download"
         assert not any(t.startswith("_alembic_tmp_") for t in got["tables"])
         assert (got["children"], got["lists"]) == (expected["children"], expected["lists"]), f"kill while {stage}"
-        _engine.cache_clear()
+        open_register.cache_clear()
     # Every stage was interrupted while the process was still running, except perhaps the last.
     assert sum(killed for _, killed in seen_at_kill) >= len(STAGES) - 1, seen_at_kill

@@ -34,7 +34,8 @@ def test_every_asset_and_check_is_defined():
 def test_failed_checks_raise_an_alert(tmp_path, monkeypatch, sqlite_url):
     from pipelines import alerts
     from pipelines.cli import failed_checks_of, run_pipeline
-    from pipelines.resources import DeliveryRouter, DeliverySources
+    from pipelines.resources import DeliverySources
+    from sources.router import SourceRouter
     from sources.landing import LocalLanding
 
     monkeypatch.setenv("ROLLCALL_ALERTS", str(tmp_path / "alerts.log"))
@@ -46,7 +47,7 @@ def test_failed_checks_raise_an_alert(tmp_path, monkeypatch, sqlite_url):
             raise ConnectionError("server down")
 
     (tmp_path / "landing" / "880" / "inbox").mkdir(parents=True)
-    monkeypatch.setattr(DeliverySources, "router", lambda self: DeliveryRouter([Unreachable(tmp_path / "landing")]))
+    monkeypatch.setattr(DeliverySources, "router", lambda self: SourceRouter([Unreachable(tmp_path / "landing")]))
     instance = DagsterInstance.ephemeral()
     result = run_pipeline(sqlite_url, str(tmp_path / "landing"), None, str(tmp_path / "a"), None, instance=instance)
     assert result.success
@@ -103,14 +104,15 @@ def test_the_register_sensor_starts_a_run_for_new_files_and_for_a_released_one(s
     from dagster import SkipReason, build_sensor_context
     from sqlalchemy import update
     from sqlalchemy.orm import Session
-    from pipelines.resources import RegisterDatabase, _engine
+    from pipelines.resources import RegisterDatabase
+    from register.db import open_register
     from pipelines.sensors import register_sensor
     from register.models import ExtractFile
 
     db = RegisterDatabase(url=sqlite_url)
     with build_sensor_context(resources={"db": db}) as ctx:
         assert isinstance(register_sensor(ctx), SkipReason)
-    engine = _engine(sqlite_url)
+    engine = open_register(sqlite_url)
     with Session(engine) as s:
         s.add(ExtractFile(id=1, account="880", name="la_880_20261101.csv", sha256="x", size_bytes=1,
                           archive_path="/x", status="held", collected_at=datetime(2026, 11, 1),

@@ -2,7 +2,7 @@ import pandas as pd
 
 from schemas.identifiers import (is_pseudo_postcode, nhs_check_digit, nhs_digits, nhs_valid, postcode_normalise,
                                  postcode_valid, upn_check_letter, upn_valid)
-from tests.conftest import make_upn
+from tests.helpers import make_upn
 
 
 def test_upn_check_letter_follows_the_dfe_algorithm():

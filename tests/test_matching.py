@@ -11,7 +11,7 @@ from matching.link import link_records
 from matching.score import FIELDS
 from schemas.identifiers import nhs_check_digit
 from synth.generate import BOYS, GIRLS, SURNAMES
-from tests.conftest import make_upn
+from tests.helpers import make_upn
 
 _nhs_counter = [100_000_000]
 

@@ -9,10 +9,10 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from pipelines.cli import main, run_pipeline
-from pipelines.resources import _engine
+from register.db import open_register
 from register.models import CandidatePair, ExtractFile, SourceRecord
 from synth.evaluate import linkage_scores
-from tests.conftest import receipt, AS_OF, drop_extract, make_upn, school_csv
+from tests.helpers import receipt, AS_OF, drop_extract, make_upn, school_csv
 
 
 @pytest.fixture(autouse=True)
@@ -32,7 +32,7 @@ def export(db, tmp_path, what, name=None, *extra):
 
 
 def ledger(db):
-    with _engine(db).connect() as conn:
+    with open_register(db).connect() as conn:
         return conn.execute(select(ExtractFile.name, ExtractFile.status, ExtractFile.reason)
                             .order_by(ExtractFile.id)).all()
 
@@ -87,11 +87,11 @@ def test_the_same_file_sent_again_is_ingested_once(landing, db_url, tmp_path):
     first = sorted((landing / "880" / "inbox").glob("*.csv"))[0]
     copy = first.read_bytes()
     assert run(landing, db_url, tmp_path) == 0
-    with _engine(db_url).connect() as conn:
+    with open_register(db_url).connect() as conn:
         before = conn.execute(select(func.count()).select_from(SourceRecord)).scalar()
     drop_extract(landing, "880", first.name, copy)
     assert run(landing, db_url, tmp_path) == 0
-    with _engine(db_url).connect() as conn:
+    with open_register(db_url).connect() as conn:
         assert conn.execute(select(func.count()).select_from(SourceRecord)).scalar() == before
     assert receipt(landing, "880", first.name)["status"] == "duplicate"
     assert [s for n, s, _ in ledger(db_url) if n == first.name] == ["accepted", "duplicate"]
@@ -232,7 +232,7 @@ def test_a_flag_with_an_undecided_match_in_review_says_so_until_an_analyst_rules
     rows = cme_rows()
     assert rows and {r["possible_match_in_review"] for r in rows.values()} <= {"Y", "N"}
     target = next(c for c, r in rows.items() if r["possible_match_in_review"] == "N")
-    engine = _engine(sqlite_url)
+    engine = open_register(sqlite_url)
     with engine.connect() as conn:
         recs = conn.execute(select(SourceRecord.record_key, SourceRecord.child_id, SourceRecord.feed)
                             .where(SourceRecord.active.is_(True))).all()
@@ -298,20 +298,20 @@ def test_files_holding_childrens_data_are_owner_only_whatever_the_umask(landing,
 
 
 def test_a_tampered_archive_copy_is_never_loaded(landing, sqlite_url, tmp_path):
-    from pipelines.resources import DeliveryRouter
-    from register.loading import load_files
+    from sources.router import SourceRouter
+    from sources.acknowledge import load_and_acknowledge
     from sources.collect import collect
     from sources.landing import LocalLanding
 
     # Collect only, then alter the archived copy before validation.
-    engine = _engine(sqlite_url)
+    engine = open_register(sqlite_url)
     report = collect(LocalLanding(landing), engine, tmp_path / "archive")
     with engine.connect() as conn:
         fid, path = conn.execute(select(ExtractFile.id, ExtractFile.archive_path)
                                  .where(ExtractFile.name.like("school_%")).limit(1)).one()
     assert Path(path).is_absolute()
     Path(path).write_bytes(Path(path).read_bytes() + b"X")
-    load_files(engine, DeliveryRouter([LocalLanding(landing)]), [fid])
+    load_and_acknowledge(engine, SourceRouter([LocalLanding(landing)]), [fid])
     with engine.connect() as conn:
         status, reason = conn.execute(select(ExtractFile.status, ExtractFile.reason).where(ExtractFile.id == fid)).one()
         rows = conn.execute(select(func.count()).select_from(SourceRecord).where(SourceRecord.file_id == fid)).scalar()
@@ -331,8 +331,8 @@ def test_long_names_valid_under_the_contract_load_on_both_databases(landing, db_
 
 def test_a_row_the_database_refuses_is_quarantined_not_the_file(pg_url):
     from sqlalchemy.orm import Session as OrmSession
-    from register.loading import _store_rows
-    engine = _engine(pg_url)
+    from register.loading import store_rows
+    engine = open_register(pg_url)
     with OrmSession(engine) as s:
         f = ExtractFile(account="8802001", name="x.csv", sha256="0" * 64, size_bytes=1, archive_path="/x",
                         status="collected", collected_at=datetime(2026, 11, 2))
@@ -342,7 +342,7 @@ def test_a_row_the_database_refuses_is_quarantined_not_the_file(pg_url):
                 "dob": datetime(2015, 3, 2).date(), "active": False}
         good = dict(base, row_no=1, record_key="school:8802001:a", upn=make_upn("8802001", 1))
         bad = dict(base, row_no=2, record_key="school:8802001:b", upn="X" * 40)  # longer than the column
-        faults = _store_rows(s, [good, bad])
+        faults = store_rows(s, [good, bad])
         s.commit()
         assert [(x.row, "could not be stored" in x.reason) for x in faults] == [(2, True)]
         assert s.scalar(select(func.count()).select_from(SourceRecord)) == 1
@@ -350,7 +350,7 @@ def test_a_row_the_database_refuses_is_quarantined_not_the_file(pg_url):
 
 def test_an_extract_whose_every_row_is_bad_replaces_nothing(landing, sqlite_url, tmp_path):
     assert run(landing, sqlite_url, tmp_path) == 0
-    with _engine(sqlite_url).connect() as conn:
+    with open_register(sqlite_url).connect() as conn:
         before = conn.execute(select(func.count()).where(SourceRecord.active.is_(True),
                                                          SourceRecord.provider == "8802001")).scalar()
     assert before > 0
@@ -360,7 +360,7 @@ def test_an_extract_whose_every_row_is_bad_replaces_nothing(landing, sqlite_url,
     assert run(landing, sqlite_url, tmp_path) == 0
     r = receipt(landing, "8802001", "school_8802001_20261103.csv")
     assert r["status"] == "rejected" and "replaces nothing" in r["reason"] and r["rejected_rows"]
-    with _engine(sqlite_url).connect() as conn:
+    with open_register(sqlite_url).connect() as conn:
         after = conn.execute(select(func.count()).where(SourceRecord.active.is_(True),
                                                         SourceRecord.provider == "8802001")).scalar()
     assert after == before
@@ -386,7 +386,7 @@ def test_record_keys_reveal_no_identifier(landing, sqlite_url, tmp_path):
     assert run(landing, sqlite_url, tmp_path) == 0
     reg = export(sqlite_url, tmp_path, "register", None, "--include-shielded")
     keys = [r["record_key"] for r in csv.DictReader(open(reg))]
-    with _engine(sqlite_url).connect() as conn:
+    with open_register(sqlite_url).connect() as conn:
         keys += [k for pair in conn.execute(select(CandidatePair.key_a, CandidatePair.key_b)) for k in pair]
     assert len(keys) > 500 and len(identifiers) > 300
     leaked = {i for i in identifiers for k in keys if i in k}
@@ -396,7 +396,7 @@ def test_record_keys_reveal_no_identifier(landing, sqlite_url, tmp_path):
 def test_an_extract_far_smaller_than_the_last_is_held_until_an_operator_decides(landing, sqlite_url, tmp_path,
                                                                                  capsys):
     def roll():
-        with _engine(sqlite_url).connect() as conn:
+        with open_register(sqlite_url).connect() as conn:
             return conn.execute(select(func.count()).where(SourceRecord.active.is_(True),
                                                            SourceRecord.provider == "8819992")).scalar()
 
@@ -445,7 +445,7 @@ def test_a_file_loads_the_same_a_few_rows_at_a_time(landing, sqlite_url, tmp_pat
     assert r["status"] == "accepted" and r["rows"] == {"total": 5, "accepted": 4, "quarantined": 1}
     assert r["rejected_rows"][0]["row"] == 5
     assert any("rows 1, 4 share one la_child_id" in w for w in r["warnings"])
-    with _engine(sqlite_url).connect() as conn:
+    with open_register(sqlite_url).connect() as conn:
         keys = conn.execute(select(SourceRecord.record_key).where(SourceRecord.la_child_id == "A1")).scalars().all()
     assert len(set(keys)) == 2
 
@@ -453,13 +453,14 @@ def test_a_file_loads_the_same_a_few_rows_at_a_time(landing, sqlite_url, tmp_pat
 def test_a_database_fault_that_is_no_rows_doing_leaves_the_file_for_the_next_run(landing, sqlite_url, tmp_path,
                                                                                  monkeypatch):
     from sqlalchemy import insert as real_insert, text
-    from pipelines.resources import DeliveryRouter
+    from sources.router import SourceRouter
     from register import loading
     from register.models import QuarantinedRow
+    from sources.acknowledge import load_and_acknowledge
     from sources.collect import collect
     from sources.landing import LocalLanding
 
-    engine = _engine(sqlite_url)
+    engine = open_register(sqlite_url)
     report = collect(LocalLanding(landing), engine, tmp_path / "archive")
     fid = report.collected[0]
 
@@ -467,10 +468,10 @@ def test_a_database_fault_that_is_no_rows_doing_leaves_the_file_for_the_next_run
         return text("INSERT INTO no_such_table VALUES (1)") if model is SourceRecord else real_insert(model)
 
     monkeypatch.setattr(loading, "insert", failing_insert)
-    loaded = loading.load_files(engine, DeliveryRouter([LocalLanding(landing)]), [fid])
+    loaded = load_and_acknowledge(engine, SourceRouter([LocalLanding(landing)]), [fid])
     assert loaded.failed == 1 and loaded.rejected == 0
     with engine.connect() as conn:
         assert conn.execute(select(ExtractFile.status).where(ExtractFile.id == fid)).scalar() == "collected"
         assert conn.execute(select(func.count()).select_from(QuarantinedRow)).scalar() == 0
     monkeypatch.undo()
-    assert loading.load_files(engine, DeliveryRouter([LocalLanding(landing)]), [fid]).accepted == 1
+    assert load_and_acknowledge(engine, SourceRouter([LocalLanding(landing)]), [fid]).accepted == 1

@@ -2,8 +2,11 @@ from datetime import date
 
 import pytest
 
-from schemas.feeds import FileRejected, display_value, read_extract, validate_extract
-from tests.conftest import make_upn, school_csv
+from schemas.cells import display_value
+from schemas.contract import FileRejected
+from schemas.reader import read_extract
+from schemas.validation import validate_extract
+from tests.helpers import make_upn, school_csv
 
 GOOD = {"upn": make_upn("8802001", 1), "surname": "O'Neil-Smith", "forename": "Zoë", "dob": "2015-03-02",
         "sex": "M", "entry_date": "2019-09-04", "enrol_status": "C", "postcode": "ra1 5wh"}

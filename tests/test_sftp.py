@@ -14,12 +14,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from pipelines.cli import failed_checks_of, run_pipeline
-from pipelines.resources import DeliverySources, _engine
+from pipelines.resources import DeliverySources
+from register.db import open_register
 from register.models import ExtractFile
 from sources.collect import collect
-from sources.sftp import SftpRefused, SftpSources, load_config
-from sources.sftp_server import OpenSshServer
-from tests.conftest import AS_OF, make_upn, school_csv
+from sources.sftp import SftpRefused, SftpSource, load_config
+from localsftp.server import OpenSshServer
+from tests.helpers import AS_OF, make_upn, school_csv
 
 ACCOUNTS = ["8802001", "8802002", "A81001"]
 
@@ -60,12 +61,12 @@ def extract(tmp_path, account, rows=3, day="20261101", pad=0) -> Path:
     return path
 
 
-def source(server, **kw) -> SftpSources:
-    return SftpSources(load_config(server.register_config()), **kw)
+def source(server, **kw) -> SftpSource:
+    return SftpSource(load_config(server.register_config()), **kw)
 
 
 def ledger(url):
-    with Session(_engine(url)) as s:
+    with Session(open_register(url)) as s:
         return [(f.account, f.name, f.status) for f in s.scalars(select(ExtractFile).order_by(ExtractFile.id))]
 
 
@@ -105,14 +106,14 @@ def test_collection_over_sftp_follows_the_contract(sftp, tmp_path, sqlite_url):
     bad = extract(tmp_path, "8802002")
     bad.with_name(bad.name + ".sha256").write_text("0" * 64 + "\n")
     sftp.upload("8802002", bad)
-    report = collect(source(sftp), _engine(sqlite_url), tmp_path / "archive")
+    report = collect(source(sftp), open_register(sqlite_url), tmp_path / "archive")
     assert len(report.collected) == 1 and report.rejected == 1 and report.waiting == 1
     assert inbox(sftp, "8802001") == [] and inbox(sftp, "A81001") == [waiting.name]
     receipt = json.loads((sftp.home("8802002") / "outbox" / f"{bad.name}.receipt.json").read_text())
     assert receipt["status"] == "rejected" and "does not match" in receipt["reason"]
     assert not list((sftp.home("8802002") / "outbox").glob(".*"))  # no half-written receipt left
     sftp.upload("8802001", good)  # the same upload again
-    again = collect(source(sftp), _engine(sqlite_url), tmp_path / "archive")
+    again = collect(source(sftp), open_register(sqlite_url), tmp_path / "archive")
     assert not again.collected and again.duplicates == 0
     assert [s for a, n, s in ledger(sqlite_url) if n == good.name] == ["collected"]
 
@@ -143,7 +144,7 @@ def test_a_session_killed_mid_download_is_retried_and_nothing_is_lost(sftp, tmp_
         if not cuts and 0 < done < total:
             cuts.append(sftp.kill_sessions(account))
     src.on_progress = cut_once
-    report = collect(src, _engine(sqlite_url), tmp_path / "archive")
+    report = collect(src, open_register(sqlite_url), tmp_path / "archive")
     assert len(cuts) == 1 and cuts[0] >= 1, "the server's session was killed during the download"
     assert len(report.collected) == 1 and not report.failed_accounts
     archived = list((tmp_path / "archive").rglob("*.csv"))
@@ -157,11 +158,11 @@ def test_a_cut_that_outlasts_the_retries_leaves_the_file_for_the_next_run(sftp, 
     sftp.upload("8802001", big)
     src = source(sftp, attempts=2, backoff=0.05)
     src.on_progress = lambda account, name, done, total: done < total and sftp.kill_sessions(account)
-    report = collect(src, _engine(sqlite_url), tmp_path / "archive", transient=src.transient_errors)
+    report = collect(src, open_register(sqlite_url), tmp_path / "archive", transient=src.transient_errors)
     assert report.failed_accounts == {"8802001": "SftpUnreachable"} and not report.collected
     assert inbox(sftp, "8802001") == [big.name, big.name + ".sha256"]
     assert ledger(sqlite_url) == [] and not list((tmp_path / "archive" / "tmp").iterdir())
-    report = collect(source(sftp), _engine(sqlite_url), tmp_path / "archive")
+    report = collect(source(sftp), open_register(sqlite_url), tmp_path / "archive")
     assert len(report.collected) == 1 and inbox(sftp, "8802001") == []
 
 
@@ -192,7 +193,7 @@ def test_a_changed_or_unknown_host_key_is_refused_loudly(sftp, tmp_path, sqlite_
     else:
         sftp.known_hosts.write_text("")
     with pytest.raises(SftpRefused):
-        collect(source(sftp), _engine(sqlite_url), tmp_path / "archive")
+        collect(source(sftp), open_register(sqlite_url), tmp_path / "archive")
     result = run_pipeline(sqlite_url, None, str(sftp.register_config(tmp_path / "s.yaml")),
                           str(tmp_path / "archive"), AS_OF)
     assert not result.success
@@ -217,20 +218,20 @@ def test_a_full_or_read_only_archive_loses_nothing_and_recovers(sftp, tmp_path, 
     if fault == "read-only":
         subprocess.run(["mount", "-o", "remount,ro", str(small_mount)], check=True)
     with pytest.raises(OSError) as exc:
-        collect(source(sftp), _engine(sqlite_url), small_mount)
+        collect(source(sftp), open_register(sqlite_url), small_mount)
     assert exc.value.errno == (errno.ENOSPC if fault == "full" else errno.EROFS)
     assert inbox(sftp, "8802001") == [big.name, big.name + ".sha256"] and ledger(sqlite_url) == []
     if fault == "full":
         assert not list((small_mount / "tmp").iterdir()), "no partial temp file is left"
     subprocess.run(["mount", "-o", "remount,rw,size=16m", str(small_mount)], check=True)
-    assert len(collect(source(sftp), _engine(sqlite_url), small_mount).collected) == 1
+    assert len(collect(source(sftp), open_register(sqlite_url), small_mount).collected) == 1
     assert inbox(sftp, "8802001") == []
 
 
 def test_two_collection_runs_at_once_ingest_each_file_once(sftp, tmp_path, pg_url):
     for day in range(1, 13):
         sftp.upload("8802001", extract(tmp_path, "8802001", rows=200, day=f"202611{day:02d}"))
-    engine = _engine(pg_url)
+    engine = open_register(pg_url)
     reports, errors = [], []
 
     def one_run(i):
@@ -313,7 +314,7 @@ def test_a_passphrase_protected_key_is_read_with_its_passphrase_from_the_environ
     import dataclasses
     import shutil
     import subprocess
-    from sources.sftp import SftpSources, load_config
+    from sources.sftp import SftpSource, load_config
     key = tmp_path / "collector_key"
     shutil.copy(sftp.register_key, key)
     key.chmod(0o600)
@@ -321,10 +322,10 @@ def test_a_passphrase_protected_key_is_read_with_its_passphrase_from_the_environ
     providers = [dataclasses.replace(p, key_path=str(key), key_passphrase_env="ROLLCALL_TEST_KEY_PASSPHRASE")
                  for p in load_config(sftp.register_config()) if p.account == "8802001"]
     monkeypatch.setenv("ROLLCALL_TEST_KEY_PASSPHRASE", "correct horse")
-    assert SftpSources(providers).list_inbox("8802001") == []
+    assert SftpSource(providers).list_inbox("8802001") == []
     monkeypatch.setenv("ROLLCALL_TEST_KEY_PASSPHRASE", "wrong")
     with pytest.raises(Exception):
-        SftpSources(providers, attempts=1).list_inbox("8802001")
+        SftpSource(providers, attempts=1).list_inbox("8802001")
 
 
 def test_a_name_that_is_not_utf8_on_the_server_is_rejected_alone_and_the_inbox_stays_readable(sftp, tmp_path,
@@ -342,7 +343,7 @@ def test_a_name_that_is_not_utf8_on_the_server_is_rejected_alone_and_the_inbox_s
             fh.write(content)
         os.chown(path, *[getattr(os.stat(os.path.join(inbox, os.fsencode(good.name))), a)
                          for a in ("st_uid", "st_gid")])
-    report = collect(source(sftp), _engine(sqlite_url), tmp_path / "archive")
+    report = collect(source(sftp), open_register(sqlite_url), tmp_path / "archive")
     assert len(report.collected) == 1 and report.rejected == 1 and not report.failed_accounts
     rows = ledger(sqlite_url)
     bad = [n for _, n, s in rows if n.startswith("unsafe-name-") and s == "rejected"]
@@ -355,7 +356,7 @@ def test_a_provider_reads_its_receipts_but_can_never_change_or_delete_them(sftp,
     bad = extract(tmp_path, "8802001", day="20261103")
     bad.with_name(bad.name + ".sha256").write_text("0" * 64 + "\n")
     sftp.upload("8802001", bad)
-    collect(source(sftp), _engine(sqlite_url), tmp_path / "archive")
+    collect(source(sftp), open_register(sqlite_url), tmp_path / "archive")
     name = f"{bad.name}.receipt.json"
     mine = sftp.provider_client("8802001")
     try:

@@ -4,13 +4,13 @@ import io
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from pipelines.resources import _engine
+from register.db import open_register
 from register.models import ExtractFile
 from sources.collect import collect, complete_files
 from sources.landing import InboxFile, LocalLanding
 from sources.naming import parse_name
-from schemas.feeds import FileRejected
-from tests.conftest import receipt, drop_extract, make_upn, school_csv
+from schemas.contract import FileRejected
+from tests.helpers import receipt, drop_extract, make_upn, school_csv
 
 import pytest
 
@@ -20,7 +20,7 @@ NAME = "school_8802001_20261101.csv"
 
 
 def ledger(url):
-    with Session(_engine(url)) as s:
+    with Session(open_register(url)) as s:
         return [(f.name, f.status, f.reason) for f in s.scalars(select(ExtractFile).order_by(ExtractFile.id))]
 
 
@@ -49,7 +49,7 @@ def test_collection_archives_records_and_removes_only_complete_files(tmp_path, s
     landing = tmp_path / "landing"
     drop_extract(landing, "8802001", NAME, school_csv([ROW]))
     drop_extract(landing, "8802001", "school_8802001_20261102.csv", school_csv([ROW]), sidecar=False)
-    report = collect(LocalLanding(landing), _engine(sqlite_url), tmp_path / "archive")
+    report = collect(LocalLanding(landing), open_register(sqlite_url), tmp_path / "archive")
     assert len(report.collected) == 1 and report.waiting == 1
     assert sorted(p.name for p in (landing / "8802001" / "inbox").iterdir()) == ["school_8802001_20261102.csv"]
     assert ledger(sqlite_url) == [(NAME, "collected", None)]
@@ -65,7 +65,7 @@ def test_bad_files_are_rejected_whole_with_a_receipt(tmp_path, sqlite_url):
     drop_extract(landing, "8802001", "notes.txt", b"hello")
     drop_extract(landing, "8802001", "school_8802001_20261103.csv", b"")
     (landing / "8802001" / "inbox" / "school_8802001_20261104.csv.sha256").write_text("0" * 64)
-    report = collect(LocalLanding(landing), _engine(sqlite_url), tmp_path / "archive")
+    report = collect(LocalLanding(landing), open_register(sqlite_url), tmp_path / "archive")
     assert report.rejected == 5 and not report.collected
     reasons = {n: r for n, s, r in ledger(sqlite_url)}
     assert "does not match" in reasons[NAME]
@@ -79,7 +79,7 @@ def test_bad_files_are_rejected_whole_with_a_receipt(tmp_path, sqlite_url):
 
 
 def test_the_same_file_sent_twice_is_ingested_once(tmp_path, sqlite_url):
-    landing, engine = tmp_path / "landing", _engine(sqlite_url)
+    landing, engine = tmp_path / "landing", open_register(sqlite_url)
     drop_extract(landing, "8802001", NAME, school_csv([ROW]))
     first = collect(LocalLanding(landing), engine, tmp_path / "archive")
     drop_extract(landing, "8802001", NAME, school_csv([ROW]))
@@ -95,7 +95,7 @@ def test_the_same_file_sent_twice_is_ingested_once(tmp_path, sqlite_url):
 
 
 def test_a_rejected_file_does_not_block_its_corrected_resend(tmp_path, sqlite_url):
-    landing, engine = tmp_path / "landing", _engine(sqlite_url)
+    landing, engine = tmp_path / "landing", open_register(sqlite_url)
     drop_extract(landing, "8802001", NAME, school_csv([ROW]), sidecar="f" * 64)
     collect(LocalLanding(landing), engine, tmp_path / "archive")
     drop_extract(landing, "8802001", NAME, school_csv([ROW]))
@@ -103,8 +103,8 @@ def test_a_rejected_file_does_not_block_its_corrected_resend(tmp_path, sqlite_ur
 
 
 def test_receipt_csv_rows_are_safe(tmp_path):
-    from sources.receipts import Receipt
-    from schemas.feeds import RowFault
+    from schemas.receipt import Receipt
+    from schemas.contract import RowFault
     r = Receipt(file=NAME, status="accepted", feed="school", faults=[
         RowFault(3, "surname", "holds characters other than letters", "=cmd|' /C calc'!A0"),
         RowFault(4, "sex", "is not one of the codes M/F", "+44")])
@@ -126,7 +126,7 @@ def test_an_extract_dated_after_today_is_rejected():
 def test_a_future_dated_extract_gets_a_receipt_and_never_becomes_the_newest(tmp_path, sqlite_url):
     landing = tmp_path / "landing"
     drop_extract(landing, "8802001", "school_8802001_20991231.csv", school_csv([ROW]))
-    collect(LocalLanding(landing), _engine(sqlite_url), tmp_path / "archive")
+    collect(LocalLanding(landing), open_register(sqlite_url), tmp_path / "archive")
     assert ledger(sqlite_url) == [("school_8802001_20991231.csv", "rejected",
                                    "the date in the file name is after today: an extract cannot come from the future")]
     assert receipt(landing, "8802001", "school_8802001_20991231.csv")["status"] == "rejected"
@@ -147,7 +147,7 @@ def test_a_bad_file_name_is_rejected_on_its_own_and_the_run_goes_on(tmp_path, sq
     with open(os.path.join(os.fsencode(inbox), raw + b".sha256"), "wb") as fh:
         fh.write(hashlib.sha256(data).hexdigest().encode() + b"\n")
     drop_extract(landing, "8802002", "school_8802002_20261101.csv", school_csv([dict(ROW, upn=make_upn("8802002", 6))]))
-    report = collect(LocalLanding(landing), _engine(sqlite_url), tmp_path / "archive")
+    report = collect(LocalLanding(landing), open_register(sqlite_url), tmp_path / "archive")
     rows = ledger(sqlite_url)
     assert ("school_8802002_20261101.csv", "collected", None) in rows
     bad = [r for r in rows if r[0].startswith("unsafe-name-")]
@@ -173,9 +173,9 @@ def test_a_receipt_lost_to_a_crash_is_rebuilt_from_the_ledger(tmp_path, sqlite_u
     landing = tmp_path / "landing"
     drop_extract(landing, "8802001", NAME, school_csv([ROW]), sidecar="a" * 64)  # rejected: checksum
     with pytest.raises(OSError):
-        collect(OutboxFailsOnce(landing), _engine(sqlite_url), tmp_path / "archive")
+        collect(OutboxFailsOnce(landing), open_register(sqlite_url), tmp_path / "archive")
     assert not (landing / "8802001" / "outbox" / f"{NAME}.receipt.json").exists()
-    collect(LocalLanding(landing), _engine(sqlite_url), tmp_path / "archive")
+    collect(LocalLanding(landing), open_register(sqlite_url), tmp_path / "archive")
     r = receipt(landing, "8802001", NAME)
     assert r["status"] == "rejected" and "does not match" in r["reason"]
     assert ledger(sqlite_url) == [(NAME, "rejected", "the SHA-256 in the sidecar does not match the file")]
@@ -194,7 +194,7 @@ def test_partial_downloads_left_by_a_killed_run_are_cleared(tmp_path, sqlite_url
     for part in (stale, dead, fresh):
         part.write_bytes(b"a whole extract")
     os.utime(stale, (time.time() - 3600, time.time() - 3600))
-    collect(LocalLanding(tmp_path / "landing"), _engine(sqlite_url), tmp_path / "archive")
+    collect(LocalLanding(tmp_path / "landing"), open_register(sqlite_url), tmp_path / "archive")
     assert not stale.exists() and not dead.exists(), "left by a process that is gone"
     assert fresh.exists(), "a download under way in a live process is kept"
 
@@ -216,7 +216,7 @@ def test_only_real_provider_folders_are_accounts_and_symlinks_are_never_followed
     source = LocalLanding(landing)
     assert source.accounts() == ["8802001", "8802007"]
     assert [f.name for f in source.list_inbox("8802007")] == ["school_8802007_20261101.csv.sha256"]
-    collect(source, _engine(sqlite_url), tmp_path / "archive")
+    collect(source, open_register(sqlite_url), tmp_path / "archive")
     assert ledger(sqlite_url)[0][:2] == (NAME, "collected")
     assert not victim_file.exists() and secret.exists()
     archived = [p.read_bytes() for p in (tmp_path / "archive").rglob("*.csv")]
@@ -253,12 +253,12 @@ def test_a_corrected_reupload_during_collection_is_never_deleted(tmp_path, sqlit
     path = drop_extract(landing, "8802001", NAME, school_csv([ROW]))
     old = time.time() - 60
     os.utime(path, (old, old))
-    collect(ReuploadDuringCollection(landing), _engine(sqlite_url), tmp_path / "archive")
+    collect(ReuploadDuringCollection(landing), open_register(sqlite_url), tmp_path / "archive")
     assert b"Corrected" in path.read_bytes(), "the corrected file is still in the inbox"
     assert ledger(sqlite_url) == [], "nothing is recorded for a file that changed under us"
-    collect(LocalLanding(landing), _engine(sqlite_url), tmp_path / "archive")
+    collect(LocalLanding(landing), open_register(sqlite_url), tmp_path / "archive")
     assert [status for _, status, _ in ledger(sqlite_url)] == ["collected"]
-    with Session(_engine(sqlite_url)) as s:
+    with Session(open_register(sqlite_url)) as s:
         archived = s.scalars(select(ExtractFile.archive_path)).one()
     assert b"Corrected" in open(archived, "rb").read()
     assert not path.exists()
@@ -294,7 +294,7 @@ def test_files_over_the_size_limit_are_rejected_unread_and_the_others_go_on(tmp_
     drop_extract(landing, "8802001", "school_8802001_20261102.csv", school_csv([ROW]))
     (landing / "8802001" / "inbox" / "school_8802001_20261103.csv").write_bytes(school_csv([ROW]))
     (landing / "8802001" / "inbox" / "school_8802001_20261103.csv.sha256").write_bytes(b"0" * 4096)
-    report = collect(LocalLanding(landing), _engine(sqlite_url), tmp_path / "archive", max_bytes=1000)
+    report = collect(LocalLanding(landing), open_register(sqlite_url), tmp_path / "archive", max_bytes=1000)
     rows = {n: (s, r) for n, s, r in ledger(sqlite_url)}
     assert rows[NAME][0] == "rejected" and "larger than the register accepts" in rows[NAME][1]
     assert "sidecar is larger" in rows["school_8802001_20261103.csv"][1]
@@ -317,7 +317,7 @@ class GrowsWhileListed(LocalLanding):
 def test_never_more_is_downloaded_than_was_listed(tmp_path, sqlite_url):
     landing = tmp_path / "landing"
     drop_extract(landing, "8802001", NAME, school_csv([ROW] * 2000))
-    collect(GrowsWhileListed(landing), _engine(sqlite_url), tmp_path / "archive")
+    collect(GrowsWhileListed(landing), open_register(sqlite_url), tmp_path / "archive")
     assert ledger(sqlite_url) == []
     assert all(p.stat().st_size <= 201 for p in (tmp_path / "archive").rglob("*") if p.is_file())
 
@@ -325,10 +325,10 @@ def test_never_more_is_downloaded_than_was_listed(tmp_path, sqlite_url):
 def test_every_receipt_is_kept_when_a_file_is_sent_again(tmp_path, sqlite_url):
     landing = tmp_path / "landing"
     drop_extract(landing, "8802001", NAME, school_csv([ROW]), sidecar="a" * 64)  # rejected: checksum
-    collect(LocalLanding(landing), _engine(sqlite_url), tmp_path / "archive")
+    collect(LocalLanding(landing), open_register(sqlite_url), tmp_path / "archive")
     first = receipt(landing, "8802001", NAME)
     drop_extract(landing, "8802001", NAME, school_csv([dict(ROW, surname="Again")]), sidecar="b" * 64)
-    collect(LocalLanding(landing), _engine(sqlite_url), tmp_path / "archive")
+    collect(LocalLanding(landing), open_register(sqlite_url), tmp_path / "archive")
     assert receipt(landing, "8802001", NAME)["sha256"] != first["sha256"]
     outbox = sorted(p.name for p in (landing / "8802001" / "outbox").iterdir())
     kept = [n for n in outbox if n.startswith(f"{NAME}.receipt.") and n.endswith(".json") and n != f"{NAME}.receipt.json"]

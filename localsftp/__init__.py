@@ -1,0 +1,1 @@
+"""A local OpenSSH SFTP server for the demo and the tests (never for production)."""

@@ -1,0 +1,93 @@
+"""Which records are current: every row of each provider's newest accepted extract, and the
+earlier rows that stay current (carried forward), and the read model the linkage and CME
+rules work from. Reads and flags rows; never changes a record's content."""
+from __future__ import annotations
+
+import pandas as pd
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from register.models import ExtractFile, QuarantinedRow, SourceRecord
+
+
+def refresh_active(engine) -> dict[str, int]:
+    """Mark which records are current: every row of each provider's newest accepted extract,
+    and, for school rolls, the latest row of each child an earlier extract listed and the
+    newest one leaves out (carried forward). A roll that drops a child with no leaving record
+    is how off-rolling shows, and a leaver dropped after a year must not vanish from tracking."""
+    with Session(engine) as s:
+        files = pd.DataFrame(s.execute(select(ExtractFile.id, ExtractFile.feed, ExtractFile.provider,
+                                              ExtractFile.extract_date)
+                                       .where(ExtractFile.status == "accepted")).all(),
+                             columns=["file_id", "feed", "provider", "extract_date"])
+        files = files.sort_values(["extract_date", "file_id"])
+        newest = files.groupby(["feed", "provider"]).tail(1)
+        current = sorted(int(f) for f in newest["file_id"])
+        carried = _carried_forward(s, files, set(current))  # record id -> why
+        s.execute(update(SourceRecord).where(SourceRecord.active.is_(True), SourceRecord.file_id.not_in(current),
+                                             SourceRecord.carried_forward.is_(False)).values(active=False))
+        s.execute(update(SourceRecord).where(SourceRecord.file_id.in_(current))
+                  .where((SourceRecord.active.is_(False)) | SourceRecord.carried_forward.is_(True))
+                  .values(active=True, carried_forward=False, carried_because=None))
+        was = dict(s.execute(select(SourceRecord.id, SourceRecord.carried_because)
+                             .where(SourceRecord.carried_forward.is_(True))).all())
+        _set_flags(s, sorted(set(was) - set(carried)), active=False, carried_forward=False, carried_because=None)
+        for why in ("left_out", "quarantined"):
+            _set_flags(s, sorted(i for i, w in carried.items() if w == why and was.get(i) != why),
+                       active=True, carried_forward=True, carried_because=why)
+        s.commit()
+        counts = dict(s.execute(select(SourceRecord.feed, func.count()).where(SourceRecord.active.is_(True))
+                                .group_by(SourceRecord.feed)).all())
+    return {**{feed: int(n) for feed, n in counts.items()}, "carried_forward": len(carried)}
+
+
+def _carried_forward(s: Session, files: pd.DataFrame, current: set[int]) -> dict[int, str]:
+    """Earlier rows that stay current, and why:
+    - quarantined (any feed): the child's row in its provider's newest extract failed
+      validation, but its identifier is valid; the latest earlier row with that key stands in;
+    - left_out (school rolls): the newest extract does not list the child at all; the latest
+      earlier row is the last thing the roll said (a leaver, or a pupil dropped off the roll)."""
+    earlier_files = files[~files["file_id"].isin(current)]
+    if earlier_files.empty:
+        return {}
+    bad_keys = set(s.execute(select(QuarantinedRow.record_key).where(
+        QuarantinedRow.file_id.in_(current), QuarantinedRow.record_key.is_not(None))).scalars())
+    rows = pd.DataFrame(s.execute(select(SourceRecord.id, SourceRecord.file_id, SourceRecord.record_key,
+                                         SourceRecord.feed)).all(),
+                        columns=["id", "file_id", "record_key", "feed"])
+    rows = rows.merge(files[["file_id", "extract_date"]], on="file_id")
+    in_newest = set(rows.loc[rows["file_id"].isin(current), "record_key"])
+    older = rows[~rows["file_id"].isin(current) & ~rows["record_key"].isin(in_newest)]
+    latest = older.sort_values(["extract_date", "file_id", "id"]).groupby("record_key").tail(1)
+    why = pd.Series(None, index=latest.index, dtype=object)
+    why[latest["feed"] == "school"] = "left_out"
+    why[latest["record_key"].isin(bad_keys)] = "quarantined"
+    return {int(i): w for i, w in zip(latest["id"], why) if w}
+
+
+def _set_flags(s: Session, ids: list[int], **values) -> None:
+    for i in range(0, len(ids), 5000):
+        s.execute(update(SourceRecord).where(SourceRecord.id.in_(ids[i:i + 5000])).values(**values))
+
+
+ACTIVE_COLUMNS = ["id", "record_key", "feed", "provider", "child_id", "upn", "former_upn", "nhs_number",
+                  "la_child_id", "surname", "forename", "middle_names", "alt_surname", "dob", "sex",
+                  "address_line1", "postcode", "residence_la", "start_date", "end_date", "end_reason",
+                  "enrol_status", "record_type", "destination_laestab", "shielded", "carried_forward",
+                  "carried_because"]
+
+
+def active_records(engine) -> pd.DataFrame:
+    """Current records, with the date of the extract each came from and, for a school row
+    carried forward with no leaving date before that extract, gone_from_roll."""
+    cols = [getattr(SourceRecord, c) for c in ACTIVE_COLUMNS]
+    with engine.connect() as conn:
+        rows = conn.execute(select(*cols, ExtractFile.extract_date).join(ExtractFile, ExtractFile.id == SourceRecord.file_id)
+                            .where(SourceRecord.active.is_(True)).order_by(SourceRecord.id)).all()
+    df = pd.DataFrame(rows, columns=ACTIVE_COLUMNS + ["extract_date"])
+    for c in ACTIVE_COLUMNS:
+        if df[c].dtype == object and c not in ("dob", "start_date", "end_date", "shielded", "carried_forward"):
+            df[c] = df[c].fillna("")
+    left_before = pd.to_datetime(df["end_date"]).le(pd.to_datetime(df["extract_date"]))
+    df["gone_from_roll"] = (df["carried_because"] == "left_out") & (df["feed"] == "school") & ~left_before
+    return df

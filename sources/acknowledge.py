@@ -1,0 +1,28 @@
+"""Apply collected files to the register and acknowledge each to its provider: load one file
+(register.loading), send its receipt, mark it sent in the ledger, in that order, so a crash
+between the last two is healed by resending from the ledger."""
+from __future__ import annotations
+
+import logging
+
+from register.loading import LoadReport, load_file
+from sources.landing import ExtractSource
+from sources.receipts import mark_receipt_sent, send_receipt
+
+log = logging.getLogger("rollcall.register")
+
+
+def load_and_acknowledge(engine, source: ExtractSource, file_ids: list[int], hold_below: float = 0.5) -> LoadReport:
+    """Load each file in turn. One file's failure never blocks another: the failed file stays
+    collected (tried again next run), is counted in files_failed and logged by its ledger id."""
+    report = LoadReport()
+    for file_id in file_ids:
+        try:
+            account, receipt = load_file(engine, file_id, report, hold_below)
+            send_receipt(source, account, receipt)
+            mark_receipt_sent(engine, file_id)
+        except Exception as exc:  # noqa: BLE001 - counted and logged; the other files go on
+            report.failed += 1
+            log.error("ledger file %s could not be loaded (%s); it stays collected for the next run",
+                      file_id, type(exc).__name__)
+    return report

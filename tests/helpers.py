@@ -1,0 +1,39 @@
+"""Helpers the tests share: hand-made extracts dropped into landing folders, UPNs with their
+check letter, receipts read back. Fixtures live in conftest.py; tests import these from here."""
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import date
+from pathlib import Path
+
+AS_OF = date(2026, 11, 2)
+
+
+def drop_extract(landing: Path, account: str, name: str, data: bytes, sidecar: bool | str = True) -> Path:
+    inbox = landing / account / "inbox"
+    inbox.mkdir(parents=True, exist_ok=True)
+    (inbox / name).write_bytes(data)
+    if sidecar:
+        digest = sidecar if isinstance(sidecar, str) else hashlib.sha256(data).hexdigest()
+        (inbox / f"{name}.sha256").write_text(f"{digest}  {name}\n")
+    return inbox / name
+
+
+def school_csv(rows: list[dict], extra_header: str = "") -> bytes:
+    cols = ["upn", "surname", "forename", "dob", "sex", "entry_date", "enrol_status", "leaving_date",
+            "leaving_reason", "postcode"]
+    lines = [",".join(cols) + extra_header]
+    for r in rows:
+        lines.append(",".join(str(r.get(c, "")) for c in cols) + ("," + r.get("_extra", "") if extra_header else ""))
+    return ("\r\n".join(lines) + "\r\n").encode()
+
+
+def make_upn(laestab: str, serial: int, year: int = 20) -> str:
+    from schemas.identifiers import upn_check_letter
+    body = f"{laestab}{year:02d}{serial:03d}"
+    return upn_check_letter(body) + body
+
+
+def receipt(landing: Path, account: str, name: str) -> dict:
+    return json.loads((landing / account / "outbox" / f"{name}.receipt.json").read_text())

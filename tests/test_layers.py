@@ -1,0 +1,112 @@
+"""The layers only point down (docs/architecture.md): every import in the code base is read and
+checked against the table below, and nothing imports another module's private names."""
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+PURE = {"schemas", "matching", "cme"}
+# What each package may import from Rollcall (besides itself). A package not listed here is not
+# allowed to exist unplaced: add it to the table and to docs/architecture.md.
+MAY_IMPORT = {
+    "schemas": set(),
+    "matching": {"schemas"},
+    "cme": {"schemas"},
+    "synth": PURE,
+    "register": PURE,
+    "sources": PURE | {"register"},
+    "localsftp": set(),
+    "assets": PURE | {"register", "sources"},
+    "pipelines": PURE | {"register", "sources", "assets", "synth", "localsftp"},
+    "bench": PURE | {"register", "sources", "assets", "pipelines", "synth", "localsftp"},
+    "tests": PURE | {"register", "sources", "assets", "pipelines", "synth", "localsftp", "bench"},
+}
+PACKAGES = set(MAY_IMPORT) - {"bench", "tests"}
+# Asset modules that define assets must not lean on each other; shared helpers live beside them.
+ASSET_HELPERS = {"assets.policies", "assets.safety"}
+
+
+def python_files():
+    for top in sorted(MAY_IMPORT):
+        for path in sorted((ROOT / top).rglob("*.py")):
+            if "migrations" not in path.parts:
+                yield top, path
+
+
+def imports_of(path: Path):
+    """(module, names, line) for every import statement, at any depth of the file."""
+    tree = ast.parse(path.read_text(), str(path))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                yield alias.name, [], node.lineno
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            yield node.module, [a.name for a in node.names], node.lineno
+
+
+def module_name(path: Path) -> str:
+    return ".".join(path.relative_to(ROOT).with_suffix("").parts)
+
+
+def test_every_top_level_package_is_placed_in_a_layer():
+    found = {p.name for p in ROOT.iterdir() if (p / "__init__.py").exists()}
+    assert found <= PACKAGES, f"packages with no layer: {sorted(found - PACKAGES)}"
+
+
+def test_imports_only_point_down():
+    wrong = []
+    for top, path in python_files():
+        for module, _names, line in imports_of(path):
+            target = module.split(".")[0]
+            if target in PACKAGES and target != top and target not in MAY_IMPORT[top]:
+                wrong.append(f"{path.relative_to(ROOT)}:{line} imports {module}")
+    assert not wrong, "\n".join(wrong)
+
+
+def test_no_asset_module_imports_another():
+    wrong = []
+    for top, path in python_files():
+        if top != "assets":
+            continue
+        for module, _names, line in imports_of(path):
+            if module.startswith("assets.") and module not in ASSET_HELPERS:
+                wrong.append(f"{path.relative_to(ROOT)}:{line} imports {module}")
+    assert not wrong, "\n".join(wrong)
+
+
+def test_nothing_imports_private_names():
+    wrong = []
+    for _top, path in python_files():
+        for module, names, line in imports_of(path):
+            if any(part.startswith("_") and not part.startswith("__") for part in module.split(".")):
+                wrong.append(f"{path.relative_to(ROOT)}:{line} imports the private module {module}")
+            if module.split(".")[0] in PACKAGES | {"dagster"}:
+                for n in names:
+                    if n.startswith("_") and not n.startswith("__"):
+                        wrong.append(f"{path.relative_to(ROOT)}:{line} imports the private name {module}.{n}")
+    assert not wrong, "\n".join(wrong)
+
+
+def test_tests_take_helpers_from_the_helpers_module_not_conftest():
+    wrong = [f"{path.relative_to(ROOT)}:{line}" for top, path in python_files() if top == "tests"
+             for module, _n, line in imports_of(path) if module.split(".")[-1] == "conftest"]
+    assert not wrong, "\n".join(wrong)
+
+
+@pytest.mark.parametrize("source, rule", [
+    ("from pipelines.resources import RegisterDatabase\n", "imports_only_point_down"),
+    ("from register.db import _drop_stale_batch_copies\n", "private"),
+    ("import dagster._core.storage.tags\n", "private"),
+])
+def test_the_rules_catch_a_wrong_import(tmp_path, source, rule):
+    path = tmp_path / "probe.py"
+    path.write_text(source)
+    module, names, _ = next(imports_of(path))
+    if rule == "private":
+        assert (any(p.startswith("_") for p in module.split(".")) or any(n.startswith("_") for n in names))
+    else:
+        assert module.split(".")[0] not in MAY_IMPORT["assets"]
