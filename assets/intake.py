@@ -3,9 +3,19 @@ and ledger, then validated rows and quarantined rows. Thin: each calls one libra
 and reports counts, never data."""
 import warnings
 
-from dagster import (AssetCheckResult, BetaWarning, AssetCheckSeverity, AssetCheckSpec, AssetExecutionContext, AssetSpec,
-                     BackfillPolicy, DynamicPartitionsDefinition, MaterializeResult, asset,
-                     multi_asset)
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    AssetSpec,
+    BackfillPolicy,
+    BetaWarning,
+    DynamicPartitionsDefinition,
+    MaterializeResult,
+    asset,
+    multi_asset,
+)
 
 from assets.safety import scrubbed
 from register.held import held_files

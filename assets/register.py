@@ -1,15 +1,32 @@
 """Register assets: standardised records, links, the register of children and CME flags.
 Thin: each reads its input, calls one library function, writes, and reports counts."""
 
-from dagster import (AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, AssetExecutionContext,
-                     MaterializeResult, asset)
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    MaterializeResult,
+    asset,
+)
+
 from assets.policies import DAILY
-from cme.rules import cme_flags as find_cme, under_review
-from matching.link import LinkSettings, link_records
 from assets.safety import scrubbed
-from register.identity import (analyst_rulings, assign_ids, children_with_two_nhs_numbers, load_clusters,
-                               pending_review_pairs, prior_ids, save_clusters, save_register, save_review_queue)
+from cme.rules import cme_flags as find_cme
+from cme.rules import under_review
+from matching.link import LinkSettings, link_records
 from register.current import active_records, refresh_active
+from register.identity import (
+    analyst_rulings,
+    assign_ids,
+    children_with_two_nhs_numbers,
+    load_clusters,
+    pending_review_pairs,
+    prior_ids,
+    save_clusters,
+    save_register,
+    save_review_queue,
+)
 from register.reference import postcode_authorities, reference_version
 from register.reports import mark_cme_pending, save_cme
 from register.state import fingerprint, get_state, set_state

@@ -4,9 +4,9 @@ functions over frames of register records; no database, no logging of personal d
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Mapping
 
 import numpy as np
 import pandas as pd

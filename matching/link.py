@@ -18,7 +18,6 @@ from matching.compare import LEVELS, compare
 from matching.score import FIELDS, Model, probability, train, weight_matrix
 from matching.standardise import standardise
 
-
 # A record key split because one extract gave clearly different children the same identifier
 # is the shared key + CONFLICT_MARK + a hash of the child's name and birth date.
 CONFLICT_MARK = "~k"

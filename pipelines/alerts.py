@@ -5,11 +5,18 @@ check names and error classes, never messages that could hold a child's data."""
 import json
 import logging
 import os
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
-from dagster import (DagsterEventType, DagsterRunStatus, DefaultSensorStatus, RunFailureSensorContext,
-                     RunStatusSensorContext, run_failure_sensor, run_status_sensor)
+from dagster import (
+    DagsterEventType,
+    DagsterRunStatus,
+    DefaultSensorStatus,
+    RunFailureSensorContext,
+    RunStatusSensorContext,
+    run_failure_sensor,
+    run_status_sensor,
+)
 
 log = logging.getLogger("rollcall.alerts")
 
@@ -19,7 +26,7 @@ def alerts_file() -> Path:
 
 
 def raise_alert(kind: str, **fields) -> None:
-    line = json.dumps({"at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "alert": kind, **fields})
+    line = json.dumps({"at": datetime.now(UTC).isoformat(timespec="seconds"), "alert": kind, **fields})
     log.error("ALERT %s", line)
     path = alerts_file()
     path.parent.mkdir(parents=True, exist_ok=True)

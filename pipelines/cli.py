@@ -287,9 +287,9 @@ def cmd_reference(args) -> int:
 def cmd_validate(args) -> int:
     from schemas.contract import FileRejected
     from schemas.reader import read_extract
+    from schemas.receipt import Receipt
     from schemas.validation import require_some_valid_rows, validate_extract
     from sources.naming import SIDECAR_SUFFIX, parse_name, parse_sidecar
-    from schemas.receipt import Receipt
 
     path = Path(args.file)
     receipt = Receipt(file=path.name, status="accepted")

@@ -4,8 +4,7 @@ when the ledger has newly processed files. Cursors live in Dagster, not in memor
 import json
 import time
 
-from dagster import (DefaultSensorStatus, RunRequest, SensorEvaluationContext, SensorResult, SkipReason,
-                     sensor)
+from dagster import DefaultSensorStatus, RunRequest, SensorEvaluationContext, SensorResult, SkipReason, sensor
 from sqlalchemy import func, select
 
 from assets.intake import provider_partitions

@@ -48,9 +48,9 @@ def open_register(url: str) -> Engine:
 
 
 def alembic_config(url: str):
-    from alembic.config import Config
-
     import sys
+
+    from alembic.config import Config
 
     # Alembic's default stdout is bound when it is first imported; give it today's.
     cfg = Config(str(HERE / "alembic.ini"), stdout=sys.stdout)

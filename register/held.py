@@ -4,7 +4,7 @@ dropped). Either way the provider gets a new receipt at the next collection.
 """
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
@@ -24,7 +24,7 @@ def held_files(engine) -> list:
 
 
 def _decide(engine, ledger_id: int, status: str, reason: str | None) -> str:
-    now = datetime.now(timezone.utc).replace(tzinfo=None)
+    now = datetime.now(UTC).replace(tzinfo=None)
     with Session(engine) as s:
         f = s.get(ExtractFile, ledger_id)
         if f is None or f.status != "held":

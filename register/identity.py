@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import secrets
 from collections import Counter
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pandas as pd
 from sqlalchemy import bindparam, func, select, update
@@ -45,7 +45,7 @@ def assign_ids(records: pd.DataFrame, clusters, prior: dict[str, str]) -> tuple[
 
 
 def save_register(engine, records: pd.DataFrame, child_ids: pd.Series) -> dict[str, int]:
-    now = datetime.now(timezone.utc).replace(tzinfo=None)
+    now = datetime.now(UTC).replace(tzinfo=None)
     changed = records.loc[records["child_id"] != child_ids, "id"]
     with Session(engine) as s:
         existing = {cid: retired for cid, retired in s.execute(select(Child.child_id, Child.retired_at))}
@@ -140,7 +140,7 @@ def pending_review_pairs(engine) -> list[tuple[str, str]]:
 
 def save_review_queue(engine, review: pd.DataFrame) -> int:
     """Upsert pairs for analysts; pairs no longer in review and with no decision are dropped."""
-    now = datetime.now(timezone.utc).replace(tzinfo=None)
+    now = datetime.now(UTC).replace(tzinfo=None)
     with Session(engine) as s:
         existing = {(a, b): (pid, dec) for pid, a, b, dec in
                     s.execute(select(CandidatePair.id, CandidatePair.key_a, CandidatePair.key_b,

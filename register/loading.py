@@ -7,7 +7,7 @@ import hashlib
 import json
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
@@ -19,10 +19,10 @@ from matching.link import CONFLICT_MARK
 from register.keys import keyed, keyed_series, record_key_secret
 from register.models import ExtractFile, QuarantinedRow, SourceRecord
 from schemas.contract import FileRejected, RowFault
+from schemas.identifiers import nhs_digits, nhs_valid, postcode_normalise, upn_valid
 from schemas.reader import iter_extract
 from schemas.receipt import Receipt
 from schemas.validation import require_some_valid_rows, validate_extract
-from schemas.identifiers import nhs_digits, nhs_valid, postcode_normalise, upn_valid
 
 log = logging.getLogger("rollcall.register")
 
@@ -318,7 +318,7 @@ def load_file(engine, file_id: int, report: LoadReport, hold_below: float = 0.5)
             report.rows_quarantined += receipt.rows_quarantined
             report.warnings += len(loaded.warnings)
             report.per_feed_rows[f.feed] = report.per_feed_rows.get(f.feed, 0) + loaded.rows_accepted
-        f.processed_at = datetime.now(timezone.utc).replace(tzinfo=None)
+        f.processed_at = datetime.now(UTC).replace(tzinfo=None)
         s.commit()
     log.info("ledger file %s: %s", file_id, receipt.status)
     return account, receipt

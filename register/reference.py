@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
@@ -73,7 +73,7 @@ def load_postcode_directory(engine, directory: Path, la_codes: Path, version: st
         version = version or directory.name
         ref = s.get(ReferenceData, POSTCODE_DIRECTORY) or ReferenceData(name=POSTCODE_DIRECTORY)
         ref.version, ref.sha256, ref.rows = version[:128], _sha256(directory), rows
-        ref.loaded_at = datetime.now(timezone.utc).replace(tzinfo=None)
+        ref.loaded_at = datetime.now(UTC).replace(tzinfo=None)
         s.add(ref)
         s.commit()
     return {"version": version, "rows": rows}

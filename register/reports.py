@@ -5,7 +5,7 @@ written where a spreadsheet would run it as a formula.
 from __future__ import annotations
 
 import csv
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pandas as pd
@@ -39,7 +39,7 @@ def mark_cme_pending(engine) -> None:
 def save_cme(engine, flags: pd.DataFrame, as_of: date) -> None:
     """Replace the list for the date, record that it was computed (even when empty), and clear
     the pending mark, in one transaction."""
-    now = datetime.now(timezone.utc).replace(tzinfo=None)
+    now = datetime.now(UTC).replace(tzinfo=None)
     with engine.begin() as conn:
         conn.execute(delete(CmeFlag).where(CmeFlag.as_of == as_of))
         conn.execute(delete(CmeList).where(CmeList.as_of == as_of))

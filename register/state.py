@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sqlalchemy.orm import Session
 
@@ -18,7 +18,7 @@ def get_state(engine, name: str) -> str | None:
 def set_state(engine, name: str, value: str) -> None:
     with Session(engine) as s:
         row = s.get(RegisterState, name) or RegisterState(name=name)
-        row.value, row.updated_at = value, datetime.now(timezone.utc).replace(tzinfo=None)
+        row.value, row.updated_at = value, datetime.now(UTC).replace(tzinfo=None)
         s.add(row)
         s.commit()
 

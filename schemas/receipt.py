@@ -6,7 +6,7 @@ import csv
 import io
 import json
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from schemas.cells import display_value, safe_cell
 from schemas.contract import CONTRACT_VERSION, RowFault
@@ -44,7 +44,7 @@ class Receipt:
                      "quarantined": self.rows_quarantined},
             "warnings": self.warnings,
             "rejected_rows": [{"row": f.row, "column": f.column, "reason": f.reason} for f in self.faults],
-            "processed_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "processed_at": datetime.now(UTC).isoformat(timespec="seconds"),
         }
         return json.dumps(body, indent=2, ensure_ascii=False).encode("utf-8")
 

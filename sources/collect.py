@@ -5,20 +5,19 @@ committed; a CSV without its sidecar is never touched.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import os
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from register.models import ExtractFile, QuarantinedRow
+from register.models import ExtractFile
 from register.private import fsync_dir, private_dir, private_file
 from schemas.contract import FileRejected
 from schemas.receipt import Receipt
@@ -93,7 +92,7 @@ def _fetch_to_archive(source: ExtractSource, account: str, name: str, size: int,
 
 def _ledger_row(account: str, name: str, digest: str, size: int, path: Path) -> ExtractFile:
     return ExtractFile(account=account, name=name, sha256=digest, size_bytes=size, archive_path=str(path),
-                       status="collected", collected_at=datetime.now(timezone.utc).replace(tzinfo=None))
+                       status="collected", collected_at=datetime.now(UTC).replace(tzinfo=None))
 
 
 def _too_large(listing: dict[str, InboxFile], name: str, sidecar: str | None, max_bytes: int) -> str | None:
@@ -120,7 +119,7 @@ def _reject_unread(source, account: str, engine, report: CollectionReport, csv: 
                    sidecar: InboxFile | None, reason: str) -> None:
     """Reject a file without downloading it (too large): a ledger row and a receipt, no archive."""
     row = ExtractFile(account=account, name=safe_label(csv.name), sha256="", size_bytes=csv.size, archive_path="",
-                      collected_at=datetime.now(timezone.utc).replace(tzinfo=None))
+                      collected_at=datetime.now(UTC).replace(tzinfo=None))
     _record_rejection(source, account, engine, report, row, reason)
     if sidecar is not None:
         _clear(source, account, csv, sidecar)

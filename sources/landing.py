@@ -8,6 +8,7 @@ import os
 import stat
 import uuid
 from dataclasses import dataclass
+from datetime import UTC
 from pathlib import Path
 from typing import Protocol
 
@@ -40,10 +41,10 @@ class ExtractSource(Protocol):
 def kept_name(name: str, written: float, taken) -> str:
     """The name an earlier receipt keeps when a newer one takes its place:
     x.csv.receipt.json -> x.csv.receipt.20261101T060000Z.json (a counter if that is taken)."""
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     stem, dot, ext = name.rpartition(".")
-    stamp = datetime.fromtimestamp(written, timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    stamp = datetime.fromtimestamp(written, UTC).strftime("%Y%m%dT%H%M%SZ")
     candidate, n = f"{stem}.{stamp}{dot}{ext}", 1
     while taken(candidate):
         n += 1

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -26,7 +26,7 @@ def send_receipt(source, account: str, receipt: Receipt) -> None:
 def mark_receipt_sent(engine, ledger_id: int) -> None:
     with Session(engine) as s:
         s.execute(update(ExtractFile).where(ExtractFile.id == ledger_id)
-                  .values(receipt_sent_at=datetime.now(timezone.utc).replace(tzinfo=None)))
+                  .values(receipt_sent_at=datetime.now(UTC).replace(tzinfo=None)))
         s.commit()
 
 

@@ -5,15 +5,15 @@ timeouts, retries with backoff on transient faults, atomic uploads of receipts.
 from __future__ import annotations
 
 import errno
-import os
 import logging
+import os
 import socket
 import stat
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import paramiko
 import yaml
@@ -96,7 +96,7 @@ def _exists(sftp, path: str) -> bool:
     try:
         sftp.lstat(path)
         return True
-    except IOError:
+    except OSError:
         return False
 
 
@@ -159,7 +159,7 @@ class SftpSource:
         self.on_progress: Callable[[str, str, int, int], None] | None = None  # (account, name, done, total)
 
     @classmethod
-    def from_config(cls, path: str | Path) -> "SftpSource":
+    def from_config(cls, path: str | Path) -> SftpSource:
         return cls(load_config(path))
 
     def accounts(self) -> list[str]:
@@ -278,7 +278,7 @@ class SftpSource:
                         done += len(block)
                         if self.on_progress:  # the listed size is the limit less the byte that shows growth
                             self.on_progress(account, name, done, limit - 1 if limit else done)
-            except IOError as exc:
+            except OSError as exc:
                 if getattr(exc, "errno", None) == 2:
                     raise FileNotFoundError(name) from None
                 raise
@@ -293,7 +293,7 @@ class SftpSource:
         def st(sftp):
             try:
                 a = sftp.lstat(self._path(account, p.inbox, name))
-            except IOError as exc:
+            except OSError as exc:
                 if getattr(exc, "errno", None) == 2:
                     return None
                 raise
@@ -314,7 +314,7 @@ class SftpSource:
         def rm(sftp):
             try:
                 sftp.remove(self._path(account, p.inbox, name))
-            except IOError as exc:
+            except OSError as exc:
                 if getattr(exc, "errno", None) != 2:
                     raise
         self._retry(account, rm)
@@ -332,7 +332,7 @@ class SftpSource:
             target = self._path(account, outbox, name)
             try:  # every receipt is kept: an earlier one under this name is renamed, never overwritten
                 written = sftp.lstat(target).st_mtime or 0
-            except IOError:
+            except OSError:
                 written = None
             if written is not None:
                 kept = kept_name(name, written, lambda n: _exists(sftp, self._path(account, outbox, n)))

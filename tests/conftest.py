@@ -2,11 +2,8 @@
 (a fresh database per test), synthetic landing folders, and helpers to drop extracts."""
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import uuid
-from datetime import date
 from pathlib import Path
 
 import psycopg

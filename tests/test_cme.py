@@ -3,7 +3,7 @@ from datetime import date
 import pandas as pd
 import pytest
 
-from cme.rules import compulsory_school_age_window, cme_flags
+from cme.rules import cme_flags, compulsory_school_age_window
 
 ON = date(2026, 11, 2)
 

@@ -35,8 +35,8 @@ def test_failed_checks_raise_an_alert(tmp_path, monkeypatch, sqlite_url):
     from pipelines import alerts
     from pipelines.cli import failed_checks_of, run_pipeline
     from pipelines.resources import DeliverySources
-    from sources.router import SourceRouter
     from sources.landing import LocalLanding
+    from sources.router import SourceRouter
 
     monkeypatch.setenv("ROLLCALL_ALERTS", str(tmp_path / "alerts.log"))
 
@@ -81,6 +81,7 @@ def test_a_failed_run_raises_an_alert(tmp_path, monkeypatch, sqlite_url):
 
 def test_the_ui_cannot_point_a_run_elsewhere_nor_see_the_database_password(monkeypatch):
     import importlib
+
     import pytest
     from dagster import validate_run_config
 
@@ -101,12 +102,14 @@ def test_the_ui_cannot_point_a_run_elsewhere_nor_see_the_database_password(monke
 
 def test_the_register_sensor_starts_a_run_for_new_files_and_for_a_released_one(sqlite_url):
     from datetime import datetime, timedelta
+
     from dagster import SkipReason, build_sensor_context
     from sqlalchemy import update
     from sqlalchemy.orm import Session
+
     from pipelines.resources import RegisterDatabase
-    from register.db import open_register
     from pipelines.sensors import register_sensor
+    from register.db import open_register
     from register.models import ExtractFile
 
     db = RegisterDatabase(url=sqlite_url)

@@ -1,7 +1,15 @@
 import pandas as pd
 
-from schemas.identifiers import (is_pseudo_postcode, nhs_check_digit, nhs_digits, nhs_valid, postcode_normalise,
-                                 postcode_valid, upn_check_letter, upn_valid)
+from schemas.identifiers import (
+    is_pseudo_postcode,
+    nhs_check_digit,
+    nhs_digits,
+    nhs_valid,
+    postcode_normalise,
+    postcode_valid,
+    upn_check_letter,
+    upn_valid,
+)
 from tests.helpers import make_upn
 
 
@@ -43,6 +51,7 @@ def test_postcodes_any_spacing_and_case_and_pseudo_postcodes():
 
 def test_identifiers_are_whole_strings_of_ascii_digits():
     import re
+
     from schemas import identifiers as ids
     good = make_upn("8802001", 1)
     arabic = str.maketrans("0123456789", "\u0660\u0661\u0662\u0663\u0664\u0665\u0666\u0667\u0668\u0669")

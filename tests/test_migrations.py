@@ -50,6 +50,7 @@ def test_the_scratch_copy_left_by_an_old_interrupted_sqlite_migration_is_cleared
 
 def test_existing_record_keys_are_rekeyed_and_review_pairs_follow(sqlite_url):
     from datetime import date, datetime
+
     from sqlalchemy import text
     cfg = alembic_config(sqlite_url)
     command.upgrade(cfg, "0007")

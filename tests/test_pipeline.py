@@ -12,7 +12,7 @@ from pipelines.cli import main, run_pipeline
 from register.db import open_register
 from register.models import CandidatePair, ExtractFile, SourceRecord
 from synth.evaluate import linkage_scores
-from tests.helpers import receipt, AS_OF, drop_extract, make_upn, school_csv
+from tests.helpers import AS_OF, drop_extract, make_upn, receipt, school_csv
 
 
 @pytest.fixture(autouse=True)
@@ -125,8 +125,8 @@ def test_a_newer_extract_supersedes_and_child_ids_stay(landing, sqlite_url, tmp_
 
 
 def test_shielded_childs_location_never_leaves_in_the_cme_export(landing, sqlite_url, tmp_path):
-    la = ("la_child_id,upn,nhs_number,surname,forename,dob,sex,address_line1,postcode,record_type,status_date,shielded\r\n"
-          "SH1,,,Marlowe,Tamsin,2014-06-06,F,1 Hidden Lane,RZ9 9ZZ,CME_REFERRAL,2026-10-01,Y\r\n").encode()
+    la = (b"la_child_id,upn,nhs_number,surname,forename,dob,sex,address_line1,postcode,record_type,status_date,shielded\r\n"
+          b"SH1,,,Marlowe,Tamsin,2014-06-06,F,1 Hidden Lane,RZ9 9ZZ,CME_REFERRAL,2026-10-01,Y\r\n")
     drop_extract(landing, "880", "la_880_20261103.csv", la)
     assert run(landing, sqlite_url, tmp_path) == 0
     rows = list(csv.DictReader(open(export(sqlite_url, tmp_path, "cme"))))
@@ -178,7 +178,7 @@ def test_no_personal_data_in_logs_events_metadata_or_output(landing, sqlite_url,
             m = getattr(data, attr, None)
             if m is not None:
                 texts += [f"{k}={v.value}" for k, v in m.metadata.items()]
-        if hasattr(data, "metadata") and isinstance(getattr(data, "metadata"), dict):
+        if hasattr(data, "metadata") and isinstance(data.metadata, dict):
             texts += [f"{k}={getattr(v, 'value', v)}" for k, v in data.metadata.items()]
     captured = capfd.readouterr()
     texts += [captured.out, captured.err]
@@ -298,10 +298,10 @@ def test_files_holding_childrens_data_are_owner_only_whatever_the_umask(landing,
 
 
 def test_a_tampered_archive_copy_is_never_loaded(landing, sqlite_url, tmp_path):
-    from sources.router import SourceRouter
     from sources.acknowledge import load_and_acknowledge
     from sources.collect import collect
     from sources.landing import LocalLanding
+    from sources.router import SourceRouter
 
     # Collect only, then alter the archived copy before validation.
     engine = open_register(sqlite_url)
@@ -331,6 +331,7 @@ def test_long_names_valid_under_the_contract_load_on_both_databases(landing, db_
 
 def test_a_row_the_database_refuses_is_quarantined_not_the_file(pg_url):
     from sqlalchemy.orm import Session as OrmSession
+
     from register.loading import store_rows
     engine = open_register(pg_url)
     with OrmSession(engine) as s:
@@ -433,12 +434,12 @@ def test_a_file_loads_the_same_a_few_rows_at_a_time(landing, sqlite_url, tmp_pat
     chunks, a bad row in a late chunk and row numbers all come out as for a whole file."""
     from register import loading
     monkeypatch.setattr(loading, "CHUNK_ROWS", 2)
-    la = ("la_child_id,upn,nhs_number,surname,forename,dob,sex,address_line1,postcode,record_type,status_date,shielded\r\n"
-          "A1,,,Ashcombe,Petra,2014-05-06,F,3 Elm Grove,RA1 1AB,CME_REFERRAL,2026-10-01,N\r\n"
-          "A2,,,Bell,Ann,2013-01-02,F,4 Elm Grove,RA1 1AB,RESIDENT,2026-10-01,N\r\n"
-          "A3,,,Cole,Ben,2013-02-02,M,5 Elm Grove,RA1 1AB,RESIDENT,2026-10-01,N\r\n"
-          "A1,,,Fenwick,Rory,2012-11-23,M,9 Oak Avenue,RA2 2CD,CME_REFERRAL,2026-10-01,N\r\n"
-          "A5,,,Dale,Cy,2013-02-30,M,6 Elm Grove,RA1 1AB,RESIDENT,2026-10-01,N\r\n").encode()
+    la = (b"la_child_id,upn,nhs_number,surname,forename,dob,sex,address_line1,postcode,record_type,status_date,shielded\r\n"
+          b"A1,,,Ashcombe,Petra,2014-05-06,F,3 Elm Grove,RA1 1AB,CME_REFERRAL,2026-10-01,N\r\n"
+          b"A2,,,Bell,Ann,2013-01-02,F,4 Elm Grove,RA1 1AB,RESIDENT,2026-10-01,N\r\n"
+          b"A3,,,Cole,Ben,2013-02-02,M,5 Elm Grove,RA1 1AB,RESIDENT,2026-10-01,N\r\n"
+          b"A1,,,Fenwick,Rory,2012-11-23,M,9 Oak Avenue,RA2 2CD,CME_REFERRAL,2026-10-01,N\r\n"
+          b"A5,,,Dale,Cy,2013-02-30,M,6 Elm Grove,RA1 1AB,RESIDENT,2026-10-01,N\r\n")
     drop_extract(landing, "880", "la_880_20261103.csv", la)
     assert run(landing, sqlite_url, tmp_path) == 0
     r = receipt(landing, "880", "la_880_20261103.csv")
@@ -452,13 +453,15 @@ def test_a_file_loads_the_same_a_few_rows_at_a_time(landing, sqlite_url, tmp_pat
 
 def test_a_database_fault_that_is_no_rows_doing_leaves_the_file_for_the_next_run(landing, sqlite_url, tmp_path,
                                                                                  monkeypatch):
-    from sqlalchemy import insert as real_insert, text
-    from sources.router import SourceRouter
+    from sqlalchemy import insert as real_insert
+    from sqlalchemy import text
+
     from register import loading
     from register.models import QuarantinedRow
     from sources.acknowledge import load_and_acknowledge
     from sources.collect import collect
     from sources.landing import LocalLanding
+    from sources.router import SourceRouter
 
     engine = open_register(sqlite_url)
     report = collect(LocalLanding(landing), engine, tmp_path / "archive")

@@ -13,13 +13,13 @@ from dagster import DagsterInstance, build_sensor_context
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from localsftp.server import OpenSshServer
 from pipelines.cli import failed_checks_of, run_pipeline
 from pipelines.resources import DeliverySources
 from register.db import open_register
 from register.models import ExtractFile
 from sources.collect import collect
 from sources.sftp import SftpRefused, SftpSource, load_config
-from localsftp.server import OpenSshServer
 from tests.helpers import AS_OF, make_upn, school_csv
 
 ACCOUNTS = ["8802001", "8802002", "A81001"]
@@ -314,6 +314,7 @@ def test_a_passphrase_protected_key_is_read_with_its_passphrase_from_the_environ
     import dataclasses
     import shutil
     import subprocess
+
     from sources.sftp import SftpSource, load_config
     key = tmp_path / "collector_key"
     shutil.copy(sftp.register_key, key)

@@ -1,18 +1,17 @@
 import csv
 import io
 
+import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from register.db import open_register
 from register.models import ExtractFile
+from schemas.contract import FileRejected
 from sources.collect import collect, complete_files
 from sources.landing import InboxFile, LocalLanding
 from sources.naming import parse_name
-from schemas.contract import FileRejected
-from tests.helpers import receipt, drop_extract, make_upn, school_csv
-
-import pytest
+from tests.helpers import drop_extract, make_upn, receipt, school_csv
 
 ROW = {"upn": make_upn("8802001", 5), "surname": "Patel", "forename": "Priya", "dob": "2015-03-02", "sex": "F",
        "entry_date": "2019-09-04", "enrol_status": "C"}
@@ -103,8 +102,8 @@ def test_a_rejected_file_does_not_block_its_corrected_resend(tmp_path, sqlite_ur
 
 
 def test_receipt_csv_rows_are_safe(tmp_path):
-    from schemas.receipt import Receipt
     from schemas.contract import RowFault
+    from schemas.receipt import Receipt
     r = Receipt(file=NAME, status="accepted", feed="school", faults=[
         RowFault(3, "surname", "holds characters other than letters", "=cmd|' /C calc'!A0"),
         RowFault(4, "sex", "is not one of the codes M/F", "+44")])
