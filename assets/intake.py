@@ -1,4 +1,4 @@
-"""Intake assets, one partition per provider account: raw extracts collected into the archive
+"""Intake assets, one partition per provider provider: raw extracts collected into the archive
 and ledger, then validated rows and quarantined rows. Thin: each calls one library function
 and reports counts, never data."""
 import warnings
@@ -26,39 +26,40 @@ from sources.collect import collect, pending_files
 warnings.filterwarnings("ignore", message=".*backfill_policy.*", category=BetaWarning)
 
 QUARANTINE_WARN_RATE = 0.05
-# One partition per provider account, added by the inbox sensor or `rollcall run`, so one
+# One partition per provider provider, added by the inbox sensor or `rollcall run`, so one
 # provider's run, failure or backlog never holds up another's.
 provider_partitions = DynamicPartitionsDefinition(name="providers")
 ONE_RUN = BackfillPolicy.single_run()
 
 
-@asset(group_name="intake", partitions_def=provider_partitions, backfill_policy=ONE_RUN, kinds={"sftp", "csv"}, required_resource_keys={"db", "delivery"},
+@asset(group_name="intake", partitions_def=provider_partitions, backfill_policy=ONE_RUN, kinds={"sftp", "csv"},
+       required_resource_keys={"db", "delivery"},
        description="Complete extracts (CSV + sidecar) collected from each provider's inbox into the raw "
                    "archive and the file ledger, exactly once; rejected files get a receipt.",
-       check_specs=[AssetCheckSpec("every_account_reachable", asset="raw_extracts",
+       check_specs=[AssetCheckSpec("every_provider_reachable", asset="raw_extracts",
                                    description="Every provider's delivery folder could be read this run.")])
 @scrubbed
 def raw_extracts(context: AssetExecutionContext) -> MaterializeResult:
     db, delivery = context.resources.db, context.resources.delivery
     router = delivery.router()
     try:
-        known = set(router.accounts())
-        accounts = [a for a in context.partition_keys if a in known]
-        report = collect(router, db.engine(), delivery.archive_dir(), accounts=accounts,
+        known = set(router.providers())
+        providers = [a for a in context.partition_keys if a in known]
+        report = collect(router, db.engine(), delivery.archive_dir(), providers=providers,
                          transient=router.transient_errors(), max_bytes=delivery.max_file_mb * 1024 * 1024)
     finally:
         router.close()
-    failed = sorted(report.failed_accounts)
+    failed = sorted(report.failed_providers)
     if failed:
-        context.log.warning(f"unreachable provider accounts: {', '.join(failed)}; their files wait for the next run")
+        context.log.warning(f"unreachable provider providers: {', '.join(failed)}; their files wait for the next run")
     return MaterializeResult(
-        metadata={"accounts": len(accounts), "files_collected": len(report.collected),
+        metadata={"providers": len(providers), "files_collected": len(report.collected),
                   "files_rejected": report.rejected, "files_duplicate": report.duplicates,
-                  "files_waiting_for_sidecar": report.waiting, "accounts_unreachable": len(failed),
-                  "accounts_not_configured": len(context.partition_keys) - len(accounts)},
+                  "files_waiting_for_sidecar": report.waiting, "providers_unreachable": len(failed),
+                  "providers_not_configured": len(context.partition_keys) - len(providers)},
         check_results=[AssetCheckResult(
-            check_name="every_account_reachable", passed=not failed, severity=AssetCheckSeverity.ERROR,
-            metadata={"unreachable_accounts": ", ".join(failed) or "none"})])
+            check_name="every_provider_reachable", passed=not failed, severity=AssetCheckSeverity.ERROR,
+            metadata={"unreachable_providers": ", ".join(failed) or "none"})])
 
 
 @multi_asset(

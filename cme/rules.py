@@ -78,44 +78,61 @@ _OPTIONAL = {"postcode": "", "gone_from_roll": False, "extract_date": None, "rec
              "destination_laestab": "", "end_reason": "", "enrol_status": ""}
 
 
-def cme_flags(records: pd.DataFrame, as_of: date, directory: Mapping[str, str] | None = None,
-              residence: ResidenceSettings = ResidenceSettings()) -> tuple[pd.DataFrame, dict]:
+def flag_missing_children(records: pd.DataFrame, as_of: date, directory: Mapping[str, str] | None = None,
+                          residence: ResidenceSettings = ResidenceSettings()) -> tuple[pd.DataFrame, dict]:
     """records: current register records with child_id (and, for rolls that dropped a child,
     gone_from_roll with the extract_date the child was last seen in). directory: postcode ->
     3-digit LA code from the operator's postcode directory. Returns one row per flagged child
-    (child_id, la_code, reason, residence_source) and counts."""
+    (child_id, la_code, reason, residence_source) and counts. The tests, as docs/cme.md lists
+    them: of compulsory school age, not on a roll, not deceased, not excused by the newest
+    dated fact; then where the child lives."""
     if records.empty:
         return pd.DataFrame(columns=FLAG_COLUMNS), {"children": 0, "compulsory_age": 0, "flagged": 0,
                                                     "no_residence": 0, "gone_from_roll": 0, "assessed_by_la": {},
                                                     "residence_by_source": {}}
     r = _prepared(records, as_of)
     ts = pd.Timestamp(as_of)
-    dob = r.groupby("child_id")["dob"].agg(lambda s: s.mode().iloc[0] if s.notna().any() else pd.NaT)
-    in_window = dob.map(lambda d: pd.notna(d) and _in_window(d.date(), as_of)).astype(bool)
-    candidates = set(in_window.index[in_window]) - on_a_roll(r, ts) - deceased(r)
-    held_rolls = set(r.loc[r["feed"] == "school", "provider"])
-    verdicts = education_timeline(r[r["child_id"].isin(candidates)], ts, held_rolls)
-    missing = verdicts[verdicts["verdict"] == "flag"]
-    # A child of compulsory school age whom no dated fact explains is on no roll for no reason.
-    unexplained = sorted(candidates - set(verdicts["child_id"]))
-    missing = pd.concat([missing[["child_id", "reason"]],
-                         pd.DataFrame({"child_id": unexplained, "reason": "NOT_ON_ANY_ROLL"})], ignore_index=True)
-    assessed = sorted(set(in_window.index[in_window]))
-    where = residence_of(r[r["child_id"].isin(assessed)], ts, directory or {}, residence,
-                         learn_from=r)
-    out = missing.merge(where, on="child_id", how="left")
-    out["la_code"] = out["la_code"].fillna("")
-    out["residence_source"] = out["residence_source"].fillna("not_known")
-    # Never dropped: a person has to find out where this child lives.
-    out.loc[out["la_code"] == "", "reason"] = "RESIDENCE_UNKNOWN"
-    out = out[FLAG_COLUMNS].sort_values("child_id").reset_index(drop=True)
+    of_age = of_compulsory_school_age(r, as_of)
+    assessed = set(of_age.index[of_age])
+    candidates = assessed - on_a_roll(r, ts) - deceased(r)
+    missing = not_excused(r[r["child_id"].isin(candidates)], ts, candidates,
+                          held_rolls=set(r.loc[r["feed"] == "school", "provider"]))
+    where = residence_of(r[r["child_id"].isin(assessed)], ts, directory or {}, residence, learn_from=r)
+    out = _placed(missing, where)
     known = where[where["la_code"] != ""]
-    stats = {"children": int(len(dob)), "compulsory_age": int(in_window.sum()), "flagged": int(len(out)),
+    stats = {"children": int(len(of_age)), "compulsory_age": int(of_age.sum()), "flagged": int(len(out)),
              "no_residence": int((out["reason"] == "RESIDENCE_UNKNOWN").sum()),
              "gone_from_roll": int((out["reason"] == "GONE_FROM_ROLL").sum()),
              "assessed_by_la": {k: int(v) for k, v in known["la_code"].value_counts().items()},
              "residence_by_source": {k: int(v) for k, v in out["residence_source"].value_counts().items()}}
     return out, stats
+
+
+def of_compulsory_school_age(r: pd.DataFrame, as_of: date) -> pd.Series:
+    """Per child id: whether the child is of compulsory school age on the date, by the birth
+    date most of their records agree on (no birth date: not assessed)."""
+    dob = r.groupby("child_id")["dob"].agg(lambda s: s.mode().iloc[0] if s.notna().any() else pd.NaT)
+    return dob.map(lambda d: pd.notna(d) and _in_window(d.date(), as_of)).astype(bool)
+
+
+def not_excused(r: pd.DataFrame, ts: pd.Timestamp, candidates: set, held_rolls: set) -> pd.DataFrame:
+    """(child_id, reason) of each candidate whose newest dated fact flags them, or whom no
+    dated fact explains (on no roll for no reason: NOT_ON_ANY_ROLL)."""
+    verdicts = education_timeline(r, ts, held_rolls)
+    flagged = verdicts.loc[verdicts["verdict"] == "flag", ["child_id", "reason"]]
+    unexplained = sorted(candidates - set(verdicts["child_id"]))
+    return pd.concat([flagged, pd.DataFrame({"child_id": unexplained, "reason": "NOT_ON_ANY_ROLL"})],
+                     ignore_index=True)
+
+
+def _placed(missing: pd.DataFrame, where: pd.DataFrame) -> pd.DataFrame:
+    """The flags with the authority each child lives in; a child no source places is flagged
+    RESIDENCE_UNKNOWN, never dropped: a person has to find out where this child lives."""
+    out = missing.merge(where, on="child_id", how="left")
+    out["la_code"] = out["la_code"].fillna("")
+    out["residence_source"] = out["residence_source"].fillna("not_known")
+    out.loc[out["la_code"] == "", "reason"] = "RESIDENCE_UNKNOWN"
+    return out[FLAG_COLUMNS].sort_values("child_id").reset_index(drop=True)
 
 
 def _prepared(records: pd.DataFrame, as_of: date) -> pd.DataFrame:
@@ -254,7 +271,8 @@ def residence_of(r: pd.DataFrame, ts: pd.Timestamp, directory: Mapping[str, str]
     return out.reset_index()
 
 
-def under_review(flagged: pd.Series, pending_pairs: list[tuple[str, str]], child_of_key: dict[str, str]) -> pd.Series:
+def possible_match_in_review(flagged: pd.Series, pending_pairs: list[tuple[str, str]],
+                             child_of_key: dict[str, str]) -> pd.Series:
     """For each flagged child id: True when one of its records is in an undecided review pair
     with a record of another register child who is not flagged (on a roll or excused). If the
     analyst finds the two are one child, the flag goes, so the review comes first; the flag

@@ -241,7 +241,7 @@ Match User {USER_PREFIX}*
         path.write_text(yaml.safe_dump({
             "defaults": {"host": "127.0.0.1", "port": self.port, "key_path": str(self.register_key),
                          "known_hosts": str(self.known_hosts)},
-            "providers": [{"account": a, "user": user_for(a), "receipts_user": RECEIPTS_USER,
+            "providers": [{"provider": a, "user": user_for(a), "receipts_user": RECEIPTS_USER,
                            "receipts_outbox": f"/{user_for(a)}/outbox"}
                           for a in (accounts or sorted(self.accounts))]}))
         return path

@@ -11,18 +11,18 @@ import pandas as pd
 
 # name -> (left key columns, right key columns); a rule whose sides differ joins a swapped form.
 BLOCKING_RULES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    "dob+fn_initial": (("dob", "fn1"), ("dob", "fn1")),
-    "dob+sn_prefix": (("dob", "sn2"), ("dob", "sn2")),
-    "dob_swapped+sn_prefix": (("dob_swap", "sn2"), ("dob", "sn2")),
+    "dob+given_initial": (("dob", "given_initial"), ("dob", "given_initial")),
+    "dob+family_prefix": (("dob", "family_first2"), ("dob", "family_first2")),
+    "dob_swapped+family_prefix": (("dob_swap", "family_first2"), ("dob", "family_first2")),
     # A typo in one part of the birth date: keep the other two parts and the names.
-    "year_month+sn+fn_initial": (("dob_ym", "sn", "fn1"), ("dob_ym", "sn", "fn1")),
-    "year_day+sn+fn_initial": (("dob_yd", "sn", "fn1"), ("dob_yd", "sn", "fn1")),
-    "month_day+fn+sn": (("dob_md", "fn_canon", "sn"), ("dob_md", "fn_canon", "sn")),
+    "year_month+family+given_initial": (("dob_ym", "family", "given_initial"), ("dob_ym", "family", "given_initial")),
+    "year_day+family+given_initial": (("dob_yd", "family", "given_initial"), ("dob_yd", "family", "given_initial")),
+    "month_day+given+family": (("dob_md", "given_canon", "family"), ("dob_md", "given_canon", "family")),
     # A changed or misspelt surname with a day typo.
-    "year_month+fn+sn_initial": (("dob_ym", "fn_canon", "sn1"), ("dob_ym", "fn_canon", "sn1")),
-    "postcode+fn_initial": (("pc", "fn1"), ("pc", "fn1")),
+    "year_month+given+family_initial": (("dob_ym", "given_canon", "family_initial"), ("dob_ym", "given_canon", "family_initial")),
+    "postcode+given_initial": (("postcode", "given_initial"), ("postcode", "given_initial")),
     # Names swapped, changed or garbled: the same birth date at the same address.
-    "dob+postcode": (("dob", "pc"), ("dob", "pc")),
+    "dob+postcode": (("dob", "postcode"), ("dob", "postcode")),
     "nhs_number": (("nhs_number",), ("nhs_number",)),
     "upn": (("upn",), ("upn",)),
     "former_upn": (("former_upn",), ("upn",)),
@@ -30,12 +30,12 @@ BLOCKING_RULES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 MAX_BLOCK = 400  # a block larger than this says the key is too common to be evidence
 
 
-def _keys(std: pd.DataFrame, cols: tuple[str, ...]) -> pd.Series:
-    parts = [std[c].astype(str) for c in cols]
+def _keys(standardised: pd.DataFrame, cols: tuple[str, ...]) -> pd.Series:
+    parts = [standardised[c].astype(str) for c in cols]
     key = parts[0]
     for p in parts[1:]:
         key = key + "\x1f" + p
-    empty = np.zeros(len(std), dtype=bool)
+    empty = np.zeros(len(standardised), dtype=bool)
     for p in parts:
         empty |= (p == "").to_numpy()
     return key.where(~empty, None)
@@ -61,27 +61,28 @@ def _pairs_within(codes: np.ndarray) -> np.ndarray:
 
 
 def _pairs_across(left: pd.Series, right: pd.Series) -> np.ndarray:
-    l = pd.DataFrame({"k": left, "i": np.arange(len(left))}).dropna()
-    r = pd.DataFrame({"k": right, "j": np.arange(len(right))}).dropna()
-    counts = r["k"].value_counts()
-    r = r[r["k"].map(counts) <= MAX_BLOCK]
-    m = l.merge(r, on="k")
-    return m[["i", "j"]].to_numpy()
+    lefts = pd.DataFrame({"k": left, "i": np.arange(len(left))}).dropna()
+    rights = pd.DataFrame({"k": right, "j": np.arange(len(right))}).dropna()
+    counts = rights["k"].value_counts()
+    rights = rights[rights["k"].map(counts) <= MAX_BLOCK]
+    return lefts.merge(rights, on="k")[["i", "j"]].to_numpy()
 
 
-def candidate_pairs(std: pd.DataFrame, rules: dict | None = None) -> tuple[np.ndarray, dict[str, int]]:
+def candidate_pairs(standardised: pd.DataFrame, rules: dict | None = None) -> tuple[np.ndarray, dict[str, int]]:
     """Row-position pairs (i < j) found by any rule, and how many each rule found."""
-    dob = std["dob"]
-    std = std.assign(fn1=std["fn_canon"].str[:1], sn1=std["sn"].str[:1], sn2=std["sn"].str[:2],
+    dob = standardised["dob"]
+    standardised = standardised.assign(given_initial=standardised["given_canon"].str[:1],
+                                       family_initial=standardised["family"].str[:1],
+                     family_first2=standardised["family"].str[:2],
                      dob_ym=dob.str[:6], dob_yd=dob.str[:4] + dob.str[6:], dob_md=dob.str[4:])
     found, per_rule = [], {}
     for name, (lcols, rcols) in (rules or BLOCKING_RULES).items():
-        left = _keys(std, lcols)
+        left = _keys(standardised, lcols)
         if lcols == rcols:
             codes, _ = pd.factorize(left, use_na_sentinel=True)
             pairs = _pairs_within(codes)
         else:
-            pairs = _pairs_across(left, _keys(std, rcols))
+            pairs = _pairs_across(left, _keys(standardised, rcols))
         pairs = np.sort(pairs, axis=1)
         pairs = pairs[pairs[:, 0] != pairs[:, 1]]
         per_rule[name] = len(pairs)

@@ -14,7 +14,7 @@ from rapidfuzz.process import cpdist
 
 from matching.block import candidate_pairs
 from matching.cluster import ConstrainedClusters
-from matching.compare import LEVELS, compare
+from matching.compare import COMPARISONS, DOB, FORENAME, MIDDLE_NAME, MISSING, NHS_NUMBER, SEX, SURNAME, UPN, compare
 from matching.score import FIELDS, Model, probability, train, weight_matrix
 from matching.standardise import standardise
 
@@ -58,53 +58,55 @@ def twin_evidence(levels: pd.DataFrame, same_feed: np.ndarray | None = None,
     normal."""
     same_feed = np.zeros(len(levels), dtype=bool) if same_feed is None else same_feed
     distinct_names = np.zeros(len(levels), dtype=bool) if distinct_names is None else distinct_names
-    fn = levels["forename"]
-    discordant = (levels["sex"] == 1) | (levels["upn"] == 1) | (levels["middle_name"] == 1) | same_feed
-    names_differ = (fn == 4) | ((fn >= 2) & discordant) | distinct_names
-    return ((levels["dob"].isin([0, 1])) & (levels["surname"].between(0, 2)) & names_differ
-            & (levels["nhs_number"] != 0) & (levels["upn"] != 0)).to_numpy()
+    given = levels["forename"]
+    discordant = ((levels["sex"] == SEX.DIFFERENT) | (levels["upn"] == UPN.DIFFERENT)
+                  | (levels["middle_name"] == MIDDLE_NAME.DIFFERENT) | same_feed)
+    names_differ = (given == FORENAME.DIFFERENT) | ((given >= FORENAME.CLOSE) & discordant) | distinct_names
+    return (levels["dob"].isin([DOB.EXACT, DOB.EXACT_1_JANUARY]) & levels["surname"].between(SURNAME.EXACT, SURNAME.CLOSE)
+            & names_differ & (levels["nhs_number"] != NHS_NUMBER.SAME) & (levels["upn"] != UPN.SAME)).to_numpy()
 
 
-def distinct_given_names(std: pd.DataFrame, pairs: np.ndarray, levels: pd.DataFrame,
+def distinct_given_names(standardised: pd.DataFrame, pairs: np.ndarray, levels: pd.DataFrame,
                          min_share: float, min_count: int = 5) -> np.ndarray:
     """Pairs whose given names are only loosely alike (Jaro-Winkler 0.80 to 0.92) and both
     established: each carried by at least min_share of the records that have a given name, and
     by at least min_count records.
     Such names are two names (Isla, Isabella), not one name mistyped: a typo is rare beside
-    the name it spoils. Diminutives are level 1 and never reach here."""
+    the name it spoils. Diminutives are DIMINUTIVE_OR_SWAPPED and never reach here."""
     out = np.zeros(len(levels), dtype=bool)
-    idx = np.flatnonzero((levels["forename"] == 3).to_numpy())
+    idx = np.flatnonzero((levels["forename"] == FORENAME.LIKE_OR_MIDDLE).to_numpy())
     if not len(idx):
         return out
-    fn = std["fn"]
-    counts = fn[fn != ""].value_counts()
+    given = standardised["given"]
+    counts = given[given != ""].value_counts()
     common = counts.index[(counts >= min_count) & (counts >= min_share * counts.sum())]
-    a = fn.to_numpy()[pairs[idx, 0]]
-    b = fn.to_numpy()[pairs[idx, 1]]
+    a = given.to_numpy()[pairs[idx, 0]]
+    b = given.to_numpy()[pairs[idx, 1]]
     alike = cpdist(list(a), list(b), scorer=JaroWinkler.normalized_similarity, workers=-1) >= 0.80
     out[idx] = np.isin(a, common) & np.isin(b, common) & alike
     return out
 
 
-def names_crossed(std: pd.DataFrame, pairs: np.ndarray, levels: pd.DataFrame) -> np.ndarray:
+def names_crossed(standardised: pd.DataFrame, pairs: np.ndarray, levels: pd.DataFrame) -> np.ndarray:
     """Pairs whose given and middle names cross both ways ("Theodore Leo" and "Leo Theodore"):
     one child known by a middle name in one record, never twin evidence."""
     out = np.zeros(len(pairs), dtype=bool)
-    idx = np.flatnonzero((levels["forename"] == 3).to_numpy())
+    idx = np.flatnonzero((levels["forename"] == FORENAME.LIKE_OR_MIDDLE).to_numpy())
     if not len(idx):
         return out
-    fn, mid = std["fn"].to_numpy(), std["mid"].to_numpy()
+    given, middle = standardised["given"].to_numpy(), standardised["middle"].to_numpy()
     a, b = pairs[idx, 0], pairs[idx, 1]
-    out[idx] = [bool(fa) and bool(fb) and fa in mb.split() and fb in ma.split()
-                for fa, fb, ma, mb in zip(fn[a], fn[b], mid[a], mid[b])]
+    out[idx] = [bool(ga) and bool(gb) and ga in mb.split() and gb in ma.split()
+                for ga, gb, ma, mb in zip(given[a], given[b], middle[a], middle[b])]
     return out
 
 
 def name_rank(levels: pd.DataFrame) -> np.ndarray:
     """How well a pair's given names fit, coarsely: 0 the same name (or a diminutive), 1 alike
     or unknown, 2 different. Twins share everything else, so this is what tells them apart."""
-    fn = levels["forename"].to_numpy()
-    return np.where(fn == -1, 1, np.select([fn <= 1, fn <= 3], [0, 1], 2))
+    given = levels["forename"].to_numpy()
+    return np.where(given == MISSING, 1, np.select([given <= FORENAME.DIMINUTIVE_OR_SWAPPED,
+                                                    given <= FORENAME.LIKE_OR_MIDDLE], [0, 1], 2))
 
 
 def rival_links(pairs: np.ndarray, link: np.ndarray, eligible: np.ndarray, conflict: np.ndarray,
@@ -163,8 +165,9 @@ def shielded_possibles(records: pd.DataFrame, pairs: np.ndarray, levels: pd.Data
         return np.zeros(len(pairs), dtype=bool)
     shielded = records["shielded"].astype(object).eq(True).to_numpy()
     touches = shielded[pairs[:, 0]] | shielded[pairs[:, 1]]
-    name_alike = levels["forename"].between(-1, 3).to_numpy() | levels["surname"].between(-1, 3).to_numpy()
-    return touches & levels["dob"].between(0, 3).to_numpy() & name_alike
+    name_alike = (levels["forename"].between(MISSING, FORENAME.LIKE_OR_MIDDLE).to_numpy()
+                  | levels["surname"].between(MISSING, SURNAME.LIKE).to_numpy())
+    return touches & levels["dob"].between(DOB.EXACT, DOB.ONE_TYPO).to_numpy() & name_alike
 
 
 def key_conflict_pairs(keys: list[str]) -> np.ndarray:
@@ -186,7 +189,7 @@ def _pair_mask(pairs: np.ndarray, wanted: np.ndarray, n: int) -> np.ndarray:
     return np.isin(code(pairs), code(wanted))
 
 
-def middle_name_rivals(std: pd.DataFrame, pairs: np.ndarray, levels: pd.DataFrame, link: np.ndarray) -> np.ndarray:
+def middle_name_rivals(standardised: pd.DataFrame, pairs: np.ndarray, levels: pd.DataFrame, link: np.ndarray) -> np.ndarray:
     """Links to withhold where a record's given name fits the other record only as a middle name
     (a school's "Leo Murray" and a GP's "Theodore Leo Murray"), in a family (birth date and
     surname alike, typos allowed), when
@@ -199,26 +202,27 @@ def middle_name_rivals(std: pd.DataFrame, pairs: np.ndarray, levels: pd.DataFram
       name.
     A shared NHS number or UPN settles it: one child known by a middle name."""
     withheld = np.zeros(len(pairs), dtype=bool)
-    fn, mid, canon = std["fn"].to_numpy(), std["mid"].to_numpy(), std["fn_canon"].to_numpy()
-    feed = std["feed"].to_numpy()
-    kin = (levels["dob"].between(0, 3) & levels["surname"].between(0, 3)).to_numpy()
-    settled = ((levels["nhs_number"] == 0) | (levels["upn"] == 0)).to_numpy()
-    candidates = np.flatnonzero(link & kin & ~settled & (levels["forename"] == 3).to_numpy())
+    given, middle = standardised["given"].to_numpy(), standardised["middle"].to_numpy()
+    canon, feed = standardised["given_canon"].to_numpy(), standardised["feed"].to_numpy()
+    kin = (levels["dob"].between(DOB.EXACT, DOB.ONE_TYPO) & levels["surname"].between(SURNAME.EXACT, SURNAME.LIKE)).to_numpy()
+    settled = ((levels["nhs_number"] == NHS_NUMBER.SAME) | (levels["upn"] == UPN.SAME)).to_numpy()
+    candidates = np.flatnonzero(link & kin & ~settled & (levels["forename"] == FORENAME.LIKE_OR_MIDDLE).to_numpy())
     if not len(candidates):
         return withheld
     same_name: dict[int, set[int]] = {}
-    for r in np.flatnonzero(kin & (levels["forename"].between(0, 1)).to_numpy()):
+    for r in np.flatnonzero(kin & (levels["forename"].between(FORENAME.EXACT, FORENAME.DIMINUTIVE_OR_SWAPPED)).to_numpy()):
         i, j = int(pairs[r, 0]), int(pairs[r, 1])
         same_name.setdefault(i, set()).add(j)
         same_name.setdefault(j, set()).add(i)
     for r in candidates:
         i, j = int(pairs[r, 0]), int(pairs[r, 1])
         for rec, other in ((i, j), (j, i)):
-            if not (fn[rec] and fn[rec] != fn[other] and canon[rec] != canon[other] and fn[rec] in mid[other].split()):
+            if not (given[rec] and given[rec] != given[other] and canon[rec] != canon[other]
+                    and given[rec] in middle[other].split()):
                 continue
             # Crossed both ways ("Theodore Leo" and "Leo Theodore") is one child with names
             # reordered; one way only ("Harry" and "Muhammad Harry") may be his twin.
-            one_way = fn[other] not in mid[rec].split()
+            one_way = given[other] not in middle[rec].split()
             if same_name.get(rec, set()) - {other} or (one_way and feed[rec] == "health" and feed[other] != "health"):
                 withheld[r] = True
     return withheld
@@ -232,8 +236,7 @@ def explain(weights: pd.DataFrame, levels: pd.DataFrame, rows: np.ndarray,
     for r in rows:
         body = {"prior": round(float(weights.at[r, "prior"]), 2)}
         for name in FIELDS:
-            lv = int(levels.at[r, name])
-            body[name] = {"level": LEVELS[name][lv] if lv >= 0 else "missing",
+            body[name] = {"level": COMPARISONS[name].label(int(levels.at[r, name])),
                           "weight": round(float(weights.at[r, name]), 2)}
         if held is not None and held[r]:
             body["held"] = held[r]
@@ -241,117 +244,160 @@ def explain(weights: pd.DataFrame, levels: pd.DataFrame, rows: np.ndarray,
     return out
 
 
+@dataclass
+class _Decisions:
+    """What becomes of each candidate pair (boolean masks over the pairs)."""
+    link: np.ndarray
+    review: np.ndarray
+    cannot: np.ndarray  # kept apart: NHS numbers differ, twin evidence, shared key, ruled different
+    forced: np.ndarray  # an analyst ruled them the same
+    withheld: np.ndarray  # rival or middle-name links held for review
+    shared_key: np.ndarray
+    shield_net: np.ndarray
+
+
 def link_records(records: pd.DataFrame, settings: LinkSettings = LinkSettings(),
                  rulings: dict[tuple[str, str], str] | None = None) -> LinkResult:
-    """records: one row per active record with the register's columns (see register.loading)."""
+    """records: one row per active record with the register's columns (see register.current).
+    Standardise, block, compare, score, decide each pair, cluster, and queue the uncertain."""
     n = len(records)
     if n == 0:
         return LinkResult(np.zeros(0, dtype=np.int64), _empty_review(), {"records": 0})
     records = records.reset_index(drop=True)
-    std = standardise(records, settings.postcode_style)
-    keys = std["record_key"].tolist()
-    cc = ConstrainedClusters(n, std["nhs_number"].tolist(), list(zip(std["provider"], keys)))
-    # Rows that share a record key are one child at one provider by definition.
-    first: dict[str, int] = {}
-    for i, k in enumerate(keys):
-        if k in first:
-            cc.union(first[k], i, force=True)
-        else:
-            first[k] = i
+    standardised = standardise(records, settings.postcode_style)
+    keys = standardised["record_key"].tolist()
+    clusters = _clusters_by_record_key(standardised, keys)
     stats: dict = {"records": n}
     if n < 2:
-        return LinkResult(cc.labels(), _empty_review(), stats)
-    pairs, per_rule = candidate_pairs(std)
+        return LinkResult(clusters.labels(), _empty_review(), stats)
+    pairs, per_rule = candidate_pairs(standardised)
     conflict_pairs = key_conflict_pairs(keys)
     if len(conflict_pairs):
         pairs = np.unique(np.concatenate([pairs, conflict_pairs]), axis=0)
-    pairs = pairs[std["record_key"].to_numpy()[pairs[:, 0]] != std["record_key"].to_numpy()[pairs[:, 1]]]
+    pairs = pairs[standardised["record_key"].to_numpy()[pairs[:, 0]] !=
+                  standardised["record_key"].to_numpy()[pairs[:, 1]]]
     stats.update({"candidate_pairs": int(len(pairs)), **{f"pairs_{k}": v for k, v in per_rule.items()}})
     if not len(pairs):
-        return LinkResult(cc.labels(), _empty_review(), stats)
-    levels = compare_in_chunks(std, pairs)
-    model = train(std, levels)
-    weights = weight_matrix(model, std, pairs, levels)
+        return LinkResult(clusters.labels(), _empty_review(), stats)
+    levels = compare_in_chunks(standardised, pairs)
+    model = train(standardised, levels)
+    weights = weight_matrix(model, standardised, pairs, levels)
     total = weights.sum(axis=1).to_numpy()
-    nhs_conflict = (levels["nhs_number"] == 1).to_numpy()
-    total[nhs_conflict] = -np.inf
+    total[(levels["nhs_number"] == NHS_NUMBER.DIFFERENT).to_numpy()] = -np.inf
     prob = probability(total)
-    feeds = std["feed"].to_numpy()
+    decided = _decide(records, standardised, pairs, levels, prob, settings, rulings or {}, keys, conflict_pairs)
+    labels = _cluster(clusters, pairs, decided, total)
+    apart = labels[pairs[:, 0]] != labels[pairs[:, 1]]
+    # A link the clustering refused (it would join two children that something keeps apart)
+    # is as uncertain as a pair under the threshold: an analyst decides it.
+    refused = decided.link & apart
+    # A review pair already joined through other links needs no analyst.
+    review = (decided.review | refused) & apart
+    review_pairs = _review_frame(pairs, keys, review, refused, decided, weights, levels, total, prob)
+    stats.update({"linked_pairs": int(decided.link.sum()), "review_pairs": int(review.sum()),
+                  "refused_links_to_review": int(refused.sum()), "shared_key_pairs": int(decided.shared_key.sum()),
+                  "shielded_possible_pairs": int((decided.shield_net & apart).sum()),
+                  "cannot_link_pairs": int(decided.cannot.sum()),
+                  "withheld_rival_pairs": int(decided.withheld.sum()), "refused_merges": clusters.refused,
+                  "em_iterations": model.iterations, "prior_bits": round(float(np.log2(model.prior)), 2),
+                  "clusters": int(len(set(labels.tolist())))})
+    return LinkResult(labels, review_pairs.drop_duplicates(["key_a", "key_b"]), stats, model, pairs, prob)
+
+
+def _clusters_by_record_key(standardised: pd.DataFrame, keys: list[str]) -> ConstrainedClusters:
+    """Clusters to start from: rows that share a record key are one child at one provider by
+    definition."""
+    clusters = ConstrainedClusters(len(keys), standardised["nhs_number"].tolist(),
+                                   list(zip(standardised["provider"], keys)))
+    first: dict[str, int] = {}
+    for i, k in enumerate(keys):
+        if k in first:
+            clusters.union(first[k], i, force=True)
+        else:
+            first[k] = i
+    return clusters
+
+
+def _decide(records: pd.DataFrame, standardised: pd.DataFrame, pairs: np.ndarray, levels: pd.DataFrame,
+            prob: np.ndarray, settings: LinkSettings, rulings: dict[tuple[str, str], str], keys: list[str],
+            conflict_pairs: np.ndarray) -> _Decisions:
+    """Link, review or keep apart each pair: the score against the thresholds, then the rules
+    that override it (twins, shared keys, the shield net, analysts' rulings, rival links)."""
+    nhs_conflict = (levels["nhs_number"] == NHS_NUMBER.DIFFERENT).to_numpy()
+    feeds = standardised["feed"].to_numpy()
     same_feed = feeds[pairs[:, 0]] == feeds[pairs[:, 1]]
     if settings.twins_apart:
-        distinct = distinct_given_names(std, pairs, levels, settings.established_name_share,
+        distinct = distinct_given_names(standardised, pairs, levels, settings.established_name_share,
                                         settings.established_name_count)
-        twins = twin_evidence(levels, same_feed, distinct) & ~names_crossed(std, pairs, levels)
+        twins = twin_evidence(levels, same_feed, distinct) & ~names_crossed(standardised, pairs, levels)
     else:
         twins = np.zeros(len(levels), dtype=bool)
-    shared_key = _pair_mask(pairs, conflict_pairs, n)
+    shared_key = _pair_mask(pairs, conflict_pairs, len(keys))
     cannot = nhs_conflict | twins | shared_key
     link = (prob >= settings.link_at) & ~cannot
     review = ((prob >= settings.review_at) & ~link & ~nhs_conflict) | shared_key
     shield_net = shielded_possibles(records, pairs, levels) & ~link & ~nhs_conflict & ~review
     review |= shield_net
-
-    ka = np.array(keys, dtype=object)[pairs[:, 0]]
-    kb = np.array(keys, dtype=object)[pairs[:, 1]]
     forced = np.zeros(len(pairs), dtype=bool)
     different = np.zeros(len(pairs), dtype=bool)
     if rulings:
-        for r in range(len(pairs)):
-            ruling = rulings.get(_ordered(ka[r], kb[r]))
+        key_array = np.array(keys, dtype=object)
+        for r, (a, b) in enumerate(zip(key_array[pairs[:, 0]], key_array[pairs[:, 1]])):
+            ruling = rulings.get(_ordered(a, b))
             if ruling == "same":
                 forced[r], review[r] = True, False
             elif ruling == "different":
                 cannot[r], different[r], link[r], review[r] = True, True, False, False
     withheld = np.zeros(len(pairs), dtype=bool)
     if settings.twins_apart:
-        family = (levels["dob"].between(0, 3) & levels["surname"].between(0, 2)).to_numpy()
+        family = (levels["dob"].between(DOB.EXACT, DOB.ONE_TYPO)
+                  & levels["surname"].between(SURNAME.EXACT, SURNAME.CLOSE)).to_numpy()
         withheld = rival_links(pairs, link & ~forced, family & ~cannot, twins | different, name_rank(levels))
-        withheld |= middle_name_rivals(std, pairs, levels, link & ~forced)
+        withheld |= middle_name_rivals(standardised, pairs, levels, link & ~forced)
         link &= ~withheld
         review |= withheld
+    return _Decisions(link, review, cannot, forced, withheld, shared_key, shield_net)
+
+
+def _cluster(clusters: ConstrainedClusters, pairs: np.ndarray, decided: _Decisions, total: np.ndarray) -> np.ndarray:
+    """Join linked pairs, strongest first, never across a pair kept apart."""
     # A withheld pair waits for an analyst: no chain of other links may join it meanwhile.
-    for r in np.flatnonzero(cannot | withheld):
-        cc.forbid(int(pairs[r, 0]), int(pairs[r, 1]))
-    for r in np.flatnonzero(forced):
-        cc.union(int(pairs[r, 0]), int(pairs[r, 1]), force=True)
-    order = np.flatnonzero(link)
+    for r in np.flatnonzero(decided.cannot | decided.withheld):
+        clusters.forbid(int(pairs[r, 0]), int(pairs[r, 1]))
+    for r in np.flatnonzero(decided.forced):
+        clusters.union(int(pairs[r, 0]), int(pairs[r, 1]), force=True)
+    order = np.flatnonzero(decided.link)
     order = order[np.argsort(-total[order], kind="stable")]
     for r in order:
-        cc.union(int(pairs[r, 0]), int(pairs[r, 1]))
-    labels = cc.labels()
-    apart = labels[pairs[:, 0]] != labels[pairs[:, 1]]
-    # A link the clustering refused (it would join two children that something keeps apart)
-    # is as uncertain as a pair under the threshold: an analyst decides it.
-    refused = link & apart
-    # A review pair already joined through other links needs no analyst.
-    review = (review | refused) & apart
+        clusters.union(int(pairs[r, 0]), int(pairs[r, 1]))
+    return clusters.labels()
+
+
+def _review_frame(pairs: np.ndarray, keys: list[str], review: np.ndarray, refused: np.ndarray,
+                  decided: _Decisions, weights: pd.DataFrame, levels: pd.DataFrame, total: np.ndarray,
+                  prob: np.ndarray) -> pd.DataFrame:
+    """The review queue's rows: record keys in order, score, and the explanation with why a
+    pair was held back."""
     rows = np.flatnonzero(review)
-    ordered = [_ordered(a, b) for a, b in zip(ka[rows], kb[rows])]
+    key_array = np.array(keys, dtype=object)
+    ordered = [_ordered(a, b) for a, b in zip(key_array[pairs[rows, 0]], key_array[pairs[rows, 1]])]
     notes = np.full(len(pairs), "", dtype=object)
-    notes[withheld] = RIVAL_NOTE
+    notes[decided.withheld] = RIVAL_NOTE
     notes[refused] = REFUSED_NOTE
-    notes[shared_key] = SHARED_KEY_NOTE
-    notes[shield_net] = SHIELD_NOTE
-    review_pairs = pd.DataFrame({
+    notes[decided.shared_key] = SHARED_KEY_NOTE
+    notes[decided.shield_net] = SHIELD_NOTE
+    return pd.DataFrame({
         "key_a": [o[0] for o in ordered], "key_b": [o[1] for o in ordered],
         "match_weight": np.where(np.isfinite(total[rows]), total[rows], -99.0).round(3),
         "match_probability": prob[rows].round(6),
         "explanation": explain(weights, levels, rows, notes)})
-    stats.update({"linked_pairs": int(link.sum()), "review_pairs": int(len(rows)),
-                  "refused_links_to_review": int(refused.sum()), "shared_key_pairs": int(shared_key.sum()),
-                  "shielded_possible_pairs": int((shield_net & apart).sum()),
-                  "cannot_link_pairs": int(cannot.sum()),
-                  "withheld_rival_pairs": int(withheld.sum()), "refused_merges": cc.refused,
-                  "em_iterations": model.iterations, "prior_bits": round(float(np.log2(model.prior)), 2),
-                  "clusters": int(len(set(labels.tolist())))})
-    return LinkResult(labels, review_pairs.drop_duplicates(["key_a", "key_b"]), stats, model, pairs, prob)
 
 
-def compare_in_chunks(std: pd.DataFrame, pairs: np.ndarray, chunk: int = 500_000) -> pd.DataFrame:
+def compare_in_chunks(standardised: pd.DataFrame, pairs: np.ndarray, chunk: int = 500_000) -> pd.DataFrame:
     """Levels for every pair, a chunk at a time: the per-pair copies of both records' fields
     are what costs memory, and levels are small integers."""
-    parts = [compare(std, pairs[i:i + chunk]) for i in range(0, len(pairs), chunk)]
-    return pd.concat(parts, ignore_index=True) if parts else compare(std, pairs)
+    parts = [compare(standardised, pairs[i:i + chunk]) for i in range(0, len(pairs), chunk)]
+    return pd.concat(parts, ignore_index=True) if parts else compare(standardised, pairs)
 
 
 def _ordered(a: str, b: str) -> tuple[str, str]:

@@ -1,18 +1,20 @@
-"""Fellegi-Sunter scoring: u-probabilities from random pairs, the prior from deterministic rules,
-m-probabilities started from identifier-sharing pairs and refined by EM (no labels), term-frequency adjustment for exact name agreement, and a
-per-field breakdown of every pair's match weight so an analyst can see why it scored so.
+"""Fellegi-Sunter scoring: u-probabilities from random pairs, the prior from deterministic
+rules, m-probabilities started from identifier-sharing pairs and refined by EM (no labels),
+term-frequency adjustment for exact name agreement, and a per-field breakdown of every pair's
+match weight so an analyst can see why it scored so. A trained model is saved as data.
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
-from matching.compare import LEVELS, compare
+from matching.compare import COMPARISONS, DOB, FORENAME, NHS_NUMBER, SURNAME, UPN, compare
 
-FIELDS = list(LEVELS)
-TF_FIELDS = {"forename": "fn", "surname": "sn"}  # field -> standardised column for frequencies
+FIELDS = list(COMPARISONS)
+TF_FIELDS = {"forename": "given", "surname": "family"}  # field -> standardised column for frequencies
 _EPS = 1e-6
 
 
@@ -27,45 +29,62 @@ class Model:
     def field_weights(self, name: str) -> np.ndarray:
         return np.log2(self.m[name] / self.u[name])
 
+    def to_json(self) -> str:
+        """The model as data: each field's levels (name, label, m, u, weight in bits), the prior
+        and the EM iterations. Name frequencies are left out: they are a register's names,
+        recomputed from the records each time they are scored."""
+        return json.dumps({
+            "prior": self.prior, "em_iterations": self.iterations,
+            "fields": {name: [{"level": lv.name, "label": lv.label, "m": float(self.m[name][lv.code]),
+                               "u": float(self.u[name][lv.code]),
+                               "weight": float(self.field_weights(name)[lv.code])}
+                              for lv in COMPARISONS[name]] for name in FIELDS},
+        }, sort_keys=True)
+
 
 def _level_counts(levels: pd.DataFrame, name: str, weights: np.ndarray | None = None) -> np.ndarray:
-    k = len(LEVELS[name])
+    k = len(COMPARISONS[name])
     col = levels[name].to_numpy()
     ok = col >= 0
     w = np.ones(len(col)) if weights is None else weights
     return np.bincount(col[ok], weights=w[ok], minlength=k)[:k]
 
 
-def estimate_u(std: pd.DataFrame, n_pairs: int = 200_000, seed: int = 1) -> dict[str, np.ndarray]:
+def estimate_u(standardised: pd.DataFrame, n_pairs: int = 200_000, seed: int = 1) -> dict[str, np.ndarray]:
     """Level frequencies among random pairs: almost all of them are different children."""
     rng = np.random.default_rng(seed)
-    n = len(std)
+    n = len(standardised)
     a = rng.integers(0, n, size=n_pairs)
     b = rng.integers(0, n, size=n_pairs)
     keep = a != b
-    levels = compare(std, np.stack([a[keep], b[keep]], axis=1))
+    levels = compare(standardised, np.stack([a[keep], b[keep]], axis=1))
     u = {}
     for name in FIELDS:
         c = _level_counts(levels, name) + 0.5  # add-half smoothing: no level is impossible
         u[name] = np.maximum(c / c.sum(), _EPS)
     # 1 January is often a guessed birth date: agreeing on it is never stronger evidence than
     # agreeing on an ordinary date, however rare it is among random pairs here.
-    u["dob"][1] = max(u["dob"][1], 10 * u["dob"][0])
+    u["dob"][DOB.EXACT_1_JANUARY] = max(u["dob"][DOB.EXACT_1_JANUARY], 10 * u["dob"][DOB.EXACT])
     return u
 
 
+# Starting m per field, one value per level in COMPARISONS order (strongest agreement first).
 _M_DEFAULT = {"forename": [0.82, 0.05, 0.05, 0.04, 0.04], "surname": [0.85, 0.05, 0.04, 0.03, 0.03],
-              "dob": [0.9, 0.03, 0.02, 0.04, 0.01], "middle_name": [0.9, 0.1], "sex": [0.98, 0.02], "postcode": [0.75, 0.06, 0.06, 0.08, 0.05],
-              "nhs_number": [0.995, 0.005], "upn": [0.99, 0.01]}
+              "dob": [0.9, 0.03, 0.02, 0.04, 0.01], "middle_name": [0.9, 0.1], "sex": [0.98, 0.02],
+              "postcode": [0.75, 0.06, 0.06, 0.08, 0.05], "nhs_number": [0.995, 0.005], "upn": [0.99, 0.01]}
 # Identifiers are not learned: disagreement rates of true matches on them are data-entry error rates.
 FIXED_M = {"nhs_number", "upn"}
 MIN_ANCHORS = 50
 
 
+def _shares_identifier(levels: pd.DataFrame) -> pd.Series:
+    return (levels["nhs_number"] == NHS_NUMBER.SAME) | (levels["upn"] == UPN.SAME)
+
+
 def anchored_m(levels: pd.DataFrame) -> dict[str, np.ndarray]:
     """Starting m from pairs that share a valid NHS number or UPN: near-certain matches found
     without labels, whose other fields show how true matches disagree."""
-    anchors = levels[(levels["nhs_number"] == 0) | (levels["upn"] == 0)]
+    anchors = levels[_shares_identifier(levels)]
     m = {}
     for name in FIELDS:
         default = np.array(_M_DEFAULT[name])
@@ -81,8 +100,8 @@ def random_pair_prior(levels: pd.DataFrame, n_records: int, recall: float = 0.8)
     """Probability that two random records are the same child, from pairs that deterministic
     rules call matches (shared identifier, or same names and birth date), allowing for the
     rules' recall."""
-    sure = ((levels["nhs_number"] == 0) | (levels["upn"] == 0) |
-            ((levels["forename"] == 0) & (levels["surname"] == 0) & (levels["dob"] == 0))).sum()
+    sure = (_shares_identifier(levels) | ((levels["forename"] == FORENAME.EXACT) & (levels["surname"] == SURNAME.EXACT)
+                                          & (levels["dob"] == DOB.EXACT))).sum()
     total = n_records * (n_records - 1) / 2
     return float(np.clip(sure / recall / max(total, 1.0), 1e-12, 0.5))
 
@@ -92,8 +111,9 @@ def estimate_m(levels: pd.DataFrame, u: dict[str, np.ndarray], m: dict[str, np.n
     """EM for m with u and the prior held fixed (the prior is the candidates' expected match share)."""
     cols = {name: levels[name].to_numpy() for name in FIELDS}
     learn = [f for f in FIELDS if f not in FIXED_M]
-    it = 0
-    for it in range(1, iterations + 1):
+    done = 0
+    for step in range(1, iterations + 1):
+        done = step
         logit = np.full(len(levels), np.log2(prior / (1 - prior)))
         for name in FIELDS:
             w = np.log2(m[name] / u[name])
@@ -108,26 +128,28 @@ def estimate_m(levels: pd.DataFrame, u: dict[str, np.ndarray], m: dict[str, np.n
             m[name] = new
         if shift < tol:
             break
-    return m, it
+    return m, done
 
 
-def train(std: pd.DataFrame, levels: pd.DataFrame, seed: int = 1, em_iterations: int = 10) -> Model:
+def train(standardised: pd.DataFrame, levels: pd.DataFrame, seed: int = 1, em_iterations: int = 10) -> Model:
     """u from random pairs; the prior from deterministic rules; m from identifier-sharing pairs
     where there are enough of them, otherwise by EM. EM over all candidate pairs was tried
     first and drifted to a degenerate solution (it took same-name pairs with different birth
     dates as matches), so identifier anchors are preferred when the data has them."""
-    u = estimate_u(std, seed=seed)
-    prior = random_pair_prior(levels, len(std))
+    u = estimate_u(standardised, seed=seed)
+    prior = random_pair_prior(levels, len(standardised))
     m = anchored_m(levels)
-    it = 0
-    if ((levels["nhs_number"] == 0) | (levels["upn"] == 0)).sum() < MIN_ANCHORS:
-        candidate_prior = float(np.clip(prior * len(std) * (len(std) - 1) / 2 / max(len(levels), 1), 1e-6, 0.99))
-        m, it = estimate_m(levels, u, m, candidate_prior, iterations=em_iterations)
-    tf = {name: std[col][std[col] != ""].value_counts(normalize=True) for name, col in TF_FIELDS.items()}
-    return Model(m=m, u=u, prior=prior, tf=tf, iterations=it)
+    iterations = 0
+    if _shares_identifier(levels).sum() < MIN_ANCHORS:
+        n = len(standardised)
+        candidate_prior = float(np.clip(prior * n * (n - 1) / 2 / max(len(levels), 1), 1e-6, 0.99))
+        m, iterations = estimate_m(levels, u, m, candidate_prior, iterations=em_iterations)
+    tf = {name: standardised[col][standardised[col] != ""].value_counts(normalize=True)
+          for name, col in TF_FIELDS.items()}
+    return Model(m=m, u=u, prior=prior, tf=tf, iterations=iterations)
 
 
-def weight_matrix(model: Model, std: pd.DataFrame, pairs: np.ndarray, levels: pd.DataFrame) -> pd.DataFrame:
+def weight_matrix(model: Model, standardised: pd.DataFrame, pairs: np.ndarray, levels: pd.DataFrame) -> pd.DataFrame:
     """Each field's contribution (bits) to each pair's match weight; 0 where a value is missing."""
     out = pd.DataFrame(index=levels.index)
     out["prior"] = np.log2(model.prior / (1 - model.prior))
@@ -137,11 +159,12 @@ def weight_matrix(model: Model, std: pd.DataFrame, pairs: np.ndarray, levels: pd
         out[name] = np.where(col >= 0, w[np.clip(col, 0, None)], 0.0)
         if name in TF_FIELDS:
             # Exact agreement on a rare name is stronger evidence than on a common one.
-            values = std[TF_FIELDS[name]].to_numpy()[pairs[:, 0]]
-            share = pd.Series(values).map(model.tf[name]).fillna(model.u[name][0]).to_numpy()
+            values = standardised[TF_FIELDS[name]].to_numpy()[pairs[:, 0]]
+            share = pd.Series(values).map(model.tf[name]).fillna(model.u[name][COMPARISONS[name].EXACT]).to_numpy()
             share = np.maximum(share, 1e-5)
-            exact = col == 0
-            out.loc[exact, name] = np.log2(model.m[name][0] / share[exact])
+            exact_code = COMPARISONS[name].EXACT
+            exact = col == exact_code
+            out.loc[exact, name] = np.log2(model.m[name][exact_code] / share[exact])
     return out
 
 

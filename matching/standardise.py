@@ -44,17 +44,17 @@ def standardise(records: pd.DataFrame, postcode_style: str = "uk") -> pd.DataFra
     sector, district and area are then the value less one, two and all but one characters."""
     df = pd.DataFrame(index=records.index)
     fore = clean_name(records["forename"])
-    df["fn"] = fore.str.split(" ").str[0].fillna("")
+    df["given"] = fore.str.split(" ").str[0].fillna("")
     table = diminutives()
-    df["fn_canon"] = df["fn"].map(lambda n: table.get(n, n))
-    df["mid"] = clean_name(records.get("middle_names", pd.Series("", index=records.index)))
+    df["given_canon"] = df["given"].map(lambda n: table.get(n, n))
+    df["middle"] = clean_name(records.get("middle_names", pd.Series("", index=records.index)))
     sur = clean_name(records["surname"])
     alt = clean_name(records.get("alt_surname", pd.Series("", index=records.index)))
-    df["sn"] = sur.str.replace(" ", "", regex=False)
+    df["family"] = sur.str.replace(" ", "", regex=False)
     # Every surname token, from the surname and any preferred surname, for double-barrelled names.
     both = sur + " " + alt
     tokens = {v: frozenset(x for x in v.split() if len(x) > 1) for v in both.unique()}
-    df["sn_tokens"] = both.map(tokens)
+    df["family_parts"] = both.map(tokens)
     dob = pd.to_datetime(records["dob"], errors="coerce")
     df["dob"] = dob.dt.strftime("%Y%m%d").fillna("")
     day_ok = dob.dt.day <= 12
@@ -63,15 +63,15 @@ def standardise(records: pd.DataFrame, postcode_style: str = "uk") -> pd.DataFra
     df["dob_jan1"] = (dob.dt.month == 1) & (dob.dt.day == 1)
     if postcode_style == "plain":
         pc = records["postcode"].fillna("").astype(str).str.upper().str.replace(r"\s+", "", regex=True)
-        df["pc"], df["pc_sector"], df["pc_district"] = pc, pc.str[:-1], pc.str[:-2]
-        df["pc_area"] = pc.str[:1]
+        df["postcode"], df["postcode_sector"], df["postcode_district"] = pc, pc.str[:-1], pc.str[:-2]
+        df["postcode_area"] = pc.str[:1]
     else:
         pc = postcode_normalise(records["postcode"])
         pc = pc.where(~is_pseudo_postcode(pc), "")
-        df["pc"] = pc
-        df["pc_sector"] = postcode_sector(pc)
-        df["pc_district"] = postcode_district(pc)
-        df["pc_area"] = df["pc_district"].str.extract(r"^([A-Z]+)", expand=False).fillna("")
+        df["postcode"] = pc
+        df["postcode_sector"] = postcode_sector(pc)
+        df["postcode_district"] = postcode_district(pc)
+        df["postcode_area"] = df["postcode_district"].str.extract(r"^([A-Z]+)", expand=False).fillna("")
     df["sex"] = records["sex"].fillna("").where(records["sex"].isin(["M", "F"]), "")
     for c in ("upn", "former_upn", "nhs_number", "record_key", "feed", "provider"):
         df[c] = records[c].fillna("") if c in records else ""

@@ -51,13 +51,13 @@ def run_pipeline(db_url: str, landing: str | None = None, sftp: str | None = Non
         instance = DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else DagsterInstance.ephemeral()
     router = DeliverySources(landing=landing, sftp_config=sftp).router()
     try:
-        accounts = router.accounts()
+        providers = router.providers()
     finally:
         router.close()
     name = provider_partitions.name
     known = set(instance.get_dynamic_partitions(name))
-    if set(accounts) - known:
-        instance.add_dynamic_partitions(name, sorted(set(accounts) - known))
+    if set(providers) - known:
+        instance.add_dynamic_partitions(name, sorted(set(providers) - known))
     keys = instance.get_dynamic_partitions(name)
     tags = {"rollcall/trigger": "cli"}
     selection = None
@@ -139,47 +139,25 @@ DEMO_MARKER = ".rollcall-demo"  # the demo replaces only folders holding this
 
 
 def cmd_demo(args) -> int:
-    from synth.generate import generate
-
+    """Generate extracts, deliver them over a local SFTP server (or the landing folder) and
+    run every asset on them, in a folder the demo owns."""
     home = Path(args.home).resolve()
-    landing, truth = home / "landing", home / "truth"
+    if not _claim_demo_home(home, args.keep):
+        return 2
+    landing = home / "landing"
+    db_url = f"sqlite:///{home / 'rollcall.sqlite'}"
+    as_of = args.as_of or date.today()
     if not os.environ.get("DAGSTER_HOME") and (Path.cwd() / "dagster.yaml").exists():
         # Record the demo's runs in the repository's instance, so `dagster dev` shows them.
         os.environ["DAGSTER_HOME"] = str(Path.cwd())
-    db_url = f"sqlite:///{home / 'rollcall.sqlite'}"
-    marker = home / DEMO_MARKER
-    if home.exists() and any(home.iterdir()) and not marker.exists():
-        print(f"rollcall demo: {home} holds files the demo did not make; refusing to use it "
-              "(give --home an empty or new folder)", file=sys.stderr)
-        return 2
-    if marker.exists() and not args.keep:
-        import shutil
-        shutil.rmtree(home)
-    home.mkdir(parents=True, exist_ok=True)
-    marker.write_text("made by rollcall demo: the demo may replace this folder\n")
-    as_of = args.as_of or date.today()
-    if not landing.exists():
-        s = generate(landing, truth, children=args.children, seed=args.seed, extract_date=as_of,
-                     reference=home / "reference")
-        print(f"generated {s.children} children in {s.files} extracts from {s.providers} providers ({s.rows} rows)")
-    if (home / "reference" / "postcode_directory.csv").exists():
-        from register.db import open_register
-        from register.reference import load_postcode_directory
-        got = load_postcode_directory(open_register(db_url), home / "reference" / "postcode_directory.csv",
-                                      home / "reference" / "la_codes.csv", "demo directory")
-        print(f"loaded the demo's postcode directory: {got['rows']} postcodes")
-    sftp_config = None
-    server = None
-    if not args.no_sftp:
-        from localsftp.server import DemoSftpServer, sftp_available
-        if sftp_available():
-            server = DemoSftpServer(home / "sftp")
-            server.start()
+    _generate_demo_data(home, args, as_of)
+    _load_demo_directory(home, db_url)
+    server = None if args.no_sftp else _start_demo_sftp(home)
+    try:
+        sftp_config = None
+        if server:
             sftp_config = str(server.deliver_from(landing))
             print(f"delivered the extracts over SFTP to 127.0.0.1:{server.port}, one chrooted account per provider")
-        else:
-            print("OpenSSH sshd is not installed: delivering through the local landing folder instead")
-    try:
         result = run_pipeline(db_url, None if sftp_config else str(landing), sftp_config, str(home / "archive"), as_of)
         code = _report_run(result)
     finally:
@@ -189,9 +167,56 @@ def cmd_demo(args) -> int:
         print("\n".join(summary(db_url, as_of)))
         print(f"\nExports: rollcall export cme --db {db_url} --out {home / 'cme.csv'}")
         print("Dagster UI on the same runs and register:\n"
-              f"  DAGSTER_HOME={os.environ.get('DAGSTER_HOME', Path.cwd())} ROLLCALL_DB_URL={db_url} ROLLCALL_LANDING={landing} "
-              f"ROLLCALL_ARCHIVE={home / 'archive'} ROLLCALL_AS_OF={as_of} .venv/bin/dagster dev")
+              f"  DAGSTER_HOME={os.environ.get('DAGSTER_HOME', Path.cwd())} ROLLCALL_DB_URL={db_url} "
+              f"ROLLCALL_LANDING={landing} ROLLCALL_ARCHIVE={home / 'archive'} ROLLCALL_AS_OF={as_of} "
+              ".venv/bin/dagster dev")
     return code
+
+
+def _claim_demo_home(home: Path, keep: bool) -> bool:
+    """The demo's folder, emptied unless --keep; never a folder the demo did not make."""
+    marker = home / DEMO_MARKER
+    if home.exists() and any(home.iterdir()) and not marker.exists():
+        print(f"rollcall demo: {home} holds files the demo did not make; refusing to use it "
+              "(give --home an empty or new folder)", file=sys.stderr)
+        return False
+    if marker.exists() and not keep:
+        import shutil
+        shutil.rmtree(home)
+    home.mkdir(parents=True, exist_ok=True)
+    marker.write_text("made by rollcall demo: the demo may replace this folder\n")
+    return True
+
+
+def _generate_demo_data(home: Path, args, as_of: date) -> None:
+    from synth.generate import generate
+
+    if not (home / "landing").exists():
+        s = generate(home / "landing", home / "truth", children=args.children, seed=args.seed, extract_date=as_of,
+                     reference=home / "reference")
+        print(f"generated {s.children} children in {s.files} extracts from {s.providers} providers ({s.rows} rows)")
+
+
+def _load_demo_directory(home: Path, db_url: str) -> None:
+    from register.db import open_register
+    from register.reference import load_postcode_directory
+
+    if (home / "reference" / "postcode_directory.csv").exists():
+        got = load_postcode_directory(open_register(db_url), home / "reference" / "postcode_directory.csv",
+                                      home / "reference" / "la_codes.csv", "demo directory")
+        print(f"loaded the demo's postcode directory: {got['rows']} postcodes")
+
+
+def _start_demo_sftp(home: Path):
+    """A local OpenSSH server for the demo, or None (then the landing folder is used)."""
+    from localsftp.server import DemoSftpServer, sftp_available
+
+    if not sftp_available():
+        print("OpenSSH sshd is not installed: delivering through the local landing folder instead")
+        return None
+    server = DemoSftpServer(home / "sftp")
+    server.start()
+    return server
 
 
 def register_exists(url: str) -> bool:
@@ -252,7 +277,7 @@ def cmd_held(args) -> int:
     if args.action == "list":
         rows = held_files(engine)
         for r in rows:
-            print(f"{r.id}\t{r.account}\t{r.name}\t{r.rows_accepted} rows\treceived {r.collected_at:%Y-%m-%d %H:%M}")
+            print(f"{r.id}\t{r.provider}\t{r.name}\t{r.rows_accepted} rows\treceived {r.collected_at:%Y-%m-%d %H:%M}")
         print(f"{len(rows)} extract(s) held")
         return 0
     if args.ledger_id is None or (args.action == "reject" and not args.reason):

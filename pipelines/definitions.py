@@ -1,26 +1,28 @@
 """The Dagster definitions `dagster dev` loads: every asset and check, the intake job (one
-partition per provider) and the register job, the daily schedule, the sensors that start runs
+partition per provider) and the relink job, the daily schedule, the sensors that start runs
 and raise alerts, and resources from the environment."""
 from dagster import AssetSelection, Definitions, ScheduleDefinition, define_asset_job
 
+from assets.cme_list import cme_flags
 from assets.intake import raw_extracts, validate_extracts
-from assets.register import cme_flags, links, register, standardised_records
+from assets.linkage import children, links, standardised_records
 from pipelines.alerts import check_failure_alert, run_failure_alert
 from pipelines.resources import resources_from_env
-from pipelines.sensors import inbox_sensor, register_sensor
+from pipelines.sensors import inbox_sensor, relink_sensor
 
-ALL_ASSETS = [raw_extracts, validate_extracts, standardised_records, links, register, cme_flags]
+ALL_ASSETS = [raw_extracts, validate_extracts, standardised_records, links, children, cme_flags]
 INTAKE = AssetSelection.assets(raw_extracts, validate_extracts)
 
 intake_job = define_asset_job("intake_job", selection=INTAKE,
                               description="Collect and validate one provider's new extracts.")
-register_job = define_asset_job("register_job", selection=AssetSelection.all() - INTAKE,
-                                tags={"rollcall/stage": "register"},
-                                description="Link the register's records and find children missing education.")
-daily = ScheduleDefinition(name="register_daily", job=register_job, cron_schedule="0 6 * * *",
-                           execution_timezone="Europe/London",
-                           description="Re-finds CME every morning: children change age even when no file arrives.")
+relink_job = define_asset_job("relink_job", selection=AssetSelection.all() - INTAKE,
+                              tags={"rollcall/stage": "relink"},
+                              description="Link the register's records and find children missing education.")
+relink_daily = ScheduleDefinition(name="relink_daily", job=relink_job, cron_schedule="0 6 * * *",
+                                  execution_timezone="Europe/London",
+                                  description="Re-finds CME every morning: children change age even when no file "
+                                              "arrives.")
 
-defs = Definitions(assets=ALL_ASSETS, jobs=[intake_job, register_job], schedules=[daily],
-                   sensors=[inbox_sensor, register_sensor, run_failure_alert, check_failure_alert],
+defs = Definitions(assets=ALL_ASSETS, jobs=[intake_job, relink_job], schedules=[relink_daily],
+                   sensors=[inbox_sensor, relink_sensor, run_failure_alert, check_failure_alert],
                    resources=resources_from_env())

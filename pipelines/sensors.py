@@ -1,5 +1,5 @@
 """Sensors that start runs: the inbox sensor polls every provider's inbox and starts one
-intake run per provider with new complete files; the register sensor starts the register job
+intake run per provider with new complete files; the relink sensor starts the relink job
 when the ledger has newly processed files. Cursors live in Dagster, not in memory."""
 import json
 import time
@@ -33,33 +33,33 @@ def new_files(listing, seen: dict) -> tuple[list[str], dict]:
 @sensor(job_name="intake_job", minimum_interval_seconds=60, default_status=DefaultSensorStatus.RUNNING,
         description="Starts an intake run for each provider with new complete extracts.")
 def inbox_sensor(context: SensorEvaluationContext, delivery: DeliverySources):
-    cursor = json.loads(context.cursor) if context.cursor else {"accounts": {}, "unreachable": {}}
+    cursor = json.loads(context.cursor) if context.cursor else {"providers": {}, "unreachable": {}}
     router = delivery.router()
     requests, unreachable = [], []
     try:
-        accounts = router.accounts()
-        for account in accounts:
+        providers = router.providers()
+        for provider in providers:
             try:
-                listing = router.list_inbox(account)
+                listing = router.list_inbox(provider)
             except router.transient_errors() as exc:
-                first = cursor["unreachable"].setdefault(account, time.time())
-                unreachable.append(account)
+                first = cursor["unreachable"].setdefault(provider, time.time())
+                unreachable.append(provider)
                 if time.time() - first > UNREACHABLE_ALERT_AFTER_S:
-                    raise_alert("provider_unreachable", account=account, error=type(exc).__name__,
+                    raise_alert("provider_unreachable", provider=provider, error=type(exc).__name__,
                                 since=int(first))
                 continue
-            cursor["unreachable"].pop(account, None)
-            fresh, cursor["accounts"][account] = new_files(listing, cursor["accounts"].get(account, {}))
+            cursor["unreachable"].pop(provider, None)
+            fresh, cursor["providers"][provider] = new_files(listing, cursor["providers"].get(provider, {}))
             if fresh:
-                key = f"{account}:{cursor['accounts'][account]['mtime']}:{len(fresh)}:{fresh[-1]}"
-                requests.append(RunRequest(run_key=key, partition_key=account,
-                                           tags={"rollcall/provider": account}))
+                key = f"{provider}:{cursor['providers'][provider]['mtime']}:{len(fresh)}:{fresh[-1]}"
+                requests.append(RunRequest(run_key=key, partition_key=provider,
+                                           tags={"rollcall/provider": provider}))
     finally:
         router.close()
     existing = set(context.instance.get_dynamic_partitions(provider_partitions.name))
-    new_partitions = sorted(set(accounts) - existing)
+    new_partitions = sorted(set(providers) - existing)
     if unreachable:
-        context.log.warning(f"unreachable provider accounts: {', '.join(sorted(unreachable))}")
+        context.log.warning(f"unreachable provider providers: {', '.join(sorted(unreachable))}")
     if not requests and not new_partitions:
         return SensorResult(skip_reason=SkipReason(
             "no new files" + (f"; unreachable: {', '.join(sorted(unreachable))}" if unreachable else "")),
@@ -69,9 +69,9 @@ def inbox_sensor(context: SensorEvaluationContext, delivery: DeliverySources):
                         if new_partitions else [])
 
 
-@sensor(job_name="register_job", minimum_interval_seconds=60, default_status=DefaultSensorStatus.RUNNING,
+@sensor(job_name="relink_job", minimum_interval_seconds=60, default_status=DefaultSensorStatus.RUNNING,
         description="Re-links the register and re-finds CME when the ledger has newly processed files.")
-def register_sensor(context: SensorEvaluationContext, db: RegisterDatabase):
+def relink_sensor(context: SensorEvaluationContext, db: RegisterDatabase):
     with db.engine().connect() as conn:
         # Processing time, not ledger id: an operator releasing a held file changes an old row.
         newest = conn.execute(select(func.max(ExtractFile.processed_at)).where(

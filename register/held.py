@@ -18,7 +18,7 @@ class NotHeld(Exception):
 
 def held_files(engine) -> list:
     with engine.connect() as conn:
-        return conn.execute(select(ExtractFile.id, ExtractFile.name, ExtractFile.account, ExtractFile.rows_accepted,
+        return conn.execute(select(ExtractFile.id, ExtractFile.name, ExtractFile.provider, ExtractFile.rows_accepted,
                                    ExtractFile.collected_at).where(ExtractFile.status == "held")
                             .order_by(ExtractFile.id)).all()
 

@@ -12,7 +12,7 @@ import pandas as pd
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
-from register.models import CandidatePair, Child, RecordCluster, SourceRecord
+from register.models import Child, RecordCluster, SourceRecord
 
 _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base 32: no I, L, O, U
 
@@ -122,45 +122,3 @@ def prior_ids(engine) -> dict[str, str]:
         rows = conn.execute(select(SourceRecord.record_key, SourceRecord.child_id, SourceRecord.id)
                             .where(SourceRecord.child_id.is_not(None)).order_by(SourceRecord.id)).all()
     return {k: c for k, c, _ in rows}  # the newest row's child wins
-
-
-def analyst_rulings(engine) -> dict[tuple[str, str], str]:
-    with engine.connect() as conn:
-        rows = conn.execute(select(CandidatePair.key_a, CandidatePair.key_b, CandidatePair.analyst_decision)
-                            .where(CandidatePair.analyst_decision.is_not(None))).all()
-    return {(a, b): d for a, b, d in rows}
-
-
-def pending_review_pairs(engine) -> list[tuple[str, str]]:
-    """Record-key pairs in the review queue that no analyst has ruled on yet."""
-    with engine.connect() as conn:
-        return [tuple(r) for r in conn.execute(select(CandidatePair.key_a, CandidatePair.key_b)
-                                               .where(CandidatePair.analyst_decision.is_(None)))]
-
-
-def save_review_queue(engine, review: pd.DataFrame) -> int:
-    """Upsert pairs for analysts; pairs no longer in review and with no decision are dropped."""
-    now = datetime.now(UTC).replace(tzinfo=None)
-    with Session(engine) as s:
-        existing = {(a, b): (pid, dec) for pid, a, b, dec in
-                    s.execute(select(CandidatePair.id, CandidatePair.key_a, CandidatePair.key_b,
-                                     CandidatePair.analyst_decision))}
-        wanted = set()
-        new_rows, updates = [], []
-        for rec in review.itertuples(index=False):
-            key = (rec.key_a, rec.key_b)
-            wanted.add(key)
-            values = {"match_weight": float(rec.match_weight), "match_probability": float(rec.match_probability),
-                      "explanation": rec.explanation, "decision": "review", "updated_at": now}
-            if key in existing:
-                updates.append({"pid": existing[key][0], **values})
-            else:
-                new_rows.append(CandidatePair(key_a=rec.key_a, key_b=rec.key_b, **values))
-        s.add_all(new_rows)
-        if updates:
-            s.connection().execute(update(CandidatePair).where(CandidatePair.id == bindparam("pid")), updates)
-        stale = [pid for key, (pid, dec) in existing.items() if key not in wanted and dec is None]
-        if stale:
-            s.execute(CandidatePair.__table__.delete().where(CandidatePair.id.in_(stale)))
-        s.commit()
-    return len(wanted)

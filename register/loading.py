@@ -277,11 +277,11 @@ def _split_stored_conflicts(s: Session, file_id: int, secret: bytes) -> list[lis
 
 def load_file(engine, file_id: int, report: LoadReport, hold_below: float = 0.5) -> tuple[str, Receipt]:
     """Validate and store one collected file in one transaction, finish its ledger row and
-    return (its provider's account, its receipt) for the caller to send."""
+    return (its provider, its receipt) for the caller to send."""
     secret = record_key_secret(engine)
     with Session(engine) as s:
         f = s.get(ExtractFile, file_id)
-        account, name = f.account, f.name
+        provider, name = f.provider, f.name
         receipt = Receipt(file=name, status="accepted", sha256=f.sha256, feed=f.feed, provider=f.provider,
                           extract_date=str(f.extract_date))
         loaded = _Loaded()
@@ -321,4 +321,4 @@ def load_file(engine, file_id: int, report: LoadReport, hold_below: float = 0.5)
         f.processed_at = datetime.now(UTC).replace(tzinfo=None)
         s.commit()
     log.info("ledger file %s: %s", file_id, receipt.status)
-    return account, receipt
+    return provider, receipt

@@ -40,10 +40,11 @@ class ExtractFile(Base):
     """The file ledger: one row per file collected from an inbox."""
     __tablename__ = "files"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    account: Mapped[str] = mapped_column(String(32))  # the delivery folder / SFTP account
+    # The provider it came from: its delivery folder (landing folder or SFTP account) is named
+    # with the provider id, and a file's name must carry the same id.
+    provider: Mapped[str] = mapped_column(String(32))
     name: Mapped[str] = mapped_column(String(255))
-    feed: Mapped[str | None] = mapped_column(String(16))
-    provider: Mapped[str | None] = mapped_column(String(16))
+    feed: Mapped[str | None] = mapped_column(String(16))  # set once the name is read
     extract_date: Mapped[date | None] = mapped_column(Date)
     sha256: Mapped[str] = mapped_column(String(64))
     size_bytes: Mapped[int] = mapped_column(Integer)
@@ -61,8 +62,8 @@ class ExtractFile(Base):
     # the next collection rebuilds the receipt from this row (sources.receipts.resend_missing_receipts).
     receipt_sent_at: Mapped[datetime | None] = mapped_column(DateTime)
     __table_args__ = (
-        # The same content from the same account is ingested once, even by two runs at once.
-        Index("uq_files_account_sha256_live", "account", "sha256", unique=True,
+        # The same content from the same provider is ingested once, even by two runs at once.
+        Index("uq_files_provider_sha256_live", "provider", "sha256", unique=True,
               sqlite_where=text("status IN ('collected', 'accepted')"),
               postgresql_where=text("status IN ('collected', 'accepted')")),
         Index("ix_files_status", "status"),
@@ -142,6 +143,16 @@ class Child(Base):
     retired_at: Mapped[datetime | None] = mapped_column(DateTime)
 
 
+class LinkageModel(Base):
+    """A trained linkage model as data (matching.score.Model.to_json), saved with each re-link
+    that trains one; review pairs name the model that scored them."""
+    __tablename__ = "linkage_models"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    fingerprint: Mapped[str] = mapped_column(String(64), unique=True)
+    parameters: Mapped[str] = mapped_column(Text)
+    trained_at: Mapped[datetime] = mapped_column(DateTime)
+
+
 class CandidatePair(Base):
     """A scored pair of records at or above the review threshold, keyed by record keys so an
     analyst's decision holds across extracts."""
@@ -154,6 +165,7 @@ class CandidatePair(Base):
     decision: Mapped[str] = mapped_column(String(16))  # link, review
     explanation: Mapped[str] = mapped_column(Text)  # JSON: field -> level, weight
     analyst_decision: Mapped[str | None] = mapped_column(String(16))  # same, different
+    model_id: Mapped[int | None] = mapped_column(ForeignKey("linkage_models.id"))  # the model that scored it
     updated_at: Mapped[datetime] = mapped_column(DateTime)
     __table_args__ = (UniqueConstraint("key_a", "key_b"),)
 
@@ -166,8 +178,9 @@ class CmeFlag(Base):
     child_id: Mapped[str] = mapped_column(String(16))
     la_code: Mapped[str] = mapped_column(String(3))
     reason: Mapped[str] = mapped_column(String(32))
-    # An undecided review pair joins this child to one who is not flagged (see cme.rules.under_review).
-    pending_review: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # An undecided review pair joins this child to one who is not flagged
+    # (cme.rules.possible_match_in_review).
+    possible_match_in_review: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     # Which source decided the authority (cme.rules.RESIDENCE_SOURCES).
     residence_source: Mapped[str | None] = mapped_column(String(24))
     computed_at: Mapped[datetime] = mapped_column(DateTime)

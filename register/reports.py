@@ -47,7 +47,7 @@ def save_cme(engine, flags: pd.DataFrame, as_of: date) -> None:
             conn.execute(insert(CmeFlag), [{"as_of": as_of, "child_id": r.child_id, "la_code": r.la_code,
                                             "reason": r.reason, "computed_at": now,
                                             "residence_source": r.residence_source,
-                                            "pending_review": bool(r.pending_review)}
+                                            "possible_match_in_review": bool(r.possible_match_in_review)}
                                            for r in flags.itertuples(index=False)])
         conn.execute(insert(CmeList), [{"as_of": as_of, "flagged": len(flags), "computed_at": now}])
     set_state(engine, CME_PENDING, "0")
@@ -114,7 +114,7 @@ def export_cme(engine, out: Path, as_of: date | None = None) -> int:
     as_of = cme_list_date(engine, as_of)
     scope = shield_scope(engine)
     with engine.connect() as conn:
-        flags = conn.execute(select(CmeFlag.child_id, CmeFlag.la_code, CmeFlag.reason, CmeFlag.pending_review,
+        flags = conn.execute(select(CmeFlag.child_id, CmeFlag.la_code, CmeFlag.reason, CmeFlag.possible_match_in_review,
                                     CmeFlag.residence_source)
                              .where(CmeFlag.as_of == as_of).order_by(CmeFlag.la_code, CmeFlag.child_id)).all()
         ids = [f.child_id for f in flags]
@@ -148,6 +148,6 @@ def export_cme(engine, out: Path, as_of: date | None = None) -> int:
             "" if s is None else (s["end_date"] or ""), "" if s is None else (s["end_reason"] or ""),
             "" if shielded or top is None else (top["address_line1"] or ""),
             "" if shielded or top is None else (top["postcode"] or ""),
-            ";".join(sources), "Y" if shielded else "N", "Y" if f.pending_review else "N",
+            ";".join(sources), "Y" if shielded else "N", "Y" if f.possible_match_in_review else "N",
             f.residence_source or ""])
     return _write(out, CME_COLUMNS, rows)

@@ -63,19 +63,7 @@ def iter_extract(stream, feed: str, chunk_rows: int = 50_000) -> Iterator[Parsed
     first = next(it, None)
     if first is None or not any(cell.strip() for cell in first):
         raise FileRejected("the file is empty")
-    header = [h.strip().lower() for h in first]
-    dupes = sorted({h for h in header if header.count(h) > 1})
-    if dupes:
-        raise FileRejected(f"the header names a column more than once: {', '.join(_safe_names(dupes))}")
-    missing = [c for c, col in spec.items() if col.required and c not in header]
-    if missing:
-        hint = ""
-        for sep, called in ((";", "semicolons"), ("\t", "tabs"), ("|", "vertical bars")):
-            if len(header) == 1 and sep in first[0]:
-                hint = f" (the header looks separated by {called}: the contract requires commas)"
-                break
-        raise FileRejected(f"required column(s) missing from the header: {', '.join(missing)}{hint}")
-    warnings = [f"unknown column ignored: {name}" for name in _safe_names([h for h in header if h not in spec])]
+    header, warnings = _checked_header(first, spec)
     width, number, sent = len(header), 0, False
     faults: list[RowFault] = []
     good: dict[int, list[str]] = {}
@@ -94,6 +82,24 @@ def iter_extract(stream, feed: str, chunk_rows: int = 50_000) -> Iterator[Parsed
         raise FileRejected("the file has a header but no data rows")
     if seen_in_chunk:
         yield _chunk(feed, spec, header, good, [] if sent else warnings, faults, seen_in_chunk)
+
+
+def _checked_header(first: list[str], spec: dict) -> tuple[list[str], list[str]]:
+    """The header's column names (lower case) and its warnings; FileRejected when a column is
+    named twice or a required one is missing."""
+    header = [h.strip().lower() for h in first]
+    dupes = sorted({h for h in header if header.count(h) > 1})
+    if dupes:
+        raise FileRejected(f"the header names a column more than once: {', '.join(_safe_names(dupes))}")
+    missing = [c for c, col in spec.items() if col.required and c not in header]
+    if missing:
+        hint = ""
+        for sep, called in ((";", "semicolons"), ("\t", "tabs"), ("|", "vertical bars")):
+            if len(header) == 1 and sep in first[0]:
+                hint = f" (the header looks separated by {called}: the contract requires commas)"
+                break
+        raise FileRejected(f"required column(s) missing from the header: {', '.join(missing)}{hint}")
+    return header, [f"unknown column ignored: {name}" for name in _safe_names([h for h in header if h not in spec])]
 
 
 def _chunk(feed, spec, header, good, warnings, faults, rows) -> ParsedExtract:

@@ -18,8 +18,8 @@ def load_and_acknowledge(engine, source: ExtractSource, file_ids: list[int], hol
     report = LoadReport()
     for file_id in file_ids:
         try:
-            account, receipt = load_file(engine, file_id, report, hold_below)
-            send_receipt(source, account, receipt)
+            provider, receipt = load_file(engine, file_id, report, hold_below)
+            send_receipt(source, provider, receipt)
             mark_receipt_sent(engine, file_id)
         except Exception as exc:  # noqa: BLE001 - counted and logged; the other files go on
             report.failed += 1

@@ -1,4 +1,4 @@
-"""Collect complete extracts from every account into the raw archive and the file ledger,
+"""Collect complete extracts from every provider into the raw archive and the file ledger,
 exactly once. A file leaves an inbox only after its bytes are archived and its ledger row is
 committed; a CSV without its sidecar is never touched.
 """
@@ -43,7 +43,7 @@ class CollectionReport:
     rejected: int = 0
     duplicates: int = 0
     waiting: int = 0  # CSVs whose sidecar has not arrived
-    failed_accounts: dict[str, str] = field(default_factory=dict)  # account -> error class
+    failed_providers: dict[str, str] = field(default_factory=dict)  # provider -> error class
 
 
 def complete_files(names: list[str]) -> tuple[list[tuple[str, str]], list[str], int]:
@@ -65,13 +65,13 @@ def archive_path(archive: Path, sha256: str) -> Path:
     return archive / sha256[:2] / f"{sha256}.csv"
 
 
-def _fetch_to_archive(source: ExtractSource, account: str, name: str, size: int, archive: Path) -> tuple[str, Path]:
+def _fetch_to_archive(source: ExtractSource, provider: str, name: str, size: int, archive: Path) -> tuple[str, Path]:
     """Download to a temp file beside the archive, check size, hash, move into place."""
     private_dir(archive)
     tmp_dir = private_dir(archive / "tmp")
     tmp = private_file(tmp_dir / f"{os.getpid()}-{uuid.uuid4().hex}.part")
     try:
-        source.fetch(account, name, tmp, limit=size + 1)  # never more than was listed
+        source.fetch(provider, name, tmp, limit=size + 1)  # never more than was listed
         got = tmp.stat().st_size
         if got != size:
             raise FileChanged(f"{got} bytes where {size} were listed")
@@ -90,8 +90,8 @@ def _fetch_to_archive(source: ExtractSource, account: str, name: str, size: int,
         tmp.unlink(missing_ok=True)
 
 
-def _ledger_row(account: str, name: str, digest: str, size: int, path: Path) -> ExtractFile:
-    return ExtractFile(account=account, name=name, sha256=digest, size_bytes=size, archive_path=str(path),
+def _ledger_row(provider: str, name: str, digest: str, size: int, path: Path) -> ExtractFile:
+    return ExtractFile(provider=provider, name=name, sha256=digest, size_bytes=size, archive_path=str(path),
                        status="collected", collected_at=datetime.now(UTC).replace(tzinfo=None))
 
 
@@ -104,141 +104,171 @@ def _too_large(listing: dict[str, InboxFile], name: str, sidecar: str | None, ma
     return None
 
 
-def _record_rejection(source, account: str, engine, report: CollectionReport, row: ExtractFile, reason: str) -> None:
+def _record_rejection(source, provider: str, engine, report: CollectionReport, row: ExtractFile, reason: str) -> None:
     """Record a file rejected at collection, count it and send its receipt."""
     row.status, row.reason, row.processed_at = "rejected", reason, row.collected_at
     with Session(engine, expire_on_commit=False) as s:
         s.add(row)
         s.commit()
     report.rejected += 1
-    send_receipt(source, account, Receipt(file=row.name, status="rejected", sha256=row.sha256, reason=reason))
+    send_receipt(source, provider, Receipt(file=row.name, status="rejected", sha256=row.sha256, reason=reason))
     mark_receipt_sent(engine, row.id)
 
 
-def _reject_unread(source, account: str, engine, report: CollectionReport, csv: InboxFile,
+def _reject_unread(source, provider: str, engine, report: CollectionReport, csv: InboxFile,
                    sidecar: InboxFile | None, reason: str) -> None:
     """Reject a file without downloading it (too large): a ledger row and a receipt, no archive."""
-    row = ExtractFile(account=account, name=safe_label(csv.name), sha256="", size_bytes=csv.size, archive_path="",
+    row = ExtractFile(provider=provider, name=safe_label(csv.name), sha256="", size_bytes=csv.size, archive_path="",
                       collected_at=datetime.now(UTC).replace(tzinfo=None))
-    _record_rejection(source, account, engine, report, row, reason)
+    _record_rejection(source, provider, engine, report, row, reason)
     if sidecar is not None:
-        _clear(source, account, csv, sidecar)
-    elif _unchanged(source, account, csv):
-        source.remove(account, csv.name)
+        _clear(source, provider, csv, sidecar)
+    elif _unchanged(source, provider, csv):
+        source.remove(provider, csv.name)
 
 
-def collect_account(source: ExtractSource, account: str, engine, archive: Path, report: CollectionReport,
-                    max_bytes: int = DEFAULT_MAX_FILE_BYTES) -> None:
-    listing = {f.name: f for f in source.list_inbox(account)}
+def collect_provider(source: ExtractSource, provider: str, engine, archive: Path, report: CollectionReport,
+                     max_bytes: int = DEFAULT_MAX_FILE_BYTES) -> None:
+    """Collect every complete file (CSV and sidecar) in one provider's inbox; orphan sidecars
+    are rejected; CSVs still waiting for their sidecar are counted and left alone."""
+    listing = {f.name: f for f in source.list_inbox(provider)}
     pairs, orphans, waiting = complete_files(list(listing))
     report.waiting += waiting
     for orphan in orphans:
         if listing[orphan].size > MAX_SIDECAR_BYTES:
-            _reject_unread(source, account, engine, report, listing[orphan], None,
+            _reject_unread(source, provider, engine, report, listing[orphan], None,
                            "a .sha256 sidecar arrived without its CSV, and is larger than a checksum file can be")
             continue
-        _reject_orphan(source, account, listing[orphan], engine, archive, report)
+        _reject_orphan(source, provider, listing[orphan], engine, archive, report)
     for name, sidecar in pairs:
-        size = listing[name].size
-        label = safe_label(name)  # what the ledger, logs and receipt call the file
         too_large = _too_large(listing, name, sidecar, max_bytes)
         if too_large:
-            _reject_unread(source, account, engine, report, listing[name], listing[sidecar], too_large)
+            _reject_unread(source, provider, engine, report, listing[name], listing[sidecar], too_large)
             continue
-        try:  # the CSV or its sidecar may vanish under us: another collection run took them
-            digest, path = _fetch_to_archive(source, account, name, size, archive)
-            if not (_unchanged(source, account, listing[name]) and _unchanged(source, account, listing[sidecar])):
-                # Re-uploaded while we read it: what we hold may match neither the old sidecar
-                # nor the new one. Record nothing; the next run takes the new upload whole.
-                log.warning("a file on account %s changed while it was collected; it waits for the next run",
-                            account)
-                continue
-            row = _ledger_row(account, label, digest, size, path)
-            try:
-                if label != name:
-                    raise FileRejected("the file name is not valid: it must be UTF-8, at most "
-                                       "200 bytes, with no control characters")
-                meta = parse_name(name, account)
-                row.feed, row.provider, row.extract_date = meta.feed, meta.provider, meta.extract_date
-                if size == 0:
-                    raise FileRejected("the file is empty")
-                if parse_sidecar(source.read_small(account, sidecar)) != digest:
-                    raise FileRejected("the SHA-256 in the sidecar does not match the file")
-            except FileRejected as exc:
-                row.status, row.reason = "rejected", str(exc)
-        except FileNotFoundError:
-            log.info("a file on account %s was taken by another collection run", account)
-            continue
-        with Session(engine, expire_on_commit=False) as s:
-            if row.status == "collected":
-                first = s.scalars(select(ExtractFile).where(
-                    ExtractFile.account == account, ExtractFile.sha256 == digest,
-                    ExtractFile.status.in_(("collected", "accepted", "held")))).first()
-                if first is not None and first.status == "collected" and first.name == label:
-                    # Already archived and recorded (by a concurrent run, or a run that stopped
-                    # before clearing the inbox): only the inbox copy is left to clear.
-                    _clear(source, account, listing[name], listing[sidecar])
-                    continue
-                if first is not None:
-                    row.status, row.reason = "duplicate", f"the same file was already received as {first.name}"
-            if row.status != "collected" and s.scalars(select(ExtractFile.id).where(
-                    ExtractFile.account == account, ExtractFile.name == label, ExtractFile.sha256 == digest,
-                    ExtractFile.status == row.status, ExtractFile.receipt_sent_at.is_not(None))).first():
-                # Recorded and answered already; a run stopped before clearing the inbox.
-                _clear(source, account, listing[name], listing[sidecar])
-                continue
-            row.processed_at = None if row.status == "collected" else row.collected_at
-            s.add(row)
-            try:
-                s.commit()
-            except IntegrityError:
-                # Another run committed the same content first: it owns this file now.
-                s.rollback()
-                log.info("file on account %s is being collected by another run", account)
-                continue
-            ledger_id = row.id
-        if row.status == "collected":
-            report.collected.append(ledger_id)
+        _collect_pair(source, provider, listing[name], listing[sidecar], engine, archive, report)
+
+
+def _collect_pair(source: ExtractSource, provider: str, csv: InboxFile, sidecar: InboxFile, engine, archive: Path,
+                  report: CollectionReport) -> None:
+    """Archive one CSV, record it in the ledger (collected, rejected or duplicate), answer a
+    file that will not be loaded with its receipt, and clear the inbox, in that order."""
+    try:  # the CSV or its sidecar may vanish under us: another collection run took them
+        row = _archived_row(source, provider, csv, sidecar, archive)
+    except FileNotFoundError:
+        log.info("a file on provider %s was taken by another collection run", provider)
+        return
+    if row is None:
+        return
+    ledger_id = _record(source, provider, row, csv, sidecar, engine)
+    if ledger_id is None:
+        return
+    if row.status == "collected":
+        report.collected.append(ledger_id)
+    else:
+        if row.status == "rejected":
+            report.rejected += 1
         else:
-            if row.status == "rejected":
-                report.rejected += 1
-            else:
-                report.duplicates += 1
-            send_receipt(source, account, Receipt(file=label, status=row.status, sha256=digest, feed=row.feed,
-                                                  provider=row.provider, reason=row.reason,
-                                                  extract_date=str(row.extract_date) if row.extract_date else None))
-            mark_receipt_sent(engine, ledger_id)
-        _clear(source, account, listing[name], listing[sidecar])
-        log.info("ledger file %s from account %s: %s", ledger_id, account, row.status)
+            report.duplicates += 1
+        send_receipt(source, provider, Receipt(file=row.name, status=row.status, sha256=row.sha256, feed=row.feed,
+                                               provider=row.provider if row.feed else None, reason=row.reason,
+                                               extract_date=str(row.extract_date) if row.extract_date else None))
+        mark_receipt_sent(engine, ledger_id)
+    _clear(source, provider, csv, sidecar)
+    log.info("ledger file %s from provider %s: %s", ledger_id, provider, row.status)
 
 
-def _unchanged(source: ExtractSource, account: str, listed: InboxFile) -> bool:
-    now = source.stat(account, listed.name)
+def _archived_row(source: ExtractSource, provider: str, csv: InboxFile, sidecar: InboxFile,
+                  archive: Path) -> ExtractFile | None:
+    """The CSV's bytes in the archive and its ledger row, not yet saved: collected, or rejected
+    with the reason. None when the file changed while it was read (the next run takes it)."""
+    name, size = csv.name, csv.size
+    label = safe_label(name)  # what the ledger, logs and receipt call the file
+    digest, path = _fetch_to_archive(source, provider, name, size, archive)
+    if not (_unchanged(source, provider, csv) and _unchanged(source, provider, sidecar)):
+        # Re-uploaded while we read it: what we hold may match neither the old sidecar nor the
+        # new one. Record nothing; the next run takes the new upload whole.
+        log.warning("a file on provider %s changed while it was collected; it waits for the next run", provider)
+        return None
+    row = _ledger_row(provider, label, digest, size, path)
+    try:
+        if label != name:
+            raise FileRejected("the file name is not valid: it must be UTF-8, at most "
+                               "200 bytes, with no control characters")
+        meta = parse_name(name, provider)
+        row.feed, row.provider, row.extract_date = meta.feed, meta.provider, meta.extract_date
+        if size == 0:
+            raise FileRejected("the file is empty")
+        sidecar_bytes = source.read_head(provider, sidecar.name, MAX_SIDECAR_BYTES + 1)
+        if len(sidecar_bytes) > MAX_SIDECAR_BYTES:
+            raise FileRejected(f"the .sha256 sidecar is larger than {MAX_SIDECAR_BYTES} bytes")
+        if parse_sidecar(sidecar_bytes) != digest:
+            raise FileRejected("the SHA-256 in the sidecar does not match the file")
+    except FileRejected as exc:
+        row.status, row.reason = "rejected", str(exc)
+    return row
+
+
+def _record(source: ExtractSource, provider: str, row: ExtractFile, csv: InboxFile, sidecar: InboxFile,
+            engine) -> int | None:
+    """Commit the ledger row and return its id; None when another run owns the file or it was
+    recorded and answered already (the inbox copy is then cleared)."""
+    with Session(engine, expire_on_commit=False) as s:
+        if row.status == "collected":
+            first = s.scalars(select(ExtractFile).where(
+                ExtractFile.provider == provider, ExtractFile.sha256 == row.sha256,
+                ExtractFile.status.in_(("collected", "accepted", "held")))).first()
+            if first is not None and first.status == "collected" and first.name == row.name:
+                # Already archived and recorded (by a concurrent run, or a run that stopped
+                # before clearing the inbox): only the inbox copy is left to clear.
+                _clear(source, provider, csv, sidecar)
+                return None
+            if first is not None:
+                row.status, row.reason = "duplicate", f"the same file was already received as {first.name}"
+        if row.status != "collected" and s.scalars(select(ExtractFile.id).where(
+                ExtractFile.provider == provider, ExtractFile.name == row.name, ExtractFile.sha256 == row.sha256,
+                ExtractFile.status == row.status, ExtractFile.receipt_sent_at.is_not(None))).first():
+            # Recorded and answered already; a run stopped before clearing the inbox.
+            _clear(source, provider, csv, sidecar)
+            return None
+        row.processed_at = None if row.status == "collected" else row.collected_at
+        s.add(row)
+        try:
+            s.commit()
+        except IntegrityError:
+            # Another run committed the same content first: it owns this file now.
+            s.rollback()
+            log.info("file on provider %s is being collected by another run", provider)
+            return None
+        return row.id
+
+
+def _unchanged(source: ExtractSource, provider: str, listed: InboxFile) -> bool:
+    now = source.stat(provider, listed.name)
     return now is not None and (now.size, now.mtime) == (listed.size, listed.mtime)
 
 
-def _clear(source: ExtractSource, account: str, csv: InboxFile, sidecar: InboxFile) -> None:
+def _clear(source: ExtractSource, provider: str, csv: InboxFile, sidecar: InboxFile) -> None:
     """Remove what was archived from the inbox, but never a file that changed since it was
     listed: a corrected re-upload under the same name waits for the next run.
     Sidecar first: a lone CSV left by an interruption is "still uploading" and never touched,
     where a lone sidecar would be rejected as an orphan by a concurrent run."""
-    if not (_unchanged(source, account, csv) and _unchanged(source, account, sidecar)):
-        log.warning("a file on account %s changed while it was collected; it waits for the next run", account)
+    if not (_unchanged(source, provider, csv) and _unchanged(source, provider, sidecar)):
+        log.warning("a file on provider %s changed while it was collected; it waits for the next run", provider)
         return
-    source.remove(account, sidecar.name)
-    source.remove(account, csv.name)
+    source.remove(provider, sidecar.name)
+    source.remove(provider, csv.name)
 
 
-def _reject_orphan(source, account, listed: InboxFile, engine, archive, report) -> None:
+def _reject_orphan(source, provider, listed: InboxFile, engine, archive, report) -> None:
     name = listed.name
     try:
-        digest, path = _fetch_to_archive(source, account, name, listed.size, archive)
+        digest, path = _fetch_to_archive(source, provider, name, listed.size, archive)
     except FileNotFoundError:
         return  # its CSV's collector cleared it
-    row = _ledger_row(account, safe_label(name), digest, listed.size, path)
-    _record_rejection(source, account, engine, report, row, "a .sha256 sidecar arrived without its CSV")
-    if _unchanged(source, account, listed):
-        source.remove(account, name)
+    row = _ledger_row(provider, safe_label(name), digest, listed.size, path)
+    _record_rejection(source, provider, engine, report, row, "a .sha256 sidecar arrived without its CSV")
+    if _unchanged(source, provider, listed):
+        source.remove(provider, name)
 
 
 def _alive(pid: int) -> bool:
@@ -270,26 +300,26 @@ def clear_stale_parts(archive: Path, older_than_s: float = 600) -> int:
     return removed
 
 
-def collect(source: ExtractSource, engine, archive: Path, accounts: list[str] | None = None,
+def collect(source: ExtractSource, engine, archive: Path, providers: list[str] | None = None,
             transient: tuple[type[BaseException], ...] = (), max_bytes: int = DEFAULT_MAX_FILE_BYTES
             ) -> CollectionReport:
-    """Collect from each account; a transient fault on one account does not stop the others."""
+    """Collect from each provider; a transient fault on one provider does not stop the others."""
     report = CollectionReport()
     clear_stale_parts(archive)
-    for account in (accounts if accounts is not None else source.accounts()):
+    for provider in (providers if providers is not None else source.providers()):
         try:
-            resend_missing_receipts(source, engine, account)
-            collect_account(source, account, engine, archive, report, max_bytes)
+            resend_missing_receipts(source, engine, provider)
+            collect_provider(source, provider, engine, archive, report, max_bytes)
         except transient as exc:
-            report.failed_accounts[account] = type(exc).__name__
-            log.warning("account %s could not be collected (%s); its files stay for the next run",
-                        account, type(exc).__name__)
+            report.failed_providers[provider] = type(exc).__name__
+            log.warning("provider %s could not be collected (%s); its files stay for the next run",
+                        provider, type(exc).__name__)
     return report
 
 
-def pending_files(engine, accounts: list[str] | None = None) -> list[int]:
+def pending_files(engine, providers: list[str] | None = None) -> list[int]:
     q = select(ExtractFile.id).where(ExtractFile.status == "collected").order_by(ExtractFile.id)
-    if accounts is not None:
-        q = q.where(ExtractFile.account.in_(accounts))
+    if providers is not None:
+        q = q.where(ExtractFile.provider.in_(providers))
     with Session(engine) as s:
         return list(s.scalars(q))

@@ -1,5 +1,5 @@
 """Where extracts arrive: the interface every source follows, and the local landing folder
-(<root>/<account>/inbox and outbox). Moves bytes only; never opens a CSV's content.
+(<root>/<provider>/inbox and outbox). Moves bytes only; never opens a CSV's content.
 """
 from __future__ import annotations
 
@@ -21,21 +21,22 @@ class InboxFile:
 
 
 class ExtractSource(Protocol):
-    """A place providers deliver to. Accounts are provider folders or SFTP accounts."""
+    """A place providers deliver to. Providers are provider folders or SFTP providers."""
 
-    def accounts(self) -> list[str]: ...
+    def providers(self) -> list[str]: ...
 
-    def list_inbox(self, account: str) -> list[InboxFile]: ...
+    def list_inbox(self, provider: str) -> list[InboxFile]: ...
 
-    def fetch(self, account: str, name: str, dest: Path, limit: int | None = None) -> None: ...
+    def fetch(self, provider: str, name: str, dest: Path, limit: int | None = None) -> None: ...
 
-    def stat(self, account: str, name: str) -> InboxFile | None: ...
+    def stat(self, provider: str, name: str) -> InboxFile | None: ...
 
-    def read_small(self, account: str, name: str) -> bytes: ...
+    def read_head(self, provider: str, name: str, limit: int) -> bytes: ...
+    # At most `limit` bytes from the start of a file; a caller reads limit + 1 to tell a larger file.
 
-    def remove(self, account: str, name: str) -> None: ...
+    def remove(self, provider: str, name: str) -> None: ...
 
-    def put_outbox(self, account: str, name: str, data: bytes) -> None: ...
+    def put_outbox(self, provider: str, name: str, data: bytes) -> None: ...
 
 
 def kept_name(name: str, written: float, taken) -> str:
@@ -67,30 +68,30 @@ def _real_dir(path: Path) -> bool:
 
 
 class LocalLanding:
-    """A folder of provider folders, each with inbox/ and outbox/. An account is a real folder
+    """A folder of provider folders, each with inbox/ and outbox/. An provider is a real folder
     (never a symlink) named with a provider id; nothing in the tree is followed through a
-    symlink, so one account can never reach another's files."""
+    symlink, so one provider can never reach another's files."""
 
     label = "landing"
 
     def __init__(self, root: str | Path):
         self.root = Path(root)
 
-    def accounts(self) -> list[str]:
+    def providers(self) -> list[str]:
         if not self.root.is_dir():
             return []
         return sorted(p.name for p in self.root.iterdir()
                       if provider_id_shaped(p.name) and _real_dir(p) and _real_dir(p / "inbox"))
 
-    def _inbox(self, account: str) -> Path:
-        if not (provider_id_shaped(account) and _real_dir(self.root / account) and
-                _real_dir(self.root / account / "inbox")):
+    def _inbox(self, provider: str) -> Path:
+        if not (provider_id_shaped(provider) and _real_dir(self.root / provider) and
+                _real_dir(self.root / provider / "inbox")):
             raise FileNotFoundError(errno.ENOENT, "not a provider's inbox")
-        return self.root / account / "inbox"
+        return self.root / provider / "inbox"
 
-    def list_inbox(self, account: str) -> list[InboxFile]:
+    def list_inbox(self, provider: str) -> list[InboxFile]:
         out = []
-        for entry in os.scandir(self._inbox(account)):
+        for entry in os.scandir(self._inbox(provider)):
             try:
                 if entry.is_file(follow_symlinks=False):
                     st = entry.stat(follow_symlinks=False)
@@ -99,18 +100,18 @@ class LocalLanding:
                 continue  # gone between listing and stat (some clients upload under a temporary name)
         return sorted(out, key=lambda f: f.name)
 
-    def stat(self, account: str, name: str) -> InboxFile | None:
+    def stat(self, provider: str, name: str) -> InboxFile | None:
         try:
-            st = os.lstat(self._inbox(account) / name)
+            st = os.lstat(self._inbox(provider) / name)
         except FileNotFoundError:
             return None
         return InboxFile(name, st.st_size, st.st_mtime) if stat.S_ISREG(st.st_mode) else None
 
-    def _open(self, account: str, name: str):
+    def _open(self, provider: str, name: str):
         """The inbox file itself: a symlink put in its place after listing is never followed
         (it counts as a file that vanished)."""
         try:
-            fd = os.open(self._inbox(account) / name, os.O_RDONLY | os.O_NOFOLLOW)
+            fd = os.open(self._inbox(provider) / name, os.O_RDONLY | os.O_NOFOLLOW)
         except OSError as exc:
             if exc.errno == errno.ELOOP:
                 raise FileNotFoundError(errno.ENOENT, "no longer a regular file") from None
@@ -120,9 +121,9 @@ class LocalLanding:
             raise FileNotFoundError(errno.ENOENT, "no longer a regular file")
         return os.fdopen(fd, "rb")
 
-    def fetch(self, account: str, name: str, dest: Path, limit: int | None = None) -> None:
+    def fetch(self, provider: str, name: str, dest: Path, limit: int | None = None) -> None:
         """Copy at most limit bytes (a file that grew since listing is caught by its size)."""
-        with self._open(account, name) as src, open(dest, "wb") as dst:
+        with self._open(provider, name) as src, open(dest, "wb") as dst:
             left = limit if limit is not None else -1
             while left:
                 block = src.read(1 << 20 if left < 0 else min(1 << 20, left))
@@ -131,15 +132,15 @@ class LocalLanding:
                 dst.write(block)
                 left -= len(block) if left > 0 else 0
 
-    def read_small(self, account: str, name: str) -> bytes:
-        with self._open(account, name) as src:
-            return src.read(4096)
+    def read_head(self, provider: str, name: str, limit: int) -> bytes:
+        with self._open(provider, name) as src:
+            return src.read(limit)
 
-    def remove(self, account: str, name: str) -> None:
-        (self._inbox(account) / name).unlink(missing_ok=True)
+    def remove(self, provider: str, name: str) -> None:
+        (self._inbox(provider) / name).unlink(missing_ok=True)
 
-    def put_outbox(self, account: str, name: str, data: bytes) -> None:
-        outbox = self.root / account / "outbox"
+    def put_outbox(self, provider: str, name: str, data: bytes) -> None:
+        outbox = self.root / provider / "outbox"
         if outbox.is_symlink():
             raise PermissionError(errno.EPERM, "the outbox is a symlink")
         outbox.mkdir(parents=True, exist_ok=True)

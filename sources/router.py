@@ -12,36 +12,36 @@ class SourceRouter:
         self.sources = sources
         self._owner: dict[str, ExtractSource] = {}
 
-    def accounts(self) -> list[str]:
+    def providers(self) -> list[str]:
         out = []
         for src in self.sources:
-            for account in src.accounts():
-                self._owner.setdefault(account, src)
-                out.append(account)
+            for provider in src.providers():
+                self._owner.setdefault(provider, src)
+                out.append(provider)
         return out
 
-    def owner(self, account: str) -> ExtractSource:
-        if account not in self._owner:
-            self.accounts()
-        return self._owner[account]
+    def owner(self, provider: str) -> ExtractSource:
+        if provider not in self._owner:
+            self.providers()
+        return self._owner[provider]
 
-    def list_inbox(self, account: str) -> list[InboxFile]:
-        return self.owner(account).list_inbox(account)
+    def list_inbox(self, provider: str) -> list[InboxFile]:
+        return self.owner(provider).list_inbox(provider)
 
-    def fetch(self, account: str, name: str, dest: Path, limit: int | None = None) -> None:
-        return self.owner(account).fetch(account, name, dest, limit)
+    def fetch(self, provider: str, name: str, dest: Path, limit: int | None = None) -> None:
+        return self.owner(provider).fetch(provider, name, dest, limit)
 
-    def read_small(self, account: str, name: str) -> bytes:
-        return self.owner(account).read_small(account, name)
+    def read_head(self, provider: str, name: str, limit: int) -> bytes:
+        return self.owner(provider).read_head(provider, name, limit)
 
-    def stat(self, account: str, name: str) -> InboxFile | None:
-        return self.owner(account).stat(account, name)
+    def stat(self, provider: str, name: str) -> InboxFile | None:
+        return self.owner(provider).stat(provider, name)
 
-    def remove(self, account: str, name: str) -> None:
-        return self.owner(account).remove(account, name)
+    def remove(self, provider: str, name: str) -> None:
+        return self.owner(provider).remove(provider, name)
 
-    def put_outbox(self, account: str, name: str, data: bytes) -> None:
-        return self.owner(account).put_outbox(account, name, data)
+    def put_outbox(self, provider: str, name: str, data: bytes) -> None:
+        return self.owner(provider).put_outbox(provider, name, data)
 
     def close(self) -> None:
         for src in self.sources:

@@ -1,4 +1,4 @@
-"""Collecting from providers' SFTP accounts with paramiko: key authentication only, a pinned
+"""Collecting from providers' SFTP providers with paramiko: key authentication only, a pinned
 known_hosts with RejectPolicy (an unknown or changed host key is refused loudly), explicit
 timeouts, retries with backoff on transient faults, atomic uploads of receipts.
 """
@@ -39,7 +39,7 @@ LOCAL_FAULTS = {errno.ENOSPC, errno.EROFS, errno.EDQUOT}
 
 @dataclass(frozen=True)
 class SftpProvider:
-    account: str
+    provider: str
     host: str
     port: int
     user: str
@@ -49,8 +49,8 @@ class SftpProvider:
     outbox: str = "outbox"
     # Name of an environment variable holding the passphrase of key_path (never the passphrase itself).
     key_passphrase_env: str | None = None
-    # Receipts written as another account (same key) that owns the provider's outbox, so the
-    # provider can read its receipts but never change or delete them; outbox path as that account sees it.
+    # Receipts written as another provider (same key) that owns the provider's outbox, so the
+    # provider can read its receipts but never change or delete them; outbox path as that provider sees it.
     receipts_user: str | None = None
     receipts_outbox: str | None = None
 
@@ -107,16 +107,17 @@ def _safe_remote_name(name: str) -> bool:
 
 def load_config(path: str | Path) -> list[SftpProvider]:
     """YAML: optional `defaults` (host, port, key_path, known_hosts) and a `providers` list,
-    each with `account` and `user` and any default overridden."""
+    each with `provider` and `user` and any default overridden."""
     data = yaml.safe_load(Path(path).read_text()) or {}
     defaults = data.get("defaults", {}) or {}
     out = []
     for p in data.get("providers", []) or []:
         merged = {**defaults, **p}
-        missing = [k for k in ("account", "host", "port", "user", "key_path", "known_hosts") if not merged.get(k)]
+        merged.setdefault("provider", merged.pop("account", None))  # `account`: the earlier name of the key
+        missing = [k for k in ("provider", "host", "port", "user", "key_path", "known_hosts") if not merged.get(k)]
         if missing:
             raise ValueError(f"SFTP config {path}: provider entry missing {', '.join(missing)}")
-        out.append(SftpProvider(account=str(merged["account"]), host=str(merged["host"]), port=int(merged["port"]),
+        out.append(SftpProvider(provider=str(merged["provider"]), host=str(merged["host"]), port=int(merged["port"]),
                                 user=str(merged["user"]), key_path=str(merged["key_path"]),
                                 known_hosts=str(merged["known_hosts"]),
                                 inbox=merged.get("inbox", "inbox"), outbox=merged.get("outbox", "outbox"),
@@ -152,27 +153,27 @@ class SftpSource:
 
     def __init__(self, providers: list[SftpProvider], timeout: float = 15.0, attempts: int = 3,
                  backoff: float = 0.5, max_download_s: float = 3600.0):
-        self.providers = {p.account: p for p in providers}
+        self.configured = {p.provider: p for p in providers}
         self.timeout, self.attempts, self.backoff = timeout, attempts, backoff
         self.max_download_s = max_download_s  # a whole download, however slowly the bytes trickle
         self._clients: dict[str, tuple[paramiko.SSHClient, paramiko.SFTPClient]] = {}
-        self.on_progress: Callable[[str, str, int, int], None] | None = None  # (account, name, done, total)
+        self.on_progress: Callable[[str, str, int, int], None] | None = None  # (provider, name, done, total)
 
     @classmethod
     def from_config(cls, path: str | Path) -> SftpSource:
         return cls(load_config(path))
 
-    def accounts(self) -> list[str]:
-        return sorted(self.providers)
+    def providers(self) -> list[str]:
+        return sorted(self.configured)
 
-    def _connect(self, account: str, receipts: bool = False) -> paramiko.SFTPClient:
-        slot = f"{account}#receipts" if receipts else account
+    def _connect(self, provider: str, receipts: bool = False) -> paramiko.SFTPClient:
+        slot = f"{provider}#receipts" if receipts else provider
         if slot in self._clients:
             transport = self._clients[slot][0].get_transport()
             if transport is not None and transport.is_active():
                 return self._clients[slot][1]
             self._drop(slot)
-        p = self.providers[account]
+        p = self.configured[provider]
         user = p.receipts_user if receipts else p.user
         client = paramiko.SSHClient()
         client.load_host_keys(p.known_hosts)
@@ -190,8 +191,8 @@ class SftpSource:
         self._clients[slot] = (client, sftp)
         return sftp
 
-    def _drop(self, account: str) -> None:
-        pair = self._clients.pop(account, None)
+    def _drop(self, provider: str) -> None:
+        pair = self._clients.pop(provider, None)
         if pair:
             try:
                 pair[0].close()
@@ -199,15 +200,15 @@ class SftpSource:
                 pass
 
     def close(self) -> None:
-        for account in list(self._clients):
-            self._drop(account)
+        for provider in list(self._clients):
+            self._drop(provider)
 
-    def _retry(self, account: str, what: Callable[[paramiko.SFTPClient], object], receipts: bool = False):
+    def _retry(self, provider: str, what: Callable[[paramiko.SFTPClient], object], receipts: bool = False):
         """Run an SFTP action, reconnecting with backoff on transient faults."""
-        slot = f"{account}#receipts" if receipts else account
+        slot = f"{provider}#receipts" if receipts else provider
         for attempt in range(1, self.attempts + 1):
             try:
-                return what(self._connect(account, receipts))
+                return what(self._connect(provider, receipts))
             except (SftpRefused, FileNotFoundError, LocalFault):
                 raise
             except SftpUnreachable as exc:
@@ -219,37 +220,37 @@ class SftpSource:
                 if not isinstance(fault, SftpUnreachable):
                     raise fault from None
             self._drop(slot)
-            log.warning("SFTP account %s: %s (attempt %d of %d)", account, fault, attempt, self.attempts)
+            log.warning("SFTP provider %s: %s (attempt %d of %d)", provider, fault, attempt, self.attempts)
             if attempt < self.attempts:
                 time.sleep(self.backoff * 2 ** (attempt - 1))
         raise fault
 
-    def list_inbox(self, account: str) -> list[InboxFile]:
-        p = self.providers[account]
+    def list_inbox(self, provider: str) -> list[InboxFile]:
+        p = self.configured[provider]
 
         def ls(sftp):
             out = []
             for a in _listdir_attr_raw(sftp, p.inbox):
                 if not _safe_remote_name(a.filename):
-                    log.warning("SFTP account %s: a name that is not a plain file name was ignored", account)
+                    log.warning("SFTP provider %s: a name that is not a plain file name was ignored", provider)
                     continue
                 if a.st_mode is not None and stat.S_ISREG(a.st_mode):  # by mode, never by parsing longname
                     out.append(InboxFile(a.filename, a.st_size or 0, float(a.st_mtime or 0)))
             return sorted(out, key=lambda f: f.name)
-        return self._retry(account, ls)
+        return self._retry(provider, ls)
 
-    def _path(self, account: str, folder: str, name: str) -> bytes:
-        """The remote path of a plain name in one of the account's folders, as the server's own
+    def _path(self, provider: str, folder: str, name: str) -> bytes:
+        """The remote path of a plain name in one of the provider's folders, as the server's own
         bytes (a name that is not UTF-8 came to us with surrogate escapes and goes back so)."""
         if not _safe_remote_name(name):
             raise FileNotFoundError("not a plain file name")  # never a path outside the folder
         return f"{folder}/{name}".encode("utf-8", "surrogateescape")
 
-    def fetch(self, account: str, name: str, dest: Path, limit: int | None = None) -> None:
+    def fetch(self, provider: str, name: str, dest: Path, limit: int | None = None) -> None:
         """Download at most limit bytes, within max_download_s: a server that sends more than it
         listed (or a file that grows) never fills our disk, and one that trickles never holds
         the run. A fault writing our own file is a LocalFault, not the server's."""
-        remote = self._path(account, self.providers[account].inbox, name)
+        remote = self._path(provider, self.configured[provider].inbox, name)
         try:
             dst = open(dest, "wb")
         except OSError as exc:
@@ -277,65 +278,65 @@ class SftpSource:
                             raise LocalFault(f"cannot write the download ({errno.errorcode.get(exc.errno)})") from None
                         done += len(block)
                         if self.on_progress:  # the listed size is the limit less the byte that shows growth
-                            self.on_progress(account, name, done, limit - 1 if limit else done)
+                            self.on_progress(provider, name, done, limit - 1 if limit else done)
             except OSError as exc:
                 if getattr(exc, "errno", None) == 2:
                     raise FileNotFoundError(name) from None
                 raise
         try:
-            self._retry(account, get)
+            self._retry(provider, get)
         finally:
             dst.close()
 
-    def stat(self, account: str, name: str) -> InboxFile | None:
-        p = self.providers[account]
+    def stat(self, provider: str, name: str) -> InboxFile | None:
+        p = self.configured[provider]
 
         def st(sftp):
             try:
-                a = sftp.lstat(self._path(account, p.inbox, name))
+                a = sftp.lstat(self._path(provider, p.inbox, name))
             except OSError as exc:
                 if getattr(exc, "errno", None) == 2:
                     return None
                 raise
             return InboxFile(name, a.st_size or 0, float(a.st_mtime or 0))
-        return self._retry(account, st)
+        return self._retry(provider, st)
 
-    def read_small(self, account: str, name: str) -> bytes:
-        p = self.providers[account]
+    def read_head(self, provider: str, name: str, limit: int) -> bytes:
+        p = self.configured[provider]
 
         def read(sftp):
-            with sftp.open(self._path(account, p.inbox, name), "rb") as fh:
-                return fh.read(4096)
-        return self._retry(account, read)
+            with sftp.open(self._path(provider, p.inbox, name), "rb") as fh:
+                return fh.read(limit)
+        return self._retry(provider, read)
 
-    def remove(self, account: str, name: str) -> None:
-        p = self.providers[account]
+    def remove(self, provider: str, name: str) -> None:
+        p = self.configured[provider]
 
         def rm(sftp):
             try:
-                sftp.remove(self._path(account, p.inbox, name))
+                sftp.remove(self._path(provider, p.inbox, name))
             except OSError as exc:
                 if getattr(exc, "errno", None) != 2:
                     raise
-        self._retry(account, rm)
+        self._retry(provider, rm)
 
-    def put_outbox(self, account: str, name: str, data: bytes) -> None:
-        p = self.providers[account]
+    def put_outbox(self, provider: str, name: str, data: bytes) -> None:
+        p = self.configured[provider]
         receipts = bool(p.receipts_user)
         outbox = p.receipts_outbox if receipts and p.receipts_outbox else p.outbox
-        self._path(account, outbox, name)  # a plain name, or nothing is written
+        self._path(provider, outbox, name)  # a plain name, or nothing is written
 
         def put(sftp):
-            tmp = self._path(account, outbox, f".{name}.{uuid.uuid4().hex[:8]}.part")  # one temp file per writer
+            tmp = self._path(provider, outbox, f".{name}.{uuid.uuid4().hex[:8]}.part")  # one temp file per writer
             with sftp.open(tmp, "wb") as fh:
                 fh.write(data)
-            target = self._path(account, outbox, name)
+            target = self._path(provider, outbox, name)
             try:  # every receipt is kept: an earlier one under this name is renamed, never overwritten
                 written = sftp.lstat(target).st_mtime or 0
             except OSError:
                 written = None
             if written is not None:
-                kept = kept_name(name, written, lambda n: _exists(sftp, self._path(account, outbox, n)))
-                sftp.posix_rename(target, self._path(account, outbox, kept))
+                kept = kept_name(name, written, lambda n: _exists(sftp, self._path(provider, outbox, n)))
+                sftp.posix_rename(target, self._path(provider, outbox, kept))
             sftp.posix_rename(tmp, target)
-        self._retry(account, put, receipts)
+        self._retry(provider, put, receipts)

@@ -10,8 +10,8 @@ from pathlib import Path
 AS_OF = date(2026, 11, 2)
 
 
-def drop_extract(landing: Path, account: str, name: str, data: bytes, sidecar: bool | str = True) -> Path:
-    inbox = landing / account / "inbox"
+def drop_extract(landing: Path, provider: str, name: str, data: bytes, sidecar: bool | str = True) -> Path:
+    inbox = landing / provider / "inbox"
     inbox.mkdir(parents=True, exist_ok=True)
     (inbox / name).write_bytes(data)
     if sidecar:
@@ -35,5 +35,5 @@ def make_upn(laestab: str, serial: int, year: int = 20) -> str:
     return upn_check_letter(body) + body
 
 
-def receipt(landing: Path, account: str, name: str) -> dict:
-    return json.loads((landing / account / "outbox" / f"{name}.receipt.json").read_text())
+def receipt(landing: Path, provider: str, name: str) -> dict:
+    return json.loads((landing / provider / "outbox" / f"{name}.receipt.json").read_text())

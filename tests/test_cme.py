@@ -3,7 +3,7 @@ from datetime import date
 import pandas as pd
 import pytest
 
-from cme.rules import cme_flags, compulsory_school_age_window
+from cme.rules import compulsory_school_age_window, flag_missing_children
 
 ON = date(2026, 11, 2)
 
@@ -35,7 +35,7 @@ def record(child, feed, provider, dob=date(2015, 3, 3), **kw):
 
 
 def flags(rows, on=ON):
-    out, stats = cme_flags(pd.DataFrame(rows), on)
+    out, stats = flag_missing_children(pd.DataFrame(rows), on)
     return dict(zip(out["child_id"], zip(out["la_code"], out["reason"]))), stats
 
 
@@ -110,7 +110,7 @@ def test_residence_prefers_the_authority_then_the_gp_then_the_school():
 
 
 def sources_of(rows, **kw):
-    out, _ = cme_flags(pd.DataFrame(rows), ON, **kw)
+    out, _ = flag_missing_children(pd.DataFrame(rows), ON, **kw)
     return dict(zip(out["child_id"], zip(out["la_code"], out["residence_source"])))
 
 
@@ -200,12 +200,12 @@ def test_a_child_dropped_from_a_roll_without_a_leaving_record_is_flagged():
 
 
 def test_a_flag_is_under_review_only_for_an_undecided_pair_with_a_child_who_is_not_flagged():
-    from cme.rules import under_review
+    from cme.rules import possible_match_in_review
     flagged = pd.Series(["C1", "C2", "C3", "C4"])
     child_of_key = {"k1": "C1", "k2": "C2", "k3": "C3", "k3b": "C3", "k4": "C4", "r1": "R1", "r2": "R2"}
     pending = [("k1", "r1"),  # a flagged child and one on a roll: the flag may be a missed link
                ("k2", "k3"),  # two flagged children: linking them would not clear either flag
                ("k3", "k3b"),  # two records of one child already
                ("gone", "k4")]  # a record no longer current
-    assert under_review(flagged, pending, child_of_key).tolist() == [True, False, False, False]
-    assert not under_review(flagged, [], child_of_key).any()
+    assert possible_match_in_review(flagged, pending, child_of_key).tolist() == [True, False, False, False]
+    assert not possible_match_in_review(flagged, [], child_of_key).any()

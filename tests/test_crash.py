@@ -96,8 +96,8 @@ def test_a_run_killed_at_any_moment_is_finished_by_the_next(tmp_path, monkeypatc
         got = _state(db)
         assert sorted(got["statuses"]) == sorted((n, "accepted") for n in names), f"kill while {stage}"
         for name in names:
-            account = name.split("_")[1]
-            receipt = folder / "landing" / account / "outbox" / f"{name}.receipt.json"
+            provider = name.split("_")[1]
+            receipt = folder / "landing" / provider / "outbox" / f"{name}.receipt.json"
             assert json.loads(receipt.read_text())["status"] == "accepted", f"kill while {stage}: {name}"
         assert not list((folder / "archive").rglob("*.part")), f"kill while {stage} left a partial download"
         assert not any(t.startswith("_alembic_tmp_") for t in got["tables"])

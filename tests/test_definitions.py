@@ -22,12 +22,12 @@ def test_every_asset_and_check_is_defined():
     graph = defs.resolve_asset_graph()
     keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
     assert keys == {"raw_extracts", "validated_rows", "quarantined_rows", "standardised_records", "links",
-                    "register", "cme_flags"}
+                    "children", "cme_flags"}
     checks = {c.name for c in graph.asset_check_keys}
-    assert checks == {"every_account_reachable", "quarantine_rate_below_5_percent", "no_extract_held",
+    assert checks == {"every_provider_reachable", "quarantine_rate_below_5_percent", "no_extract_held",
                       "no_child_with_two_nhs_numbers",
                       "every_authority_assessed"}
-    assert defs.resolve_job_def("register_job") is not None
+    assert defs.resolve_job_def("relink_job") is not None
     assert defs.resolve_job_def("intake_job").partitions_def is not None
 
 
@@ -43,7 +43,7 @@ def test_failed_checks_raise_an_alert(tmp_path, monkeypatch, sqlite_url):
     class Unreachable(LocalLanding):
         transient_errors = (ConnectionError,)
 
-        def list_inbox(self, account):
+        def list_inbox(self, provider):
             raise ConnectionError("server down")
 
     (tmp_path / "landing" / "880" / "inbox").mkdir(parents=True)
@@ -51,14 +51,14 @@ def test_failed_checks_raise_an_alert(tmp_path, monkeypatch, sqlite_url):
     instance = DagsterInstance.ephemeral()
     result = run_pipeline(sqlite_url, str(tmp_path / "landing"), None, str(tmp_path / "a"), None, instance=instance)
     assert result.success
-    assert alerts.failed_checks(instance, result.run_id) == ["raw_extracts:every_account_reachable"]
-    assert failed_checks_of(result) == ["raw_extracts:every_account_reachable"]
+    assert alerts.failed_checks(instance, result.run_id) == ["raw_extracts:every_provider_reachable"]
+    assert failed_checks_of(result) == ["raw_extracts:every_provider_reachable"]
     ctx = build_run_status_sensor_context(sensor_name="check_failure_alert", dagster_instance=instance,
                                           dagster_run=result.dagster_run,
                                           dagster_event=result.get_run_success_event())
     alerts.check_failure_alert(ctx)
     line = json.loads((tmp_path / "alerts.log").read_text().splitlines()[-1])
-    assert line["alert"] == "checks_failed" and line["checks"] == ["raw_extracts:every_account_reachable"]
+    assert line["alert"] == "checks_failed" and line["checks"] == ["raw_extracts:every_provider_reachable"]
 
 
 def test_a_failed_run_raises_an_alert(tmp_path, monkeypatch, sqlite_url):
@@ -88,7 +88,7 @@ def test_the_ui_cannot_point_a_run_elsewhere_nor_see_the_database_password(monke
     monkeypatch.setenv("ROLLCALL_DB_URL", "postgresql+psycopg://rollcall:s3cret-pw@127.0.0.1:5432/rollcall")
     import pipelines.definitions as definitions
     defs = importlib.reload(definitions).defs
-    job = defs.resolve_job_def("register_job")
+    job = defs.resolve_job_def("relink_job")
     with pytest.raises(Exception, match="resources"):
         validate_run_config(job, {"resources": {"db": {"config": {"url": "sqlite:///elsewhere.sqlite"}}}})
     with pytest.raises(Exception, match="resources"):
@@ -100,7 +100,7 @@ def test_the_ui_cannot_point_a_run_elsewhere_nor_see_the_database_password(monke
     importlib.reload(definitions)
 
 
-def test_the_register_sensor_starts_a_run_for_new_files_and_for_a_released_one(sqlite_url):
+def test_the_relink_sensor_starts_a_run_for_new_files_and_for_a_released_one(sqlite_url):
     from datetime import datetime, timedelta
 
     from dagster import SkipReason, build_sensor_context
@@ -108,25 +108,25 @@ def test_the_register_sensor_starts_a_run_for_new_files_and_for_a_released_one(s
     from sqlalchemy.orm import Session
 
     from pipelines.resources import RegisterDatabase
-    from pipelines.sensors import register_sensor
+    from pipelines.sensors import relink_sensor
     from register.db import open_register
     from register.models import ExtractFile
 
     db = RegisterDatabase(url=sqlite_url)
     with build_sensor_context(resources={"db": db}) as ctx:
-        assert isinstance(register_sensor(ctx), SkipReason)
+        assert isinstance(relink_sensor(ctx), SkipReason)
     engine = open_register(sqlite_url)
     with Session(engine) as s:
-        s.add(ExtractFile(id=1, account="880", name="la_880_20261101.csv", sha256="x", size_bytes=1,
+        s.add(ExtractFile(id=1, provider="880", name="la_880_20261101.csv", sha256="x", size_bytes=1,
                           archive_path="/x", status="held", collected_at=datetime(2026, 11, 1),
                           processed_at=datetime(2026, 11, 1, 6)))
         s.commit()
     with build_sensor_context(resources={"db": db}) as ctx:
-        first = register_sensor(ctx)
+        first = relink_sensor(ctx)
     assert len(first.run_requests) == 1
     with build_sensor_context(resources={"db": db}, cursor=first.cursor) as ctx:
-        assert isinstance(register_sensor(ctx), SkipReason)
+        assert isinstance(relink_sensor(ctx), SkipReason)
     with engine.begin() as conn:  # an operator releases it later
         conn.execute(update(ExtractFile).values(status="accepted", processed_at=datetime(2026, 11, 1, 6) + timedelta(hours=2)))
     with build_sensor_context(resources={"db": db}, cursor=first.cursor) as ctx:
-        assert len(register_sensor(ctx).run_requests) == 1
+        assert len(relink_sensor(ctx).run_requests) == 1

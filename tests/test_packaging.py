@@ -7,7 +7,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _name(spec: str) -> str:
-    return re.split(r"[<>=!~\[; ]", spec, 1)[0].lower().replace("_", "-")
+    return re.split(r"[<>=!~\[; ]", spec, maxsplit=1)[0].lower().replace("_", "-")
 
 
 def test_every_dependency_is_pinned_with_hashes_and_setup_installs_from_the_lock():

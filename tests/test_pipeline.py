@@ -199,7 +199,7 @@ def test_a_failing_step_reports_no_data(landing, sqlite_url, tmp_path, monkeypat
     def broken(records, as_of, *more):
         raise KeyError(victim)
 
-    monkeypatch.setattr("assets.register.find_cme", broken)
+    monkeypatch.setattr("assets.cme_list.flag_missing_children", broken)
     result = run_pipeline(sqlite_url, str(landing), None, str(tmp_path / "archive"), AS_OF)
     assert not result.success
     failure = [e for e in result.all_events if e.is_step_failure][0]
@@ -335,7 +335,7 @@ def test_a_row_the_database_refuses_is_quarantined_not_the_file(pg_url):
     from register.loading import store_rows
     engine = open_register(pg_url)
     with OrmSession(engine) as s:
-        f = ExtractFile(account="8802001", name="x.csv", sha256="0" * 64, size_bytes=1, archive_path="/x",
+        f = ExtractFile(provider="8802001", name="x.csv", sha256="0" * 64, size_bytes=1, archive_path="/x",
                         status="collected", collected_at=datetime(2026, 11, 2))
         s.add(f)
         s.flush()

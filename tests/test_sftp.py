@@ -19,7 +19,7 @@ from pipelines.resources import DeliverySources
 from register.db import open_register
 from register.models import ExtractFile
 from sources.collect import collect
-from sources.sftp import SftpRefused, SftpSource, load_config
+from sources.sftp import SftpRefused, SftpSource, SftpUnreachable, load_config
 from tests.helpers import AS_OF, make_upn, school_csv
 
 ACCOUNTS = ["8802001", "8802002", "A81001"]
@@ -67,7 +67,7 @@ def source(server, **kw) -> SftpSource:
 
 def ledger(url):
     with Session(open_register(url)) as s:
-        return [(f.account, f.name, f.status) for f in s.scalars(select(ExtractFile).order_by(ExtractFile.id))]
+        return [(f.provider, f.name, f.status) for f in s.scalars(select(ExtractFile).order_by(ExtractFile.id))]
 
 
 def inbox(server, account):
@@ -146,7 +146,7 @@ def test_a_session_killed_mid_download_is_retried_and_nothing_is_lost(sftp, tmp_
     src.on_progress = cut_once
     report = collect(src, open_register(sqlite_url), tmp_path / "archive")
     assert len(cuts) == 1 and cuts[0] >= 1, "the server's session was killed during the download"
-    assert len(report.collected) == 1 and not report.failed_accounts
+    assert len(report.collected) == 1 and not report.failed_providers
     archived = list((tmp_path / "archive").rglob("*.csv"))
     assert len(archived) == 1 and archived[0].read_bytes() == big.read_bytes()
     assert not list((tmp_path / "archive" / "tmp").iterdir())
@@ -159,7 +159,7 @@ def test_a_cut_that_outlasts_the_retries_leaves_the_file_for_the_next_run(sftp, 
     src = source(sftp, attempts=2, backoff=0.05)
     src.on_progress = lambda account, name, done, total: done < total and sftp.kill_sessions(account)
     report = collect(src, open_register(sqlite_url), tmp_path / "archive", transient=src.transient_errors)
-    assert report.failed_accounts == {"8802001": "SftpUnreachable"} and not report.collected
+    assert report.failed_providers == {"8802001": "SftpUnreachable"} and not report.collected
     assert inbox(sftp, "8802001") == [big.name, big.name + ".sha256"]
     assert ledger(sqlite_url) == [] and not list((tmp_path / "archive" / "tmp").iterdir())
     report = collect(source(sftp), open_register(sqlite_url), tmp_path / "archive")
@@ -174,7 +174,7 @@ def test_server_down_is_reported_and_the_next_run_recovers(sftp, tmp_path, sqlit
         down = run_pipeline(sqlite_url, None, str(config), str(tmp_path / "archive"), AS_OF,
                             settings={})
         assert down.success
-        assert "raw_extracts:every_account_reachable" in failed_checks_of(down)
+        assert "raw_extracts:every_provider_reachable" in failed_checks_of(down)
         assert ledger(sqlite_url) == []
     finally:
         sftp.start()
@@ -321,11 +321,11 @@ def test_a_passphrase_protected_key_is_read_with_its_passphrase_from_the_environ
     key.chmod(0o600)
     subprocess.run(["ssh-keygen", "-q", "-p", "-P", "", "-N", "correct horse", "-f", str(key)], check=True)
     providers = [dataclasses.replace(p, key_path=str(key), key_passphrase_env="ROLLCALL_TEST_KEY_PASSPHRASE")
-                 for p in load_config(sftp.register_config()) if p.account == "8802001"]
+                 for p in load_config(sftp.register_config()) if p.provider == "8802001"]
     monkeypatch.setenv("ROLLCALL_TEST_KEY_PASSPHRASE", "correct horse")
     assert SftpSource(providers).list_inbox("8802001") == []
     monkeypatch.setenv("ROLLCALL_TEST_KEY_PASSPHRASE", "wrong")
-    with pytest.raises(Exception):
+    with pytest.raises(SftpUnreachable):  # the key cannot be opened: no session
         SftpSource(providers, attempts=1).list_inbox("8802001")
 
 
@@ -345,7 +345,7 @@ def test_a_name_that_is_not_utf8_on_the_server_is_rejected_alone_and_the_inbox_s
         os.chown(path, *[getattr(os.stat(os.path.join(inbox, os.fsencode(good.name))), a)
                          for a in ("st_uid", "st_gid")])
     report = collect(source(sftp), open_register(sqlite_url), tmp_path / "archive")
-    assert len(report.collected) == 1 and report.rejected == 1 and not report.failed_accounts
+    assert len(report.collected) == 1 and report.rejected == 1 and not report.failed_providers
     rows = ledger(sqlite_url)
     bad = [n for _, n, s in rows if n.startswith("unsafe-name-") and s == "rejected"]
     assert len(bad) == 1

@@ -68,7 +68,7 @@ def test_bad_files_are_rejected_whole_with_a_receipt(tmp_path, sqlite_url):
     assert report.rejected == 5 and not report.collected
     reasons = {n: r for n, s, r in ledger(sqlite_url)}
     assert "does not match" in reasons[NAME]
-    assert "not this account's own" in reasons["school_8802002_20261101.csv"]
+    assert "not this provider's own" in reasons["school_8802002_20261101.csv"]
     assert "does not follow" in reasons["notes.txt"]
     assert "empty" in reasons["school_8802001_20261103.csv"]
     assert "without its CSV" in reasons["school_8802001_20261104.csv.sha256"]
@@ -161,11 +161,11 @@ class OutboxFailsOnce(LocalLanding):
     """A crash between the ledger commit and the receipt: the first receipt write fails."""
     failed = False
 
-    def put_outbox(self, account, name, data):
+    def put_outbox(self, provider, name, data):
         if not OutboxFailsOnce.failed:
             OutboxFailsOnce.failed = True
             raise OSError("the machine stopped here")
-        super().put_outbox(account, name, data)
+        super().put_outbox(provider, name, data)
 
 
 def test_a_receipt_lost_to_a_crash_is_rebuilt_from_the_ledger(tmp_path, sqlite_url):
@@ -213,7 +213,7 @@ def test_only_real_provider_folders_are_accounts_and_symlinks_are_never_followed
     (landing / "8802007" / "inbox" / "school_8802007_20261101.csv").symlink_to(secret)
     (landing / "8802007" / "inbox" / "school_8802007_20261101.csv.sha256").write_text("0" * 64)
     source = LocalLanding(landing)
-    assert source.accounts() == ["8802001", "8802007"]
+    assert source.providers() == ["8802001", "8802007"]
     assert [f.name for f in source.list_inbox("8802007")] == ["school_8802007_20261101.csv.sha256"]
     collect(source, open_register(sqlite_url), tmp_path / "archive")
     assert ledger(sqlite_url)[0][:2] == (NAME, "collected")
@@ -238,11 +238,11 @@ def test_a_file_swapped_for_a_symlink_after_listing_is_never_followed(tmp_path):
 class ReuploadDuringCollection(LocalLanding):
     """The provider sends a corrected file under the same name while we are downloading."""
 
-    def fetch(self, account, name, dest, limit=None):
-        super().fetch(account, name, dest, limit)
+    def fetch(self, provider, name, dest, limit=None):
+        super().fetch(provider, name, dest, limit)
         if name == NAME and not getattr(self, "done", False):
             self.done = True
-            drop_extract(self.root, account, NAME, school_csv([dict(ROW, surname="Corrected")]))
+            drop_extract(self.root, provider, NAME, school_csv([dict(ROW, surname="Corrected")]))
 
 
 def test_a_corrected_reupload_during_collection_is_never_deleted(tmp_path, sqlite_url):
@@ -305,11 +305,11 @@ def test_files_over_the_size_limit_are_rejected_unread_and_the_others_go_on(tmp_
 class GrowsWhileListed(LocalLanding):
     """A server that lists 2 KB and then sends far more."""
 
-    def list_inbox(self, account):
-        return [InboxFile(f.name, min(f.size, 200), f.mtime) for f in super().list_inbox(account)]
+    def list_inbox(self, provider):
+        return [InboxFile(f.name, min(f.size, 200), f.mtime) for f in super().list_inbox(provider)]
 
-    def stat(self, account, name):
-        f = super().stat(account, name)
+    def stat(self, provider, name):
+        f = super().stat(provider, name)
         return f and InboxFile(f.name, min(f.size, 200), f.mtime)
 
 

@@ -1,4 +1,4 @@
-"""Register assets: standardised records, links, the register of children and CME flags.
+"""Linkage assets: the current (standardised) records, links between them, and the register's children.
 Thin: each reads its input, calls one library function, writes, and reports counts."""
 
 from dagster import (
@@ -12,30 +12,25 @@ from dagster import (
 
 from assets.policies import DAILY
 from assets.safety import scrubbed
-from cme.rules import cme_flags as find_cme
-from cme.rules import under_review
 from matching.link import LinkSettings, link_records
 from register.current import active_records, refresh_active
 from register.identity import (
-    analyst_rulings,
     assign_ids,
     children_with_two_nhs_numbers,
     load_clusters,
-    pending_review_pairs,
     prior_ids,
     save_clusters,
     save_register,
-    save_review_queue,
 )
-from register.reference import postcode_authorities, reference_version
-from register.reports import mark_cme_pending, save_cme
+from register.reports import mark_cme_pending
+from register.review import analyst_rulings, save_model, save_review_queue
 from register.state import fingerprint, get_state, set_state
 
 LINKS_STATE = "links_inputs_fingerprint"  # the inputs of the grouping the register holds
-LINKS_PENDING = "links_pending_fingerprint"  # the inputs of the grouping handed to the register asset
+LINKS_PENDING = "links_pending_fingerprint"  # the inputs of the grouping handed to the children asset
 
 
-@asset(group_name="register", deps=["validated_rows"], kinds={"sql"}, required_resource_keys={"db"},
+@asset(group_name="linkage", deps=["validated_rows"], kinds={"sql"}, required_resource_keys={"db"},
        description="Every current record (from each provider's newest extract, and pupils a school's newest "
                    "extract left out) marked current in the register database.")
 @scrubbed
@@ -48,7 +43,7 @@ def standardised_records(context: AssetExecutionContext) -> MaterializeResult:
                                        **{f"records_{k}": v for k, v in sorted(counts.items())}})
 
 
-@asset(group_name="register", deps=["standardised_records"], kinds={"pandas", "sql"},
+@asset(group_name="linkage", deps=["standardised_records"], kinds={"pandas", "sql"},
        required_resource_keys={"db", "settings"},
        description="Records grouped into children by probabilistic linkage, handed to the register through "
                    "the database; uncertain pairs go to review.")
@@ -65,20 +60,22 @@ def links(context: AssetExecutionContext) -> MaterializeResult:
         set_state(engine, LINKS_PENDING, inputs)
         return MaterializeResult(metadata={"records": len(records), "relinked": False})
     result = link_records(records, link_settings, rulings)
-    queued = save_review_queue(engine, result.review_pairs)
+    model_id = save_model(engine, result.model.to_json()) if result.model is not None else None
+    queued = save_review_queue(engine, result.review_pairs, model_id)
     save_clusters(engine, records["id"], result.clusters)
     set_state(engine, LINKS_PENDING, inputs)
-    return MaterializeResult(metadata={**result.stats, "review_queue": queued, "relinked": True})
+    return MaterializeResult(metadata={**result.stats, "review_queue": queued, "relinked": True,
+                                       "linkage_model_id": model_id if model_id is not None else "none trained"})
 
 
-@asset(group_name="register", deps=["links"], freshness_policy=DAILY, kinds={"sql"}, required_resource_keys={"db"},
-       description="One register child per real child, with ids that stay the same from run to run.",
-       check_specs=[AssetCheckSpec("no_child_with_two_nhs_numbers", asset="register",
+@asset(group_name="linkage", deps=["links"], freshness_policy=DAILY, kinds={"sql"}, required_resource_keys={"db"},
+       description="The register's children: one per real child, with ids that stay the same from run to run.",
+       check_specs=[AssetCheckSpec("no_child_with_two_nhs_numbers", asset="children",
                                    description="No register child holds two different NHS numbers. Not "
                                                "blocking: the children involved are held for review on the "
                                                "CME list, and the list goes on for everyone else.")])
 @scrubbed
-def register(context: AssetExecutionContext) -> MaterializeResult:
+def children(context: AssetExecutionContext) -> MaterializeResult:
     db = context.resources.db
     engine = db.engine()
     pending = get_state(engine, LINKS_PENDING)
@@ -94,38 +91,3 @@ def register(context: AssetExecutionContext) -> MaterializeResult:
     return MaterializeResult(metadata=counts, check_results=[AssetCheckResult(
         check_name="no_child_with_two_nhs_numbers", passed=conflicts == 0, severity=AssetCheckSeverity.ERROR,
         metadata={"children_with_conflicts": int(conflicts)})])
-
-
-@asset(group_name="cme", deps=["register"], freshness_policy=DAILY, kinds={"sql"},
-       required_resource_keys={"db", "settings"},
-       description="Children of compulsory school age on no roll with no recorded reason, per authority.",
-       check_specs=[AssetCheckSpec("every_authority_assessed", asset="cme_flags",
-                                   description="Each authority that sends records had its resident children "
-                                               "of compulsory school age assessed.")])
-@scrubbed
-def cme_flags(context: AssetExecutionContext) -> MaterializeResult:
-    db, settings = context.resources.db, context.resources.settings
-    engine = db.engine()
-    records = active_records(engine)
-    as_of = settings.as_of_date()
-    directory = postcode_authorities(engine, records["postcode"])
-    flags, stats = find_cme(records, as_of, directory)
-    # Children the register's checks found in conflict are held for review, never dropped.
-    held = flags["child_id"].isin(children_with_two_nhs_numbers(engine))
-    flags["pending_review"] = held | under_review(flags["child_id"], pending_review_pairs(engine),
-                                                  dict(zip(records["record_key"], records["child_id"])))
-    save_cme(engine, flags, as_of)
-    per_la = flags.groupby("la_code").size().to_dict() if len(flags) else {}
-    authorities = sorted(set(records.loc[records["feed"] == "la", "provider"]))
-    unassessed = [la for la in authorities if stats.get("assessed_by_la", {}).get(la, 0) == 0]
-    return MaterializeResult(
-        metadata={"as_of": as_of.isoformat(), **{k: v for k, v in stats.items() if not isinstance(v, dict)},
-                  "postcode_directory": reference_version(engine) or "none loaded",
-                  **{f"residence_{k}": v for k, v in sorted(stats["residence_by_source"].items())},
-                  "flagged_held_for_conflict": int(held.sum()),
-                  "flagged_with_match_in_review": int(flags["pending_review"].sum()),
-                  **{f"cme_{la}": int(n) for la, n in sorted(per_la.items())}},
-        check_results=[AssetCheckResult(check_name="every_authority_assessed", passed=not unassessed,
-                                        severity=AssetCheckSeverity.ERROR,
-                                        metadata={"authorities": len(authorities),
-                                                  "unassessed": ", ".join(unassessed) or "none"})])
