@@ -10,7 +10,7 @@ import psycopg
 import pytest
 
 from synth.generate import generate
-from tests.helpers import AS_OF
+from tests.helpers import AS_OF, NEEDS
 
 PG_ADMIN = os.environ.get("ROLLCALL_TEST_PG", "host=127.0.0.1 port=5432 user=postgres dbname=postgres")
 
@@ -45,3 +45,13 @@ def landing(tmp_path) -> Path:
     root = tmp_path / "landing"
     generate(root, tmp_path / "truth", children=300, seed=3, extract_date=AS_OF)
     return root
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        wanted = {m for fixture in item.fixturenames for m in NEEDS.get(fixture, ())}
+        callspec = getattr(item, "callspec", None)
+        if callspec is not None and callspec.params.get("db_url") == "postgresql":
+            wanted.add("postgres")
+        for marker in sorted(wanted):
+            item.add_marker(getattr(pytest.mark, marker))

@@ -130,3 +130,48 @@ def test_the_relink_sensor_starts_a_run_for_new_files_and_for_a_released_one(sql
         conn.execute(update(ExtractFile).values(status="accepted", processed_at=datetime(2026, 11, 1, 6) + timedelta(hours=2)))
     with build_sensor_context(resources={"db": db}, cursor=first.cursor) as ctx:
         assert len(relink_sensor(ctx).run_requests) == 1
+
+
+SNAPSHOT = ROOT / "tests" / "snapshots" / "definitions.txt"
+
+
+def definitions_outline() -> str:
+    """The graph Dagster loads, as text: assets with their group, dependencies and partitions;
+    checks; jobs with the assets they select; schedules; sensors. Resources and descriptions
+    are left out (they change without changing the graph)."""
+    from pipelines.definitions import defs
+
+    graph = defs.resolve_asset_graph()
+    lines = ["# assets: key | group | depends on | partitioned"]
+    for key in sorted(graph.get_all_asset_keys(), key=lambda k: k.to_user_string()):
+        node = graph.get(key)
+        deps = ", ".join(sorted(p.to_user_string() for p in node.parent_keys)) or "-"
+        lines.append(f"{key.to_user_string()} | {node.group_name} | {deps} | "
+                     f"{'yes' if node.partitions_def else 'no'}")
+    lines.append("# checks: asset:check | blocking")
+    for check in sorted(graph.asset_check_keys, key=lambda c: (c.asset_key.to_user_string(), c.name)):
+        spec = graph.get_check_spec(check)
+        lines.append(f"{check.asset_key.to_user_string()}:{check.name} | {'yes' if spec.blocking else 'no'}")
+    lines.append("# jobs: name | assets")
+    for job in sorted(defs.resolve_all_job_defs(), key=lambda j: j.name):
+        if job.name.startswith("__"):
+            continue
+        keys = sorted(k.to_user_string() for k in job.asset_layer.selected_asset_keys)
+        lines.append(f"{job.name} | {', '.join(keys)}")
+    lines.append("# schedules: name | cron | timezone | job")
+    for s in sorted(defs.schedules or [], key=lambda s: s.name):
+        lines.append(f"{s.name} | {s.cron_schedule} | {s.execution_timezone} | {s.job_name}")
+    lines.append("# sensors: name | job")
+    for s in sorted(defs.sensors or [], key=lambda s: s.name):
+        lines.append(f"{s.name} | {', '.join(sorted(t.job_name for t in s.targets)) or '(watches runs)'}")
+    return "\n".join(lines) + "\n"
+
+
+def test_the_definitions_graph_matches_its_reviewed_snapshot():
+    """A change to assets, checks, jobs, schedules or sensors shows as a diff of
+    tests/snapshots/definitions.txt. After a deliberate change: ROLLCALL_UPDATE_SNAPSHOT=1 bin/test
+    -k snapshot, and review the diff with the change."""
+    outline = definitions_outline()
+    if os.environ.get("ROLLCALL_UPDATE_SNAPSHOT"):
+        SNAPSHOT.write_text(outline)
+    assert SNAPSHOT.read_text() == outline

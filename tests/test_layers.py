@@ -2,7 +2,10 @@
 checked against the table below, and nothing imports another module's private names."""
 from __future__ import annotations
 
-import ast
+import functools
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -37,15 +40,34 @@ def python_files():
                 yield top, path
 
 
-def imports_of(path: Path):
-    """(module, names, line) for every import statement, at any depth of the file."""
-    tree = ast.parse(path.read_text(), str(path))
-    for node in ast.walk(tree):
+_SCAN = """
+import ast, json, sys
+out = {}
+for path in sys.argv[1:]:
+    found = []
+    for node in ast.walk(ast.parse(open(path).read(), path)):
         if isinstance(node, ast.Import):
-            for alias in node.names:
-                yield alias.name, [], node.lineno
+            found += [[a.name, [], node.lineno] for a in node.names]
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            yield node.module, [a.name for a in node.names], node.lineno
+            found.append([node.module, [a.name for a in node.names], node.lineno])
+    out[path] = found
+print(json.dumps(out))
+"""
+
+
+@functools.cache
+def _scan(paths: tuple[str, ...]) -> dict:
+    # In a fresh interpreter: CPython 3.11's AST constructor can fail ("recursion depth
+    # mismatch") when called late in a long test session, after deep recursion elsewhere.
+    done = subprocess.run([sys.executable, "-c", _SCAN, *paths], capture_output=True, text=True, check=True)
+    return json.loads(done.stdout)
+
+
+def imports_of(path: Path) -> list:
+    """[module, names, line] for every import statement, at any depth of the file. The code
+    base is read in one scan; a file outside it (a probe) is read alone."""
+    ours = tuple(str(p) for _top, p in python_files())
+    return _scan(ours if str(path) in ours else (str(path),))[str(path)]
 
 
 def module_name(path: Path) -> str:
@@ -105,8 +127,17 @@ def test_tests_take_helpers_from_the_helpers_module_not_conftest():
 def test_the_rules_catch_a_wrong_import(tmp_path, source, rule):
     path = tmp_path / "probe.py"
     path.write_text(source)
-    module, names, _ = next(imports_of(path))
+    module, names, _ = imports_of(path)[0]
     if rule == "private":
         assert (any(p.startswith("_") for p in module.split(".")) or any(n.startswith("_") for n in names))
     else:
         assert module.split(".")[0] not in MAY_IMPORT["assets"]
+
+
+def test_tests_that_need_a_service_carry_its_marker(request):
+    from tests.helpers import NEEDS
+
+    for item in request.session.items:
+        for fixture, markers in NEEDS.items():
+            if fixture in item.fixturenames:
+                assert all(item.get_closest_marker(m) for m in markers), item.nodeid

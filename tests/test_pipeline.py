@@ -1,5 +1,6 @@
 """The whole run, through the CLI and Dagster, on SQLite and on PostgreSQL."""
 import csv
+import json
 import logging
 from datetime import datetime
 from pathlib import Path
@@ -205,7 +206,7 @@ def test_a_failing_step_reports_no_data(landing, sqlite_url, tmp_path, monkeypat
     failure = [e for e in result.all_events if e.is_step_failure][0]
     text = str(failure.event_specific_data.error.to_string())
     assert victim not in text and "KeyError at" in text
-    assert rules.cme_flags is not broken
+    assert rules.flag_missing_children is not broken
 
 
 def test_a_run_with_nothing_new_does_not_relink(landing, sqlite_url, tmp_path):
@@ -478,3 +479,27 @@ def test_a_database_fault_that_is_no_rows_doing_leaves_the_file_for_the_next_run
         assert conn.execute(select(func.count()).select_from(QuarantinedRow)).scalar() == 0
     monkeypatch.undo()
     assert load_and_acknowledge(engine, SourceRouter([LocalLanding(landing)]), [fid]).accepted == 1
+
+
+def test_each_relink_saves_its_model_and_each_review_pair_names_it(landing, sqlite_url, tmp_path):
+    from matching.compare import COMPARISONS
+    from register.models import CandidatePair, LinkageModel
+
+    archive = str(tmp_path / "archive")
+    run_pipeline(sqlite_url, str(landing), None, archive, AS_OF)
+    engine = open_register(sqlite_url)
+    with engine.connect() as conn:
+        models = conn.execute(select(LinkageModel.id, LinkageModel.parameters)).all()
+        named = set(conn.execute(select(CandidatePair.model_id)).scalars())
+        pairs = conn.execute(select(func.count()).select_from(CandidatePair)).scalar()
+    assert len(models) == 1 and pairs > 0 and named == {models[0].id}
+    saved = json.loads(models[0].parameters)
+    assert set(saved["fields"]) == set(COMPARISONS)
+    for name, levels in saved["fields"].items():
+        assert [lv["level"] for lv in levels] == [lv.name for lv in COMPARISONS[name]]
+        assert all(0 < lv["m"] <= 1 and 0 < lv["u"] <= 1 for lv in levels)
+    assert 0 < saved["prior"] < 1
+    # Nothing new: no re-link, no new model.
+    run_pipeline(sqlite_url, str(landing), None, archive, AS_OF)
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(LinkageModel)).scalar() == 1
