@@ -34,6 +34,8 @@ def new_files(listing, seen: dict) -> tuple[list[str], dict]:
         description="Starts an intake run for each provider with new complete extracts.")
 def inbox_sensor(context: SensorEvaluationContext, delivery: DeliverySources):
     cursor = json.loads(context.cursor) if context.cursor else {"providers": {}, "unreachable": {}}
+    if "accounts" in cursor:  # a cursor written before providers had one name
+        cursor["providers"] = cursor.pop("accounts")
     router = delivery.router()
     requests, unreachable = [], []
     try:

@@ -45,7 +45,7 @@ class ExtractName:
     extract_date: date
 
 
-def parse_name(name: str, provider: str | None = None, today: date | None = None) -> ExtractName:
+def parse_name(name: str, expected_provider: str | None = None, today: date | None = None) -> ExtractName:
     """today: extract dates after it are rejected (default: the machine's date). A future date
     would make a file its provider's newest for ever, so later corrections would change nothing."""
     m = _NAME.match(name)
@@ -62,8 +62,8 @@ def parse_name(name: str, provider: str | None = None, today: date | None = None
         raise FileRejected("the date in the file name is not a real date") from None
     if extract_date > (today or date.today()):
         raise FileRejected("the date in the file name is after today: an extract cannot come from the future")
-    if provider is not None and provider != provider:
-        raise FileRejected("the provider id in the name is not this provider's own")
+    if expected_provider is not None and provider != expected_provider:
+        raise FileRejected("the provider id in the name is not this account's own")
     return ExtractName(feed, provider, extract_date)
 
 

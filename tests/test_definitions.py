@@ -175,3 +175,19 @@ def test_the_definitions_graph_matches_its_reviewed_snapshot():
     if os.environ.get("ROLLCALL_UPDATE_SNAPSHOT"):
         SNAPSHOT.write_text(outline)
     assert SNAPSHOT.read_text() == outline
+
+
+def test_the_database_url_is_read_from_the_environment_when_a_run_starts(monkeypatch, tmp_path):
+    from dagster import EnvVar, build_resources
+
+    from pipelines.resources import resources_from_env
+
+    first, second = f"sqlite:///{tmp_path / 'a.sqlite'}", f"sqlite:///{tmp_path / 'b.sqlite'}"
+    monkeypatch.setenv("ROLLCALL_DB_URL", first)
+    resources = resources_from_env()
+    monkeypatch.setenv("ROLLCALL_DB_URL", second)  # changed after the code location loaded
+    with build_resources({"db": resources["db"]}) as built:
+        assert built.db.url == second and not isinstance(built.db.url, EnvVar)
+    monkeypatch.delenv("ROLLCALL_DB_URL")
+    with build_resources({"db": resources_from_env()["db"]}) as built:
+        assert built.db.url == "sqlite:///var/rollcall.sqlite"

@@ -269,6 +269,11 @@ def test_inbox_sensor_requests_one_run_per_provider_with_new_files(sftp, tmp_pat
     with build_sensor_context(instance=instance, resources={"delivery": delivery}, cursor=result.cursor) as ctx:
         again = inbox_sensor(ctx)
     assert not again.run_requests, "the cursor remembers what was seen"
+    earlier_form = json.loads(result.cursor)
+    earlier_form["accounts"] = earlier_form.pop("providers")  # as written before providers had one name
+    with build_sensor_context(instance=instance, resources={"delivery": delivery},
+                              cursor=json.dumps(earlier_form)) as ctx:
+        assert not inbox_sensor(ctx).run_requests, "a cursor written before the rename still counts"
     sftp.upload("8802002", extract(tmp_path, "8802002", day="20261103"))
     with build_sensor_context(instance=instance, resources={"delivery": delivery}, cursor=again.cursor) as ctx:
         third = inbox_sensor(ctx)

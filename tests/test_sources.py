@@ -68,7 +68,7 @@ def test_bad_files_are_rejected_whole_with_a_receipt(tmp_path, sqlite_url):
     assert report.rejected == 5 and not report.collected
     reasons = {n: r for n, s, r in ledger(sqlite_url)}
     assert "does not match" in reasons[NAME]
-    assert "not this provider's own" in reasons["school_8802002_20261101.csv"]
+    assert "not this account's own" in reasons["school_8802002_20261101.csv"]
     assert "does not follow" in reasons["notes.txt"]
     assert "empty" in reasons["school_8802001_20261103.csv"]
     assert "without its CSV" in reasons["school_8802001_20261104.csv.sha256"]
