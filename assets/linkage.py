@@ -12,7 +12,7 @@ from dagster import (
 
 from assets.policies import DAILY
 from assets.safety import scrubbed
-from matching.link import LinkSettings, link_records
+from matching import LinkSettings, link_records
 from register.current import active_records, refresh_active
 from register.identity import (
     assign_ids,

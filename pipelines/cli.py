@@ -342,6 +342,48 @@ def cmd_validate(args) -> int:
     return 1 if receipt.status == "rejected" else 0
 
 
+def cmd_serve(args) -> int:
+    """The casework service on this register, under gunicorn (docs/operations.md)."""
+    from casework.users import setup
+
+    setup(args.db)
+    argv = [str(Path(sys.executable).with_name("gunicorn")), "casework.wsgi:application",
+            "--bind", f"{args.host}:{args.port}", "--workers", str(args.workers), "--access-logfile", "-",
+            # Paths only: a query string could hold a search for a child's name.
+            "--access-logformat", '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(M)sms']
+    print(f"rollcall serve: the casework service at http://{args.host}:{args.port}/", flush=True)
+    os.execve(argv[0], argv, {**os.environ, "ROLLCALL_DB_URL": args.db, "DJANGO_SETTINGS_MODULE": "casework.settings"})
+    return 0  # not reached
+
+
+def cmd_users(args) -> int:
+    from casework.users import UserError, add_user, disable_user, list_users, setup, totp_secret
+
+    setup(args.db)
+    try:
+        if args.action == "add":
+            if not args.name or not args.role:
+                print("rollcall users add: give NAME and --role", file=sys.stderr)
+                return 2
+            password = sys.stdin.readline().rstrip("\n")
+            roles = list(args.role) + (["shielded_access"] if args.shielded else [])
+            uri = add_user(args.name, password, roles, args.la or [])
+            print(f"added {args.name}. TOTP secret (put it in an authenticator app): {totp_secret(uri)}")
+            print(f"or as a link for a QR code: {uri}")
+        elif args.action == "list":
+            print("\n".join(list_users()) or "no users")
+        else:
+            if not args.name:
+                print("rollcall users disable: give NAME", file=sys.stderr)
+                return 2
+            disable_user(args.name)
+            print(f"disabled {args.name}: they cannot sign in, and their sessions have ended")
+    except UserError as exc:
+        print(f"rollcall users: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def cmd_generate(args) -> int:
     from synth.generate import generate
 
@@ -403,6 +445,23 @@ def parser() -> argparse.ArgumentParser:
     v = sub.add_parser("validate", help="check one extract offline, as its receipt would")
     v.add_argument("file")
     v.set_defaults(fn=cmd_validate)
+
+    srv = sub.add_parser("serve", help="run the casework service (match review, CME cases) on this register")
+    srv.add_argument("--db", default=DEFAULT_URL)
+    srv.add_argument("--host", default="127.0.0.1")
+    srv.add_argument("--port", type=int, default=8000)
+    srv.add_argument("--workers", type=int, default=2)
+    srv.set_defaults(fn=cmd_serve)
+
+    u = sub.add_parser("users", help="the casework service's users: add (password on standard input), list, disable")
+    u.add_argument("action", choices=["add", "list", "disable"])
+    u.add_argument("name", nargs="?")
+    u.add_argument("--role", action="append", help="analyst, cme_officer, authority_admin, shielded_access, "
+                                                 "system_admin (repeat for more than one)")
+    u.add_argument("--la", action="append", help="an authority's 3-digit LA code (repeat for more than one)")
+    u.add_argument("--shielded", action="store_true", help="may see shielded children's location")
+    u.add_argument("--db", default=DEFAULT_URL)
+    u.set_defaults(fn=cmd_users)
 
     g = sub.add_parser("generate", help="write synthetic extracts and their ground truth")
     g.add_argument("--out", required=True)

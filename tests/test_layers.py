@@ -24,9 +24,10 @@ MAY_IMPORT = {
     "sources": PURE | {"register"},
     "localsftp": set(),
     "assets": PURE | {"register", "sources"},
-    "pipelines": PURE | {"register", "sources", "assets", "synth", "localsftp"},
-    "bench": PURE | {"register", "sources", "assets", "pipelines", "synth", "localsftp"},
-    "tests": PURE | {"register", "sources", "assets", "pipelines", "synth", "localsftp", "bench"},
+    "casework": PURE | {"register", "sources"},
+    "pipelines": PURE | {"register", "sources", "assets", "synth", "localsftp", "casework"},
+    "bench": PURE | {"register", "sources", "assets", "pipelines", "synth", "localsftp", "casework"},
+    "tests": PURE | {"register", "sources", "assets", "pipelines", "synth", "localsftp", "bench", "casework"},
 }
 PACKAGES = set(MAY_IMPORT) - {"bench", "tests"}
 # Asset modules that define assets must not lean on each other; shared helpers live beside them.

@@ -1,0 +1,12 @@
+from django.contrib.auth import views as auth_views
+from django.urls import path
+
+from casework import views
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("sign-in", views.SignInView.as_view(), name="sign-in"),
+    path("sign-out", auth_views.LogoutView.as_view(), name="sign-out"),
+    path("children/<str:child_id>", views.child, name="child"),
+    path("cme", views.cme_cases, name="cme"),
+]
