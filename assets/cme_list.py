@@ -12,6 +12,7 @@ from dagster import (
 from assets.policies import DAILY
 from assets.safety import scrubbed
 from cme.rules import flag_missing_children, possible_match_in_review
+from register.cases import open_cases
 from register.current import active_records
 from register.identity import children_with_two_nhs_numbers
 from register.reference import postcode_authorities, reference_version
@@ -38,6 +39,7 @@ def cme_flags(context: AssetExecutionContext) -> MaterializeResult:
     flags["possible_match_in_review"] = held | possible_match_in_review(flags["child_id"], undecided_pairs(engine),
                                                   dict(zip(records["record_key"], records["child_id"])))
     save_cme(engine, flags, as_of)
+    case_counts = open_cases(engine, as_of)
     per_la = flags.groupby("la_code").size().to_dict() if len(flags) else {}
     authorities = sorted(set(records.loc[records["feed"] == "la", "provider"]))
     unassessed = [la for la in authorities if stats.get("assessed_by_la", {}).get(la, 0) == 0]
@@ -46,7 +48,7 @@ def cme_flags(context: AssetExecutionContext) -> MaterializeResult:
                   "postcode_directory": reference_version(engine) or "none loaded",
                   **{f"residence_{k}": v for k, v in sorted(stats["residence_by_source"].items())},
                   "flagged_held_for_conflict": int(held.sum()),
-                  "possible_match_in_review": int(flags["possible_match_in_review"].sum()),
+                  "possible_match_in_review": int(flags["possible_match_in_review"].sum()), **case_counts,
                   **{f"cme_{la}": int(n) for la, n in sorted(per_la.items())}},
         check_results=[AssetCheckResult(check_name="every_authority_assessed", passed=not unassessed,
                                         severity=AssetCheckSeverity.ERROR,

@@ -9,4 +9,7 @@ urlpatterns = [
     path("sign-out", auth_views.LogoutView.as_view(), name="sign-out"),
     path("children/<str:child_id>", views.child, name="child"),
     path("cme", views.cme_cases, name="cme"),
+    path("cases/<int:case_id>", views.case, name="case"),
+    path("review", views.review, name="review"),
+    path("review/<int:pair_id>", views.review_pair, name="review-pair"),
 ]

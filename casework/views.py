@@ -1,22 +1,29 @@
 """Pages. Thin: each checks the user's role and authorities, asks the register package, and
-renders a GOV.UK page. A child outside the user's authorities is a 404, never a 403."""
+renders a GOV.UK page. A child, pair or case outside the user's authorities is a 404, never a
+403, so a page never says whether it exists."""
 from __future__ import annotations
 
 from django.contrib.auth import views as auth_views
 from django.http import Http404
-from django.shortcuts import render
-from django.views.decorators.http import require_GET
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods
 
 from casework.access import ANALYST, CME_OFFICER, SHIELDED_ACCESS, authorities_of, requires, roles_of
 from casework.database import register_engine
 from casework.forms import SignInForm
-from register.lookup import child_page, cme_list
+from register.cases import NOTE_KINDS, OUTCOMES, CaseConflict, add_note, case_list, case_of, cases_of_child, close_case
+from register.lookup import child_page, cme_list, current_child_id, pair_for_review, review_queue
+from register.review import DecisionConflict, ReasonRequired, decide, decision_history, review_quality, undo
 
 
 class SignInView(auth_views.LoginView):
     template_name = "casework/sign_in.html"
     authentication_form = SignInForm
-    redirect_authenticated_user = False
+
+
+def _shielded(request) -> bool:
+    return SHIELDED_ACCESS in roles_of(request.user)
 
 
 @require_GET
@@ -29,15 +36,103 @@ def home(request):
 @require_GET
 @requires(ANALYST, CME_OFFICER)
 def child(request, child_id: str):
-    page = child_page(register_engine(), child_id, authorities_of(request.user),
-                      may_see_shielded=SHIELDED_ACCESS in roles_of(request.user))
+    engine = register_engine()
+    now = current_child_id(engine, child_id)
+    if now and now != child_id:
+        return redirect("child", child_id=now)
+    page = child_page(engine, child_id, authorities_of(request.user), may_see_shielded=_shielded(request))
     if page is None:
         raise Http404("No child with that id in your authorities")
-    return render(request, "casework/child.html", {"page": page})
+    return render(request, "casework/child.html", {
+        "page": page, "cases": cases_of_child(engine, child_id, authorities_of(request.user)), "outcomes": OUTCOMES})
 
+
+# --- CME officers -----------------------------------------------------------------------------
 
 @require_GET
 @requires(CME_OFFICER)
 def cme_cases(request):
-    as_of, flags = cme_list(register_engine(), authorities_of(request.user))
-    return render(request, "casework/cme_list.html", {"as_of": as_of, "flags": flags})
+    engine = register_engine()
+    status = "closed" if request.GET.get("status") == "closed" else "open"
+    as_of, _flags = cme_list(engine, authorities_of(request.user))
+    cases = case_list(engine, authorities_of(request.user), as_of, status)
+    return render(request, "casework/cme_list.html", {"as_of": as_of, "cases": cases, "status": status,
+                                                      "outcomes": OUTCOMES})
+
+
+@require_http_methods(["GET", "POST"])
+@requires(CME_OFFICER)
+def case(request, case_id: int):
+    engine = register_engine()
+    found = case_of(engine, case_id, authorities_of(request.user))
+    if found is None:
+        raise Http404("No case with that number in your authorities")
+    errors, status = {}, 200
+    if request.method == "POST":
+        action = request.POST.get("action")
+        try:
+            if action == "note":
+                add_note(engine, case_id, request.POST.get("kind", ""), request.POST.get("text", ""),
+                         request.user.get_username())
+            elif action == "close":
+                close_case(engine, case_id, int(request.POST.get("version", "-1")), request.POST.get("outcome", ""),
+                           request.user.get_username())
+            return redirect("case", case_id=case_id)
+        except CaseConflict as exc:
+            errors["conflict"], status = str(exc), 409
+        except ValueError as exc:
+            errors["note" if action == "note" else "outcome"] = str(exc)
+            status = 400
+        found = case_of(engine, case_id, authorities_of(request.user))
+    the_case, notes = found
+    return render(request, "casework/case.html", {"case": the_case, "notes": notes, "outcomes": OUTCOMES,
+                                                  "kinds": NOTE_KINDS, "errors": errors}, status=status)
+
+
+# --- Analysts ---------------------------------------------------------------------------------
+
+@require_GET
+@requires(ANALYST)
+def review(request):
+    engine = register_engine()
+    queue = review_queue(engine, authorities_of(request.user), request.user.get_username())
+    return render(request, "casework/review_queue.html", {"queue": queue, "quality": review_quality(engine)})
+
+
+@require_http_methods(["GET", "POST"])
+@requires(ANALYST)
+def review_pair(request, pair_id: int):
+    engine = register_engine()
+    las = authorities_of(request.user)
+    pair = pair_for_review(engine, pair_id, las, may_see_shielded=_shielded(request))
+    if pair is None:
+        raise Http404("No pair with that number in your authorities")
+    errors, status = {}, 200
+    show_score = request.GET.get("score") == "shown" or request.POST.get("score_shown") == "1"
+    if request.method == "POST":
+        user = request.user.get_username()
+        try:
+            if request.POST.get("action") == "undo":
+                undo(engine, pair_id, int(request.POST.get("version", "-1")), user)
+                return redirect("review-pair", pair_id=pair_id)
+            decision = request.POST.get("decision", "")
+            if decision not in ("same", "different", "unsure", "skip"):
+                raise ValueError("choose whether the two records are the same child")
+            if decision != "skip":
+                decide(engine, pair_id, int(request.POST.get("version", "-1")), decision, user,
+                       request.POST.get("reason", ""), score_shown=show_score)
+            nxt = next((p["id"] for p in review_queue(engine, las, user) if p["id"] != pair_id), None)
+            return redirect(reverse("review-pair", args=[nxt]) if nxt and decision == "skip" else
+                            reverse("review-pair", args=[pair_id]) + "?decided=1")
+        except DecisionConflict as exc:
+            errors["conflict"], status = str(exc), 409
+        except ReasonRequired as exc:
+            errors["reason"], status = str(exc), 400
+        except ValueError as exc:
+            errors["decision"], status = str(exc), 400
+        pair = pair_for_review(engine, pair_id, las, may_see_shielded=_shielded(request))
+    decided = bool(pair["ruling"]) or request.GET.get("decided") == "1"
+    return render(request, "casework/review_pair.html", {
+        "pair": pair, "errors": errors, "show_score": show_score or decided, "decided": decided,
+        "history": decision_history(engine, pair["key_a"], pair["key_b"]), "posted": request.POST},
+        status=status)

@@ -8,7 +8,7 @@ from assets.intake import raw_extracts, validate_extracts
 from assets.linkage import children, links, standardised_records
 from pipelines.alerts import check_failure_alert, run_failure_alert
 from pipelines.resources import resources_from_env
-from pipelines.sensors import inbox_sensor, relink_sensor
+from pipelines.sensors import inbox_sensor, relink_sensor, review_sensor
 
 ALL_ASSETS = [raw_extracts, validate_extracts, standardised_records, links, children, cme_flags]
 INTAKE = AssetSelection.assets(raw_extracts, validate_extracts)
@@ -24,5 +24,5 @@ relink_daily = ScheduleDefinition(name="relink_daily", job=relink_job, cron_sche
                                               "arrives.")
 
 defs = Definitions(assets=ALL_ASSETS, jobs=[intake_job, relink_job], schedules=[relink_daily],
-                   sensors=[inbox_sensor, relink_sensor, run_failure_alert, check_failure_alert],
+                   sensors=[inbox_sensor, relink_sensor, review_sensor, run_failure_alert, check_failure_alert],
                    resources=resources_from_env())

@@ -11,6 +11,7 @@ from assets.intake import provider_partitions
 from pipelines.alerts import raise_alert
 from pipelines.resources import DeliverySources, RegisterDatabase
 from register.models import ExtractFile
+from register.review import newest_ruling_change
 from sources.collect import complete_files
 
 UNREACHABLE_ALERT_AFTER_S = 3600
@@ -82,3 +83,14 @@ def relink_sensor(context: SensorEvaluationContext, db: RegisterDatabase):
     if stamp <= (context.cursor or ""):
         return SkipReason("no newly processed files")
     return SensorResult(run_requests=[RunRequest(run_key=f"register:{stamp}")], cursor=stamp)
+
+
+@sensor(job_name="relink_job", minimum_interval_seconds=30, default_status=DefaultSensorStatus.RUNNING,
+        description="Re-links the register and re-finds CME when an analyst's ruling changes, so the "
+                    "register and the CME list reflect it within minutes.")
+def review_sensor(context: SensorEvaluationContext, db: RegisterDatabase):
+    newest = newest_ruling_change(db.engine())
+    stamp = newest.isoformat() if newest else ""
+    if stamp <= (context.cursor or ""):
+        return SkipReason("no new rulings")
+    return SensorResult(run_requests=[RunRequest(run_key=f"rulings:{stamp}")], cursor=stamp)

@@ -11,7 +11,7 @@ from pathlib import Path
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
 
-from register.private import private_file
+from register.private import private_database_file
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_URL = "sqlite:///var/rollcall.sqlite"
@@ -24,7 +24,7 @@ def make_engine(url: str) -> Engine:
             # The register holds children's data: owner-only, whatever the umask. SQLite gives
             # its -wal and -shm files the database file's mode.
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-            private_file(Path(path))
+            private_database_file(Path(path))
         engine = create_engine(url, hide_parameters=True, connect_args={"timeout": 60})
 
         @event.listens_for(engine, "connect")

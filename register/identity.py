@@ -75,9 +75,24 @@ def save_register(engine, records: pd.DataFrame, child_ids: pd.Series) -> dict[s
         gone = [c for c, retired in existing.items() if retired is None and c not in live]
         if gone:
             s.execute(update(Child).where(Child.child_id.in_(gone)).values(retired_at=now))
+            successors = _successors(records["child_id"], child_ids, set(gone))
+            if successors:
+                s.connection().execute(update(Child).where(Child.child_id == bindparam("old"))
+                                       .values(now_child_id=bindparam("new")),
+                                       [{"old": o, "new": n} for o, n in successors.items()])
         s.commit()
     return {"children": len(live), "new_children": len(live - existing.keys()), "retired": len(gone),
             "records_moved": int(len(changed))}
+
+
+def _successors(old: pd.Series, new: pd.Series, gone: set[str]) -> dict[str, str]:
+    """For each retired child id, the child most of its records now belong to."""
+    moved = pd.DataFrame({"old": old.to_numpy(), "new": new.to_numpy()})
+    moved = moved[moved["old"].isin(gone)]
+    if moved.empty:
+        return {}
+    counts = moved.value_counts().reset_index(name="n").sort_values(["old", "n", "new"], ascending=[True, False, True])
+    return dict(zip(counts.drop_duplicates("old")["old"], counts.drop_duplicates("old")["new"]))
 
 
 def _set_child_ids(s: Session, pairs: list[tuple[int, str]]) -> None:

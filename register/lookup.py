@@ -4,12 +4,12 @@ authorities and returns nothing outside them. Reads only."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
-from register.models import CandidatePair, CmeFlag, CmeList, ExtractFile, SourceRecord
+from register.models import CandidatePair, CmeFlag, CmeList, ExtractFile, ReviewDecision, SourceRecord
 from register.shield import shield_scope
 
 
@@ -109,3 +109,116 @@ def cme_list(engine, la_codes: list[str], as_of: date | None = None) -> tuple[da
     return when, [{"child_id": r.child_id, "la_code": r.la_code, "reason": r.reason,
                    "possible_match_in_review": r.possible_match_in_review, "first_flagged": r.first_flagged,
                    "days_missing": (when - r.first_flagged).days} for r in rows]
+
+
+def _record_of(s, key: str):
+    """The newest row of a record key (current first)."""
+    return s.execute(select(SourceRecord, ExtractFile.extract_date).join(ExtractFile, ExtractFile.id == SourceRecord.file_id)
+                     .where(SourceRecord.record_key == key)
+                     .order_by(SourceRecord.active.desc(), SourceRecord.id.desc()).limit(1)).first()
+
+
+def _visible_keys(s, keys: list[str], la_codes: list[str]) -> set[str]:
+    if not la_codes or not keys:
+        return set()
+    return set(s.execute(select(SourceRecord.record_key).where(SourceRecord.record_key.in_(keys),
+                                                               in_authorities(la_codes))).scalars())
+
+
+COMPARED_FIELDS = [("forename", "Given name", ("forename",)), ("middle_name", "Middle names", ("middle_names",)),
+                   ("surname", "Family name", ("surname", "alt_surname")), ("dob", "Date of birth", ("dob",)),
+                   ("sex", "Sex", ("sex",)), ("postcode", "Postcode", ("postcode",)),
+                   ("nhs_number", "NHS number", ("nhs_number",)), ("upn", "UPN", ("upn", "former_upn"))]
+
+
+def review_queue(engine, la_codes: list[str], user: str, limit: int = 50) -> list[dict]:
+    """Pairs waiting for this analyst, in their authorities: undecided pairs, and pairs sampled
+    for a blind second review that someone else decided. Pairs that touch a child on the CME
+    list come first, then the longest waiting. No score is given (it biases reviewers)."""
+    if not la_codes:
+        return []
+    with Session(engine) as s:
+        flagged = set(s.execute(select(CmeFlag.child_id).where(
+            CmeFlag.as_of == select(func.max(CmeList.as_of)).scalar_subquery())).scalars())
+        pairs = s.execute(select(CandidatePair.id, CandidatePair.key_a, CandidatePair.key_b, CandidatePair.created_at,
+                                 CandidatePair.analyst_decision, CandidatePair.second_review)
+                          .where(or_(CandidatePair.analyst_decision.is_(None), CandidatePair.second_review.is_(True)))
+                          ).all()
+        keys = sorted({k for p in pairs for k in (p.key_a, p.key_b)})
+        visible = set()
+        child_of: dict[str, str] = {}
+        for i in range(0, len(keys), 5000):
+            chunk = keys[i:i + 5000]
+            visible |= _visible_keys(s, chunk, la_codes)
+            child_of.update(dict(s.execute(select(SourceRecord.record_key, SourceRecord.child_id)
+                                           .where(SourceRecord.record_key.in_(chunk), SourceRecord.active.is_(True)))
+                                 .all()))
+        decided_by_me = set(s.execute(select(ReviewDecision.key_a, ReviewDecision.key_b).where(
+            ReviewDecision.decided_by == user, ReviewDecision.decision.in_(("same", "different")))).all())
+    out = []
+    for p in pairs:
+        if not ({p.key_a, p.key_b} & visible):
+            continue
+        if p.analyst_decision and (p.key_a, p.key_b) in decided_by_me:
+            continue  # a blind second review goes to someone else
+        touches_cme = child_of.get(p.key_a) in flagged or child_of.get(p.key_b) in flagged
+        out.append({"id": p.id, "touches_cme": touches_cme, "waiting_since": p.created_at,
+                    "second_review": bool(p.analyst_decision)})
+    out.sort(key=lambda p: (not p["touches_cme"], p["waiting_since"] or datetime.min, p["id"]))
+    return out[:limit]
+
+
+def pair_for_review(engine, pair_id: int, la_codes: list[str], may_see_shielded: bool) -> dict | None:
+    """Two records side by side, field by field, with each field's level and its share of the
+    score (from the explanation the linkage stored; they add up with the prior); None when
+    neither record is in the user's authorities. The score itself is returned separately so a
+    page can keep it hidden until the analyst decides."""
+    import json
+
+    with Session(engine) as s:
+        pair = s.get(CandidatePair, pair_id)
+        if pair is None or not _visible_keys(s, [pair.key_a, pair.key_b], la_codes):
+            return None
+        left, right = _record_of(s, pair.key_a), _record_of(s, pair.key_b)
+        s.expunge_all()
+    if left is None or right is None:
+        return None
+    scope = shield_scope(engine)
+    withheld = not may_see_shielded and bool({pair.key_a, pair.key_b} & scope.record_keys
+                                             or {left[0].child_id, right[0].child_id} & scope.child_ids)
+    explanation = json.loads(pair.explanation or "{}")
+    fields = []
+    for name, label, columns in COMPARED_FIELDS:
+        def shown(rec, cols=columns):
+            values = [str(getattr(rec, c)) for c in cols if getattr(rec, c) not in (None, "")]
+            return " / ".join(values)
+        part = explanation.get(name, {})
+        hide = withheld and name == "postcode"
+        fields.append({"name": label, "left": "Withheld" if hide else shown(left[0]),
+                       "right": "Withheld" if hide else shown(right[0]),
+                       "level": part.get("level", ""), "weight": part.get("weight")})
+    side = {"left": left, "right": right}
+    return {"id": pair.id, "version": pair.version, "key_a": pair.key_a, "key_b": pair.key_b,
+            "fields": fields, "prior": explanation.get("prior"), "held": explanation.get("held"),
+            "probability": pair.match_probability, "match_weight": pair.match_weight,
+            "ruling": pair.analyst_decision, "model_id": pair.model_id, "location_withheld": withheld,
+            "sources": {k: ("withheld" if withheld else f"{v[0].feed} {v[0].provider}") for k, v in side.items()},
+            "children": {k: v[0].child_id for k, v in side.items()},
+            "extract_dates": {k: v[1] for k, v in side.items()}}
+
+
+def current_child_id(engine, child_id: str) -> str | None:
+    """The child an old id now names: itself, or where its records went when it was retired."""
+    from register.models import Child
+
+    seen = set()
+    with engine.connect() as conn:
+        while child_id and child_id not in seen:
+            seen.add(child_id)
+            row = conn.execute(select(Child.retired_at, Child.now_child_id).where(Child.child_id == child_id)).first()
+            if row is None:
+                return None
+            if row.retired_at is None or not row.now_child_id:
+                return child_id
+            child_id = row.now_child_id
+    return child_id

@@ -141,6 +141,8 @@ class Child(Base):
     child_id: Mapped[str] = mapped_column(String(16), primary_key=True)
     created_at: Mapped[datetime] = mapped_column(DateTime)
     retired_at: Mapped[datetime | None] = mapped_column(DateTime)
+    # Where a retired child's records went (most of them), so an old id still finds the child.
+    now_child_id: Mapped[str | None] = mapped_column(String(16))
 
 
 class LinkageModel(Base):
@@ -166,6 +168,11 @@ class CandidatePair(Base):
     explanation: Mapped[str] = mapped_column(Text)  # JSON: field -> level, weight
     analyst_decision: Mapped[str | None] = mapped_column(String(16))  # same, different
     model_id: Mapped[int | None] = mapped_column(ForeignKey("linkage_models.id"))  # the model that scored it
+    # Raised by every decision: a decision made on an older version is a conflict, not an overwrite.
+    version: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    # Sampled for a blind second review by another analyst (review quality).
+    second_review: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    created_at: Mapped[datetime | None] = mapped_column(DateTime)  # first queued (backlog age)
     updated_at: Mapped[datetime] = mapped_column(DateTime)
     __table_args__ = (UniqueConstraint("key_a", "key_b"),)
 
@@ -231,3 +238,53 @@ class RegisterState(Base):
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
     updated_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class ReviewDecision(Base):
+    """Every decision an analyst made on a pair of records, never changed or deleted: the
+    pair's ruling is its newest same/different decision not undone (register.review)."""
+    __tablename__ = "review_decisions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    key_a: Mapped[str] = mapped_column(Text)
+    key_b: Mapped[str] = mapped_column(Text)
+    decision: Mapped[str] = mapped_column(String(16))  # same, different, unsure, skip, undo
+    reason: Mapped[str | None] = mapped_column(Text)
+    decided_by: Mapped[str] = mapped_column(String(150))
+    decided_at: Mapped[datetime] = mapped_column(DateTime)
+    score_shown: Mapped[bool] = mapped_column(Boolean)  # the model's score biases reviewers
+    against_model: Mapped[bool] = mapped_column(Boolean)
+    model_id: Mapped[int | None] = mapped_column(Integer)
+    blind_second: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    __table_args__ = (Index("ix_review_decisions_keys", "key_a", "key_b"),
+                      Index("ix_review_decisions_decided_at", "decided_at"))
+
+
+class CmeCase(Base):
+    """A CME officer's case on a flagged child, lasting across runs. A closed case keeps the
+    evidence it was closed on; it comes back only when newer evidence arrives."""
+    __tablename__ = "cme_cases"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    child_id: Mapped[str] = mapped_column(String(16))
+    la_code: Mapped[str] = mapped_column(String(3))
+    opened_on: Mapped[date] = mapped_column(Date)
+    reason: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(8))  # open, closed
+    outcome: Mapped[str | None] = mapped_column(String(32))
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime)
+    closed_by: Mapped[str | None] = mapped_column(String(150))
+    evidence: Mapped[str | None] = mapped_column(Text)  # JSON: what the register held when it closed
+    version: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    __table_args__ = (Index("ix_cme_cases_child_id", "child_id"),
+                      Index("ix_cme_cases_la_code_status", "la_code", "status"))
+
+
+class CaseNote(Base):
+    """A dated enquiry note on a case (a call, a letter, a visit, a check with another service)."""
+    __tablename__ = "case_notes"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cme_cases.id"))
+    written_at: Mapped[datetime] = mapped_column(DateTime)
+    author: Mapped[str] = mapped_column(String(150))
+    kind: Mapped[str] = mapped_column(String(24))
+    text: Mapped[str] = mapped_column(Text)
+    __table_args__ = (Index("ix_case_notes_case_id", "case_id"),)

@@ -27,6 +27,18 @@ def private_file(path: Path, truncate: bool = False) -> Path:
     return path
 
 
+def private_database_file(path: Path) -> Path:
+    """An SQLite database file made owner-only without ever opening an existing one: closing
+    any descriptor of a database file drops every POSIX lock this process holds on it, and
+    SQLite's connections in WAL mode rely on those locks (a second process could then check
+    the WAL away under them and corrupt the database). A new file is created empty."""
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, FILE_MODE))
+    except FileExistsError:
+        os.chmod(path, FILE_MODE)
+    return path
+
+
 def open_private(path: Path, mode: str = "w", **kwargs):
     """open() for writing a new private file (truncating an old one)."""
     private_file(path, truncate=True)

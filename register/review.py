@@ -7,11 +7,11 @@ import hashlib
 from datetime import UTC, datetime
 
 import pandas as pd
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from register.models import CandidatePair, LinkageModel
+from register.models import CandidatePair, LinkageModel, ReviewDecision
 
 
 def save_model(engine, parameters: str) -> int:
@@ -65,7 +65,7 @@ def save_review_queue(engine, review: pd.DataFrame, model_id: int | None = None)
             if key in existing:
                 updates.append({"pid": existing[key][0], **values})
             else:
-                new_rows.append(CandidatePair(key_a=rec.key_a, key_b=rec.key_b, **values))
+                new_rows.append(CandidatePair(key_a=rec.key_a, key_b=rec.key_b, created_at=now, **values))
         s.add_all(new_rows)
         if updates:
             s.connection().execute(update(CandidatePair).where(CandidatePair.id == bindparam("pid")), updates)
@@ -74,3 +74,123 @@ def save_review_queue(engine, review: pd.DataFrame, model_id: int | None = None)
             s.execute(CandidatePair.__table__.delete().where(CandidatePair.id.in_(stale)))
         s.commit()
     return len(wanted)
+
+
+# --- Analysts' decisions (the casework service) ---------------------------------------------
+
+DECISIONS = ("same", "different", "unsure", "skip")
+MODEL_LEANS_SAME_AT = 0.5  # the review threshold: at or above it the model leans to "same"
+SECOND_REVIEW_SHARE = 10  # one decided pair in this many goes blind to a second analyst
+
+
+class DecisionConflict(Exception):
+    """Someone decided this pair since the page was loaded: nothing was overwritten."""
+    safe_message = True
+
+
+class ReasonRequired(Exception):
+    """A decision against the model needs a reason."""
+    safe_message = True
+
+
+def against_model(decision: str, probability: float) -> bool:
+    return (decision == "same" and probability < MODEL_LEANS_SAME_AT) or \
+        (decision == "different" and probability >= MODEL_LEANS_SAME_AT)
+
+
+def decide(engine, pair_id: int, version: int, decision: str, user: str, reason: str = "",
+           score_shown: bool = False) -> int:
+    """Record an analyst's decision on a pair, keyed by its records, in one transaction: the
+    history row always; the pair's ruling for same and different (replayed by every later run
+    as must-link or cannot-link, never overridden by the model). `version` is the pair's
+    version the analyst saw: if another decision came first, DecisionConflict and no change.
+    Returns the pair's new version."""
+    if decision not in DECISIONS:
+        raise ValueError(f"a decision is one of {', '.join(DECISIONS)}")
+    now = datetime.now(UTC).replace(tzinfo=None)
+    with Session(engine) as s:
+        pair = s.get(CandidatePair, pair_id)
+        if pair is None:
+            raise DecisionConflict("this pair is no longer in the review queue")
+        second = bool(pair.second_review and pair.analyst_decision and decision in ("same", "different"))
+        contrary = against_model(decision, pair.match_probability)
+        if contrary and not reason.strip():
+            raise ReasonRequired("say why: this decision goes against the model")
+        values: dict = {"version": CandidatePair.version + 1}
+        if decision in ("same", "different") and not second:
+            values["analyst_decision"] = decision
+            values["second_review"] = (pair.id % SECOND_REVIEW_SHARE) == 0
+        elif second:
+            values["second_review"] = False
+        done = s.execute(update(CandidatePair).where(CandidatePair.id == pair_id, CandidatePair.version == version)
+                         .values(**values))
+        if done.rowcount != 1:
+            s.rollback()
+            raise DecisionConflict("another analyst decided this pair while you were looking at it; "
+                                   "here is their decision")
+        s.add(ReviewDecision(key_a=pair.key_a, key_b=pair.key_b, decision=decision, reason=reason.strip() or None,
+                             decided_by=user, decided_at=now, score_shown=score_shown, against_model=contrary,
+                             model_id=pair.model_id, blind_second=second))
+        s.commit()
+        return version + 1
+
+
+def undo(engine, pair_id: int, version: int, user: str) -> int:
+    """Take back the pair's ruling: it waits for an analyst again (the history keeps both)."""
+    now = datetime.now(UTC).replace(tzinfo=None)
+    with Session(engine) as s:
+        pair = s.get(CandidatePair, pair_id)
+        if pair is None:
+            raise DecisionConflict("this pair is no longer in the review queue")
+        done = s.execute(update(CandidatePair).where(CandidatePair.id == pair_id, CandidatePair.version == version)
+                         .values(analyst_decision=None, second_review=False, version=CandidatePair.version + 1))
+        if done.rowcount != 1:
+            s.rollback()
+            raise DecisionConflict("another analyst changed this pair while you were looking at it")
+        s.add(ReviewDecision(key_a=pair.key_a, key_b=pair.key_b, decision="undo", reason=None, decided_by=user,
+                             decided_at=now, score_shown=False, against_model=False, model_id=pair.model_id))
+        s.commit()
+        return version + 1
+
+
+def newest_ruling_change(engine) -> datetime | None:
+    """When a ruling last changed (same, different or undo): the relink sensor's cursor."""
+    with engine.connect() as conn:
+        return conn.execute(select(func.max(ReviewDecision.decided_at)).where(
+            ReviewDecision.decision.in_(("same", "different", "undo")), ReviewDecision.blind_second.is_(False))
+        ).scalar()
+
+
+def decision_history(engine, key_a: str, key_b: str) -> list[ReviewDecision]:
+    with Session(engine) as s:
+        rows = s.execute(select(ReviewDecision).where(ReviewDecision.key_a == key_a, ReviewDecision.key_b == key_b)
+                         .order_by(ReviewDecision.decided_at, ReviewDecision.id)).scalars().all()
+        s.expunge_all()
+        return list(rows)
+
+
+def review_quality(engine, now: datetime | None = None) -> dict:
+    """Agreement of blind second reviews with the first, decisions per hour over the last day,
+    and the backlog: pairs waiting and how long the oldest has waited."""
+    now = now or datetime.now(UTC).replace(tzinfo=None)
+    with engine.connect() as conn:
+        decisions = conn.execute(select(ReviewDecision.key_a, ReviewDecision.key_b, ReviewDecision.decision,
+                                        ReviewDecision.blind_second, ReviewDecision.decided_at)
+                                 .order_by(ReviewDecision.id)).all()
+        waiting, oldest = conn.execute(select(func.count(), func.min(CandidatePair.created_at))
+                                       .where(CandidatePair.analyst_decision.is_(None))).one()
+    first: dict = {}
+    agree = compared = 0
+    for d in decisions:
+        if d.decision not in ("same", "different"):
+            continue
+        if d.blind_second:
+            if (d.key_a, d.key_b) in first:
+                compared += 1
+                agree += first[(d.key_a, d.key_b)] == d.decision
+        else:
+            first[(d.key_a, d.key_b)] = d.decision
+    day = [d for d in decisions if d.decision in DECISIONS and d.decided_at >= now - pd.Timedelta(hours=24)]
+    return {"second_reviews": compared, "agreement": (agree / compared) if compared else None,
+            "decisions_last_24h": len(day), "decisions_per_hour": round(len(day) / 24, 2),
+            "backlog": int(waiting), "oldest_waiting_days": (now - oldest).days if oldest else 0}

@@ -33,8 +33,9 @@ def rollcall(*args, stdin: str | None = None) -> subprocess.CompletedProcess:
                           text=True, cwd=ROOT, timeout=300)
 
 
-def add_user(db: str, name: str, role: str, la: str) -> bytes:
-    done = rollcall("users", "add", name, "--role", role, "--la", la, "--db", db, stdin=PASSWORD + "\n")
+def add_user(db: str, name: str, roles: str, la: str) -> bytes:
+    done = rollcall("users", "add", name, *[a for r in roles.split(",") for a in ("--role", r)],
+                    *[a for code in la.split(",") for a in ("--la", code)], "--db", db, stdin=PASSWORD + "\n")
     assert done.returncode == 0, done.stderr
     uri = next(line.split(": ", 1)[1] for line in done.stdout.splitlines() if line.startswith("or as a link"))
     return key_bytes(uri)
@@ -56,8 +57,10 @@ def service(tmp_path_factory):
     assert run_pipeline(db, str(home / "landing"), None, str(home / "archive"), AS_OF).success
     assert rollcall("export", "cme", "--db", db, "--out", str(home / "cme.csv")).returncode == 0
     # One user per test: a one-time code is accepted once (django-otp refuses a replayed code).
-    keys = {name: add_user(db, name, "cme_officer", la)
-            for name, la in (("anna", "880"), ("cara", "880"), ("dan", "880"), ("ben", "881"))}
+    keys = {name: add_user(db, name, role, la) for name, role, la in (
+        ("anna", "cme_officer", "880"), ("cara", "cme_officer", "880"), ("dan", "cme_officer,analyst", "880"),
+        ("ben", "cme_officer", "881"), ("olive", "cme_officer", "880"), ("ava", "analyst", "880,881,882"),
+        ("abe", "analyst", "880,881,882"), ("amy", "analyst", "880,881,882"), ("eve", "analyst", "880,881,882"))}
     port = free_port()
     env = {**os.environ, "ROLLCALL_SECRET_KEY_FILE": str(home / "secret-key")}
     server = subprocess.Popen([sys.executable, "-m", "pipelines.cli", "serve", "--db", db, "--port", str(port),
@@ -76,7 +79,7 @@ def service(tmp_path_factory):
     with open(home / "cme.csv", newline="") as fh:
         flags = list(csv.DictReader(fh))
     try:
-        yield {"url": url, "keys": keys, "db": db, "flags": flags}
+        yield {"url": url, "keys": keys, "db": db, "flags": flags, "home": home}
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
@@ -180,3 +183,123 @@ def test_five_wrong_passwords_lock_the_user_name(browser, service):
     locked = sign_in(browser, service, "ben")  # now even the right password and code are refused
     assert "Too many attempts" in locked.content()
     locked.close()
+
+
+def rerun(service):
+    home = service["home"]
+    result = run_pipeline(service["db"], str(home / "landing"), None, str(home / "archive"), AS_OF)
+    assert result.success
+    return {e.event_specific_data.materialization.asset_key.to_user_string():
+            {k: v.value for k, v in e.event_specific_data.materialization.metadata.items()}
+            for e in result.all_events if e.event_type_value == "ASSET_MATERIALIZATION"}
+
+
+def children_of(db: str, *keys: str) -> list[str]:
+    from sqlalchemy import select
+
+    from register.db import open_register
+    from register.models import SourceRecord
+
+    with open_register(db).connect() as conn:
+        return [conn.execute(select(SourceRecord.child_id).where(SourceRecord.record_key == k)
+                             .order_by(SourceRecord.active.desc(), SourceRecord.id.desc())).scalars().first()
+                for k in keys]
+
+
+def pair_keys(db: str, pair_id: int) -> tuple[str, str]:
+    from register.db import open_register
+    from register.models import CandidatePair
+
+    with open_register(db).connect() as conn:
+        from sqlalchemy import select
+        return tuple(conn.execute(select(CandidatePair.key_a, CandidatePair.key_b)
+                                  .where(CandidatePair.id == pair_id)).one())
+
+
+def first_pair_apart(page, service) -> int:
+    """The first pair in the analyst's queue whose records are two register children now."""
+    page.goto(service["url"] + "/review")
+    for link in page.locator("a[href^='/review/']").all():
+        pair_id = int(link.get_attribute("href").rsplit("/", 1)[1])
+        a, b = children_of(service["db"], *pair_keys(service["db"], pair_id))
+        if a != b:
+            return pair_id
+    pytest.fail("no pair in the queue joins two register children")
+
+
+def test_a_review_decision_in_the_browser_changes_the_register_at_the_next_run(browser, service):
+    page = sign_in(browser, service, "ava")
+    pair_id = first_pair_apart(page, service)
+    page.goto(service["url"] + f"/review/{pair_id}")
+    assert page.get_by_test_id("score").count() == 0, "the score stays hidden until the analyst decides"
+    page.get_by_label("The same child").check()
+    page.get_by_label("Reason").fill("the school confirmed the change of name")
+    page.get_by_role("button", name="Save decision").click()
+    assert "the same child" in page.get_by_test_id("ruling").inner_text()
+    assert page.get_by_test_id("score").count() == 1, "after the decision the score is shown"
+    page.close()
+    key_a, key_b = pair_keys(service["db"], pair_id)
+    ran = rerun(service)
+    a, b = children_of(service["db"], key_a, key_b)
+    assert a == b, ("the ruling is replayed as a must-link", ran.get("links"), ran.get("children"))
+    rerun(service)
+    assert len(set(children_of(service["db"], key_a, key_b))) == 1, "and never overridden by the model"
+
+
+def test_two_analysts_on_one_pair_the_second_gets_a_conflict(browser, service):
+    first, second = sign_in(browser, service, "abe"), sign_in(browser, service, "amy")
+    first.goto(service["url"] + "/review")
+    pair_id = int(first.locator("a[href^='/review/']").first.get_attribute("href").rsplit("/", 1)[1])
+    for page in (first, second):
+        page.goto(service["url"] + f"/review/{pair_id}")
+    first.get_by_label("Different children").check()
+    first.get_by_label("Reason").fill("different birth certificates")
+    first.get_by_role("button", name="Save decision").click()
+    assert "different children" in first.get_by_test_id("ruling").inner_text()
+    second.get_by_label("The same child").check()
+    second.get_by_label("Reason").fill("looks like one child")
+    with second.expect_response(lambda r: r.request.method == "POST") as answer:
+        second.get_by_role("button", name="Save decision").click()
+    assert answer.value.status == 409
+    assert "another analyst decided" in second.content()
+    assert "different children" in second.get_by_test_id("ruling").inner_text(), "the first decision stands"
+    first.close()
+    second.close()
+
+
+def test_a_decision_against_the_model_needs_a_reason(browser, service):
+    page = sign_in(browser, service, "eve")
+    page.goto(service["url"] + "/review")
+    pair_id = int(page.locator("a[href^='/review/']").first.get_attribute("href").rsplit("/", 1)[1])
+    from register.db import open_register
+    from register.models import CandidatePair
+    with open_register(service["db"]).connect() as conn:
+        from sqlalchemy import select
+        probability = conn.execute(select(CandidatePair.match_probability).where(CandidatePair.id == pair_id)).scalar()
+    page.goto(service["url"] + f"/review/{pair_id}")
+    page.get_by_label("Different children" if probability >= 0.5 else "The same child").check()
+    page.get_by_role("button", name="Save decision").click()
+    assert "There is a problem" in page.content() and "goes against the model" in page.content()
+    page.close()
+
+
+def test_a_case_closed_in_the_browser_stays_closed_across_runs(browser, service):
+    page = sign_in(browser, service, "olive")
+    page.goto(service["url"] + "/cme")
+    case_link = page.locator("a[href^='/cases/']").first
+    case_path = case_link.get_attribute("href")
+    page.goto(service["url"] + case_path)
+    page.get_by_label("What was found").fill("Family moved to Spain, confirmed by the previous school")
+    page.get_by_role("button", name="Add enquiry").click()
+    page.get_by_label("Moved abroad").check()
+    page.get_by_role("button", name="Close the case").click()
+    assert page.get_by_test_id("case-status").inner_text() == "Closed"
+    assert "moved to Spain" in page.content()
+    rerun(service)
+    page.goto(service["url"] + case_path)
+    assert page.get_by_test_id("case-status").inner_text() == "Closed", "no newer evidence: it stays closed"
+    page.goto(service["url"] + "/cme")
+    assert case_path not in page.content()
+    page.goto(service["url"] + "/cme?status=closed")
+    assert case_path in page.content()
+    page.close()

@@ -1,0 +1,140 @@
+"""CME cases: one per flagged child and authority, lasting across runs. The CME list opens a
+case for a newly flagged child; an officer records dated enquiry notes and closes the case
+with an outcome from a fixed list. A closed case stays closed unless newer evidence arrives
+(a record or status the register did not hold when it was closed), and then it reopens."""
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from register.models import CaseNote, CmeCase, CmeFlag, SourceRecord
+
+OUTCOMES = {
+    "ON_ROLL_HERE": "On roll at a school in this authority",
+    "ON_ROLL_ELSEWHERE": "On roll in another authority",
+    "EHE_ASSESSED": "Electively home educated, assessed as suitable",
+    "EHE_NOT_YET_ASSESSED": "Electively home educated, not yet assessed",
+    "ALTERNATIVE_PROVISION": "In alternative provision",
+    "MOVED_ABROAD": "Moved abroad",
+    "WHEREABOUTS_UNKNOWN": "Whereabouts unknown: sent to the Lost Pupils Database",
+    "DECEASED": "Deceased",
+    "END_OF_COMPULSORY_AGE": "Reached the end of compulsory school age",
+}
+NOTE_KINDS = {"call": "Phone call", "letter": "Letter or email", "visit": "Home visit",
+              "admissions": "Check with admissions", "social_care": "Check with social care",
+              "health": "Check with health", "housing": "Check with housing",
+              "other_authority": "Check with another authority's CME officer",
+              "lost_pupils": "Lost Pupils Database", "other": "Other"}
+
+
+class CaseConflict(Exception):
+    """The case changed since the page was loaded: nothing was overwritten."""
+    safe_message = True
+
+
+def evidence_of(s: Session, child_id: str) -> dict:
+    """What the register holds about a child that could change a case: each current record's
+    key and its newest dated fact (entry, registration or status date; leaving date)."""
+    rows = s.execute(select(SourceRecord.record_key, func.max(SourceRecord.start_date), func.max(SourceRecord.end_date))
+                     .where(SourceRecord.child_id == child_id, SourceRecord.active.is_(True))
+                     .group_by(SourceRecord.record_key)).all()
+    return {key: max((d.isoformat() for d in (start, end) if d), default="") for key, start, end in rows}
+
+
+def newer_evidence(then: dict, now: dict) -> bool:
+    """A record the case did not see, or a newer dated fact on one it did."""
+    return any(key not in then or fact > then[key] for key, fact in now.items())
+
+
+def open_cases(engine, as_of: date) -> dict[str, int]:
+    """After a CME list is computed: open a case for each flag with no case, and reopen a
+    closed case whose child has newer evidence than it was closed on."""
+    now = datetime.now(UTC).replace(tzinfo=None)
+    opened = reopened = 0
+    with Session(engine) as s:
+        flags = s.execute(select(CmeFlag.child_id, CmeFlag.la_code, CmeFlag.reason).where(CmeFlag.as_of == as_of)).all()
+        cases = {(c.child_id, c.la_code): c for c in s.execute(select(CmeCase)).scalars()}
+        for f in flags:
+            case = cases.get((f.child_id, f.la_code))
+            if case is None:
+                s.add(CmeCase(child_id=f.child_id, la_code=f.la_code, opened_on=as_of, reason=f.reason, status="open",
+                              version=0))
+                opened += 1
+            elif case.status == "closed" and newer_evidence(json.loads(case.evidence or "{}"),
+                                                            evidence_of(s, f.child_id)):
+                case.status, case.outcome, case.reason, case.version = "open", None, f.reason, case.version + 1
+                s.add(CaseNote(case_id=case.id, written_at=now, author="rollcall", kind="other",
+                               text="Reopened: the register holds newer evidence than the case was closed on."))
+                reopened += 1
+        s.commit()
+    return {"cases_opened": opened, "cases_reopened": reopened}
+
+
+def case_list(engine, la_codes: list[str], as_of: date | None, status: str = "open") -> list[dict]:
+    """An authority's cases on the newest CME list (open ones by default), oldest first."""
+    if not la_codes or as_of is None:
+        return []
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(CmeCase.id, CmeCase.child_id, CmeCase.la_code, CmeCase.opened_on, CmeCase.reason, CmeCase.status,
+                   CmeCase.outcome, CmeFlag.possible_match_in_review, CmeFlag.reason.label("current_reason"))
+            .join(CmeFlag, (CmeFlag.child_id == CmeCase.child_id) & (CmeFlag.la_code == CmeCase.la_code)
+                  & (CmeFlag.as_of == as_of))
+            .where(CmeCase.la_code.in_(la_codes), CmeCase.status == status)
+            .order_by(CmeCase.opened_on, CmeCase.child_id)).all()
+    return [{"id": r.id, "child_id": r.child_id, "la_code": r.la_code, "first_flagged": r.opened_on,
+             "days_missing": (as_of - r.opened_on).days, "reason": r.current_reason, "status": r.status,
+             "outcome": r.outcome, "possible_match_in_review": r.possible_match_in_review} for r in rows]
+
+
+def case_of(engine, case_id: int, la_codes: list[str]) -> tuple[CmeCase, list[CaseNote]] | None:
+    with Session(engine) as s:
+        case = s.get(CmeCase, case_id)
+        if case is None or case.la_code not in la_codes:
+            return None
+        notes = s.execute(select(CaseNote).where(CaseNote.case_id == case_id)
+                          .order_by(CaseNote.written_at, CaseNote.id)).scalars().all()
+        s.expunge_all()
+        return case, list(notes)
+
+
+def cases_of_child(engine, child_id: str, la_codes: list[str]) -> list[CmeCase]:
+    with Session(engine) as s:
+        rows = s.execute(select(CmeCase).where(CmeCase.child_id == child_id, CmeCase.la_code.in_(la_codes))
+                         .order_by(CmeCase.opened_on)).scalars().all()
+        s.expunge_all()
+        return list(rows)
+
+
+def add_note(engine, case_id: int, kind: str, text: str, author: str) -> None:
+    if kind not in NOTE_KINDS:
+        raise ValueError("choose what kind of enquiry this was")
+    if not text.strip():
+        raise ValueError("write what was found")
+    with Session(engine) as s:
+        s.add(CaseNote(case_id=case_id, written_at=datetime.now(UTC).replace(tzinfo=None), author=author, kind=kind,
+                       text=text.strip()))
+        s.commit()
+
+
+def close_case(engine, case_id: int, version: int, outcome: str, author: str) -> None:
+    """Close with an outcome, keeping the evidence the register holds now, so the case comes
+    back only when something newer arrives. A stale version is a CaseConflict."""
+    if outcome not in OUTCOMES:
+        raise ValueError("choose an outcome")
+    now = datetime.now(UTC).replace(tzinfo=None)
+    with Session(engine) as s:
+        case = s.get(CmeCase, case_id)
+        evidence = json.dumps(evidence_of(s, case.child_id), sort_keys=True)
+        done = s.execute(update(CmeCase).where(CmeCase.id == case_id, CmeCase.version == version, CmeCase.status == "open")
+                         .values(status="closed", outcome=outcome, closed_at=now, closed_by=author, evidence=evidence,
+                                 version=CmeCase.version + 1))
+        if done.rowcount != 1:
+            s.rollback()
+            raise CaseConflict("someone changed this case while you were looking at it; here it is as it is now")
+        s.add(CaseNote(case_id=case_id, written_at=now, author=author, kind="other",
+                       text=f"Closed: {OUTCOMES[outcome]}."))
+        s.commit()
