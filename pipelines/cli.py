@@ -166,11 +166,36 @@ def cmd_demo(args) -> int:
     if code == 0:
         print("\n".join(summary(db_url, as_of)))
         print(f"\nExports: rollcall export cme --db {db_url} --out {home / 'cme.csv'}")
+        _demo_users(db_url, home)
         print("Dagster UI on the same runs and register:\n"
               f"  DAGSTER_HOME={os.environ.get('DAGSTER_HOME', Path.cwd())} ROLLCALL_DB_URL={db_url} "
               f"ROLLCALL_LANDING={landing} ROLLCALL_ARCHIVE={home / 'archive'} ROLLCALL_AS_OF={as_of} "
               ".venv/bin/dagster dev")
     return code
+
+
+DEMO_USERS = (("demo-analyst", ["analyst"]), ("demo-officer", ["cme_officer"]), ("demo-admin", ["authority_admin"]))
+
+
+def _demo_users(db_url: str, home: Path) -> None:
+    """Demo users for the casework service, for every authority in the demo, with passwords and
+    one-time-code secrets printed here once (demo data only; never do this with real users)."""
+    import secrets
+
+    from casework.users import UserError, add_user, setup, totp_secret
+
+    setup(db_url)
+    las = sorted(p.name for p in (home / "landing").iterdir() if p.is_dir() and len(p.name) == 3 and p.name.isdigit())
+    print("\nThe casework service: bin/rollcall serve --db " + db_url + "  then open http://127.0.0.1:8000/")
+    for name, roles in DEMO_USERS:
+        password = secrets.token_urlsafe(12)
+        try:
+            uri = add_user(name, password, roles, las)
+        except UserError:
+            print(f"  {name}: kept from an earlier demo (rollcall users disable {name} to retire it)")
+            continue
+        print(f"  {name} ({', '.join(roles)}; authorities {', '.join(las)}): password {password}, "
+              f"one-time-code secret {totp_secret(uri)} (add it to an authenticator app)")
 
 
 def _claim_demo_home(home: Path, keep: bool) -> bool:

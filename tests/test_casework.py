@@ -237,13 +237,17 @@ def test_a_review_decision_in_the_browser_changes_the_register_at_the_next_run(b
     page.get_by_role("button", name="Save decision").click()
     assert "the same child" in page.get_by_test_id("ruling").inner_text()
     assert page.get_by_test_id("score").count() == 1, "after the decision the score is shown"
-    page.close()
     key_a, key_b = pair_keys(service["db"], pair_id)
+    before = children_of(service["db"], key_a, key_b)
     ran = rerun(service)
     a, b = children_of(service["db"], key_a, key_b)
     assert a == b, ("the ruling is replayed as a must-link", ran.get("links"), ran.get("children"))
     rerun(service)
     assert len(set(children_of(service["db"], key_a, key_b))) == 1, "and never overridden by the model"
+    (retired,) = set(before) - {a}
+    page.goto(service["url"] + f"/children/{retired}")
+    assert page.url.endswith(f"/children/{a}"), "the merged child's old id leads to the child"
+    page.close()
 
 
 def test_two_analysts_on_one_pair_the_second_gets_a_conflict(browser, service):

@@ -65,6 +65,10 @@ def test_demo_from_a_fresh_folder(tmp_path):
     assert "generated 300 children" in p.stdout and "register children:" in p.stdout
     assert "dagster dev" in p.stdout
     assert (tmp_path / "var" / "dagster" / "storage").is_dir(), "the demo's runs are recorded for dagster dev"
+    assert "rollcall serve --db" in p.stdout and "demo-officer (cme_officer; authorities 880, 881, 882)" in p.stdout
+    assert "one-time-code secret" in p.stdout
+    listed = cli("users", "list", "--db", f"sqlite:///{tmp_path / 'demo' / 'rollcall.sqlite'}", cwd=tmp_path)
+    assert "demo-analyst\tactive\troles: analyst" in listed.stdout
 
 
 def test_validate_rejects_a_file_with_no_good_row_and_explains_a_wrong_separator(tmp_path):

@@ -1,0 +1,67 @@
+"""CME cases and review rulings at the register level: a case lasts across runs, stays closed
+while nothing newer arrives and reopens when something does; an old child id finds the child."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select, update
+
+from pipelines.cli import run_pipeline
+from register.cases import CaseConflict, add_note, case_list, close_case, open_cases
+from register.db import open_register
+from register.lookup import current_child_id
+from register.models import Child, CmeCase, SourceRecord
+from register.review import DecisionConflict, ReasonRequired, decide, review_quality, undo
+from tests.helpers import AS_OF
+
+
+@pytest.fixture
+def register(landing, sqlite_url, tmp_path):
+    assert run_pipeline(sqlite_url, str(landing), None, str(tmp_path / "archive"), AS_OF).success
+    return open_register(sqlite_url)
+
+
+def test_a_closed_case_stays_closed_until_newer_evidence_arrives(register):
+    with register.connect() as conn:
+        case = conn.execute(select(CmeCase).limit(1)).one()
+    assert case.status == "open" and case.opened_on == AS_OF
+    add_note(register, case.id, "call", "No answer at the last known number", "olive")
+    close_case(register, case.id, case.version, "MOVED_ABROAD", "olive")
+    with pytest.raises(CaseConflict):  # a second officer on the page they loaded before
+        close_case(register, case.id, case.version, "DECEASED", "otto")
+    assert open_cases(register, AS_OF) == {"cases_opened": 0, "cases_reopened": 0}
+    assert case.id not in [c["id"] for c in case_list(register, [case.la_code], AS_OF)]
+    with register.begin() as conn:  # a newer status for the child arrives (a later dated fact)
+        rid = conn.execute(select(SourceRecord.id).where(SourceRecord.child_id == case.child_id,
+                                                          SourceRecord.active.is_(True)).limit(1)).scalar()
+        conn.execute(update(SourceRecord).where(SourceRecord.id == rid)
+                     .values(start_date=AS_OF + timedelta(days=1)))
+    assert open_cases(register, AS_OF)["cases_reopened"] == 1
+    assert case.id in [c["id"] for c in case_list(register, [case.la_code], AS_OF)]
+
+
+def test_a_ruling_needs_a_reason_against_the_model_and_conflicts_are_refused(register):
+    from register.models import CandidatePair
+
+    with register.connect() as conn:
+        pair = conn.execute(select(CandidatePair).limit(1)).one()
+    contrary = "different" if pair.match_probability >= 0.5 else "same"
+    with pytest.raises(ReasonRequired):
+        decide(register, pair.id, pair.version, contrary, "ava")
+    version = decide(register, pair.id, pair.version, contrary, "ava", reason="checked with the school")
+    with pytest.raises(DecisionConflict):
+        decide(register, pair.id, pair.version, "same", "abe", reason="looks alike")
+    undo(register, pair.id, version, "ava")
+    with register.connect() as conn:
+        assert conn.execute(select(CandidatePair.analyst_decision).where(CandidatePair.id == pair.id)).scalar() is None
+    assert review_quality(register)["decisions_last_24h"] == 1
+
+
+def test_an_old_child_id_finds_the_child_its_records_went_to(register):
+    with register.begin() as conn:
+        old, new = conn.execute(select(Child.child_id).limit(2)).scalars().all()
+        conn.execute(update(Child).where(Child.child_id == old).values(retired_at=Child.created_at, now_child_id=new))
+    assert current_child_id(register, old) == new
+    assert current_child_id(register, new) == new
+    assert current_child_id(register, "NO-SUCH-CHILD") is None
