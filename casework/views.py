@@ -4,7 +4,7 @@ renders a GOV.UK page. A child, pair or case outside the user's authorities is a
 from __future__ import annotations
 
 from django.contrib.auth import views as auth_views
-from django.http import Http404
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
@@ -12,9 +12,28 @@ from django.views.decorators.http import require_GET, require_http_methods
 from casework.access import ANALYST, CME_OFFICER, SHIELDED_ACCESS, authorities_of, requires, roles_of
 from casework.database import register_engine
 from casework.forms import SignInForm
-from register.cases import NOTE_KINDS, OUTCOMES, CaseConflict, add_note, case_list, case_of, cases_of_child, close_case
+from register.cases import (
+    NOTE_KINDS,
+    OUTCOMES,
+    CaseConflict,
+    add_note,
+    case_list,
+    case_of,
+    cases_of_child,
+    close_case,
+    dfe_counts,
+)
 from register.lookup import child_page, cme_list, current_child_id, pair_for_review, review_queue
-from register.review import DecisionConflict, ReasonRequired, decide, decision_history, review_quality, undo
+from register.review import (
+    DecisionConflict,
+    ReasonRequired,
+    decide,
+    decision_history,
+    review_quality,
+    rule_records,
+    split_record,
+    undo,
+)
 
 
 class SignInView(auth_views.LoginView):
@@ -44,7 +63,41 @@ def child(request, child_id: str):
     if page is None:
         raise Http404("No child with that id in your authorities")
     return render(request, "casework/child.html", {
-        "page": page, "cases": cases_of_child(engine, child_id, authorities_of(request.user)), "outcomes": OUTCOMES})
+        "page": page, "cases": cases_of_child(engine, child_id, authorities_of(request.user)), "outcomes": OUTCOMES,
+        "analyst": ANALYST in roles_of(request.user), "ruled": request.GET.get("ruled") == "1"})
+
+
+@require_http_methods(["POST"])
+@requires(ANALYST)
+def child_cluster(request, child_id: str):
+    """The cluster view's two actions, each with a reason: take a record out of this child
+    (split) or join this child with another (merge). They take effect at the next run."""
+    engine = register_engine()
+    las = authorities_of(request.user)
+    page = child_page(engine, child_id, las, may_see_shielded=_shielded(request))
+    if page is None:
+        raise Http404("No child with that id in your authorities")
+    keys = sorted({r["record_key"] for r in page.records if r["active"]})
+    reason, user = request.POST.get("reason", ""), request.user.get_username()
+    errors = {}
+    try:
+        if request.POST.get("action") == "split":
+            key = request.POST.get("record_key", "")
+            if key not in keys:
+                raise Http404("No such record of this child")
+            split_record(engine, key, keys, user, reason)
+        else:
+            other = child_page(engine, request.POST.get("other_child", "").strip(), las, _shielded(request))
+            if other is None or other.child_id == child_id:
+                raise ValueError("give the id of another child in your authorities")
+            other_key = next(r["record_key"] for r in other.records if r["active"])
+            rule_records(engine, keys[0], other_key, "same", user, reason)
+        return redirect(reverse("child", args=[child_id]) + "?ruled=1")
+    except (ReasonRequired, ValueError) as exc:
+        errors["reason" if isinstance(exc, ReasonRequired) else "other_child"] = str(exc)
+    return render(request, "casework/child.html", {
+        "page": page, "cases": cases_of_child(engine, child_id, las), "outcomes": OUTCOMES, "errors": errors,
+        "analyst": True}, status=400)
 
 
 # --- CME officers -----------------------------------------------------------------------------
@@ -58,6 +111,25 @@ def cme_cases(request):
     cases = case_list(engine, authorities_of(request.user), as_of, status)
     return render(request, "casework/cme_list.html", {"as_of": as_of, "cases": cases, "status": status,
                                                       "outcomes": OUTCOMES})
+
+
+@require_GET
+@requires(CME_OFFICER)
+def dfe_export(request):
+    """The counts the DfE's termly CME collection asks for, for the user's authorities, as CSV."""
+    import csv
+
+    engine = register_engine()
+    as_of, _flags = cme_list(engine, authorities_of(request.user))
+    if as_of is None:
+        raise Http404("No CME list has been computed yet")
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="cme-counts-{as_of.isoformat()}.csv"'
+    writer = csv.writer(response, lineterminator="\r\n")
+    writer.writerow(["as_of", "la_code", "sex", "year_group", "time_missing", "reason", "children"])
+    for row in dfe_counts(engine, authorities_of(request.user), as_of):
+        writer.writerow([as_of.isoformat(), *row])
+    return response
 
 
 @require_http_methods(["GET", "POST"])

@@ -182,6 +182,15 @@ def key_conflict_pairs(keys: list[str]) -> np.ndarray:
     return np.array(out, dtype=np.int64).reshape(-1, 2)
 
 
+def ruled_pairs(keys: list[str], rulings: dict[tuple[str, str], str]) -> np.ndarray:
+    """Row positions (lower first) of record pairs an analyst ruled on, where both are present."""
+    first: dict[str, int] = {}
+    for i, k in enumerate(keys):
+        first.setdefault(k, i)
+    out = [tuple(sorted((first[a], first[b]))) for a, b in rulings if a in first and b in first and a != b]
+    return np.array(sorted(set(out)), dtype=np.int64).reshape(-1, 2)
+
+
 def _pair_mask(pairs: np.ndarray, wanted: np.ndarray, n: int) -> np.ndarray:
     if not len(wanted):
         return np.zeros(len(pairs), dtype=bool)
@@ -272,8 +281,10 @@ def link_records(records: pd.DataFrame, settings: LinkSettings = LinkSettings(),
         return LinkResult(clusters.labels(), _empty_review(), stats)
     pairs, per_rule = candidate_pairs(standardised)
     conflict_pairs = key_conflict_pairs(keys)
-    if len(conflict_pairs):
-        pairs = np.unique(np.concatenate([pairs, conflict_pairs]), axis=0)
+    extra = [p for p in (conflict_pairs, ruled_pairs(keys, rulings or {})) if len(p)]
+    if extra:
+        # An analyst's split or merge may join records no blocking rule brought together.
+        pairs = np.unique(np.concatenate([pairs, *extra]), axis=0)
     pairs = pairs[standardised["record_key"].to_numpy()[pairs[:, 0]] !=
                   standardised["record_key"].to_numpy()[pairs[:, 1]]]
     stats.update({"candidate_pairs": int(len(pairs)), **{f"pairs_{k}": v for k, v in per_rule.items()}})

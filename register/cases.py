@@ -138,3 +138,49 @@ def close_case(engine, case_id: int, version: int, outcome: str, author: str) ->
         s.add(CaseNote(case_id=case_id, written_at=now, author=author, kind="other",
                        text=f"Closed: {OUTCOMES[outcome]}."))
         s.commit()
+
+
+TIME_MISSING_BANDS = ((28, "under 4 weeks"), (91, "4 weeks to under 3 months"), (182, "3 to under 6 months"),
+                      (None, "6 months or more"))
+
+
+def year_group(dob: date, as_of: date) -> str:
+    """The national curriculum year group on the date: age on the 31 August that began the
+    school year, less 4 (Reception at 4); outside school age, by age."""
+    start_year = as_of.year if (as_of.month, as_of.day) >= (9, 1) else as_of.year - 1
+    aug31 = date(start_year, 8, 31)
+    age = aug31.year - dob.year - ((aug31.month, aug31.day) < (dob.month, dob.day))
+    return "Reception" if age == 4 else f"Year {age - 4}" if 5 <= age <= 15 else f"age {age}"
+
+
+def time_missing(days: int) -> str:
+    return next(label for limit, label in TIME_MISSING_BANDS if limit is None or days < limit)
+
+
+def dfe_counts(engine, la_codes: list[str], as_of: date) -> list[tuple]:
+    """Counts for the DfE's termly CME data collection, per authority: flagged children on the
+    list of this date by sex, year group, time missing (since first flagged) and reason.
+    Counts only: no child's data."""
+    if not la_codes:
+        return []
+    with engine.connect() as conn:
+        flags = conn.execute(select(CmeFlag.child_id, CmeFlag.la_code, CmeFlag.reason)
+                             .where(CmeFlag.as_of == as_of, CmeFlag.la_code.in_(la_codes))).all()
+        first = dict(conn.execute(select(CmeFlag.child_id, func.min(CmeFlag.as_of))
+                                  .where(CmeFlag.la_code.in_(la_codes)).group_by(CmeFlag.child_id)).all())
+        ids = [f.child_id for f in flags]
+        facts: dict[str, tuple] = {}
+        for i in range(0, len(ids), 5000):
+            for child_id, feed, dob, sex in conn.execute(
+                    select(SourceRecord.child_id, SourceRecord.feed, SourceRecord.dob, SourceRecord.sex)
+                    .where(SourceRecord.child_id.in_(ids[i:i + 5000]), SourceRecord.active.is_(True))):
+                rank = {"la": 0, "school": 1, "health": 2}.get(feed, 3)
+                if child_id not in facts or rank < facts[child_id][0]:
+                    facts[child_id] = (rank, dob, sex)
+    counts: dict[tuple, int] = {}
+    for f in flags:
+        _rank, dob, sex = facts.get(f.child_id, (3, None, ""))
+        key = (f.la_code, {"M": "boy", "F": "girl"}.get(sex or "", "not known"),
+               year_group(dob, as_of) if dob else "not known", time_missing((as_of - first[f.child_id]).days), f.reason)
+        counts[key] = counts.get(key, 0) + 1
+    return [(*k, n) for k, n in sorted(counts.items())]

@@ -194,3 +194,33 @@ def review_quality(engine, now: datetime | None = None) -> dict:
     return {"second_reviews": compared, "agreement": (agree / compared) if compared else None,
             "decisions_last_24h": len(day), "decisions_per_hour": round(len(day) / 24, 2),
             "backlog": int(waiting), "oldest_waiting_days": (now - oldest).days if oldest else 0}
+
+
+def rule_records(engine, key_a: str, key_b: str, decision: str, user: str, reason: str) -> None:
+    """An analyst's ruling on two records that may not be a queued pair: the cluster view's
+    split (different) and merge (same). The pair is added to the queue's table if it is not
+    there, ruled, and the ruling kept in the history; a reason is always required."""
+    if decision not in ("same", "different"):
+        raise ValueError("a split rules records different; a merge rules them the same")
+    if not reason.strip():
+        raise ReasonRequired("say why these records are split or joined")
+    key_a, key_b = sorted((key_a, key_b))
+    now = datetime.now(UTC).replace(tzinfo=None)
+    with Session(engine) as s:
+        pair = s.execute(select(CandidatePair).where(CandidatePair.key_a == key_a, CandidatePair.key_b == key_b)
+                         ).scalar_one_or_none()
+        if pair is None:
+            pair = CandidatePair(key_a=key_a, key_b=key_b, match_weight=0.0, match_probability=0.0, decision="manual",
+                                 explanation='{"manual": true}', updated_at=now, created_at=now, version=0)
+            s.add(pair)
+        pair.analyst_decision, pair.version = decision, (pair.version or 0) + 1
+        s.add(ReviewDecision(key_a=key_a, key_b=key_b, decision=decision, reason=reason.strip(), decided_by=user,
+                             decided_at=now, score_shown=False, against_model=False, model_id=pair.model_id))
+        s.commit()
+
+
+def split_record(engine, record_key: str, other_keys: list[str], user: str, reason: str) -> int:
+    """Take a record out of its child: ruled different from each of the child's other records."""
+    for other in sorted(set(other_keys) - {record_key}):
+        rule_records(engine, record_key, other, "different", user, reason)
+    return len(set(other_keys) - {record_key})

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from pipelines.cli import run_pipeline
 from register.cases import CaseConflict, add_note, case_list, close_case, open_cases
@@ -65,3 +65,31 @@ def test_an_old_child_id_finds_the_child_its_records_went_to(register):
     assert current_child_id(register, old) == new
     assert current_child_id(register, new) == new
     assert current_child_id(register, "NO-SUCH-CHILD") is None
+
+
+def test_year_groups_and_time_missing_bands_follow_the_school_year():
+    from datetime import date
+
+    from register.cases import time_missing, year_group
+
+    on = date(2026, 11, 2)
+    assert year_group(date(2021, 8, 31), on) == "Year 1"  # 5 on 31 August 2026
+    assert year_group(date(2021, 9, 1), on) == "Reception"
+    assert year_group(date(2011, 3, 1), on) == "Year 11"
+    assert year_group(date(2024, 1, 1), date(2026, 8, 31)) == "age 1"  # the school year began 1 September 2025
+    assert [time_missing(d) for d in (0, 27, 28, 90, 91, 181, 182)] == [
+        "under 4 weeks", "under 4 weeks", "4 weeks to under 3 months", "4 weeks to under 3 months",
+        "3 to under 6 months", "3 to under 6 months", "6 months or more"]
+
+
+def test_the_dfe_counts_add_up_to_the_authoritys_list_and_hold_no_child_data(register):
+    from register.cases import dfe_counts
+    from register.models import CmeFlag
+
+    with register.connect() as conn:
+        per_la = dict(conn.execute(select(CmeFlag.la_code, func.count()).where(CmeFlag.as_of == AS_OF)
+                                   .group_by(CmeFlag.la_code)).all())
+        ids = set(conn.execute(select(CmeFlag.child_id)).scalars())
+    rows = dfe_counts(register, ["880"], AS_OF)
+    assert sum(r[-1] for r in rows) == per_la["880"] and {r[0] for r in rows} == {"880"}
+    assert not ids & {str(cell) for r in rows for cell in r}

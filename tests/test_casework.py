@@ -60,7 +60,8 @@ def service(tmp_path_factory):
     keys = {name: add_user(db, name, role, la) for name, role, la in (
         ("anna", "cme_officer", "880"), ("cara", "cme_officer", "880"), ("dan", "cme_officer,analyst", "880"),
         ("ben", "cme_officer", "881"), ("olive", "cme_officer", "880"), ("ava", "analyst", "880,881,882"),
-        ("abe", "analyst", "880,881,882"), ("amy", "analyst", "880,881,882"), ("eve", "analyst", "880,881,882"))}
+        ("abe", "analyst", "880,881,882"), ("amy", "analyst", "880,881,882"), ("eve", "analyst", "880,881,882"),
+        ("sam", "analyst", "880,881,882"))}
     port = free_port()
     env = {**os.environ, "ROLLCALL_SECRET_KEY_FILE": str(home / "secret-key")}
     server = subprocess.Popen([sys.executable, "-m", "pipelines.cli", "serve", "--db", db, "--port", str(port),
@@ -147,6 +148,10 @@ def test_an_officer_sees_their_authoritys_children_and_nothing_of_anothers(brows
     other = page.goto(service["url"] + f"/children/{theirs[0]}")
     assert other.status == 404 and theirs[0] not in page.content().replace(f"/children/{theirs[0]}", "")
     assert page.goto(service["url"] + "/children/NO-SUCH-CHILD").status == 404
+    export = page.request.get(service["url"] + "/cme/dfe-counts.csv")
+    rows = list(csv.DictReader(export.text().splitlines()))
+    assert export.status == 200 and rows and {r["la_code"] for r in rows} == {"880"}
+    assert sum(int(r["children"]) for r in rows) == len(ours), "the export counts this authority's list only"
     page.close()
 
 
@@ -307,3 +312,28 @@ def test_a_case_closed_in_the_browser_stays_closed_across_runs(browser, service)
     page.goto(service["url"] + "/cme?status=closed")
     assert case_path in page.content()
     page.close()
+
+
+def test_an_analyst_takes_a_record_out_of_a_child_and_the_next_run_splits_it(browser, service):
+    from sqlalchemy import func, select
+
+    from register.db import open_register
+    from register.models import SourceRecord
+
+    with open_register(service["db"]).connect() as conn:
+        child = conn.execute(select(SourceRecord.child_id).where(SourceRecord.active.is_(True))
+                             .group_by(SourceRecord.child_id).having(func.count(func.distinct(SourceRecord.record_key)) == 2)
+                             .order_by(SourceRecord.child_id).limit(1)).scalar()
+        keys = conn.execute(select(SourceRecord.record_key).where(SourceRecord.child_id == child,
+                                                                  SourceRecord.active.is_(True))
+                            .order_by(SourceRecord.id)).scalars().all()
+    page = sign_in(browser, service, "sam")
+    page.goto(service["url"] + f"/children/{child}")
+    page.get_by_role("button", name="Take out of this child").first.click()
+    assert "say why" in page.content(), "a split needs a reason"
+    page.get_by_label("Why this record is another child").first.fill("a different child with the same name")
+    page.get_by_role("button", name="Take out of this child").first.click()
+    assert "Your ruling is saved" in page.content()
+    page.close()
+    rerun(service)
+    assert len(set(children_of(service["db"], *dict.fromkeys(keys)))) == 2

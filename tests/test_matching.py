@@ -333,3 +333,24 @@ def test_a_child_known_at_school_by_a_middle_name_still_links_to_the_gp_record(b
                  upn=make_upn("8802001", 941))]
     c, _ = clusters_of(background, cases)
     assert c("health:A81001:t") == c("school:8802001:t")
+
+
+def test_a_merge_or_split_by_an_analyst_holds_even_where_no_blocking_rule_pairs_the_records(background):
+    # A child whose name and birth date both changed (adoption): nothing in blocking pairs them.
+    cases = [rec("m1", "school", "Jessica", "Orme", date(2014, 2, 3), upn=make_upn("8802001", 951)),
+             rec("m1", "health", "Poppy", "Lindqvist", date(2014, 9, 21), postcode="RZ7 1AA", nhs_number=nhs())]
+    frame = pd.DataFrame(background + cases)
+    school, gp = "school:8802001:m1", "health:A81001:m1"
+    plain = dict(zip(frame["record_key"], link_records(frame).clusters))
+    assert plain[school] != plain[gp]
+    merged = dict(zip(frame["record_key"], link_records(frame, rulings={tuple(sorted((school, gp))): "same"}).clusters))
+    assert merged[school] == merged[gp]
+    # And a split: a record ruled different from its child's other records leaves the child.
+    together = [rec("s1", "school", "Harriet", "Vance", date(2015, 5, 5), upn=make_upn("8802001", 952)),
+                rec("s1", "health", "Harriet", "Vance", date(2015, 5, 5), nhs_number=nhs())]
+    frame = pd.DataFrame(background + together)
+    a, b = "health:A81001:s1", "school:8802001:s1"
+    base = dict(zip(frame["record_key"], link_records(frame).clusters))
+    assert base[a] == base[b]
+    split = dict(zip(frame["record_key"], link_records(frame, rulings={(a, b): "different"}).clusters))
+    assert split[a] != split[b]
