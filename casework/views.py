@@ -23,7 +23,8 @@ from register.cases import (
     close_case,
     dfe_counts,
 )
-from register.lookup import child_page, cme_list, current_child_id, pair_for_review, review_queue
+from register.lookup import child_page, current_child_id, pair_for_review, review_queue
+from register.reports import latest_cme_date
 from register.review import (
     DecisionConflict,
     ReasonRequired,
@@ -107,10 +108,18 @@ def child_cluster(request, child_id: str):
 def cme_cases(request):
     engine = register_engine()
     status = "closed" if request.GET.get("status") == "closed" else "open"
-    as_of, _flags = cme_list(engine, authorities_of(request.user))
-    cases = case_list(engine, authorities_of(request.user), as_of, status)
-    return render(request, "casework/cme_list.html", {"as_of": as_of, "cases": cases, "status": status,
-                                                      "outcomes": OUTCOMES})
+    as_of = latest_cme_date(engine)
+    try:
+        page = max(1, int(request.GET.get("page", "1")))
+    except ValueError:
+        page = 1
+    total, cases = case_list(engine, authorities_of(request.user), as_of, status, limit=PAGE, offset=(page - 1) * PAGE)
+    return render(request, "casework/cme_list.html", {
+        "as_of": as_of, "cases": cases, "status": status, "total": total, "page": page,
+        "previous": page - 1 if page > 1 else None, "next": page + 1 if page * PAGE < total else None})
+
+
+PAGE = 100  # cases per page of the list
 
 
 @require_GET
@@ -120,7 +129,7 @@ def dfe_export(request):
     import csv
 
     engine = register_engine()
-    as_of, _flags = cme_list(engine, authorities_of(request.user))
+    as_of = latest_cme_date(engine)
     if as_of is None:
         raise Http404("No CME list has been computed yet")
     response = HttpResponse(content_type="text/csv; charset=utf-8")

@@ -73,21 +73,46 @@ def open_cases(engine, as_of: date) -> dict[str, int]:
     return {"cases_opened": opened, "cases_reopened": reopened}
 
 
-def case_list(engine, la_codes: list[str], as_of: date | None, status: str = "open") -> list[dict]:
-    """An authority's cases on the newest CME list (open ones by default), oldest first."""
+_FLAGS: dict[str, tuple[tuple, dict]] = {}
+
+
+def _flags_of_list(conn, engine, as_of: date) -> dict:
+    """(child id, LA code) -> flag of the list of this date, kept until the list is computed
+    again (a list never changes otherwise)."""
+    from register.models import CmeList
+
+    version = (as_of, conn.execute(select(CmeList.computed_at).where(CmeList.as_of == as_of)).scalar())
+    cached = _FLAGS.get(str(engine.url))
+    if cached is None or cached[0] != version:
+        cached = (version, {(r.child_id, r.la_code): r for r in conn.execute(
+            select(CmeFlag.child_id, CmeFlag.la_code, CmeFlag.reason, CmeFlag.possible_match_in_review)
+            .where(CmeFlag.as_of == as_of))})
+        _FLAGS[str(engine.url)] = cached
+    return cached[1]
+
+
+def case_list(engine, la_codes: list[str], as_of: date | None, status: str = "open", limit: int = 100,
+              offset: int = 0) -> tuple[int, list[dict]]:
+    """An authority's cases (open ones by default), the longest missing first: (how many in
+    all, one page of them), each marked with whether the child is on the newest CME list."""
     if not la_codes or as_of is None:
-        return []
+        return 0, []
+    where = (CmeCase.la_code.in_(la_codes), CmeCase.status == status)
     with engine.connect() as conn:
-        rows = conn.execute(
-            select(CmeCase.id, CmeCase.child_id, CmeCase.la_code, CmeCase.opened_on, CmeCase.reason, CmeCase.status,
-                   CmeCase.outcome, CmeFlag.possible_match_in_review, CmeFlag.reason.label("current_reason"))
-            .join(CmeFlag, (CmeFlag.child_id == CmeCase.child_id) & (CmeFlag.la_code == CmeCase.la_code)
-                  & (CmeFlag.as_of == as_of))
-            .where(CmeCase.la_code.in_(la_codes), CmeCase.status == status)
-            .order_by(CmeCase.opened_on, CmeCase.child_id)).all()
-    return [{"id": r.id, "child_id": r.child_id, "la_code": r.la_code, "first_flagged": r.opened_on,
-             "days_missing": (as_of - r.opened_on).days, "reason": r.current_reason, "status": r.status,
-             "outcome": r.outcome, "possible_match_in_review": r.possible_match_in_review} for r in rows]
+        flags = _flags_of_list(conn, engine, as_of)
+        total = conn.execute(select(func.count()).select_from(CmeCase).where(*where)).scalar()
+        cases = conn.execute(select(CmeCase.id, CmeCase.child_id, CmeCase.la_code, CmeCase.opened_on, CmeCase.status,
+                                    CmeCase.outcome, CmeCase.reason)
+                             .where(*where).order_by(CmeCase.opened_on, CmeCase.child_id)
+                             .limit(limit).offset(offset)).all()
+    out = []
+    for c in cases:
+        flag = flags.get((c.child_id, c.la_code))
+        out.append({"id": c.id, "child_id": c.child_id, "la_code": c.la_code, "first_flagged": c.opened_on,
+                    "days_missing": (as_of - c.opened_on).days, "reason": flag.reason if flag else c.reason,
+                    "status": c.status, "outcome": c.outcome, "on_list": flag is not None,
+                    "possible_match_in_review": bool(flag and flag.possible_match_in_review)})
+    return total, out
 
 
 def case_of(engine, case_id: int, la_codes: list[str]) -> tuple[CmeCase, list[CaseNote]] | None:

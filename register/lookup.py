@@ -10,7 +10,7 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from register.models import CandidatePair, CmeFlag, CmeList, ExtractFile, ReviewDecision, SourceRecord
-from register.shield import shield_scope
+from register.shield import current_shield_scope
 
 
 def in_authorities(la_codes: list[str]):
@@ -20,6 +20,12 @@ def in_authorities(la_codes: list[str]):
     return or_(and_(SourceRecord.feed == "la", SourceRecord.provider.in_(la_codes)),
                and_(SourceRecord.feed == "school", func.substr(SourceRecord.provider, 1, 3).in_(la_codes)),
                and_(SourceRecord.feed == "health", SourceRecord.residence_la.in_(la_codes)))
+
+
+def record_in_authorities(feed: str, provider: str, residence_la: str | None, la_codes: set[str]) -> bool:
+    """in_authorities() for one record already read."""
+    return ((feed == "la" and provider in la_codes) or (feed == "school" and provider[:3] in la_codes)
+            or (feed == "health" and residence_la in la_codes))
 
 
 def child_visible(engine, child_id: str, la_codes: list[str]) -> bool:
@@ -70,7 +76,7 @@ def child_page(engine, child_id: str, la_codes: list[str], may_see_shielded: boo
         flags = s.execute(select(CmeFlag).where(CmeFlag.child_id == child_id)
                           .order_by(CmeFlag.as_of.desc())).scalars().all()
         s.expunge_all()
-    scope = shield_scope(engine)
+    scope = current_shield_scope(engine)
     shielded = child_id in scope.child_ids or any(k in scope.record_keys for k in keys)
     withheld = shielded and not may_see_shielded
     records = []
@@ -131,6 +137,52 @@ COMPARED_FIELDS = [("forename", "Given name", ("forename",)), ("middle_name", "M
                    ("nhs_number", "NHS number", ("nhs_number",)), ("upn", "UPN", ("upn", "former_upn"))]
 
 
+_KNOWN: dict[str, tuple[tuple, dict]] = {}
+_WAITING: dict[str, tuple[tuple, list]] = {}
+
+
+def _waiting_pairs(s, engine) -> list:
+    """Pairs waiting for a first or a blind second review, kept between requests until a pair
+    is queued, ruled or changed (every change raises a pair's version or its update time)."""
+    version = tuple(s.execute(select(func.count(CandidatePair.id), func.max(CandidatePair.version),
+                                     func.sum(CandidatePair.version), func.max(CandidatePair.updated_at))).one())
+    cached = _WAITING.get(str(engine.url))
+    if cached is None or cached[0] != version:
+        rows = s.execute(select(CandidatePair.id, CandidatePair.key_a, CandidatePair.key_b, CandidatePair.created_at,
+                                CandidatePair.analyst_decision, CandidatePair.second_review)
+                         .where(or_(CandidatePair.analyst_decision.is_(None), CandidatePair.second_review.is_(True)))
+                         ).all()
+        cached = (version, rows)
+        _WAITING[str(engine.url)] = cached
+    return cached[1]
+
+
+def _known_records(s, engine, keys: set[str]) -> dict[str, tuple]:
+    """record key -> (feed, provider, residence_la, current child id) for these keys, kept
+    between requests until a run changes the register (records or links)."""
+    from register.models import RegisterState
+
+    version = (s.execute(select(func.max(SourceRecord.id))).scalar(),
+               s.execute(select(RegisterState.value).where(RegisterState.name == "links_inputs_fingerprint")).scalar())
+    cached = _KNOWN.get(str(engine.url))
+    if cached is None or cached[0] != version:
+        cached = (version, {})
+        _KNOWN[str(engine.url)] = cached
+    known = cached[1]
+    missing = sorted(keys - known.keys())
+    for i in range(0, len(missing), 5000):
+        chunk = missing[i:i + 5000]
+        for key in chunk:
+            known.setdefault(key, ("", "", None, None))
+        # One indexed read per chunk; the authority test is the one in_authorities() states.
+        for key, feed, provider, residence_la, child_id, active in s.execute(
+                select(SourceRecord.record_key, SourceRecord.feed, SourceRecord.provider, SourceRecord.residence_la,
+                       SourceRecord.child_id, SourceRecord.active)
+                .where(SourceRecord.record_key.in_(chunk)).order_by(SourceRecord.active, SourceRecord.id)):
+            known[key] = (feed, provider, residence_la, child_id if active else known[key][3])
+    return {k: known[k] for k in keys}
+
+
 def review_queue(engine, la_codes: list[str], user: str, limit: int = 50) -> list[dict]:
     """Pairs waiting for this analyst, in their authorities: undecided pairs, and pairs sampled
     for a blind second review that someone else decided. Pairs that touch a child on the CME
@@ -140,32 +192,23 @@ def review_queue(engine, la_codes: list[str], user: str, limit: int = 50) -> lis
     with Session(engine) as s:
         flagged = set(s.execute(select(CmeFlag.child_id).where(
             CmeFlag.as_of == select(func.max(CmeList.as_of)).scalar_subquery())).scalars())
-        pairs = s.execute(select(CandidatePair.id, CandidatePair.key_a, CandidatePair.key_b, CandidatePair.created_at,
-                                 CandidatePair.analyst_decision, CandidatePair.second_review)
-                          .where(or_(CandidatePair.analyst_decision.is_(None), CandidatePair.second_review.is_(True)))
-                          ).all()
-        keys = sorted({k for p in pairs for k in (p.key_a, p.key_b)})
-        visible = set()
-        child_of: dict[str, str] = {}
-        for i in range(0, len(keys), 5000):
-            chunk = keys[i:i + 5000]
-            visible |= _visible_keys(s, chunk, la_codes)
-            child_of.update(dict(s.execute(select(SourceRecord.record_key, SourceRecord.child_id)
-                                           .where(SourceRecord.record_key.in_(chunk), SourceRecord.active.is_(True)))
-                                 .all()))
+        pairs = _waiting_pairs(s, engine)
+        known = _known_records(s, engine, {k for p in pairs for k in (p.key_a, p.key_b)})
         decided_by_me = set(s.execute(select(ReviewDecision.key_a, ReviewDecision.key_b).where(
             ReviewDecision.decided_by == user, ReviewDecision.decision.in_(("same", "different")))).all())
-    out = []
+    wanted = set(la_codes)
+    ranked = []
     for p in pairs:
-        if not ({p.key_a, p.key_b} & visible):
+        a, b = known[p.key_a], known[p.key_b]
+        if not (record_in_authorities(a[0], a[1], a[2], wanted) or record_in_authorities(b[0], b[1], b[2], wanted)):
             continue
         if p.analyst_decision and (p.key_a, p.key_b) in decided_by_me:
             continue  # a blind second review goes to someone else
-        touches_cme = child_of.get(p.key_a) in flagged or child_of.get(p.key_b) in flagged
-        out.append({"id": p.id, "touches_cme": touches_cme, "waiting_since": p.created_at,
-                    "second_review": bool(p.analyst_decision)})
-    out.sort(key=lambda p: (not p["touches_cme"], p["waiting_since"] or datetime.min, p["id"]))
-    return out[:limit]
+        touches_cme = a[3] in flagged or b[3] in flagged
+        ranked.append((not touches_cme, p.created_at or datetime.min, p.id, bool(p.analyst_decision)))
+    ranked.sort()
+    return [{"id": pid, "touches_cme": not away, "waiting_since": since, "second_review": second}
+            for away, since, pid, second in ranked[:limit]]
 
 
 def pair_for_review(engine, pair_id: int, la_codes: list[str], may_see_shielded: bool) -> dict | None:
@@ -183,7 +226,7 @@ def pair_for_review(engine, pair_id: int, la_codes: list[str], may_see_shielded:
         s.expunge_all()
     if left is None or right is None:
         return None
-    scope = shield_scope(engine)
+    scope = current_shield_scope(engine)
     withheld = not may_see_shielded and bool({pair.key_a, pair.key_b} & scope.record_keys
                                              or {left[0].child_id, right[0].child_id} & scope.child_ids)
     explanation = json.loads(pair.explanation or "{}")

@@ -54,3 +54,35 @@ def shield_scope(engine, max_rounds: int = 20) -> ShieldScope:
         keys |= reached
         children |= new_children
     return ShieldScope(frozenset(keys), frozenset(children))
+
+
+_CACHE: dict[str, tuple[tuple, ShieldScope]] = {}
+
+
+def register_version(engine) -> tuple:
+    """Cheap markers that change whenever the shield scope can: a new record, a re-link (child
+    ids move), a queued or ruled pair."""
+    from sqlalchemy import func
+
+    from register.models import RegisterState, ReviewDecision
+
+    with engine.connect() as conn:
+        return (conn.execute(select(func.max(SourceRecord.id))).scalar(),
+                conn.execute(select(RegisterState.value, RegisterState.updated_at)
+                             .where(RegisterState.name == "links_inputs_fingerprint")).first(),
+                conn.execute(select(func.max(CandidatePair.updated_at), func.max(CandidatePair.version),
+                                    func.count(CandidatePair.id))).first(),
+                conn.execute(select(func.max(ReviewDecision.id))).scalar())
+
+
+def current_shield_scope(engine) -> ShieldScope:
+    """shield_scope, computed again only when the register has changed since (for pages: the
+    scope costs seconds on a large register, a version check a few milliseconds)."""
+    key = str(engine.url)
+    version = register_version(engine)
+    cached = _CACHE.get(key)
+    if cached is not None and cached[0] == version:
+        return cached[1]
+    scope = shield_scope(engine)
+    _CACHE[key] = (version, scope)
+    return scope
