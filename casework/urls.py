@@ -13,5 +13,7 @@ urlpatterns = [
     path("cme/dfe-counts.csv", views.dfe_export, name="dfe-export"),
     path("cases/<int:case_id>", views.case, name="case"),
     path("review", views.review, name="review"),
+    path("search", views.search, name="search"),
+    path("users", views.users, name="users"),
     path("review/<int:pair_id>", views.review_pair, name="review-pair"),
 ]

@@ -9,7 +9,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
 
-from casework.access import ANALYST, CME_OFFICER, SHIELDED_ACCESS, authorities_of, requires, roles_of
+from casework.access import ANALYST, AUTHORITY_ADMIN, CME_OFFICER, SHIELDED_ACCESS, authorities_of, requires, roles_of
 from casework.database import register_engine
 from casework.forms import SignInForm
 from register.cases import (
@@ -23,7 +23,7 @@ from register.cases import (
     close_case,
     dfe_counts,
 )
-from register.lookup import child_page, current_child_id, pair_for_review, review_queue
+from register.lookup import child_page, current_child_id, pair_for_review, review_queue, search_children
 from register.reports import latest_cme_date
 from register.review import (
     DecisionConflict,
@@ -99,6 +99,58 @@ def child_cluster(request, child_id: str):
     return render(request, "casework/child.html", {
         "page": page, "cases": cases_of_child(engine, child_id, las), "outcomes": OUTCOMES, "errors": errors,
         "analyst": True}, status=400)
+
+
+@require_GET
+@requires(ANALYST, CME_OFFICER)
+def search(request):
+    query = request.GET.get("q", "")[:40]
+    found = search_children(register_engine(), query, authorities_of(request.user)) if query else []
+    return render(request, "casework/search.html", {"query": query, "found": found})
+
+
+# --- Authority administrators -----------------------------------------------------------------
+
+ASSIGNABLE_ROLES = (ANALYST, CME_OFFICER, AUTHORITY_ADMIN)
+
+
+@require_http_methods(["GET", "POST"])
+@requires(AUTHORITY_ADMIN)
+def users(request):
+    """An authority administrator manages the users of their own authorities: add one (with
+    roles an administrator may give and authorities of their own), or disable one."""
+    from django.contrib.auth import get_user_model
+
+    from casework.users import UserError, add_user, disable_user, totp_secret
+
+    mine = authorities_of(request.user)
+    errors, added = {}, None
+    if request.method == "POST":
+        try:
+            if request.POST.get("action") == "disable":
+                name = request.POST.get("name", "")
+                target = get_user_model().objects.filter(username=name, authorities__la_code__in=mine).first()
+                if target is None or target == request.user:
+                    raise UserError("you can disable other users of your own authorities only")
+                disable_user(name)
+            else:
+                roles = [r for r in request.POST.getlist("roles") if r in ASSIGNABLE_ROLES]
+                las = request.POST.getlist("authorities")
+                if not roles:
+                    raise UserError("choose at least one role")
+                if not las or not set(las) <= set(mine):
+                    raise UserError("choose authorities of your own")
+                uri = add_user(request.POST.get("name", "").strip(), request.POST.get("password", ""), roles, las)
+                added = {"name": request.POST.get("name", "").strip(), "secret": totp_secret(uri)}
+        except UserError as exc:
+            errors["name"] = str(exc)
+    people = (get_user_model().objects.filter(authorities__la_code__in=mine).distinct().order_by("username")
+              .prefetch_related("groups", "authorities"))
+    return render(request, "casework/users.html", {
+        "people": [{"name": u.get_username(), "active": u.is_active, "roles": sorted(roles_of(u)),
+                    "authorities": authorities_of(u)} for u in people],
+        "mine": mine, "roles": ASSIGNABLE_ROLES, "errors": errors, "added": added},
+        status=400 if errors else 200)
 
 
 # --- CME officers -----------------------------------------------------------------------------

@@ -265,3 +265,16 @@ def current_child_id(engine, child_id: str) -> str | None:
                 return child_id
             child_id = row.now_child_id
     return child_id
+
+
+def search_children(engine, query: str, la_codes: list[str], limit: int = 20) -> list[str]:
+    """Children found by an exact identifier (a child id, a UPN or an NHS number), only those
+    visible in these authorities: a child elsewhere is not found, not even as a count."""
+    q = query.strip().upper().replace(" ", "")
+    if not q or not la_codes:
+        return []
+    with engine.connect() as conn:
+        found = set(conn.execute(select(SourceRecord.child_id).where(
+            or_(SourceRecord.child_id == q, SourceRecord.upn == q, SourceRecord.former_upn == q,
+                SourceRecord.nhs_number == q), SourceRecord.child_id.is_not(None)).limit(100)).scalars())
+    return sorted(c for c in found if child_visible(engine, c, la_codes))[:limit]

@@ -61,7 +61,7 @@ def service(tmp_path_factory):
         ("anna", "cme_officer", "880"), ("cara", "cme_officer", "880"), ("dan", "cme_officer,analyst", "880"),
         ("ben", "cme_officer", "881"), ("olive", "cme_officer", "880"), ("ava", "analyst", "880,881,882"),
         ("abe", "analyst", "880,881,882"), ("amy", "analyst", "880,881,882"), ("eve", "analyst", "880,881,882"),
-        ("sam", "analyst", "880,881,882"))}
+        ("sam", "analyst", "880,881,882"), ("ada", "authority_admin", "880"), ("sue", "cme_officer", "880"))}
     port = free_port()
     env = {**os.environ, "ROLLCALL_SECRET_KEY_FILE": str(home / "secret-key")}
     server = subprocess.Popen([sys.executable, "-m", "pipelines.cli", "serve", "--db", db, "--port", str(port),
@@ -337,3 +337,39 @@ def test_an_analyst_takes_a_record_out_of_a_child_and_the_next_run_splits_it(bro
     page.close()
     rerun(service)
     assert len(set(children_of(service["db"], *dict.fromkeys(keys)))) == 2
+
+
+def test_search_finds_a_child_of_ones_own_authority_and_nothing_of_anothers(browser, service):
+    ours = next(f["child_id"] for f in service["flags"] if f["la_code"] == "880")
+    theirs = next(f["child_id"] for f in service["flags"] if f["la_code"] == "881")
+    page = sign_in(browser, service, "sue")
+    page.goto(service["url"] + f"/search?q={ours}")
+    assert page.get_by_test_id("found").inner_text() == ours
+    page.goto(service["url"] + f"/search?q={theirs}")
+    assert page.get_by_test_id("found").inner_text() == "No children found."
+    page.close()
+
+
+def test_an_authority_administrator_manages_their_own_authoritys_users_only(browser, service):
+    context = browser.new_context(bypass_csp=True)  # for axe, injected inline
+    page = sign_in(context, service, "ada")
+    page.goto(service["url"] + "/users")
+    assert no_accessibility_violations(page) == []
+    page.get_by_label("User name").fill("newbie")
+    page.get_by_label("Their first password (at least 12 characters)").fill("Another-correct-horse-4")
+    page.get_by_label("cme_officer").check()
+    page.get_by_label("880").check()
+    page.get_by_role("button", name="Add the user").click()
+    assert len(page.get_by_test_id("secret").inner_text()) >= 16
+    assert no_accessibility_violations(page) == []
+    # A forged form naming another authority is refused on the server.
+    token = next(c["value"] for c in context.cookies() if c["name"] == "csrftoken")
+    forged = page.request.post(service["url"] + "/users", form={
+        "action": "add", "name": "intruder", "password": "Another-correct-horse-5", "roles": "analyst",
+        "authorities": "881", "csrfmiddlewaretoken": token}, headers={"Referer": service["url"] + "/users"})
+    assert forged.status == 400 and "choose authorities of your own" in forged.text()
+    listed = rollcall("users", "list", "--db", service["db"]).stdout
+    assert "newbie\tactive\troles: cme_officer\tauthorities: 880" in listed and "intruder" not in listed
+    page.get_by_role("button", name="Disable newbie").click()
+    assert "newbie\tdisabled" in rollcall("users", "list", "--db", service["db"]).stdout
+    context.close()
