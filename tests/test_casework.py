@@ -329,6 +329,7 @@ def test_an_analyst_takes_a_record_out_of_a_child_and_the_next_run_splits_it(bro
                             .order_by(SourceRecord.id)).scalars().all()
     page = sign_in(browser, service, "sam")
     page.goto(service["url"] + f"/children/{child}")
+    assert page.title() == f"Child {child} – Rollcall", "the page title names the page and nothing else"
     page.get_by_role("button", name="Take out of this child").first.click()
     assert "say why" in page.content(), "a split needs a reason"
     page.get_by_label("Why this record is another child").first.fill("a different child with the same name")
