@@ -113,6 +113,10 @@ def decide(engine, pair_id: int, version: int, decision: str, user: str, reason:
         if pair is None:
             raise DecisionConflict("this pair is no longer in the review queue")
         second = bool(pair.second_review and pair.analyst_decision and decision in ("same", "different"))
+        if second and user in set(s.execute(select(ReviewDecision.decided_by).where(
+                ReviewDecision.key_a == pair.key_a, ReviewDecision.key_b == pair.key_b,
+                ReviewDecision.decision.in_(("same", "different")))).scalars()):
+            raise DecisionConflict("you decided this pair already: its blind second review is another analyst's")
         contrary = against_model(decision, pair.match_probability)
         if contrary and not reason.strip():
             raise ReasonRequired("say why: this decision goes against the model")

@@ -93,3 +93,20 @@ def test_the_dfe_counts_add_up_to_the_authoritys_list_and_hold_no_child_data(reg
     rows = dfe_counts(register, ["880"], AS_OF)
     assert sum(r[-1] for r in rows) == per_la["880"] and {r[0] for r in rows} == {"880"}
     assert not ids & {str(cell) for r in rows for cell in r}
+
+
+def test_a_blind_second_review_is_another_analysts_and_counts_towards_agreement(register):
+    from register.models import CandidatePair
+
+    with register.connect() as conn:
+        pair = conn.execute(select(CandidatePair).limit(1)).one()
+    version = decide(register, pair.id, pair.version, "same", "ava", reason="same school, same birth date")
+    with register.begin() as conn:  # sampled for a second review (as 1 pair in 10 is)
+        conn.execute(update(CandidatePair).where(CandidatePair.id == pair.id).values(second_review=True))
+    with pytest.raises(DecisionConflict, match="another analyst"):
+        decide(register, pair.id, version, "same", "ava", reason="still the same")
+    decide(register, pair.id, version, "different", "abe", reason="different middle names")
+    quality = review_quality(register)
+    assert quality["second_reviews"] == 1 and quality["agreement"] == 0.0
+    with register.connect() as conn:  # the first ruling stands; the disagreement is on record
+        assert conn.execute(select(CandidatePair.analyst_decision).where(CandidatePair.id == pair.id)).scalar() == "same"
