@@ -48,7 +48,10 @@ def run_pipeline(db_url: str, landing: str | None = None, sftp: str | None = Non
     resources = rollcall_resources(db_url=db_url, landing=landing, sftp_config=sftp, archive=archive,
                                    **{"as_of": as_of.isoformat() if as_of else None, **(settings or {})})
     if instance is None:
-        instance = DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else DagsterInstance.ephemeral()
+        # Entered, so Dagster's definitions load against this instance's state storage, never a
+        # stale one an earlier in-process run left behind; disposed when the run is done.
+        with DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else DagsterInstance.ephemeral() as own:
+            return run_pipeline(db_url, landing, sftp, archive, as_of, own, settings)
     router = DeliverySources(landing=landing, sftp_config=sftp).router()
     try:
         providers = router.providers()
