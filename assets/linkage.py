@@ -24,6 +24,7 @@ from register.identity import (
 )
 from register.reports import mark_cme_pending
 from register.review import analyst_rulings, save_model, save_review_queue
+from register.shield import keep_shield_scope
 from register.state import fingerprint, get_state, set_state
 
 LINKS_STATE = "links_inputs_fingerprint"  # the inputs of the grouping the register holds
@@ -88,6 +89,7 @@ def children(context: AssetExecutionContext) -> MaterializeResult:
         counts = save_register(engine, handed, child_ids)
         set_state(engine, LINKS_STATE, pending or "")
     conflicts = len(children_with_two_nhs_numbers(engine))
+    counts["shield_scope_saved"] = keep_shield_scope(engine)  # for the casework pages
     return MaterializeResult(metadata=counts, check_results=[AssetCheckResult(
         check_name="no_child_with_two_nhs_numbers", passed=conflicts == 0, severity=AssetCheckSeverity.ERROR,
         metadata={"children_with_conflicts": int(conflicts)})])

@@ -10,6 +10,7 @@ from datetime import UTC, date, datetime
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from register.kept import Kept
 from register.models import CaseNote, CmeCase, CmeFlag, SourceRecord
 
 OUTCOMES = {
@@ -73,7 +74,7 @@ def open_cases(engine, as_of: date) -> dict[str, int]:
     return {"cases_opened": opened, "cases_reopened": reopened}
 
 
-_FLAGS: dict[str, tuple[tuple, dict]] = {}
+_FLAGS: Kept[dict] = Kept()
 
 
 def _flags_of_list(conn, engine, as_of: date) -> dict:
@@ -82,13 +83,9 @@ def _flags_of_list(conn, engine, as_of: date) -> dict:
     from register.models import CmeList
 
     version = (as_of, conn.execute(select(CmeList.computed_at).where(CmeList.as_of == as_of)).scalar())
-    cached = _FLAGS.get(str(engine.url))
-    if cached is None or cached[0] != version:
-        cached = (version, {(r.child_id, r.la_code): r for r in conn.execute(
-            select(CmeFlag.child_id, CmeFlag.la_code, CmeFlag.reason, CmeFlag.possible_match_in_review)
-            .where(CmeFlag.as_of == as_of))})
-        _FLAGS[str(engine.url)] = cached
-    return cached[1]
+    return _FLAGS.get(engine, version, lambda: {(r.child_id, r.la_code): r for r in conn.execute(
+        select(CmeFlag.child_id, CmeFlag.la_code, CmeFlag.reason, CmeFlag.possible_match_in_review)
+        .where(CmeFlag.as_of == as_of))})
 
 
 def case_list(engine, la_codes: list[str], as_of: date | None, status: str = "open", limit: int = 100,

@@ -9,6 +9,7 @@ from datetime import date, datetime
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
+from register.kept import Kept
 from register.models import CandidatePair, CmeFlag, CmeList, ExtractFile, ReviewDecision, SourceRecord
 from register.shield import current_shield_scope
 
@@ -137,8 +138,8 @@ COMPARED_FIELDS = [("forename", "Given name", ("forename",)), ("middle_name", "M
                    ("nhs_number", "NHS number", ("nhs_number",)), ("upn", "UPN", ("upn", "former_upn"))]
 
 
-_KNOWN: dict[str, tuple[tuple, dict]] = {}
-_WAITING: dict[str, tuple[tuple, list]] = {}
+_KNOWN: Kept[dict] = Kept()
+_WAITING: Kept[list] = Kept()
 
 
 def _waiting_pairs(s, engine) -> list:
@@ -146,15 +147,10 @@ def _waiting_pairs(s, engine) -> list:
     is queued, ruled or changed (every change raises a pair's version or its update time)."""
     version = tuple(s.execute(select(func.count(CandidatePair.id), func.max(CandidatePair.version),
                                      func.sum(CandidatePair.version), func.max(CandidatePair.updated_at))).one())
-    cached = _WAITING.get(str(engine.url))
-    if cached is None or cached[0] != version:
-        rows = s.execute(select(CandidatePair.id, CandidatePair.key_a, CandidatePair.key_b, CandidatePair.created_at,
-                                CandidatePair.analyst_decision, CandidatePair.second_review)
-                         .where(or_(CandidatePair.analyst_decision.is_(None), CandidatePair.second_review.is_(True)))
-                         ).all()
-        cached = (version, rows)
-        _WAITING[str(engine.url)] = cached
-    return cached[1]
+    return _WAITING.get(engine, version, lambda: s.execute(
+        select(CandidatePair.id, CandidatePair.key_a, CandidatePair.key_b, CandidatePair.created_at,
+               CandidatePair.analyst_decision, CandidatePair.second_review)
+        .where(or_(CandidatePair.analyst_decision.is_(None), CandidatePair.second_review.is_(True)))).all())
 
 
 def _known_records(s, engine, keys: set[str]) -> dict[str, tuple]:
@@ -164,11 +160,7 @@ def _known_records(s, engine, keys: set[str]) -> dict[str, tuple]:
 
     version = (s.execute(select(func.max(SourceRecord.id))).scalar(),
                s.execute(select(RegisterState.value).where(RegisterState.name == "links_inputs_fingerprint")).scalar())
-    cached = _KNOWN.get(str(engine.url))
-    if cached is None or cached[0] != version:
-        cached = (version, {})
-        _KNOWN[str(engine.url)] = cached
-    known = cached[1]
+    known = _KNOWN.get(engine, version, dict)  # filled as keys are asked for
     missing = sorted(keys - known.keys())
     for i in range(0, len(missing), 5000):
         chunk = missing[i:i + 5000]

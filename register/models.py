@@ -240,6 +240,15 @@ class RegisterState(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime)
 
 
+class ShieldedMember(Base):
+    """The shield's scope as the last run left it (register.shield): every record key ("r") and
+    register child ("c") it covers, with no personal data. Pages read it instead of computing
+    the scope again; register_state "shield_scope" says which register state it was made for."""
+    __tablename__ = "shield_scope"
+    kind: Mapped[str] = mapped_column(String(1), primary_key=True)
+    value: Mapped[str] = mapped_column(Text, primary_key=True)
+
+
 class ReviewDecision(Base):
     """Every decision an analyst made on a pair of records, never changed or deleted: the
     pair's ruling is its newest same/different decision not undone (register.review)."""

@@ -110,3 +110,29 @@ def test_a_blind_second_review_is_another_analysts_and_counts_towards_agreement(
     assert quality["second_reviews"] == 1 and quality["agreement"] == 0.0
     with register.connect() as conn:  # the first ruling stands; the disagreement is on record
         assert conn.execute(select(CandidatePair.analyst_decision).where(CandidatePair.id == pair.id)).scalar() == "same"
+
+
+def test_pages_read_the_shield_scope_the_run_kept_and_compute_it_again_only_when_a_ruling_can_widen_it(
+        register, monkeypatch):
+    import register.shield as shield
+    from register.review import rule_records
+
+    truth = shield.shield_scope(register)
+    assert truth.record_keys, "the generated extracts hold shielded children"
+    computed = []
+    real = shield.shield_scope
+    monkeypatch.setattr(shield, "shield_scope", lambda engine: computed.append(1) or real(engine))
+    monkeypatch.setattr(shield, "_KEPT", shield.Kept())  # a new process: nothing kept in memory
+    assert shield.current_shield_scope(register) == truth and computed == [], "the run's kept scope is read"
+    with register.connect() as conn:
+        inside = sorted(truth.record_keys)[0]
+        outside = conn.execute(select(SourceRecord.record_key).where(SourceRecord.record_key.not_in(truth.record_keys))
+                               .order_by(SourceRecord.record_key).limit(2)).scalars().all()
+    rule_records(register, outside[0], outside[1], "different", "ava", "two children")
+    rule_records(register, inside, outside[0], "different", "ava", "two children")
+    assert shield.current_shield_scope(register) == truth and computed == [], "a ruling of different cannot widen it"
+    rule_records(register, inside, outside[0], "same", "ava", "one child after all")
+    widened = shield.current_shield_scope(register)
+    assert computed == [1] and outside[0] in widened.record_keys, "a ruling that joins a covered record widens it"
+    assert shield.current_shield_scope(register) == widened and computed == [1], "and is kept in the process"
+    assert shield.keep_shield_scope(register) and shield._saved(register)[1] == widened
