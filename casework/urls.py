@@ -16,4 +16,5 @@ urlpatterns = [
     path("search", views.search, name="search"),
     path("users", views.users, name="users"),
     path("review/<int:pair_id>", views.review_pair, name="review-pair"),
+    path("records/<str:record_key>", views.record, name="record"),
 ]

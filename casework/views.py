@@ -23,7 +23,14 @@ from register.cases import (
     close_case,
     dfe_counts,
 )
-from register.lookup import child_page, current_child_id, pair_for_review, review_queue, search_children
+from register.lookup import (
+    child_page,
+    current_child_id,
+    pair_for_review,
+    record_candidates,
+    review_queue,
+    search_children,
+)
 from register.reports import latest_cme_date
 from register.review import (
     DecisionConflict,
@@ -269,3 +276,14 @@ def review_pair(request, pair_id: int):
         "pair": pair, "errors": errors, "show_score": show_score or decided, "decided": decided,
         "history": decision_history(engine, pair["key_a"], pair["key_b"]), "posted": request.POST},
         status=status)
+
+
+@require_GET
+@requires(ANALYST)
+def record(request, record_key: str):
+    """A record with its top few candidates, each a link to review the pair."""
+    found = record_candidates(register_engine(), record_key, authorities_of(request.user),
+                              may_see_shielded=_shielded(request))
+    if found is None:
+        raise Http404("No record with that key in your authorities")
+    return render(request, "casework/record.html", found)

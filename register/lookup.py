@@ -242,6 +242,46 @@ def pair_for_review(engine, pair_id: int, la_codes: list[str], may_see_shielded:
             "extract_dates": {k: v[1] for k, v in side.items()}}
 
 
+def record_candidates(engine, record_key: str, la_codes: list[str], may_see_shielded: bool,
+                      limit: int = 5) -> dict | None:
+    """A record with its top few candidates: the pairs it is in, strongest first (the order is
+    the model's; the scores stay hidden), each with the other record in brief and its ruling.
+    Only pairs the user may review are listed (one record or the other in their authorities, as
+    for the pair's own page); None when there is none and the record itself is not in their
+    authorities."""
+    with Session(engine) as s:
+        pairs = s.execute(select(CandidatePair.id, CandidatePair.key_a, CandidatePair.key_b,
+                                 CandidatePair.analyst_decision)
+                          .where(or_(CandidatePair.key_a == record_key, CandidatePair.key_b == record_key))
+                          .order_by(CandidatePair.match_weight.desc(), CandidatePair.id)).all()
+        other = {p.id: p.key_b if p.key_a == record_key else p.key_a for p in pairs}
+        visible = _visible_keys(s, [record_key, *other.values()], la_codes)
+        if record_key not in visible:
+            pairs = [p for p in pairs if other[p.id] in visible]
+        pairs = pairs[:limit]
+        if not pairs and record_key not in visible:
+            return None
+        mine = _record_of(s, record_key)
+        others = {p.id: _record_of(s, other[p.id]) for p in pairs}
+        s.expunge_all()
+    if mine is None:
+        return None
+    scope = current_shield_scope(engine)
+
+    def brief(row) -> dict:
+        rec, extract_date = row
+        withheld = not may_see_shielded and scope.covers(rec.record_key, rec.child_id)
+        return {"record_key": rec.record_key, "child_id": rec.child_id, "active": rec.active,
+                "name": " ".join(x for x in (rec.forename, rec.middle_names, rec.surname) if x),
+                "dob": rec.dob, "sex": rec.sex, "extract_date": extract_date,
+                "source": rec.feed if withheld else f"{rec.feed} {rec.provider}",
+                "postcode": "Withheld" if withheld else (rec.postcode or "")}
+
+    return {"record": brief(mine),
+            "candidates": [{"pair_id": p.id, "ruling": p.analyst_decision, "other": brief(others[p.id])}
+                           for p in pairs if others[p.id] is not None]}
+
+
 def current_child_id(engine, child_id: str) -> str | None:
     """The child an old id now names: itself, or where its records went when it was retired."""
     from register.models import Child
