@@ -301,7 +301,8 @@ def current_child_id(engine, child_id: str) -> str | None:
 
 def search_children(engine, query: str, la_codes: list[str], limit: int = 20) -> list[str]:
     """Children found by an exact identifier (a child id, a UPN or an NHS number), only those
-    visible in these authorities: a child elsewhere is not found, not even as a count."""
+    visible in these authorities: a child elsewhere is not found, not even as a count. An old
+    child id finds the child its records went to."""
     q = query.strip().upper().replace(" ", "")
     if not q or not la_codes:
         return []
@@ -309,4 +310,7 @@ def search_children(engine, query: str, la_codes: list[str], limit: int = 20) ->
         found = set(conn.execute(select(SourceRecord.child_id).where(
             or_(SourceRecord.child_id == q, SourceRecord.upn == q, SourceRecord.former_upn == q,
                 SourceRecord.nhs_number == q), SourceRecord.child_id.is_not(None)).limit(100)).scalars())
+    now = current_child_id(engine, q)
+    if now:
+        found.add(now)
     return sorted(c for c in found if child_visible(engine, c, la_codes))[:limit]

@@ -136,3 +136,31 @@ def test_pages_read_the_shield_scope_the_run_kept_and_compute_it_again_only_when
     assert computed == [1] and outside[0] in widened.record_keys, "a ruling that joins a covered record widens it"
     assert shield.current_shield_scope(register) == widened and computed == [1], "and is kept in the process"
     assert shield.keep_shield_scope(register) and shield._saved(register)[1] == widened
+
+
+def test_a_record_shows_its_five_strongest_reviewable_candidates_strongest_first(register):
+    from datetime import datetime
+
+    from register.lookup import in_authorities, record_candidates
+    from register.models import CandidatePair
+
+    with register.connect() as conn:
+        ours = conn.execute(select(SourceRecord.record_key).where(in_authorities(["880"]), SourceRecord.active.is_(True))
+                            .order_by(SourceRecord.record_key).limit(8)).scalars().all()
+        theirs = conn.execute(select(SourceRecord.record_key).where(~in_authorities(["880"]))
+                              .order_by(SourceRecord.record_key).limit(2)).scalars().all()
+    key, others = ours[0], ours[1:]
+    now = datetime(2026, 11, 2)
+    with register.begin() as conn:
+        conn.execute(CandidatePair.__table__.delete())
+        conn.execute(CandidatePair.__table__.insert(), [
+            {"key_a": min(key, o), "key_b": max(key, o), "match_weight": float(w), "match_probability": 0.5,
+             "decision": "review", "explanation": "{}", "updated_at": now, "created_at": now}
+            for o, w in zip(others, [3, 9, 1, 7, 5, 8, 2])] + [
+            {"key_a": min(theirs), "key_b": max(theirs), "match_weight": 1.0, "match_probability": 0.5,
+             "decision": "review", "explanation": "{}", "updated_at": now, "created_at": now}])
+    found = record_candidates(register, key, ["880"], may_see_shielded=True)
+    assert [c["other"]["record_key"] for c in found["candidates"]] == [others[i] for i in (1, 5, 3, 4, 0)]
+    assert "probability" not in str(found) and "weight" not in str(found), "no score reaches the page"
+    assert record_candidates(register, theirs[0], ["880"], may_see_shielded=True) is None, "neither record is ours"
+    assert record_candidates(register, key, ["881"], may_see_shielded=True) is None

@@ -1,0 +1,80 @@
+"""The casework service and a browser, for the browser tests and the casework bench: `rollcall
+serve` (gunicorn) on a loopback port, Debian's chromium driven by Playwright (it cannot
+download its own browser here), and signing in with a password and a one-time code."""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from django_otp.oath import TOTP
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+
+
+def launch_chromium(playwright):
+    return playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class ServiceDidNotStart(RuntimeError):
+    pass
+
+
+@contextmanager
+def serving(db: str, workers: int = 1, env: dict | None = None) -> Iterator[str]:
+    """`rollcall serve` on a free loopback port until the block ends; yields its URL."""
+    port = free_port()
+    output = tempfile.TemporaryFile()  # a file, not a pipe: a full pipe would stall the server
+    server = subprocess.Popen([sys.executable, "-m", "pipelines.cli", "serve", "--db", db, "--port", str(port),
+                               "--workers", str(workers)], cwd=ROOT, env={**os.environ, **(env or {})},
+                              stdout=output, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(200):
+            try:
+                urllib.request.urlopen(url + "/sign-in", timeout=1)
+                break
+            except OSError:
+                if server.poll() is not None:
+                    break
+                time.sleep(0.2)
+        else:
+            os.killpg(server.pid, signal.SIGTERM)
+            server.wait(timeout=30)
+        if server.returncode is not None:
+            output.seek(0)
+            raise ServiceDidNotStart(output.read().decode(errors="replace")[-2000:])
+        yield url
+    finally:
+        if server.poll() is None:
+            os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+        output.close()
+
+
+def sign_in(browser, url: str, name: str, password: str, key: bytes, code: str | None = None):
+    """A new page (of a browser or a context) signed in as `name`; `code` overrides the TOTP."""
+    page = browser.new_page()
+    page.goto(url + "/sign-in")
+    page.get_by_label("User name").fill(name)
+    page.get_by_label("Password").fill(password)
+    page.get_by_label("One-time code").fill(code if code is not None else f"{TOTP(key).token():06d}")
+    page.get_by_role("button", name="Sign in").click()
+    return page
