@@ -85,7 +85,7 @@ def main() -> None:
         pairs = [a.get_attribute("href") for a in analyst.locator("a[href^='/review/']").all()][:args.n]
         results["review queue"] = percentiles(timed(analyst, url, ["/review"] * args.n))
         results["review pair"] = percentiles(timed(analyst, url, pairs))
-        analyst.goto(url + pairs)
+        analyst.goto(url + pairs[0])
         records = [analyst.get_by_role("link", name="record 1").get_attribute("href")]
         for path in pairs[1:args.n]:
             analyst.goto(url + path)
