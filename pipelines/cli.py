@@ -3,6 +3,7 @@ in-process that `dagster dev` shows, and prints counts, never a child's data."""
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import sys
@@ -412,6 +413,51 @@ def cmd_users(args) -> int:
     return 0
 
 
+def cmd_audit(args) -> int:
+    """The audit log: verify its chain and checkpoints, sign a checkpoint now, or show entries."""
+    from register import audit
+
+    engine = _existing_register("audit", args.db)
+    if engine is None:
+        return 1
+    if args.action == "verify":
+        path = Path(args.key) if args.key else audit.key_file()
+        if not path.exists():
+            print(f"rollcall audit verify: no key at {path}; give --key the checkpoint key (public or private)",
+                  file=sys.stderr)
+            return 2
+        verdict = audit.verify(engine, audit.load_public_key(path))
+        if not verdict.ok:
+            print(f"rollcall audit verify: FAILED at entry {verdict.entry_id}: {verdict.problem}", file=sys.stderr)
+            return 1
+        print(f"the audit log holds {verdict.entries} entries and {verdict.checkpoints} signed checkpoints, "
+              "all as written")
+        return 0
+    if args.action == "checkpoint":
+        signed = audit.checkpoint(engine)
+        print(f"signed a checkpoint at entry {signed}" if signed else "nothing new to sign")
+        return 0
+    for e in audit.entries(engine, actor=args.user, child_id=args.child, limit=args.limit):
+        print("\t".join([str(e["id"]), e["at"].isoformat(timespec="seconds"), e["actor"], e["source"] or "",
+                         e["action"], " ".join(e["children"]), json.dumps(e["detail"]), e["reason"] or ""]))
+    return 0
+
+
+def cmd_grant(args) -> int:
+    from register.db import grant_service_role
+
+    engine = _existing_register("db grant", args.db)
+    if engine is None:
+        return 1
+    try:
+        grant_service_role(engine, args.role)
+    except ValueError as exc:
+        print(f"rollcall db grant: {exc}", file=sys.stderr)
+        return 1
+    print(f"granted {args.role} the register's tables; the audit log's for reading and inserting only")
+    return 0
+
+
 def cmd_generate(args) -> int:
     from synth.generate import generate
 
@@ -490,6 +536,21 @@ def parser() -> argparse.ArgumentParser:
     u.add_argument("--shielded", action="store_true", help="may see shielded children's location")
     u.add_argument("--db", default=DEFAULT_URL)
     u.set_defaults(fn=cmd_users)
+
+    a = sub.add_parser("audit", help="the audit log: verify its chain and signed checkpoints, sign one now, show")
+    a.add_argument("action", choices=["verify", "checkpoint", "show"])
+    a.add_argument("--key", help="verify: the checkpoint key file, public or private (default: ROLLCALL_AUDIT_KEY_FILE)")
+    a.add_argument("--user", help="show: one user's entries")
+    a.add_argument("--child", help="show: the entries naming one child")
+    a.add_argument("--limit", type=int, default=200)
+    a.add_argument("--db", default=DEFAULT_URL)
+    a.set_defaults(fn=cmd_audit)
+
+    dbp = sub.add_parser("db", help="the register database: grant the service's PostgreSQL role its rights")
+    dbp.add_argument("action", choices=["grant"])
+    dbp.add_argument("role", help="the role the casework service and the pipeline connect as")
+    dbp.add_argument("--db", default=DEFAULT_URL, help="the register's URL, as its owner")
+    dbp.set_defaults(fn=cmd_grant)
 
     g = sub.add_parser("generate", help="write synthetic extracts and their ground truth")
     g.add_argument("--out", required=True)

@@ -86,3 +86,31 @@ def _drop_stale_batch_copies(url: str) -> None:
                 conn.execute(text(f'DROP TABLE "{scratch}"'))
     finally:
         engine.dispose()
+
+
+APPEND_ONLY_TABLES = ("audit_log", "audit_children", "audit_checkpoints")
+
+
+def grant_service_role(engine: Engine, role: str) -> list[str]:
+    """On PostgreSQL, give the service's database role (which should not own the tables) what
+    it needs: read and write on the register's tables, but on the audit log's tables only read
+    and insert, never update or delete. Returns the statements run."""
+    from sqlalchemy import inspect, text
+
+    if engine.dialect.name != "postgresql":
+        raise ValueError("database roles are PostgreSQL's; an SQLite register has none")
+    quoted = engine.dialect.identifier_preparer.quote(role)
+    tables = inspect(engine).get_table_names()
+    done = []
+    with engine.begin() as conn:
+        for table in sorted(tables):
+            name = engine.dialect.identifier_preparer.quote(table)
+            done.append(f"REVOKE ALL ON {name} FROM {quoted}")
+            if table in APPEND_ONLY_TABLES:
+                done.append(f"GRANT SELECT, INSERT ON {name} TO {quoted}")
+            else:
+                done.append(f"GRANT SELECT, INSERT, UPDATE, DELETE ON {name} TO {quoted}")
+        done.append(f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {quoted}")
+        for statement in done:
+            conn.execute(text(statement))
+    return done

@@ -240,6 +240,54 @@ class RegisterState(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime)
 
 
+class AuditEntry(Base):
+    """One entry of the append-only audit log: who, when, from where, what action, which
+    children (register ids, never names), why, and the hash of the entry before (register.audit).
+    Triggers refuse an update or delete; on PostgreSQL the service's role may only insert and read."""
+    __tablename__ = "audit_log"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)  # 1, 2, 3 ... no gaps
+    at: Mapped[datetime] = mapped_column(DateTime)
+    actor: Mapped[str] = mapped_column(String(150))
+    source: Mapped[str | None] = mapped_column(String(64))  # the client's address, or "cli"
+    action: Mapped[str] = mapped_column(String(40))
+    children: Mapped[str | None] = mapped_column(Text)  # child ids, space-separated
+    detail: Mapped[str | None] = mapped_column(Text)  # JSON, no personal data
+    reason: Mapped[str | None] = mapped_column(Text)  # as the user stated it
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+    __table_args__ = (Index("ix_audit_log_actor_at", "actor", "at"), Index("ix_audit_log_at", "at"))
+
+
+class AuditChild(Base):
+    """Which audit entries name a child: the search index of audit_log.children (checked against
+    it by `rollcall audit verify`)."""
+    __tablename__ = "audit_children"
+    entry_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    child_id: Mapped[str] = mapped_column(String(16), primary_key=True)
+    __table_args__ = (Index("ix_audit_children_child_id", "child_id"),)
+
+
+class AuditCheckpoint(Base):
+    """A signature over the newest entry's id and hash, with a key kept outside the database,
+    written every so many entries: the log cannot be rewritten or cut short behind it."""
+    __tablename__ = "audit_checkpoints"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(DateTime)
+    entry_id: Mapped[int] = mapped_column(Integer)
+    entry_hash: Mapped[str] = mapped_column(String(64))
+    key_id: Mapped[str] = mapped_column(String(16))  # which public key verifies it
+    signature: Mapped[str] = mapped_column(Text)  # Ed25519, hex
+
+
+class AuditHead(Base):
+    """One row: the newest entry's id and hash. Every append updates it first, which makes
+    writers take turns (a row lock on PostgreSQL, the write lock on SQLite)."""
+    __tablename__ = "audit_head"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    entry_id: Mapped[int] = mapped_column(Integer)
+    hash: Mapped[str] = mapped_column(String(64))
+
+
 class ShieldedMember(Base):
     """The shield's scope as the last run left it (register.shield): every record key ("r") and
     register child ("c") it covers, with no personal data. Pages read it instead of computing
