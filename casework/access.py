@@ -12,7 +12,10 @@ CME_OFFICER = "cme_officer"
 AUTHORITY_ADMIN = "authority_admin"
 SHIELDED_ACCESS = "shielded_access"
 SYSTEM_ADMIN = "system_admin"
-ROLES = (ANALYST, CME_OFFICER, AUTHORITY_ADMIN, SHIELDED_ACCESS, SYSTEM_ADMIN)
+AUDITOR = "auditor"  # reads the audit log of their authorities: who looked at which child
+ROLES = (ANALYST, CME_OFFICER, AUTHORITY_ADMIN, SHIELDED_ACCESS, SYSTEM_ADMIN, AUDITOR)
+# Who may see, on a child's page, who has looked at the child.
+SEES_WHO_LOOKED = (AUDITOR, AUTHORITY_ADMIN, SYSTEM_ADMIN)
 
 
 def roles_of(user) -> set[str]:
@@ -35,3 +38,9 @@ def requires(*roles: str):
             return view(request, *args, **kwargs)
         return guarded
     return decorate
+
+
+def roles_context(request) -> dict:
+    """Template context: the signed-in user's roles (for the navigation)."""
+    user = getattr(request, "user", None)
+    return {"my_roles": roles_of(user) if user is not None else set()}

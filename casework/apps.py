@@ -5,3 +5,8 @@ class CaseworkConfig(AppConfig):
     name = "casework"
     verbose_name = "Rollcall casework"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from casework import audit
+
+        audit.connect()  # the sign-in receivers connect as the module is imported

@@ -5,6 +5,10 @@ from django.contrib.auth.forms import AuthenticationForm
 from django_otp import devices_for_user
 from django_otp.forms import OTPAuthenticationForm
 
+from casework.audit import client_address
+from casework.database import register_engine
+from register.audit import record
+
 
 class SignInForm(OTPAuthenticationForm):
     otp_error_messages = dict(OTPAuthenticationForm.otp_error_messages,
@@ -31,5 +35,11 @@ class SignInForm(OTPAuthenticationForm):
         user = self.get_user()
         device = next(iter(devices_for_user(user, confirmed=True)), None) if user else None
         self.cleaned_data["otp_device"] = device.persistent_id if device else None
-        self.clean_otp(user)
+        try:
+            self.clean_otp(user)
+        except forms.ValidationError:
+            # The password was right (or Django would have refused it above, and logged it).
+            record(register_engine(), user.get_username(), "sign_in_failed", detail={"failed": "one-time code"},
+                   source=client_address(self.request))
+            raise
         return self.cleaned_data

@@ -17,4 +17,5 @@ urlpatterns = [
     path("users", views.users, name="users"),
     path("review/<int:pair_id>", views.review_pair, name="review-pair"),
     path("records/<str:record_key>", views.record, name="record"),
+    path("audit", views.audit_log, name="audit"),
 ]

@@ -9,9 +9,22 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
 
-from casework.access import ANALYST, AUTHORITY_ADMIN, CME_OFFICER, SHIELDED_ACCESS, authorities_of, requires, roles_of
+from casework.access import (
+    ANALYST,
+    AUDITOR,
+    AUTHORITY_ADMIN,
+    CME_OFFICER,
+    SEES_WHO_LOOKED,
+    SHIELDED_ACCESS,
+    SYSTEM_ADMIN,
+    authorities_of,
+    requires,
+    roles_of,
+)
+from casework.audit import audited
 from casework.database import register_engine
 from casework.forms import SignInForm
+from register.audit import entries as audit_entries
 from register.cases import (
     NOTE_KINDS,
     OUTCOMES,
@@ -25,7 +38,9 @@ from register.cases import (
 )
 from register.lookup import (
     child_page,
+    child_visible,
     current_child_id,
+    in_caseload,
     pair_for_review,
     record_candidates,
     review_queue,
@@ -60,19 +75,47 @@ def home(request):
                                                   "authorities": authorities_of(request.user)})
 
 
-@require_GET
-@requires(ANALYST, CME_OFFICER)
+def _reason_for(request, child_id: str) -> str | None:
+    return request.session.get("reasons", {}).get(child_id)
+
+
+@require_http_methods(["GET", "POST"])
+@requires(ANALYST, CME_OFFICER, AUDITOR)
 def child(request, child_id: str):
+    """A child's page. A child outside the user's caseload (no case in their authorities, no pair
+    waiting in their queue) opens only after the user says why; the reason is audited with the
+    look and kept for this session."""
     engine = register_engine()
+    las = authorities_of(request.user)
     now = current_child_id(engine, child_id)
     if now and now != child_id:
         return redirect("child", child_id=now)
-    page = child_page(engine, child_id, authorities_of(request.user), may_see_shielded=_shielded(request))
+    if not child_visible(engine, child_id, las):
+        raise Http404("No child with that id in your authorities")
+    reason = _reason_for(request, child_id)
+    if reason is None and not in_caseload(engine, child_id, las):
+        error = None
+        if request.method == "POST":
+            stated = request.POST.get("reason", "").strip()
+            if len(stated) >= 10:
+                request.session["reasons"] = {**request.session.get("reasons", {}), child_id: stated[:500]}
+                return redirect("child", child_id=child_id)
+            error = "say why you are opening this child's record (at least 10 characters)"
+        return render(request, "casework/reason.html", {"child_id": child_id, "errors": {"reason": error} if error
+                                                        else {}}, status=400 if error else 200)
+    if request.method == "POST":
+        return redirect("child", child_id=child_id)
+    page = child_page(engine, child_id, las, may_see_shielded=_shielded(request))
     if page is None:
         raise Http404("No child with that id in your authorities")
+    audited(request, "view_child", [child_id], {"location": "withheld" if page.location_withheld else "shown"},
+            reason=reason)
+    looked = None
+    if roles_of(request.user) & set(SEES_WHO_LOOKED):
+        looked = [e for e in audit_entries(engine, child_id=child_id, limit=100) if e["action"].startswith("view")]
     return render(request, "casework/child.html", {
-        "page": page, "cases": cases_of_child(engine, child_id, authorities_of(request.user)), "outcomes": OUTCOMES,
-        "analyst": ANALYST in roles_of(request.user), "ruled": request.GET.get("ruled") == "1"})
+        "page": page, "cases": cases_of_child(engine, child_id, las), "outcomes": OUTCOMES,
+        "analyst": ANALYST in roles_of(request.user), "ruled": request.GET.get("ruled") == "1", "looked": looked})
 
 
 @require_http_methods(["POST"])
@@ -94,12 +137,14 @@ def child_cluster(request, child_id: str):
             if key not in keys:
                 raise Http404("No such record of this child")
             split_record(engine, key, keys, user, reason)
+            audited(request, "split", [child_id], reason=reason)
         else:
             other = child_page(engine, request.POST.get("other_child", "").strip(), las, _shielded(request))
             if other is None or other.child_id == child_id:
                 raise ValueError("give the id of another child in your authorities")
             other_key = next(r["record_key"] for r in other.records if r["active"])
             rule_records(engine, keys[0], other_key, "same", user, reason)
+            audited(request, "merge", [child_id, other.child_id], reason=reason)
         return redirect(reverse("child", args=[child_id]) + "?ruled=1")
     except (ReasonRequired, ValueError) as exc:
         errors["reason" if isinstance(exc, ReasonRequired) else "other_child"] = str(exc)
@@ -113,7 +158,20 @@ def child_cluster(request, child_id: str):
 def search(request):
     query = request.GET.get("q", "")[:40]
     found = search_children(register_engine(), query, authorities_of(request.user)) if query else []
+    if query:  # the kind of identifier searched for, never the identifier itself
+        audited(request, "search", found, {"by": identifier_kind(query), "found": len(found)})
     return render(request, "casework/search.html", {"query": query, "found": found})
+
+
+def identifier_kind(query: str) -> str:
+    q = query.strip().upper().replace(" ", "")
+    if q.startswith("RC"):
+        return "child id"
+    if q.isdigit() and len(q) == 10:
+        return "NHS number"
+    if len(q) == 13 and q[0].isalpha():
+        return "UPN"
+    return "other"
 
 
 # --- Authority administrators -----------------------------------------------------------------
@@ -140,6 +198,7 @@ def users(request):
                 if target is None or target == request.user:
                     raise UserError("you can disable other users of your own authorities only")
                 disable_user(name)
+                audited(request, "admin_user_disable", detail={"user": name})
             else:
                 roles = [r for r in request.POST.getlist("roles") if r in ASSIGNABLE_ROLES]
                 las = request.POST.getlist("authorities")
@@ -149,6 +208,7 @@ def users(request):
                     raise UserError("choose authorities of your own")
                 uri = add_user(request.POST.get("name", "").strip(), request.POST.get("password", ""), roles, las)
                 added = {"name": request.POST.get("name", "").strip(), "secret": totp_secret(uri)}
+                audited(request, "admin_user_add", detail={"user": added["name"], "roles": roles, "authorities": las})
         except UserError as exc:
             errors["name"] = str(exc)
     people = (get_user_model().objects.filter(authorities__la_code__in=mine).distinct().order_by("username")
@@ -173,6 +233,7 @@ def cme_cases(request):
     except ValueError:
         page = 1
     total, cases = case_list(engine, authorities_of(request.user), as_of, status, limit=PAGE, offset=(page - 1) * PAGE)
+    audited(request, "view_cme_list", [c["child_id"] for c in cases], {"status": status, "page": page})
     return render(request, "casework/cme_list.html", {
         "as_of": as_of, "cases": cases, "status": status, "total": total, "page": page,
         "previous": page - 1 if page > 1 else None, "next": page + 1 if page * PAGE < total else None})
@@ -197,6 +258,7 @@ def dfe_export(request):
     writer.writerow(["as_of", "la_code", "sex", "year_group", "time_missing", "reason", "children"])
     for row in dfe_counts(engine, authorities_of(request.user), as_of):
         writer.writerow([as_of.isoformat(), *row])
+    audited(request, "export_dfe_counts", detail={"as_of": as_of.isoformat(), "authorities": authorities_of(request.user)})
     return response
 
 
@@ -214,9 +276,12 @@ def case(request, case_id: int):
             if action == "note":
                 add_note(engine, case_id, request.POST.get("kind", ""), request.POST.get("text", ""),
                          request.user.get_username())
+                audited(request, "case_note", [found[0].child_id], {"case": case_id, "kind": request.POST.get("kind")})
             elif action == "close":
                 close_case(engine, case_id, int(request.POST.get("version", "-1")), request.POST.get("outcome", ""),
                            request.user.get_username())
+                audited(request, "case_outcome", [found[0].child_id],
+                        {"case": case_id, "outcome": request.POST.get("outcome")})
             return redirect("case", case_id=case_id)
         except CaseConflict as exc:
             errors["conflict"], status = str(exc), 409
@@ -225,6 +290,8 @@ def case(request, case_id: int):
             status = 400
         found = case_of(engine, case_id, authorities_of(request.user))
     the_case, notes = found
+    if request.method == "GET":
+        audited(request, "view_case", [the_case.child_id], {"case": case_id})
     return render(request, "casework/case.html", {"case": the_case, "notes": notes, "outcomes": OUTCOMES,
                                                   "kinds": NOTE_KINDS, "errors": errors}, status=status)
 
@@ -254,6 +321,7 @@ def review_pair(request, pair_id: int):
         try:
             if request.POST.get("action") == "undo":
                 undo(engine, pair_id, int(request.POST.get("version", "-1")), user)
+                audited(request, "review_undo", pair["children"].values(), {"pair": pair_id})
                 return redirect("review-pair", pair_id=pair_id)
             decision = request.POST.get("decision", "")
             if decision not in ("same", "different", "unsure", "skip"):
@@ -261,6 +329,9 @@ def review_pair(request, pair_id: int):
             if decision != "skip":
                 decide(engine, pair_id, int(request.POST.get("version", "-1")), decision, user,
                        request.POST.get("reason", ""), score_shown=show_score)
+                audited(request, "review_decision", pair["children"].values(),
+                        {"pair": pair_id, "decision": decision, "score_shown": show_score},
+                        reason=request.POST.get("reason", ""))
             nxt = next((p["id"] for p in review_queue(engine, las, user) if p["id"] != pair_id), None)
             return redirect(reverse("review-pair", args=[nxt]) if nxt and decision == "skip" else
                             reverse("review-pair", args=[pair_id]) + "?decided=1")
@@ -272,6 +343,8 @@ def review_pair(request, pair_id: int):
             errors["decision"], status = str(exc), 400
         pair = pair_for_review(engine, pair_id, las, may_see_shielded=_shielded(request))
     decided = bool(pair["ruling"]) or request.GET.get("decided") == "1"
+    if request.method == "GET":
+        audited(request, "view_pair", pair["children"].values(), {"pair": pair_id, "score_shown": show_score or decided})
     return render(request, "casework/review_pair.html", {
         "pair": pair, "errors": errors, "show_score": show_score or decided, "decided": decided,
         "history": decision_history(engine, pair["key_a"], pair["key_b"]), "posted": request.POST},
@@ -286,4 +359,29 @@ def record(request, record_key: str):
                               may_see_shielded=_shielded(request))
     if found is None:
         raise Http404("No record with that key in your authorities")
+    audited(request, "view_record", [found["record"]["child_id"], *(c["other"]["child_id"] for c in found["candidates"])],
+            {"candidates": len(found["candidates"])})
     return render(request, "casework/record.html", found)
+
+
+# --- Auditors ---------------------------------------------------------------------------------
+
+@require_GET
+@requires(AUDITOR, SYSTEM_ADMIN)
+def audit_log(request):
+    """The audit log by user or by child: a child within the auditor's authorities, a user who
+    works for one of them (a system administrator sees everyone's)."""
+    from django.contrib.auth import get_user_model
+
+    engine = register_engine()
+    las = authorities_of(request.user)
+    everyone = SYSTEM_ADMIN in roles_of(request.user)
+    user, child_id = request.GET.get("user", "").strip()[:150], request.GET.get("child", "").strip().upper()[:16]
+    shown, asked = [], bool(user or child_id)
+    if user and (everyone or get_user_model().objects.filter(username=user, authorities__la_code__in=las).exists()):
+        shown = audit_entries(engine, actor=user)
+    elif child_id and (everyone or child_visible(engine, child_id, las)):
+        shown = audit_entries(engine, child_id=child_id)
+    if asked:
+        audited(request, "view_audit", [child_id] if child_id else [], {"user": user} if user else None)
+    return render(request, "casework/audit.html", {"entries": shown, "user": user, "child": child_id, "asked": asked})

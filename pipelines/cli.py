@@ -10,7 +10,7 @@ import sys
 from datetime import date
 from pathlib import Path
 
-from register.db import DEFAULT_URL
+from register.db import DEFAULT_URL, open_register
 from sources.collect import DEFAULT_ARCHIVE
 
 
@@ -276,7 +276,7 @@ def _existing_register(command: str, url: str):
 
 
 def cmd_export(args) -> int:
-    from register.reports import NoCmeList, export_cme, export_register
+    from register.reports import NoCmeList, cme_children, cme_list_date, export_cme, export_register
 
     engine = _existing_register("export", args.db)
     if engine is None:
@@ -285,16 +285,29 @@ def cmd_export(args) -> int:
         if args.include_shielded:
             print("rollcall export: WARNING: this export includes shielded children's records (which school and GP "
                   "hold them); it is for reconciliation only and must not be shared", file=sys.stderr)
-        n, left_out = export_register(engine, Path(args.out), include_shielded=args.include_shielded)
+        named: set[str] = set()
+        n, left_out = export_register(engine, Path(args.out), include_shielded=args.include_shielded, children=named)
+        _audit_cli(engine, "export_register", named, {"rows": n, "include_shielded": args.include_shielded})
         print(f"wrote {n} rows to {args.out}" + (f" ({left_out} shielded rows left out)" if left_out else ""))
         return 0
     try:
-        n = export_cme(engine, Path(args.out), args.as_of)
+        when = cme_list_date(engine, args.as_of)
+        n = export_cme(engine, Path(args.out), when)
     except NoCmeList as exc:
         print(f"rollcall export cme: refused: {exc}", file=sys.stderr)
         return 1
+    _audit_cli(engine, "export_cme", cme_children(engine, when), {"rows": n, "as_of": when.isoformat()})
     print(f"wrote {n} rows to {args.out}")
     return 0
+
+
+def _audit_cli(engine, action: str, children=(), detail: dict | None = None) -> None:
+    """An operator's command in the audit log: the operating-system user, from the command line."""
+    import getpass
+
+    from register.audit import record
+
+    record(engine, "cli:" + getpass.getuser(), action, children=children, detail=detail, source="cli")
 
 
 def cmd_held(args) -> int:
@@ -397,6 +410,8 @@ def cmd_users(args) -> int:
             password = sys.stdin.readline().rstrip("\n")
             roles = list(args.role) + (["shielded_access"] if args.shielded else [])
             uri = add_user(args.name, password, roles, args.la or [])
+            _audit_cli(open_register(args.db), "admin_user_add",
+                       detail={"user": args.name, "roles": roles, "authorities": args.la or []})
             print(f"added {args.name}. TOTP secret (put it in an authenticator app): {totp_secret(uri)}")
             print(f"or as a link for a QR code: {uri}")
         elif args.action == "list":
@@ -406,6 +421,7 @@ def cmd_users(args) -> int:
                 print("rollcall users disable: give NAME", file=sys.stderr)
                 return 2
             disable_user(args.name)
+            _audit_cli(open_register(args.db), "admin_user_disable", detail={"user": args.name})
             print(f"disabled {args.name}: they cannot sign in, and their sessions have ended")
     except UserError as exc:
         print(f"rollcall users: {exc}", file=sys.stderr)

@@ -105,6 +105,8 @@ def record(engine, actor: str, action: str, *, children: Iterable[str] = (), det
     kids_text = " ".join(kids) or None
     detail_text = json.dumps(detail, sort_keys=True, separators=(",", ":"), default=str) if detail else None
     reason = (reason or "").strip() or None
+    if not key_file().exists():
+        signing_key()  # made with the first entry, so the log can be verified from the start
     with engine.begin() as conn:
         # Updating the head first takes the write lock before anything is read.
         conn.execute(update(AuditHead).where(AuditHead.id == 1).values(entry_id=AuditHead.entry_id))

@@ -43,6 +43,24 @@ def child_visible(engine, child_id: str, la_codes: list[str]) -> bool:
                                                      CmeFlag.la_code.in_(la_codes)).limit(1)).first() is not None
 
 
+def in_caseload(engine, child_id: str, la_codes: list[str]) -> bool:
+    """A child is in a user's caseload when the child has a CME case in one of the user's
+    authorities, or a pair waiting for review touches one of the child's records. Opening any
+    other child needs a reason first (the audit log keeps it)."""
+    from register.models import CmeCase
+
+    if not la_codes:
+        return False
+    with engine.connect() as conn:
+        if conn.execute(select(CmeCase.id).where(CmeCase.child_id == child_id, CmeCase.la_code.in_(la_codes))
+                        .limit(1)).first() is not None:
+            return True
+        keys = select(SourceRecord.record_key).where(SourceRecord.child_id == child_id).scalar_subquery()
+        waiting = or_(CandidatePair.analyst_decision.is_(None), CandidatePair.second_review.is_(True))
+        return conn.execute(select(CandidatePair.id).where(
+            waiting, or_(CandidatePair.key_a.in_(keys), CandidatePair.key_b.in_(keys))).limit(1)).first() is not None
+
+
 @dataclass
 class ChildPage:
     child_id: str

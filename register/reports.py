@@ -65,7 +65,8 @@ def _write(out: Path, header: list[str], rows) -> int:
     return n
 
 
-def export_register(engine, out: Path, include_shielded: bool = False) -> tuple[int, int]:
+def export_register(engine, out: Path, include_shielded: bool = False,
+                    children: set[str] | None = None) -> tuple[int, int]:
     """Every accepted row with its child. Rows the shield covers (register.shield) are left out
     unless include_shielded (a reconciliation export for the operator). Returns (rows written,
     shielded rows left out)."""
@@ -81,6 +82,8 @@ def export_register(engine, out: Path, include_shielded: bool = False) -> tuple[
             if not include_shielded and scope.covers(k, c):
                 left_out[0] += 1
                 continue
+            if children is not None and c:
+                children.add(c)  # for the audit log: which children left in the file
             yield f, p, n, r, c, "Y" if a else "N", k
 
     with engine.connect() as conn:
@@ -151,3 +154,9 @@ def export_cme(engine, out: Path, as_of: date | None = None) -> int:
             ";".join(sources), "Y" if shielded else "N", "Y" if f.possible_match_in_review else "N",
             f.residence_source or ""])
     return _write(out, CME_COLUMNS, rows)
+
+
+def cme_children(engine, as_of: date) -> list[str]:
+    """The children on the CME list of this date (what an export of it names)."""
+    with engine.connect() as conn:
+        return list(conn.execute(select(CmeFlag.child_id).where(CmeFlag.as_of == as_of)).scalars())

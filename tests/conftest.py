@@ -15,6 +15,14 @@ from tests.helpers import AS_OF, NEEDS
 PG_ADMIN = os.environ.get("ROLLCALL_TEST_PG", "host=127.0.0.1 port=5432 user=postgres dbname=postgres")
 
 
+@pytest.fixture(autouse=True, scope="session")
+def audit_key_outside_the_checkout(tmp_path_factory):
+    """The audit log's checkpoint key for the whole session (and the commands and services the
+    tests start): a file of the session's, never the checkout's var/."""
+    os.environ["ROLLCALL_AUDIT_KEY_FILE"] = str(tmp_path_factory.mktemp("audit") / "audit-signing-key")
+    yield
+
+
 @pytest.fixture
 def pg_url():
     name = f"rollcall_test_{uuid.uuid4().hex[:10]}"

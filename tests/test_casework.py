@@ -50,7 +50,8 @@ def service(tmp_path_factory):
         ("ben", "cme_officer", "881"), ("olive", "cme_officer", "880"), ("ava", "analyst", "880,881,882"),
         ("abe", "analyst", "880,881,882"), ("amy", "analyst", "880,881,882"), ("eve", "analyst", "880,881,882"),
         ("sam", "analyst", "880,881,882"), ("ada", "authority_admin", "880"), ("sue", "cme_officer", "880"),
-        ("ali", "analyst", "880"))}
+        ("ali", "analyst", "880"), ("otto", "cme_officer", "880"), ("aud", "auditor", "880"),
+        ("ian", "cme_officer", "880"))}
     with open(home / "cme.csv", newline="") as fh:
         flags = list(csv.DictReader(fh))
     try:
@@ -311,6 +312,9 @@ def test_an_analyst_takes_a_record_out_of_a_child_and_the_next_run_splits_it(bro
                             .order_by(SourceRecord.id)).scalars().all()
     page = sign_in(browser, service, "sam")
     page.goto(service["url"] + f"/children/{child}")
+    if page.get_by_role("heading", name="Why are you opening this child's record?").count():
+        page.get_by_label("Why are you opening this child's record?").fill("checking a possible wrong link")
+        page.get_by_role("button", name="Open the record").click()
     assert page.title() == f"Child {child} – Rollcall", "the page title names the page and nothing else"
     page.get_by_role("button", name="Take out of this child").first.click()
     assert "say why" in page.content(), "a split needs a reason"
@@ -387,3 +391,84 @@ def test_an_analyst_sees_a_record_with_its_top_candidates_and_nothing_outside_th
     assert "match probability" not in page.content().lower(), "the scores stay hidden"
     assert page.goto(service["url"] + "/records/" + elsewhere).status == 404
     page.close()
+
+
+def audit_entries(service, **kwargs) -> list[dict]:
+    from register.audit import entries
+    from register.db import open_register
+
+    return entries(open_register(service["db"]), **kwargs)
+
+
+def a_child_outside_every_caseload(service, la: str) -> str:
+    """A child of this authority with no CME case and no pair waiting for review."""
+    from sqlalchemy import select
+
+    from register.db import open_register
+    from register.lookup import in_authorities, in_caseload
+    from register.models import SourceRecord
+
+    engine = open_register(service["db"])
+    with engine.connect() as conn:
+        children = conn.execute(select(SourceRecord.child_id).where(in_authorities([la]), SourceRecord.active.is_(True))
+                                .distinct().order_by(SourceRecord.child_id)).scalars().all()
+    return next(c for c in children if not in_caseload(engine, c, [la]))
+
+
+def test_every_look_and_sign_in_is_on_the_record_and_the_log_verifies(browser, service):
+    wrong = sign_in(browser, service, "otto", code="000000")
+    wrong.close()
+    time.sleep(1.5)
+    page = sign_in(browser, service, "otto")
+    flagged = next(f["child_id"] for f in service["flags"] if f["la_code"] == "880")
+    page.goto(service["url"] + "/cme")
+    page.goto(service["url"] + f"/children/{flagged}")
+    page.goto(service["url"] + f"/search?q={flagged}")
+    mine = audit_entries(service, actor="otto")
+    actions = [e["action"] for e in reversed(mine)]
+    assert actions[:2] == ["sign_in_failed", "sign_in"], actions
+    assert actions[2:] == ["view_cme_list", "view_child", "search"], actions
+    assert all(e["source"] == "127.0.0.1" for e in mine)
+    listed, child, search = mine[2], mine[1], mine[0]
+    assert flagged in listed["children"] and child["children"] == [flagged] and search["children"] == [flagged]
+    assert search["detail"] == {"by": "child id", "found": 1}, "the kind of identifier, never the identifier"
+    page.get_by_role("button", name="Sign out").click()
+    assert audit_entries(service, actor="otto")[0]["action"] == "sign_out"
+    page.close()
+    done = rollcall("audit", "verify", "--db", service["db"])
+    assert done.returncode == 0, done.stderr
+
+
+def test_a_child_outside_ones_caseload_opens_only_after_a_reason_which_the_auditor_reads(browser, service):
+    child = a_child_outside_every_caseload(service, "880")
+    context = browser.new_context(bypass_csp=True)  # for axe, injected inline
+    page = sign_in(context, service, "ian")
+    page.goto(service["url"] + f"/children/{child}")
+    assert page.get_by_role("heading", name="Why are you opening this child's record?").is_visible()
+    assert no_accessibility_violations(page) == []
+    assert not [e for e in audit_entries(service, child_id=child) if e["action"] == "view_child"], "nothing seen yet"
+    page.get_by_role("button", name="Open the record").click()
+    assert "There is a problem" in page.content() and no_accessibility_violations(page) == []
+    page.get_by_label("Why are you opening this child's record?").fill("The school asked us to check her address")
+    page.get_by_role("button", name="Open the record").click()
+    assert page.get_by_role("heading", name=f"Child {child}").is_visible()
+    (look,) = [e for e in audit_entries(service, child_id=child) if e["action"] == "view_child"]
+    assert look["actor"] == "ian" and look["reason"] == "The school asked us to check her address"
+    page.goto(service["url"] + f"/children/{child}")  # the reason holds for the session
+    assert page.get_by_role("heading", name=f"Child {child}").is_visible()
+    page.close()
+    auditor = sign_in(context, service, "aud")
+    auditor.goto(service["url"] + "/audit?user=ian")
+    assert "The school asked us to check her address" in auditor.get_by_test_id("entries").inner_text()
+    assert no_accessibility_violations(auditor) == []
+    auditor.goto(service["url"] + f"/children/{child}")  # not in the auditor's caseload either
+    auditor.get_by_label("Why are you opening this child's record?").fill("Reviewing who looked at this child")
+    auditor.get_by_role("button", name="Open the record").click()
+    assert "ian" in auditor.get_by_test_id("who-looked").inner_text()
+    assert no_accessibility_violations(auditor) == []
+    theirs = next(f["child_id"] for f in service["flags"] if f["la_code"] == "881")
+    auditor.goto(service["url"] + f"/audit?child={theirs}")
+    assert auditor.get_by_test_id("entries").inner_text() == "No entries found.", "another authority's child"
+    auditor.goto(service["url"] + "/audit?user=ben")  # an officer of 881 only
+    assert auditor.get_by_test_id("entries").inner_text() == "No entries found."
+    context.close()
