@@ -9,6 +9,7 @@ urlpatterns = [
     path("sign-out", auth_views.LogoutView.as_view(), name="sign-out"),
     path("children/<str:child_id>", views.child, name="child"),
     path("children/<str:child_id>/cluster", views.child_cluster, name="child-cluster"),
+    path("children/<str:child_id>/break-glass", views.child_break_glass, name="child-break-glass"),
     path("cme", views.cme_cases, name="cme"),
     path("cme/dfe-counts.csv", views.dfe_export, name="dfe-export"),
     path("cases/<int:case_id>", views.case, name="case"),

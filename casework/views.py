@@ -105,17 +105,47 @@ def child(request, child_id: str):
                                                         else {}}, status=400 if error else 200)
     if request.method == "POST":
         return redirect("child", child_id=child_id)
-    page = child_page(engine, child_id, las, may_see_shielded=_shielded(request))
+    glass = request.session.get("glass", {}).get(child_id)
+    page = child_page(engine, child_id, las, may_see_shielded=_shielded(request) or glass is not None)
     if page is None:
         raise Http404("No child with that id in your authorities")
-    audited(request, "view_child", [child_id], {"location": "withheld" if page.location_withheld else "shown"},
-            reason=reason)
+    location = "withheld" if page.location_withheld else "break-glass" if page.shielded and glass else "shown"
+    audited(request, "view_child", [child_id], {"location": location}, reason=glass or reason)
     looked = None
     if roles_of(request.user) & set(SEES_WHO_LOOKED):
         looked = [e for e in audit_entries(engine, child_id=child_id, limit=100) if e["action"].startswith("view")]
     return render(request, "casework/child.html", {
         "page": page, "cases": cases_of_child(engine, child_id, las), "outcomes": OUTCOMES,
-        "analyst": ANALYST in roles_of(request.user), "ruled": request.GET.get("ruled") == "1", "looked": looked})
+        "analyst": ANALYST in roles_of(request.user), "ruled": request.GET.get("ruled") == "1", "looked": looked,
+        "glass": glass, "errors": {"glass": request.session.pop("glass_error", None)}
+        if request.session.get("glass_error") else {}})
+
+
+@require_http_methods(["POST"])
+@requires(ANALYST, CME_OFFICER, AUDITOR)
+def child_break_glass(request, child_id: str):
+    """Break-glass: a user without shielded-records access opens a shielded child's location
+    after stating why. The look is audited and an alert goes to the privacy officers at once."""
+    from alerts.channels import deliver_alerts
+    from register.access_alerts import raise_alert
+
+    engine = register_engine()
+    las = authorities_of(request.user)
+    page = child_page(engine, child_id, las, may_see_shielded=False)
+    if page is None:
+        raise Http404("No child with that id in your authorities")
+    if not page.location_withheld:
+        return redirect("child", child_id=child_id)
+    reason = request.POST.get("reason", "").strip()[:500]
+    if len(reason) < 10:
+        request.session["glass_error"] = "say why you need this child's location (at least 10 characters)"
+        return redirect("child", child_id=child_id)
+    entry = audited(request, "break_glass", [child_id], reason=reason)
+    raise_alert(engine, "break_glass", request.user.get_username(), f"break_glass:{entry}", la_codes=las,
+                children=[child_id], detail={"audit_entry": entry})
+    deliver_alerts(engine)  # at once; one that cannot be sent now is sent by the next access check
+    request.session["glass"] = {**request.session.get("glass", {}), child_id: reason}
+    return redirect("child", child_id=child_id)
 
 
 @require_http_methods(["POST"])

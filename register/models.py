@@ -288,6 +288,26 @@ class AuditHead(Base):
     hash: Mapped[str] = mapped_column(String(64))
 
 
+class AccessAlert(Base):
+    """An alert about how someone used the register (register.access_alerts): break-glass,
+    unusual access. It goes to the authority's privacy officer and waits on the administrators'
+    page until someone handles it. Child ids only, never personal data."""
+    __tablename__ = "access_alerts"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    raised_at: Mapped[datetime] = mapped_column(DateTime)
+    rule: Mapped[str] = mapped_column(String(40))
+    actor: Mapped[str] = mapped_column(String(150))
+    la_codes: Mapped[str | None] = mapped_column(Text)  # space-separated: whose privacy officers hear
+    children: Mapped[str | None] = mapped_column(Text)  # child ids, space-separated
+    detail: Mapped[str | None] = mapped_column(Text)  # JSON, no personal data
+    dedupe_key: Mapped[str] = mapped_column(String(200), unique=True)  # one alert per rule, user and window
+    delivered_at: Mapped[datetime | None] = mapped_column(DateTime)
+    status: Mapped[str] = mapped_column(String(8), default="open", server_default="open")
+    handled_by: Mapped[str | None] = mapped_column(String(150))
+    handled_at: Mapped[datetime | None] = mapped_column(DateTime)
+    __table_args__ = (Index("ix_access_alerts_status", "status"),)
+
+
 class ShieldedMember(Base):
     """The shield's scope as the last run left it (register.shield): every record key ("r") and
     register child ("c") it covers, with no personal data. Pages read it instead of computing

@@ -16,9 +16,11 @@ from synth.generate import generate
 from tests.browser import ROOT, ServiceDidNotStart, launch_chromium, serving
 from tests.browser import sign_in as browser_sign_in
 from tests.helpers import AS_OF
+from tests.mail import LocalSmtp
 
 AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
 PASSWORD = "Correct-horse-battery-9"
+PRIVACY_OFFICERS = "880=privacy880@example.gov.uk,882=privacy882@example.gov.uk"
 WCAG_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
 
 
@@ -51,12 +53,13 @@ def service(tmp_path_factory):
         ("abe", "analyst", "880,881,882"), ("amy", "analyst", "880,881,882"), ("eve", "analyst", "880,881,882"),
         ("sam", "analyst", "880,881,882"), ("ada", "authority_admin", "880"), ("sue", "cme_officer", "880"),
         ("ali", "analyst", "880"), ("otto", "cme_officer", "880"), ("aud", "auditor", "880"),
-        ("ian", "cme_officer", "880"))}
+        ("ian", "cme_officer", "880"), ("gil", "cme_officer", "882"))}
     with open(home / "cme.csv", newline="") as fh:
         flags = list(csv.DictReader(fh))
     try:
-        with serving(db, env={"ROLLCALL_SECRET_KEY_FILE": str(home / "secret-key")}) as url:
-            yield {"url": url, "keys": keys, "db": db, "flags": flags, "home": home}
+        with LocalSmtp() as smtp, serving(db, env={"ROLLCALL_SECRET_KEY_FILE": str(home / "secret-key"),
+                                                   **smtp.env(PRIVACY_OFFICERS)}) as url:
+            yield {"url": url, "keys": keys, "db": db, "flags": flags, "home": home, "inbox": smtp.inbox}
     except ServiceDidNotStart as exc:
         pytest.fail(f"the service did not start: {exc}")
 
@@ -471,4 +474,41 @@ def test_a_child_outside_ones_caseload_opens_only_after_a_reason_which_the_audit
     assert auditor.get_by_test_id("entries").inner_text() == "No entries found.", "another authority's child"
     auditor.goto(service["url"] + "/audit?user=ben")  # an officer of 881 only
     assert auditor.get_by_test_id("entries").inner_text() == "No entries found."
+    context.close()
+
+
+def test_break_glass_shows_a_shielded_location_after_a_reason_and_tells_the_privacy_officer_at_once(browser, service):
+    from register.db import open_register
+    from register.lookup import child_visible
+    from register.models import SourceRecord
+    from register.shield import shield_scope
+
+    engine = open_register(service["db"])
+    child = next(c for c in sorted(shield_scope(engine).child_ids) if child_visible(engine, c, ["882"]))
+    from sqlalchemy import select
+    with engine.connect() as conn:
+        postcodes = {p for p in conn.execute(select(SourceRecord.postcode).where(SourceRecord.child_id == child))
+                     .scalars() if p}
+    assert postcodes
+    context = browser.new_context(bypass_csp=True)  # for axe, injected inline
+    page = sign_in(context, service, "gil")
+    page.goto(service["url"] + f"/children/{child}")
+    if page.get_by_role("button", name="Open the record").count():
+        page.get_by_label("Why are you opening this child's record?").fill("Checking the child's school place")
+        page.get_by_role("button", name="Open the record").click()
+    assert "location is withheld" in page.content() and not any(p in page.content() for p in postcodes)
+    page.get_by_text("I need this child's location now (break-glass)").click()
+    page.get_by_role("button", name="Show the location").click()
+    assert "There is a problem" in page.content() and no_accessibility_violations(page) == []
+    assert not service["inbox"].messages, "no reason, no look, no alert"
+    page.get_by_label("Why you need it").fill("Police welfare check requested this afternoon")
+    page.get_by_role("button", name="Show the location").click()
+    assert any(p in page.content() for p in postcodes), "the location is shown"
+    assert "break-glass" in page.content() and no_accessibility_violations(page) == []
+    (mail,) = service["inbox"].wait_for(1)
+    assert mail["To"] == "privacy882@example.gov.uk" and "break-glass" in mail["Subject"]
+    body = mail.get_payload(decode=True).decode()
+    assert "gil" in body and child in body and not any(p in body for p in postcodes), "ids only, no location"
+    glass = [e for e in audit_entries(service, child_id=child) if e["action"] == "break_glass"]
+    assert glass and glass[0]["reason"] == "Police welfare check requested this afternoon"
     context.close()

@@ -23,11 +23,13 @@ MAY_IMPORT = {
     "register": PURE,
     "sources": PURE | {"register"},
     "localsftp": set(),
-    "assets": PURE | {"register", "sources"},
-    "casework": PURE | {"register", "sources"},
-    "pipelines": PURE | {"register", "sources", "assets", "synth", "localsftp", "casework"},
-    "bench": PURE | {"register", "sources", "assets", "pipelines", "synth", "localsftp", "casework"},
-    "tests": PURE | {"register", "sources", "assets", "pipelines", "synth", "localsftp", "bench", "casework"},
+    "alerts": PURE | {"register"},
+    "assets": PURE | {"register", "sources", "alerts"},
+    "casework": PURE | {"register", "sources", "alerts"},
+    "pipelines": PURE | {"register", "sources", "alerts", "assets", "synth", "localsftp", "casework"},
+    "bench": PURE | {"register", "sources", "alerts", "assets", "pipelines", "synth", "localsftp", "casework"},
+    "tests": PURE | {"register", "sources", "alerts", "assets", "pipelines", "synth", "localsftp", "bench",
+              "casework"},
 }
 PACKAGES = set(MAY_IMPORT) - {"bench", "tests"}
 # Asset modules that define assets must not lean on each other; shared helpers live beside them.

@@ -1,0 +1,1 @@
+"""Alert channels: how an alert reaches a person (e-mail over SMTP to the privacy officers)."""
