@@ -43,7 +43,7 @@ def run_pipeline(db_url: str, landing: str | None = None, sftp: str | None = Non
     from dagster import DagsterInstance, materialize
 
     from assets.intake import provider_partitions
-    from pipelines.definitions import ALL_ASSETS
+    from pipelines.definitions import PIPELINE_ASSETS
     from pipelines.resources import DeliverySources, rollcall_resources
 
     resources = rollcall_resources(db_url=db_url, landing=landing, sftp_config=sftp, archive=archive,
@@ -69,9 +69,9 @@ def run_pipeline(db_url: str, landing: str | None = None, sftp: str | None = Non
         # One run over every provider partition: the intake assets see them all at once.
         tags.update({PARTITION_RANGE_START_TAG: keys[0], PARTITION_RANGE_END_TAG: keys[-1]})
     else:
-        selection = [a for a in ALL_ASSETS if a.partitions_def is None]
+        selection = [a for a in PIPELINE_ASSETS if a.partitions_def is None]
     level = os.environ.get("ROLLCALL_LOG_LEVEL", "WARNING")
-    return materialize(ALL_ASSETS, resources=resources, instance=instance, raise_on_error=False, tags=tags,
+    return materialize(PIPELINE_ASSETS, resources=resources, instance=instance, raise_on_error=False, tags=tags,
                        selection=selection, run_config={"loggers": {"console": {"config": {"log_level": level}}}})
 
 

@@ -3,6 +3,7 @@ partition per provider) and the relink job, the daily schedule, the sensors that
 and raise alerts, and resources from the environment."""
 from dagster import AssetSelection, Definitions, ScheduleDefinition, define_asset_job
 
+from assets.access import unusual_access
 from assets.cme_list import cme_flags
 from assets.intake import raw_extracts, validate_extracts
 from assets.linkage import children, links, standardised_records
@@ -10,12 +11,14 @@ from pipelines.alerts import check_failure_alert, run_failure_alert
 from pipelines.resources import resources_from_env
 from pipelines.sensors import inbox_sensor, relink_sensor, review_sensor
 
-ALL_ASSETS = [raw_extracts, validate_extracts, standardised_records, links, children, cme_flags]
+PIPELINE_ASSETS = [raw_extracts, validate_extracts, standardised_records, links, children, cme_flags]
+ALL_ASSETS = [*PIPELINE_ASSETS, unusual_access]
 INTAKE = AssetSelection.assets(raw_extracts, validate_extracts)
+ACCESS = AssetSelection.assets(unusual_access)
 
 intake_job = define_asset_job("intake_job", selection=INTAKE,
                               description="Collect and validate one provider's new extracts.")
-relink_job = define_asset_job("relink_job", selection=AssetSelection.all() - INTAKE,
+relink_job = define_asset_job("relink_job", selection=AssetSelection.all() - INTAKE - ACCESS,
                               tags={"rollcall/stage": "relink"},
                               description="Link the register's records and find children missing education.")
 relink_daily = ScheduleDefinition(name="relink_daily", job=relink_job, cron_schedule="0 6 * * *",
@@ -23,6 +26,13 @@ relink_daily = ScheduleDefinition(name="relink_daily", job=relink_job, cron_sche
                                   description="Re-finds CME every morning: children change age even when no file "
                                               "arrives.")
 
-defs = Definitions(assets=ALL_ASSETS, jobs=[intake_job, relink_job], schedules=[relink_daily],
+access_job = define_asset_job("access_job", selection=ACCESS,
+                              description="Read the audit log for unusual access and alert the privacy officers.")
+access_hourly = ScheduleDefinition(name="access_hourly", job=access_job, cron_schedule="5 * * * *",
+                                   execution_timezone="Europe/London",
+                                   description="Unusual access is looked for every hour, and alerts not yet sent "
+                                               "are sent again.")
+
+defs = Definitions(assets=ALL_ASSETS, jobs=[intake_job, relink_job, access_job], schedules=[relink_daily, access_hourly],
                    sensors=[inbox_sensor, relink_sensor, review_sensor, run_failure_alert, check_failure_alert],
                    resources=resources_from_env())
