@@ -19,4 +19,5 @@ urlpatterns = [
     path("review/<int:pair_id>", views.review_pair, name="review-pair"),
     path("records/<str:record_key>", views.record, name="record"),
     path("audit", views.audit_log, name="audit"),
+    path("alerts", views.alerts, name="alerts"),
 ]

@@ -53,7 +53,8 @@ def service(tmp_path_factory):
         ("abe", "analyst", "880,881,882"), ("amy", "analyst", "880,881,882"), ("eve", "analyst", "880,881,882"),
         ("sam", "analyst", "880,881,882"), ("ada", "authority_admin", "880"), ("sue", "cme_officer", "880"),
         ("ali", "analyst", "880"), ("otto", "cme_officer", "880"), ("aud", "auditor", "880"),
-        ("ian", "cme_officer", "880"), ("gil", "cme_officer", "882"))}
+        ("ian", "cme_officer", "880"), ("gil", "cme_officer", "882"), ("abi", "authority_admin", "880"),
+        ("tom", "cme_officer", "880"))}
     with open(home / "cme.csv", newline="") as fh:
         flags = list(csv.DictReader(fh))
     try:
@@ -512,3 +513,30 @@ def test_break_glass_shows_a_shielded_location_after_a_reason_and_tells_the_priv
     glass = [e for e in audit_entries(service, child_id=child) if e["action"] == "break_glass"]
     assert glass and glass[0]["reason"] == "Police welfare check requested this afternoon"
     context.close()
+
+
+def test_an_administrator_sees_their_authoritys_access_alerts_and_suspends_the_account(browser, service):
+    from register.access_alerts import raise_alert
+    from register.db import open_register
+
+    engine = open_register(service["db"])
+    mine = raise_alert(engine, "same_surname", "tom", "test:same_surname:tom", la_codes=["880"],
+                       children=["RC0000000001"])
+    theirs = raise_alert(engine, "hourly_limit", "ben", "test:hourly_limit:ben", la_codes=["881"])
+    context = browser.new_context(bypass_csp=True)  # for axe, injected inline
+    page = sign_in(context, service, "abi")
+    page.goto(service["url"] + "/alerts")
+    listed = page.get_by_test_id("alerts").inner_text()
+    assert "same_surname" in listed and "tom" in listed and "hourly_limit" not in listed, "their authority's only"
+    assert no_accessibility_violations(page) == []
+    forged = page.request.post(service["url"] + "/alerts", form={
+        "alert": str(theirs), "action": "suspend",
+        "csrfmiddlewaretoken": next(c["value"] for c in context.cookies() if c["name"] == "csrftoken")},
+        headers={"Referer": service["url"] + "/alerts"})
+    assert forged.status == 404, "another authority's alert"
+    page.get_by_role("button", name="Suspend tom").click()
+    assert "tom\tdisabled" in rollcall("users", "list", "--db", service["db"]).stdout
+    assert "same_surname" not in page.content(), "handled"
+    assert audit_entries(service, actor="abi")[0]["action"] == "admin_user_suspend"
+    context.close()
+    assert mine
