@@ -25,7 +25,7 @@ class UserError(Exception):
     """A user command that cannot be done; the message says why and is safe to print."""
 
 
-def add_user(name: str, password: str, roles: list[str], la_codes: list[str]) -> str:
+def add_user(name: str, password: str, roles: list[str], la_codes: list[str], surname: str = "") -> str:
     """Make a user with these roles and authorities and a TOTP device; return the device's
     otpauth:// URI, whose secret the user puts in an authenticator app."""
     from django.contrib.auth import get_user_model
@@ -49,7 +49,7 @@ def add_user(name: str, password: str, roles: list[str], la_codes: list[str]) ->
     users = get_user_model()
     if users.objects.filter(username=name).exists():
         raise UserError(f"there is already a user called {name}")
-    user = users(username=name)
+    user = users(username=name, last_name=surname.strip()[:150])  # the same-surname access rule reads it
     try:
         validate_password(password, user)
     except ValidationError as exc:

@@ -187,14 +187,21 @@ def child_cluster(request, child_id: str):
 @requires(ANALYST, CME_OFFICER)
 def search(request):
     query = request.GET.get("q", "")[:40]
-    found = search_children(register_engine(), query, authorities_of(request.user)) if query else []
+    found = search_children(register_engine(), query, authorities_of(request.user),
+                            may_see_shielded=_shielded(request)) if query else []
     if query:  # the kind of identifier searched for, never the identifier itself
         audited(request, "search", found, {"by": identifier_kind(query), "found": len(found)})
     return render(request, "casework/search.html", {"query": query, "found": found})
 
 
 def identifier_kind(query: str) -> str:
+    import pandas as pd
+
+    from schemas.identifiers import postcode_normalise
+
     q = query.strip().upper().replace(" ", "")
+    if postcode_normalise(pd.Series([q])).iloc[0]:
+        return "postcode"
     if q.startswith("RC"):
         return "child id"
     if q.isdigit() and len(q) == 10:

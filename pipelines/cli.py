@@ -409,7 +409,7 @@ def cmd_users(args) -> int:
                 return 2
             password = sys.stdin.readline().rstrip("\n")
             roles = list(args.role) + (["shielded_access"] if args.shielded else [])
-            uri = add_user(args.name, password, roles, args.la or [])
+            uri = add_user(args.name, password, roles, args.la or [], surname=args.surname or "")
             _audit_cli(open_register(args.db), "admin_user_add",
                        detail={"user": args.name, "roles": roles, "authorities": args.la or []})
             print(f"added {args.name}. TOTP secret (put it in an authenticator app): {totp_secret(uri)}")
@@ -550,6 +550,7 @@ def parser() -> argparse.ArgumentParser:
                                                  "system_admin (repeat for more than one)")
     u.add_argument("--la", action="append", help="an authority's 3-digit LA code (repeat for more than one)")
     u.add_argument("--shielded", action="store_true", help="may see shielded children's location")
+    u.add_argument("--surname", help="the user's surname (unusual access: looking up a child who shares it)")
     u.add_argument("--db", default=DEFAULT_URL)
     u.set_defaults(fn=cmd_users)
 

@@ -317,13 +317,29 @@ def current_child_id(engine, child_id: str) -> str | None:
     return child_id
 
 
-def search_children(engine, query: str, la_codes: list[str], limit: int = 20) -> list[str]:
-    """Children found by an exact identifier (a child id, a UPN or an NHS number), only those
-    visible in these authorities: a child elsewhere is not found, not even as a count. An old
-    child id finds the child its records went to."""
+def search_children(engine, query: str, la_codes: list[str], limit: int = 20,
+                    may_see_shielded: bool = False) -> list[str]:
+    """Children found by an exact identifier (a child id, a UPN or an NHS number) or by a
+    postcode, only those visible in these authorities: a child elsewhere is not found, not even
+    as a count. An old child id finds the child its records went to. A search by postcode never
+    finds a shielded child for a user without shielded-records access (as the NHS spine does
+    for its S flag): their location must not be inferable from the answer."""
+    import pandas as pd
+
+    from schemas.identifiers import postcode_normalise
+
     q = query.strip().upper().replace(" ", "")
     if not q or not la_codes:
         return []
+    postcode = postcode_normalise(pd.Series([q])).iloc[0]
+    if postcode:
+        with engine.connect() as conn:
+            found = set(conn.execute(select(SourceRecord.child_id).where(
+                SourceRecord.postcode == postcode, SourceRecord.child_id.is_not(None)).limit(500)).scalars())
+        if not may_see_shielded:
+            scope = current_shield_scope(engine)
+            found = {c for c in found if c not in scope.child_ids}
+        return sorted(c for c in found if child_visible(engine, c, la_codes))[:limit]
     with engine.connect() as conn:
         found = set(conn.execute(select(SourceRecord.child_id).where(
             or_(SourceRecord.child_id == q, SourceRecord.upn == q, SourceRecord.former_upn == q,

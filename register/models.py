@@ -113,6 +113,7 @@ class SourceRecord(Base):
         UniqueConstraint("file_id", "row_no"),
         Index("ix_source_records_active", "active"),
         Index("ix_source_records_record_key", "record_key"),
+        Index("ix_source_records_postcode", "postcode"),
         Index("ix_source_records_child_id", "child_id"),
         Index("ix_source_records_nhs_number", "nhs_number"),
         Index("ix_source_records_upn", "upn"),

@@ -164,3 +164,22 @@ def test_a_record_shows_its_five_strongest_reviewable_candidates_strongest_first
     assert "probability" not in str(found) and "weight" not in str(found), "no score reaches the page"
     assert record_candidates(register, theirs[0], ["880"], may_see_shielded=True) is None, "neither record is ours"
     assert record_candidates(register, key, ["881"], may_see_shielded=True) is None
+
+
+def test_a_search_by_postcode_never_finds_a_shielded_child_without_shielded_access(register):
+    from register.lookup import search_children
+    from register.shield import shield_scope
+
+    scope = shield_scope(register)
+    with register.connect() as conn:
+        shielded = conn.execute(select(SourceRecord.child_id, SourceRecord.postcode).where(
+            SourceRecord.child_id.in_(scope.child_ids), SourceRecord.postcode.is_not(None))).first()
+        other = conn.execute(select(SourceRecord.child_id, SourceRecord.postcode).where(
+            SourceRecord.child_id.not_in(scope.child_ids), SourceRecord.postcode.is_not(None),
+            SourceRecord.feed == "la")).first()
+    everywhere = ["880", "881", "882"]
+    typed = shielded.postcode.lower().replace(" ", "")  # as someone might type it
+    assert shielded.child_id not in search_children(register, typed, everywhere)
+    assert shielded.child_id in search_children(register, typed, everywhere, may_see_shielded=True)
+    assert other.child_id in search_children(register, other.postcode, everywhere)
+    assert search_children(register, other.postcode, ["999"]) == []

@@ -130,3 +130,21 @@ def test_the_asset_raises_each_alert_once_and_mails_the_privacy_officer(db_url, 
     assert "hourly_limit" in rules_raised
     subjects = [m["Subject"] for m in mails]
     assert any("more children in an hour" in s for s in subjects) and len(mails) == meta["alerts_sent"]
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_staff_surnames_and_authorities_come_from_the_services_users(db_url):
+    import subprocess
+    import sys
+
+    from register.db import open_register
+    from register.unusual import user_authorities, user_surnames
+    from tests.browser import ROOT
+
+    done = subprocess.run([sys.executable, "-m", "pipelines.cli", "users", "add", "tom", "--role", "cme_officer",
+                           "--la", "880", "--surname", "Okafor", "--db", db_url], input="Correct-horse-battery-9\n",
+                          capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert done.returncode == 0, done.stderr
+    engine = open_register(db_url)
+    assert user_surnames(engine) == {"tom": "OKAFOR"}
+    assert user_authorities(engine) == {"tom": {"880"}}
