@@ -57,6 +57,7 @@ from register.review import (
     split_record,
     undo,
 )
+from schemas.cells import safe_cell
 
 
 class SignInView(auth_views.LoginView):
@@ -294,7 +295,7 @@ def dfe_export(request):
     writer = csv.writer(response, lineterminator="\r\n")
     writer.writerow(["as_of", "la_code", "sex", "year_group", "time_missing", "reason", "children"])
     for row in dfe_counts(engine, authorities_of(request.user), as_of):
-        writer.writerow([as_of.isoformat(), *row])
+        writer.writerow([safe_cell(str(v)) for v in (as_of.isoformat(), *row)])
     audited(request, "export_dfe_counts", detail={"as_of": as_of.isoformat(), "authorities": authorities_of(request.user)})
     return response
 

@@ -3,6 +3,7 @@ serve` (gunicorn) on a loopback port, Debian's chromium driven by Playwright (it
 download its own browser here), and signing in with a password and a one-time code."""
 from __future__ import annotations
 
+import http.client
 import os
 import signal
 import socket
@@ -10,7 +11,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -48,8 +48,11 @@ def serving(db: str, workers: int = 1, env: dict | None = None) -> Iterator[str]
     url = f"http://127.0.0.1:{port}"
     try:
         for _ in range(200):
-            try:
-                urllib.request.urlopen(url + "/sign-in", timeout=1)
+            try:  # any answer will do: a service behind TLS answers plain HTTP with a redirect
+                probe = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
+                probe.request("GET", "/sign-in")
+                probe.getresponse().read()
+                probe.close()
                 break
             except OSError:
                 if server.poll() is not None:
@@ -65,7 +68,11 @@ def serving(db: str, workers: int = 1, env: dict | None = None) -> Iterator[str]
     finally:
         if server.poll() is None:
             os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:  # a worker stuck on a browser's idle connection
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait(timeout=30)
         output.close()
 
 
