@@ -459,6 +459,39 @@ def cmd_audit(args) -> int:
     return 0
 
 
+def cmd_retention(args) -> int:
+    from register.retention import Periods, apply_retention
+
+    engine = _existing_register("retention", args.db)
+    if engine is None:
+        return 1
+    counts = apply_retention(engine, args.today or date.today(), Periods())
+    _audit_cli(engine, "retention", detail=counts)
+    print(", ".join(f"{k.replace('_', ' ')}: {v}" for k, v in counts.items()))
+    return 0
+
+
+def cmd_sar(args) -> int:
+    """A subject access report: everything the register holds about one child, as JSON, in an
+    owner-only file."""
+    from register.private import private_file
+    from register.retention import subject_access_report
+
+    engine = _existing_register("sar", args.db)
+    if engine is None:
+        return 1
+    report = subject_access_report(engine, args.child_id)
+    if report is None:
+        print(f"rollcall sar: no child {args.child_id} in the register", file=sys.stderr)
+        return 1
+    out = Path(args.out)
+    private_file(out, truncate=True)
+    out.write_text(json.dumps(report, indent=2, default=str))
+    _audit_cli(engine, "subject_access_report", [report["child_id"]], {"records": len(report["records"])})
+    print(f"wrote everything held about child {report['child_id']} to {out} ({len(report['records'])} record rows)")
+    return 0
+
+
 def cmd_grant(args) -> int:
     from register.db import grant_service_role
 
@@ -562,6 +595,17 @@ def parser() -> argparse.ArgumentParser:
     a.add_argument("--limit", type=int, default=200)
     a.add_argument("--db", default=DEFAULT_URL)
     a.set_defaults(fn=cmd_audit)
+
+    ret = sub.add_parser("retention", help="delete what has outlived its retention period (as the weekly job does)")
+    ret.add_argument("--today", type=_date, help="the date to count from (default: today)")
+    ret.add_argument("--db", default=DEFAULT_URL)
+    ret.set_defaults(fn=cmd_retention)
+
+    sar = sub.add_parser("sar", help="a subject access report: everything held about one child, as JSON")
+    sar.add_argument("child_id")
+    sar.add_argument("--out", required=True, help="the file to write (owner-only)")
+    sar.add_argument("--db", default=DEFAULT_URL)
+    sar.set_defaults(fn=cmd_sar)
 
     dbp = sub.add_parser("db", help="the register database: grant the service's PostgreSQL role its rights")
     dbp.add_argument("action", choices=["grant"])

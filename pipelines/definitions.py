@@ -7,18 +7,20 @@ from assets.access import unusual_access
 from assets.cme_list import cme_flags
 from assets.intake import raw_extracts, validate_extracts
 from assets.linkage import children, links, standardised_records
+from assets.retention import retention
 from pipelines.alerts import check_failure_alert, run_failure_alert
 from pipelines.resources import resources_from_env
 from pipelines.sensors import inbox_sensor, relink_sensor, review_sensor
 
 PIPELINE_ASSETS = [raw_extracts, validate_extracts, standardised_records, links, children, cme_flags]
-ALL_ASSETS = [*PIPELINE_ASSETS, unusual_access]
+ALL_ASSETS = [*PIPELINE_ASSETS, unusual_access, retention]
 INTAKE = AssetSelection.assets(raw_extracts, validate_extracts)
 ACCESS = AssetSelection.assets(unusual_access)
+RETENTION = AssetSelection.assets(retention)
 
 intake_job = define_asset_job("intake_job", selection=INTAKE,
                               description="Collect and validate one provider's new extracts.")
-relink_job = define_asset_job("relink_job", selection=AssetSelection.all() - INTAKE - ACCESS,
+relink_job = define_asset_job("relink_job", selection=AssetSelection.all() - INTAKE - ACCESS - RETENTION,
                               tags={"rollcall/stage": "relink"},
                               description="Link the register's records and find children missing education.")
 relink_daily = ScheduleDefinition(name="relink_daily", job=relink_job, cron_schedule="0 6 * * *",
@@ -32,7 +34,13 @@ access_hourly = ScheduleDefinition(name="access_hourly", job=access_job, cron_sc
                                    execution_timezone="Europe/London",
                                    description="Unusual access is looked for every hour, and alerts not yet sent "
                                                "are sent again.")
+retention_job = define_asset_job("retention_job", selection=RETENTION,
+                                 description="Delete what has outlived its retention period, and report counts.")
+retention_weekly = ScheduleDefinition(name="retention_weekly", job=retention_job, cron_schedule="0 2 * * 0",
+                                      execution_timezone="Europe/London",
+                                      description="Retention periods are applied every Sunday night.")
 
-defs = Definitions(assets=ALL_ASSETS, jobs=[intake_job, relink_job, access_job], schedules=[relink_daily, access_hourly],
+defs = Definitions(assets=ALL_ASSETS, jobs=[intake_job, relink_job, access_job, retention_job],
+                   schedules=[relink_daily, access_hourly, retention_weekly],
                    sensors=[inbox_sensor, relink_sensor, review_sensor, run_failure_alert, check_failure_alert],
                    resources=resources_from_env())

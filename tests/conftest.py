@@ -63,3 +63,16 @@ def pytest_collection_modifyitems(config, items):
             wanted.add("postgres")
         for marker in sorted(wanted):
             item.add_marker(getattr(pytest.mark, marker))
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's chromium, driven by Playwright, for one test module."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.browser import launch_chromium
+
+    with sync_playwright() as p:
+        chromium = launch_chromium(p)
+        yield chromium
+        chromium.close()

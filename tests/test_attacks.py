@@ -14,7 +14,6 @@ import time
 import urllib.request
 
 import pytest
-from playwright.sync_api import sync_playwright
 from sqlalchemy import select, update
 
 from casework.users import key_bytes
@@ -23,7 +22,7 @@ from register.db import open_register
 from register.lookup import child_visible, in_authorities
 from register.models import CandidatePair, CmeCase, SourceRecord
 from synth.generate import generate
-from tests.browser import ROOT, launch_chromium, serving, sign_in
+from tests.browser import ROOT, serving, sign_in
 from tests.helpers import AS_OF
 
 PASSWORD = "Correct-horse-battery-9"
@@ -73,14 +72,6 @@ def target(tmp_path_factory):
     with serving(db, workers=2, env={"ROLLCALL_SECRET_KEY_FILE": str(home / "secret-key")}) as url:
         yield {"url": url, "db": db, "keys": keys, "home": home, "case": case, "formula_child": other,
                "theirs": theirs, "their_record": their_record, "their_pair": their_pair}
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as p:
-        chromium = launch_chromium(p)
-        yield chromium
-        chromium.close()
 
 
 def signed_in(browser, target, name):

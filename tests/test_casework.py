@@ -8,12 +8,11 @@ import sys
 import time
 
 import pytest
-from playwright.sync_api import sync_playwright
 
 from casework.users import key_bytes
 from pipelines.cli import run_pipeline
 from synth.generate import generate
-from tests.browser import ROOT, ServiceDidNotStart, launch_chromium, serving
+from tests.browser import ROOT, ServiceDidNotStart, serving
 from tests.browser import sign_in as browser_sign_in
 from tests.helpers import AS_OF
 from tests.mail import LocalSmtp
@@ -63,14 +62,6 @@ def service(tmp_path_factory):
             yield {"url": url, "keys": keys, "db": db, "flags": flags, "home": home, "inbox": smtp.inbox}
     except ServiceDidNotStart as exc:
         pytest.fail(f"the service did not start: {exc}")
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as p:
-        chromium = launch_chromium(p)
-        yield chromium
-        chromium.close()
 
 
 def sign_in(browser, service, name: str, code: str | None = None):

@@ -22,7 +22,7 @@ def test_every_asset_and_check_is_defined():
     graph = defs.resolve_asset_graph()
     keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
     assert keys == {"raw_extracts", "validated_rows", "quarantined_rows", "standardised_records", "links",
-                    "children", "cme_flags", "unusual_access"}
+                    "children", "cme_flags", "unusual_access", "retention"}
     checks = {c.name for c in graph.asset_check_keys}
     assert checks == {"every_provider_reachable", "quarantine_rate_below_5_percent", "no_extract_held",
                       "no_child_with_two_nhs_numbers",
