@@ -198,6 +198,7 @@ def _demo_users(db_url: str, home: Path) -> None:
         except UserError:
             print(f"  {name}: kept from an earlier demo (rollcall users disable {name} to retire it)")
             continue
+        _audit_cli(open_register(db_url), "admin_user_add", detail={"user": name, "roles": roles, "authorities": las})
         print(f"  {name} ({', '.join(roles)}; authorities {', '.join(las)}): password {password}, "
               f"one-time-code secret {totp_secret(uri)} (add it to an authenticator app)")
 
@@ -503,6 +504,7 @@ def cmd_grant(args) -> int:
     except ValueError as exc:
         print(f"rollcall db grant: {exc}", file=sys.stderr)
         return 1
+    _audit_cli(engine, "db_grant", detail={"role": args.role})
     print(f"granted {args.role} the register's tables; the audit log's for reading and inserting only")
     return 0
 

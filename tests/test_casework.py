@@ -166,6 +166,8 @@ def test_five_wrong_passwords_lock_the_user_name(browser, service):
     assert "Too many attempts" in locked.content()
     assert no_accessibility_violations(locked) == []
     context.close()
+    actions = [e["action"] for e in audit_entries(service, actor="ben")]
+    assert actions.count("sign_in_failed") >= 5 and "locked_out" in actions, actions
 
 
 def rerun(service):
