@@ -55,6 +55,7 @@ def cli_verify(engine) -> subprocess.CompletedProcess:
 def test_a_log_as_written_verifies_with_its_signed_checkpoints(logged):
     found = verdict(logged)
     assert found.ok and found.entries == 10 and found.checkpoints == 3, found
+    assert oct(audit.key_file().stat().st_mode & 0o777) == "0o600", "the signing key is its owner's only"
     assert audit.checkpoint(logged) == 10 and audit.checkpoint(logged) is None
     done = cli_verify(logged)
     assert done.returncode == 0 and "10 entries and 4 signed checkpoints" in done.stdout, done.stderr
@@ -142,8 +143,9 @@ def test_the_services_postgresql_role_can_insert_and_read_the_log_but_never_chan
         assert done.returncode == 0, done.stderr
         as_service = db_url.replace("postgres@", f"{role}@")
         service = open_register(as_service)
-        assert audit.record(service, "ava", "view_child", children=["RC0000000001"]) == 11
-        assert len(audit.entries(service)) == 11
+        assert audit.entries(service)[0]["action"] == "db_grant", "the grant itself is on the record"
+        assert audit.record(service, "ava", "view_child", children=["RC0000000001"]) == 12
+        assert len(audit.entries(service)) == 12
         for statement in ("UPDATE audit_log SET actor = 'x' WHERE id = 1", "DELETE FROM audit_log WHERE id = 1",
                           "DELETE FROM audit_children", "UPDATE audit_checkpoints SET signature = ''"):
             with pytest.raises(Exception, match="permission denied"), service.begin() as conn:

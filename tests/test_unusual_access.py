@@ -124,6 +124,7 @@ def test_the_asset_raises_each_alert_once_and_mails_the_privacy_officer(db_url, 
         mails = smtp.inbox.wait_for(1)
     meta = {k: v.value for k, v in first.asset_materializations_for_node("unusual_access")[0].metadata.items()}
     assert meta["rule_hourly_limit"] >= 1 and meta["alerts_sent"] >= 1, meta
+    assert meta["audit_checkpoint_at_entry"] == 120, "the hourly run signs the log's newest entry"
     again = {k: v.value for k, v in second.asset_materializations_for_node("unusual_access")[0].metadata.items()}
     assert again["alerts_raised"] == 0, "an alert is raised once"
     rules_raised = {a["rule"] for a in alerts_for(engine, None)}
