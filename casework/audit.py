@@ -3,6 +3,7 @@ every decision, note, outcome and administrative action, every sign-in, failed s
 lockout and sign-out, with who, when, from where, which children and why."""
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
@@ -13,9 +14,25 @@ from register.audit import record
 
 
 def client_address(request) -> str | None:
-    """The client's address as the service saw it (behind a reverse proxy: the proxy's, unless
-    the proxy is trusted to say, which gunicorn's forwarded-allow-ips governs)."""
-    return request.META.get("REMOTE_ADDR") if request is not None else None
+    """The client's address: the peer's, or, when the peer is a trusted reverse proxy
+    (ROLLCALL_TRUSTED_PROXIES, comma-separated addresses), the one the proxy says it served."""
+    if request is None:
+        return None
+    trusted = {a.strip() for a in os.environ.get("ROLLCALL_TRUSTED_PROXIES", "").split(",") if a.strip()}
+    return forwarded_client(request.META.get("REMOTE_ADDR"), request.META.get("HTTP_X_FORWARDED_FOR"), trusted)
+
+
+def forwarded_client(peer: str | None, forwarded_for: str | None, trusted: set[str]) -> str | None:
+    """Walk X-Forwarded-For from the right through trusted proxies only: the first address a
+    trusted proxy did not add itself is the client (anything further left the client could
+    have written)."""
+    if peer not in trusted or not forwarded_for:
+        return peer
+    hops = [h.strip() for h in forwarded_for.split(",") if h.strip()]
+    for hop in reversed(hops):
+        if hop not in trusted:
+            return hop[:64]
+    return peer
 
 
 def audited(request, action: str, children: Iterable[str] = (), detail: dict | None = None,

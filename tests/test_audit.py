@@ -161,3 +161,13 @@ def test_the_services_postgresql_role_can_insert_and_read_the_log_but_never_chan
             with psycopg.connect(f"postgresql://postgres@127.0.0.1:5432/{name}", autocommit=True) as inside:
                 inside.execute(f'DROP OWNED BY "{role}"')
             admin.execute(f'DROP ROLE IF EXISTS "{role}"')
+
+
+def test_the_client_address_behind_a_trusted_proxy_is_the_one_the_proxy_saw():
+    from casework.audit import forwarded_client
+
+    proxy = {"10.0.0.5"}
+    assert forwarded_client("203.0.113.9", "1.2.3.4", proxy) == "203.0.113.9", "an untrusted peer says nothing"
+    assert forwarded_client("10.0.0.5", "198.51.100.7", proxy) == "198.51.100.7"
+    assert forwarded_client("10.0.0.5", "6.6.6.6, 198.51.100.7", proxy) == "198.51.100.7", "not what the client wrote"
+    assert forwarded_client("10.0.0.5", None, proxy) == "10.0.0.5"
