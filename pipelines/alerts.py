@@ -34,6 +34,13 @@ def raise_alert(kind: str, **fields) -> None:
         fh.write(line + "\n")
 
 
+STARTER_ALERTS_TAG = "rollcall/alerts"  # "by-starter": whoever started the run raises its alerts
+
+
+def _from_the_command_line(run) -> bool:
+    return run.tags.get(STARTER_ALERTS_TAG) == "by-starter"
+
+
 def _root_cause(error) -> str:
     # Dagster wraps a step's exception; the class that says what went wrong is the innermost.
     while getattr(error, "cause", None) is not None:
@@ -43,6 +50,8 @@ def _root_cause(error) -> str:
 
 @run_failure_sensor(default_status=DefaultSensorStatus.RUNNING, minimum_interval_seconds=30)
 def run_failure_alert(context: RunFailureSensorContext):
+    if _from_the_command_line(context.dagster_run):
+        return  # `rollcall run` raised it already, and exited non-zero
     steps = [e.step_key for e in context.get_step_failure_events()]
     errors = [_root_cause(e.event_specific_data.error) for e in context.get_step_failure_events()
               if e.event_specific_data and e.event_specific_data.error]
@@ -64,6 +73,8 @@ def failed_checks(instance, run_id: str) -> list[str]:
 @run_status_sensor(run_status=DagsterRunStatus.SUCCESS, default_status=DefaultSensorStatus.RUNNING,
                    minimum_interval_seconds=30, monitor_all_code_locations=False)
 def check_failure_alert(context: RunStatusSensorContext):
+    if _from_the_command_line(context.dagster_run):
+        return  # `rollcall run` raised it already, and exited non-zero
     failed = failed_checks(context.instance, context.dagster_run.run_id)
     if failed:
         raise_alert("checks_failed", run_id=context.dagster_run.run_id, checks=failed)

@@ -38,8 +38,10 @@ PARTITION_RANGE_END_TAG = "dagster/asset_partition_range_end"
 
 
 def run_pipeline(db_url: str, landing: str | None = None, sftp: str | None = None, archive: str | None = None,
-                 as_of: date | None = None, instance=None, settings: dict | None = None):
-    """Run every asset in-process, all provider partitions in one run."""
+                 as_of: date | None = None, instance=None, settings: dict | None = None,
+                 starter_alerts: bool = False):
+    """Run every asset in-process, all provider partitions in one run. `starter_alerts`: the
+    caller raises the run's alerts itself (the command line), so the sensors leave it alone."""
     from dagster import DagsterInstance, materialize
 
     from assets.intake import provider_partitions
@@ -52,7 +54,7 @@ def run_pipeline(db_url: str, landing: str | None = None, sftp: str | None = Non
         # Entered, so Dagster's definitions load against this instance's state storage, never a
         # stale one an earlier in-process run left behind; disposed when the run is done.
         with DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else DagsterInstance.ephemeral() as own:
-            return run_pipeline(db_url, landing, sftp, archive, as_of, own, settings)
+            return run_pipeline(db_url, landing, sftp, archive, as_of, own, settings, starter_alerts)
     router = DeliverySources(landing=landing, sftp_config=sftp).router()
     try:
         providers = router.providers()
@@ -64,6 +66,10 @@ def run_pipeline(db_url: str, landing: str | None = None, sftp: str | None = Non
         instance.add_dynamic_partitions(name, sorted(set(providers) - known))
     keys = instance.get_dynamic_partitions(name)
     tags = {"rollcall/trigger": "cli"}
+    if starter_alerts:
+        from pipelines.alerts import STARTER_ALERTS_TAG
+
+        tags[STARTER_ALERTS_TAG] = "by-starter"
     selection = None
     if keys:
         # One run over every provider partition: the intake assets see them all at once.
@@ -110,14 +116,27 @@ def failed_checks_of(result) -> list[str]:
             if e.event_type_value == "ASSET_CHECK_EVALUATION" and not e.event_specific_data.passed]
 
 
+CHECKS_FAILED = 3  # the run finished but a check failed: cron and systemd must notice
+
+
 def _report_run(result) -> int:
+    """Exit 1 when the run failed, CHECKS_FAILED when a check failed, else 0; a failure raises
+    the same alert the Dagster sensors raise for the daemon's runs (they leave the command
+    line's runs to it, so an alert is raised once whoever started the run)."""
+    from pipelines.alerts import raise_alert
+
     if not result.success:
         failed = [e.step_key for e in result.all_events if e.is_step_failure]
+        raise_alert("run_failed", run_id=result.run_id, job="rollcall run", steps=failed, started_by="cli")
         print(f"rollcall: the run failed at {', '.join(failed) or 'an unknown step'}; "
               f"see run {result.run_id} in Dagster", file=sys.stderr)
         return 1
-    for c in failed_checks_of(result):
+    failed_checks = failed_checks_of(result)
+    for c in failed_checks:
         print(f"rollcall: check failed: {c}", file=sys.stderr)
+    if failed_checks:
+        raise_alert("checks_failed", run_id=result.run_id, checks=failed_checks, started_by="cli")
+        return CHECKS_FAILED
     return 0
 
 
@@ -129,7 +148,8 @@ def cmd_run(args) -> int:
         return 2
     try:
         with register_lock(args.db, args.wait):
-            result = run_pipeline(args.db, args.landing, args.sftp, args.archive, args.as_of)
+            result = run_pipeline(args.db, args.landing, args.sftp, args.archive, args.as_of,
+                                  starter_alerts=True)
     except RegisterBusy as exc:
         print(f"rollcall run: {exc}; nothing was done. Try again later, or give --wait SECONDS.", file=sys.stderr)
         return 75  # EX_TEMPFAIL: cron and systemd may retry
@@ -162,7 +182,8 @@ def cmd_demo(args) -> int:
         if server:
             sftp_config = str(server.deliver_from(landing))
             print(f"delivered the extracts over SFTP to 127.0.0.1:{server.port}, one chrooted account per provider")
-        result = run_pipeline(db_url, None if sftp_config else str(landing), sftp_config, str(home / "archive"), as_of)
+        result = run_pipeline(db_url, None if sftp_config else str(landing), sftp_config, str(home / "archive"), as_of,
+                              starter_alerts=True)
         code = _report_run(result)
     finally:
         if server:

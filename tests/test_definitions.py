@@ -191,3 +191,44 @@ def test_the_database_url_is_read_from_the_environment_when_a_run_starts(monkeyp
     monkeypatch.delenv("ROLLCALL_DB_URL")
     with build_resources({"db": resources_from_env()["db"]}) as built:
         assert built.db.url == "sqlite:///var/rollcall.sqlite"
+
+
+def test_a_command_line_run_with_a_failed_check_exits_non_zero_and_raises_the_alert_once(tmp_path, monkeypatch,
+                                                                                          sqlite_url):
+    from pipelines import alerts
+    from pipelines.cli import CHECKS_FAILED, main
+    from pipelines.resources import DeliverySources
+    from sources.landing import LocalLanding
+    from sources.router import SourceRouter
+
+    monkeypatch.setenv("ROLLCALL_ALERTS", str(tmp_path / "alerts.log"))
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+
+    class Unreachable(LocalLanding):
+        transient_errors = (ConnectionError,)
+
+        def list_inbox(self, provider):
+            raise ConnectionError("server down")
+
+    (tmp_path / "landing" / "880" / "inbox").mkdir(parents=True)
+    monkeypatch.setattr(DeliverySources, "router", lambda self: SourceRouter([Unreachable(tmp_path / "landing")]))
+    runs = []
+    real = __import__("pipelines.cli", fromlist=["run_pipeline"]).run_pipeline
+
+    def keep(*args, **kwargs):
+        runs.append(real(*args, **kwargs, instance=instance))
+        return runs[-1]
+
+    instance = DagsterInstance.ephemeral()
+    monkeypatch.setattr("pipelines.cli.run_pipeline", keep)
+    code = main(["run", "--landing", str(tmp_path / "landing"), "--db", sqlite_url, "--archive", str(tmp_path / "a")])
+    assert code == CHECKS_FAILED
+    lines = [json.loads(x) for x in (tmp_path / "alerts.log").read_text().splitlines()]
+    assert [(x["alert"], x["checks"], x["started_by"]) for x in lines] == [
+        ("checks_failed", ["raw_extracts:every_provider_reachable"], "cli")]
+    (result,) = runs
+    ctx = build_run_status_sensor_context(sensor_name="check_failure_alert", dagster_instance=instance,
+                                          dagster_run=result.dagster_run,
+                                          dagster_event=result.get_run_success_event())
+    alerts.check_failure_alert(ctx)
+    assert len((tmp_path / "alerts.log").read_text().splitlines()) == 1, "the daemon's sensor does not raise it again"
