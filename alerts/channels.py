@@ -1,24 +1,23 @@
-"""Deliver access alerts to the privacy officers of the authorities they concern, by e-mail
-over SMTP. Configured by the environment:
+"""Alerts that reach people: e-mail over SMTP and webhooks (Teams- and Slack-compatible JSON,
+`{"text": ...}`), routed by kind and authority as the routes file says (alerts.routes).
 
-- ROLLCALL_SMTP_HOST, ROLLCALL_SMTP_PORT (default 25), ROLLCALL_SMTP_STARTTLS=1 to upgrade;
-- ROLLCALL_ALERT_FROM, the sender;
-- ROLLCALL_PRIVACY_OFFICERS, who hears for which authority: `880=po@la880.gov.uk,881=...`
-  (`*=address` hears for every authority).
-
-A message names the rule, the user and the register ids of the children, never a child's
-personal data, and links to the administrators' alerts page. An alert that cannot be sent
-stays undelivered and is sent again by the next `deliver_alerts` (the unusual-access asset
-runs it every time), so an SMTP outage loses nothing.
+Every alert goes through the outbox in the register (register.outbox) first, so one that
+cannot be sent is kept, its failure counted and logged (the error's class, never a text that
+could carry data), and sent at the next delivery: the hourly access job delivers, and so does
+every new alert. An alert's text names a rule, a user, a run or a child's register id, never
+a child's personal data.
 """
 from __future__ import annotations
 
+import json
 import logging
-import os
 import smtplib
+import urllib.request
 from email.message import EmailMessage
 
+from alerts.routes import Routes, load_routes
 from register.access_alerts import mark_delivered, undelivered
+from register.outbox import enqueue, mark_failed, mark_sent, unsent
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +27,7 @@ RULE_TITLES = {
     "hourly_limit": "a user looked at more children in an hour than the limit",
     "out_of_hours": "a user looked at children out of hours",
     "outside_caseload": "a user opened children outside their caseload",
+    "outside_authorities": "a user looked at a child outside their authorities",
     "shielded_access": "a user looked at shielded children",
     "same_surname": "a user looked at a child who shares their surname",
     "many_viewers": "many users looked at one child",
@@ -36,66 +36,82 @@ RULE_TITLES = {
 }
 
 
-def privacy_officers() -> dict[str, list[str]]:
-    out: dict[str, list[str]] = {}
-    for part in os.environ.get("ROLLCALL_PRIVACY_OFFICERS", "").split(","):
-        if "=" in part:
-            la, address = (x.strip() for x in part.split("=", 1))
-            if la and address:
-                out.setdefault(la, []).append(address)
-    return out
+def access_alert_text(alert, service_url: str) -> tuple[str, str]:
+    title = RULE_TITLES.get(alert.rule, alert.rule)
+    body = (f"Rule: {alert.rule} ({title})\n"
+            f"User: {alert.actor}\n"
+            f"Authorities: {alert.la_codes or '-'}\n"
+            f"Children (register ids): {alert.children or '-'}\n"
+            f"Raised at: {alert.raised_at.isoformat(timespec='seconds')} UTC\n\n"
+            f"See the alert, the user's audit trail and suspend the account if needed: "
+            f"{service_url.rstrip('/')}/alerts\n")
+    return f"Rollcall access alert {alert.id}: {title}", body
 
 
-def recipients(la_codes: list[str]) -> list[str]:
-    officers = privacy_officers()
-    found = {a for la in la_codes for a in officers.get(la, [])} | set(officers.get("*", []))
-    return sorted(found)
+def queue_access_alerts(engine, routes: Routes) -> int:
+    """Each access alert not yet queued goes to the outbox once per authority it concerns."""
+    queued = 0
+    for alert in undelivered(engine):
+        subject, body = access_alert_text(alert, routes.service_url)
+        for la in (alert.la_codes or "").split() or [None]:
+            enqueue(engine, "access", subject, body, la)
+            queued += 1
+        mark_delivered(engine, alert.id)
+    return queued
 
 
-def message(alert, to: list[str]) -> EmailMessage:
+def send_email(smtp: dict, to: list[str], subject: str, body: str) -> None:
     msg = EmailMessage()
-    msg["From"] = os.environ.get("ROLLCALL_ALERT_FROM", "rollcall@localhost")
+    msg["From"] = smtp.get("from", "rollcall@localhost")
     msg["To"] = ", ".join(to)
-    msg["Subject"] = f"Rollcall access alert {alert.id}: {RULE_TITLES.get(alert.rule, alert.rule)}"
-    base = os.environ.get("ROLLCALL_SERVICE_URL", "").rstrip("/")
-    msg.set_content(
-        f"Rule: {alert.rule} ({RULE_TITLES.get(alert.rule, alert.rule)})\n"
-        f"User: {alert.actor}\n"
-        f"Authorities: {alert.la_codes or '-'}\n"
-        f"Children (register ids): {alert.children or '-'}\n"
-        f"Raised at: {alert.raised_at.isoformat(timespec='seconds')} UTC\n\n"
-        f"See the alert, the user's audit trail and suspend the account if needed: {base}/alerts\n")
-    return msg
+    msg["Subject"] = subject
+    msg.set_content(body)
+    with smtplib.SMTP(str(smtp.get("host", "localhost")), int(smtp.get("port", 25)), timeout=30) as conn:
+        if smtp.get("starttls"):
+            conn.starttls()
+        conn.send_message(msg)
+
+
+def post_webhook(url: str, subject: str, body: str) -> None:
+    """Teams (incoming webhook) and Slack both take {"text": ...}."""
+    data = json.dumps({"text": f"{subject}\n\n{body}"}).encode()
+    request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"}, method="POST")
+    with urllib.request.urlopen(request, timeout=30) as answer:
+        if answer.status >= 300:
+            raise OSError(f"webhook answered {answer.status}")
+
+
+def deliver(engine, routes: Routes | None = None) -> dict[str, int]:
+    """Send every message in the outbox to its routes; counts of sent, failed (kept to retry)
+    and those no route takes (kept too, and logged: someone must add a route)."""
+    routes = routes if routes is not None else load_routes()
+    queue_access_alerts(engine, routes)
+    counts = {"sent": 0, "failed": 0, "no_recipient": 0}
+    for message in unsent(engine):
+        emails, hooks = routes.for_alert(message.kind, message.la_code)
+        if not emails and not hooks:
+            counts["no_recipient"] += 1
+            log.error("alert %d (%s, authority %s): no route takes it; add one to the routes file", message.id,
+                      message.kind, message.la_code or "-")
+            continue
+        try:
+            if emails:
+                if not routes.smtp.get("host"):
+                    raise OSError("no smtp host in the routes file")
+                send_email(routes.smtp, emails, message.subject, message.body)
+            for url in hooks:
+                post_webhook(url, message.subject, message.body)
+        except (OSError, smtplib.SMTPException) as exc:
+            mark_failed(engine, message.id, type(exc).__name__)
+            counts["failed"] += 1
+            log.error("alert %d (%s): sending failed (%s, attempt %d); it is kept and sent again at the next "
+                      "delivery", message.id, message.kind, type(exc).__name__, message.attempts + 1)
+            continue
+        mark_sent(engine, message.id)
+        counts["sent"] += 1
+    return counts
 
 
 def deliver_alerts(engine) -> dict[str, int]:
-    """Send every undelivered alert; counts of sent, failed and those with nobody to hear."""
-    host = os.environ.get("ROLLCALL_SMTP_HOST")
-    counts = {"sent": 0, "failed": 0, "no_recipient": 0}
-    pending = undelivered(engine)
-    if not pending:
-        return counts
-    if not host:
-        counts["failed"] = len(pending)
-        log.error("access alerts: %d waiting but ROLLCALL_SMTP_HOST is not set", len(pending))
-        return counts
-    port = int(os.environ.get("ROLLCALL_SMTP_PORT", "25"))
-    try:
-        with smtplib.SMTP(host, port, timeout=30) as smtp:
-            if os.environ.get("ROLLCALL_SMTP_STARTTLS") == "1":
-                smtp.starttls()
-            for alert in pending:
-                to = recipients((alert.la_codes or "").split())
-                if not to:
-                    counts["no_recipient"] += 1
-                    log.error("access alert %d: no privacy officer is configured for %s", alert.id,
-                              alert.la_codes or "its authorities")
-                    continue
-                smtp.send_message(message(alert, to))
-                mark_delivered(engine, alert.id)
-                counts["sent"] += 1
-    except (OSError, smtplib.SMTPException) as exc:
-        counts["failed"] = len(pending) - counts["sent"] - counts["no_recipient"]
-        log.error("access alerts: SMTP to %s:%d failed (%s); %d left to send next time", host, port,
-                  type(exc).__name__, counts["failed"])
-    return counts
+    """Access alerts and everything else waiting in the outbox, as the routes file says."""
+    return deliver(engine)

@@ -119,7 +119,7 @@ def failed_checks_of(result) -> list[str]:
 CHECKS_FAILED = 3  # the run finished but a check failed: cron and systemd must notice
 
 
-def _report_run(result) -> int:
+def _report_run(result, db_url: str | None = None) -> int:
     """Exit 1 when the run failed, CHECKS_FAILED when a check failed, else 0; a failure raises
     the same alert the Dagster sensors raise for the daemon's runs (they leave the command
     line's runs to it, so an alert is raised once whoever started the run)."""
@@ -127,7 +127,7 @@ def _report_run(result) -> int:
 
     if not result.success:
         failed = [e.step_key for e in result.all_events if e.is_step_failure]
-        raise_alert("run_failed", run_id=result.run_id, job="rollcall run", steps=failed, started_by="cli")
+        raise_alert("run_failed", db_url, run_id=result.run_id, job="rollcall run", steps=failed, started_by="cli")
         print(f"rollcall: the run failed at {', '.join(failed) or 'an unknown step'}; "
               f"see run {result.run_id} in Dagster", file=sys.stderr)
         return 1
@@ -135,7 +135,7 @@ def _report_run(result) -> int:
     for c in failed_checks:
         print(f"rollcall: check failed: {c}", file=sys.stderr)
     if failed_checks:
-        raise_alert("checks_failed", run_id=result.run_id, checks=failed_checks, started_by="cli")
+        raise_alert("checks_failed", db_url, run_id=result.run_id, checks=failed_checks, started_by="cli")
         return CHECKS_FAILED
     return 0
 
@@ -153,7 +153,7 @@ def cmd_run(args) -> int:
     except RegisterBusy as exc:
         print(f"rollcall run: {exc}; nothing was done. Try again later, or give --wait SECONDS.", file=sys.stderr)
         return 75  # EX_TEMPFAIL: cron and systemd may retry
-    code = _report_run(result)
+    code = _report_run(result, args.db)
     if code == 0:
         print("\n".join(summary(args.db, args.as_of)))
     return code
@@ -184,7 +184,7 @@ def cmd_demo(args) -> int:
             print(f"delivered the extracts over SFTP to 127.0.0.1:{server.port}, one chrooted account per provider")
         result = run_pipeline(db_url, None if sftp_config else str(landing), sftp_config, str(home / "archive"), as_of,
                               starter_alerts=True)
-        code = _report_run(result)
+        code = _report_run(result, db_url)
     finally:
         if server:
             server.stop()

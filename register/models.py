@@ -309,6 +309,23 @@ class AccessAlert(Base):
     __table_args__ = (Index("ix_access_alerts_status", "status"),)
 
 
+class OutboxMessage(Base):
+    """An alert waiting to reach people (alerts.channels): its kind and authority pick the routes
+    (the routes file), its text holds no personal data. Sent once; a failure is counted and
+    retried at the next delivery."""
+    __tablename__ = "alert_outbox"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    kind: Mapped[str] = mapped_column(String(40))
+    la_code: Mapped[str | None] = mapped_column(String(3))
+    subject: Mapped[str] = mapped_column(Text)
+    body: Mapped[str] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    last_error: Mapped[str | None] = mapped_column(Text)  # an error class and where, never a message text
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime)
+    __table_args__ = (Index("ix_alert_outbox_sent_at", "sent_at"),)
+
+
 class ShieldedMember(Base):
     """The shield's scope as the last run left it (register.shield): every record key ("r") and
     register child ("c") it covers, with no personal data. Pages read it instead of computing

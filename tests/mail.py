@@ -4,7 +4,9 @@ from __future__ import annotations
 import time
 from email import message_from_bytes
 from email.message import Message
+from pathlib import Path
 
+import yaml
 from aiosmtpd.controller import Controller
 
 from tests.browser import free_port
@@ -40,6 +42,18 @@ class LocalSmtp:
     def __exit__(self, *exc) -> None:
         self._controller.stop()
 
-    def env(self, officers: str) -> dict[str, str]:
-        return {"ROLLCALL_SMTP_HOST": "127.0.0.1", "ROLLCALL_SMTP_PORT": str(self.port),
-                "ROLLCALL_ALERT_FROM": "rollcall@localhost", "ROLLCALL_PRIVACY_OFFICERS": officers}
+    def routes_file(self, folder: Path, routes: list[dict]) -> dict[str, str]:
+        """A routes file sending e-mail through this server; the environment that names it."""
+        path = folder / "alert-routes.yaml"
+        path.write_text(yaml.safe_dump({"smtp": {"host": "127.0.0.1", "port": self.port, "from": "rollcall@localhost"},
+                                        "service_url": "https://rollcall.example", "routes": routes}))
+        return {"ROLLCALL_ALERT_ROUTES": str(path)}
+
+    def env(self, folder: Path, officers: str) -> dict[str, str]:
+        """Access alerts to privacy officers: officers as "880=address,881=address" ("*" for all)."""
+        routes = []
+        for part in officers.split(","):
+            la, address = part.split("=", 1)
+            routes.append({"alerts": ["access"], "email": [address],
+                           **({} if la == "*" else {"authorities": [la]})})
+        return self.routes_file(folder, routes)

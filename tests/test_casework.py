@@ -58,7 +58,7 @@ def service(tmp_path_factory):
         flags = list(csv.DictReader(fh))
     try:
         with LocalSmtp() as smtp, serving(db, env={"ROLLCALL_SECRET_KEY_FILE": str(home / "secret-key"),
-                                                   **smtp.env(PRIVACY_OFFICERS)}) as url:
+                                                   **smtp.env(home, PRIVACY_OFFICERS)}) as url:
             yield {"url": url, "keys": keys, "db": db, "flags": flags, "home": home, "inbox": smtp.inbox}
     except ServiceDidNotStart as exc:
         pytest.fail(f"the service did not start: {exc}")

@@ -102,7 +102,7 @@ def test_a_dormant_account_suddenly_active():
 
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
-def test_the_asset_raises_each_alert_once_and_mails_the_privacy_officer(db_url, monkeypatch):
+def test_the_asset_raises_each_alert_once_and_mails_the_privacy_officer(db_url, monkeypatch, tmp_path):
     from dagster import materialize
 
     from assets.access import unusual_access
@@ -116,7 +116,7 @@ def test_the_asset_raises_each_alert_once_and_mails_the_privacy_officer(db_url, 
     for i in range(120):  # one user, 120 children within minutes: over the hourly limit of 100
         record(engine, "mallory", "view_child", children=[f"RC{i:010d}"], source="127.0.0.1")
     with LocalSmtp() as smtp:
-        for name, value in smtp.env("*=privacy@example.gov.uk").items():
+        for name, value in smtp.env(tmp_path, "*=privacy@example.gov.uk").items():
             monkeypatch.setenv(name, value)
         resources = rollcall_resources(db_url=db_url)
         first = materialize([unusual_access], resources=resources)
