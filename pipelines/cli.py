@@ -514,6 +514,34 @@ def cmd_sar(args) -> int:
     return 0
 
 
+def cmd_backup(args) -> int:
+    from sources.backup import BackupError, backup
+
+    if _existing_register("backup", args.db) is None:
+        return 1
+    try:
+        manifest = backup(args.db, Path(args.archive), Path(args.out))
+    except BackupError as exc:
+        print(f"rollcall backup: {exc}", file=sys.stderr)
+        return 1
+    _audit_cli(open_register(args.db), "backup", detail={"schema_revision": manifest["schema_revision"]})
+    print(f"backed up the register (schema {manifest['schema_revision']}) and the archive to {args.out}")
+    return 0
+
+
+def cmd_restore(args) -> int:
+    from sources.backup import BackupError, restore
+
+    try:
+        manifest = restore(Path(args.backup), args.db, Path(args.archive))
+    except BackupError as exc:
+        print(f"rollcall restore: {exc}", file=sys.stderr)
+        return 1
+    _audit_cli(open_register(args.db), "restore", detail={"made_at": manifest["made_at"]})
+    print(f"restored the backup made {manifest['made_at']} into the register and {args.archive}")
+    return 0
+
+
 def cmd_grant(args) -> int:
     from register.db import grant_service_role
 
@@ -629,6 +657,18 @@ def parser() -> argparse.ArgumentParser:
     sar.add_argument("--out", required=True, help="the file to write (owner-only)")
     sar.add_argument("--db", default=DEFAULT_URL)
     sar.set_defaults(fn=cmd_sar)
+
+    bk = sub.add_parser("backup", help="back up the register database and the raw archive into a new folder")
+    bk.add_argument("--out", required=True, help="a new (or empty) folder; made owner-only")
+    bk.add_argument("--archive", default=DEFAULT_ARCHIVE)
+    bk.add_argument("--db", default=DEFAULT_URL)
+    bk.set_defaults(fn=cmd_backup)
+
+    rs = sub.add_parser("restore", help="restore a backup into an empty database and archive folder")
+    rs.add_argument("backup", help="the backup's folder")
+    rs.add_argument("--archive", default=DEFAULT_ARCHIVE)
+    rs.add_argument("--db", default=DEFAULT_URL)
+    rs.set_defaults(fn=cmd_restore)
 
     dbp = sub.add_parser("db", help="the register database: grant the service's PostgreSQL role its rights")
     dbp.add_argument("action", choices=["grant"])
