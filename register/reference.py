@@ -5,7 +5,6 @@ codes to the 3-digit LA codes the extracts use. Read in chunks: the full directo
 """
 from __future__ import annotations
 
-import hashlib
 import re
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,6 +13,7 @@ import pandas as pd
 from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
+from register.checksums import file_sha256
 from register.models import PostcodeDirectory, ReferenceData
 from schemas.identifiers import postcode_normalise
 
@@ -36,14 +36,6 @@ def _pick(columns: list[str], wanted) -> str:
             return lower[c]
     raise ReferenceError(f"no column named {' or '.join(wanted) if not isinstance(wanted, re.Pattern) else wanted.pattern}"
                          f" among {len(columns)} columns")
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def load_postcode_directory(engine, directory: Path, la_codes: Path, version: str | None = None,
@@ -72,7 +64,7 @@ def load_postcode_directory(engine, directory: Path, la_codes: Path, version: st
             rows += len(frame)
         version = version or directory.name
         ref = s.get(ReferenceData, POSTCODE_DIRECTORY) or ReferenceData(name=POSTCODE_DIRECTORY)
-        ref.version, ref.sha256, ref.rows = version[:128], _sha256(directory), rows
+        ref.version, ref.sha256, ref.rows = version[:128], file_sha256(directory), rows
         ref.loaded_at = datetime.now(UTC).replace(tzinfo=None)
         s.add(ref)
         s.commit()

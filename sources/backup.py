@@ -9,7 +9,6 @@ it is kept apart from the data on purpose (docs/operations.md).
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import sqlite3
@@ -21,6 +20,7 @@ from pathlib import Path
 from sqlalchemy import create_engine, inspect, select, text
 from sqlalchemy.engine import make_url
 
+from register.checksums import file_sha256
 from register.private import private_dir, private_file
 
 MANIFEST = "manifest.json"
@@ -28,14 +28,6 @@ MANIFEST = "manifest.json"
 
 class BackupError(RuntimeError):
     """A backup or restore that cannot be done; the message says why and holds no data."""
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _pg_args(url: str) -> tuple[list[str], dict]:
@@ -85,7 +77,7 @@ def backup(db_url: str, archive: Path, out: Path) -> dict:
     manifest = {"made_at": datetime.now(UTC).isoformat(timespec="seconds"), "schema_revision": revision,
                 "database_kind": "sqlite" if db_url.startswith("sqlite:///") else "postgresql",
                 "archive_was_at": [str(archive.resolve()), str(archive)],  # as resolved, and as given
-                "files": {name: {"file": f, "sha256": _sha256(out / f)} for name, f in files.items()}}
+                "files": {name: {"file": f, "sha256": file_sha256(out / f)} for name, f in files.items()}}
     private_file(out / MANIFEST)
     (out / MANIFEST).write_text(json.dumps(manifest, indent=2))
     return manifest
@@ -109,7 +101,7 @@ def restore(backup_dir: Path, db_url: str, archive: Path) -> dict:
     except (OSError, ValueError):
         raise BackupError(f"{backup_dir} holds no readable {MANIFEST}: not a Rollcall backup") from None
     for entry in manifest["files"].values():
-        if _sha256(backup_dir / entry["file"]) != entry["sha256"]:
+        if file_sha256(backup_dir / entry["file"]) != entry["sha256"]:
             raise BackupError(f"{entry['file']} does not match its checksum in the manifest: the backup is damaged")
     kind = "sqlite" if db_url.startswith("sqlite:///") else "postgresql"
     if kind != manifest["database_kind"]:
