@@ -5,7 +5,7 @@ import csv
 import pytest
 from sqlalchemy import select
 
-from pipelines.cli import main
+from pipelines.cli import CHECKS_FAILED, main
 from register.db import open_register
 from register.models import CandidatePair, SourceRecord
 from tests.helpers import AS_OF, drop_extract, make_upn, receipt, school_csv
@@ -78,7 +78,9 @@ def test_the_cme_export_refuses_when_no_list_was_computed(landing, sqlite_url, t
     assert "stopped before the CME list" in capsys.readouterr().err and not out.exists()
     monkeypatch.undo()
     monkeypatch.delenv("DAGSTER_HOME", raising=False)
-    assert run(landing, sqlite_url, tmp_path) == 0
+    # The one-row extract is far smaller than the school's last: held, a failed check, exit 3.
+    assert run(landing, sqlite_url, tmp_path) == CHECKS_FAILED
+    assert "check failed: validated_rows:no_extract_held" in capsys.readouterr().err
     assert main(["export", "cme", "--db", sqlite_url, "--out", str(out)]) == 0
 
 

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from pipelines.cli import main, run_pipeline
+from pipelines.cli import CHECKS_FAILED, main, run_pipeline
 from register.db import open_register
 from register.models import CandidatePair, ExtractFile, SourceRecord
 from synth.evaluate import linkage_scores
@@ -413,7 +413,7 @@ def test_an_extract_far_smaller_than_the_last_is_held_until_an_operator_decides(
     assert run(landing, sqlite_url, tmp_path) == 0 and roll() == 40
     # The wrong file: rejected by the operator, the roll never changes.
     drop_extract(landing, "8819992", "school_8819992_20261015.csv", school_csv(pupils[:3]))
-    assert run(landing, sqlite_url, tmp_path) == 0
+    assert run(landing, sqlite_url, tmp_path) == CHECKS_FAILED, "a held extract fails the no_extract_held check"
     r = receipt(landing, "8819992", "school_8819992_20261015.csv")
     assert r["status"] == "held" and "far fewer" in r["reason"] and roll() == 40
     assert main(["held", "reject", str(held_id()), "--reason", "a partial export", "--db", sqlite_url]) == 0
@@ -422,7 +422,7 @@ def test_an_extract_far_smaller_than_the_last_is_held_until_an_operator_decides(
     assert r["status"] == "rejected" and "a partial export" in r["reason"] and roll() == 40
     # A school that really shrank: released, then applied.
     drop_extract(landing, "8819992", "school_8819992_20261101.csv", school_csv(pupils[:5]))
-    assert run(landing, sqlite_url, tmp_path) == 0 and roll() == 40
+    assert run(landing, sqlite_url, tmp_path) == CHECKS_FAILED and roll() == 40
     assert main(["held", "release", str(held_id()), "--db", sqlite_url]) == 0
     assert run(landing, sqlite_url, tmp_path) == 0
     assert receipt(landing, "8819992", "school_8819992_20261101.csv")["status"] == "accepted"
