@@ -631,7 +631,7 @@ def parser() -> argparse.ArgumentParser:
     u.add_argument("action", choices=["add", "list", "disable"])
     u.add_argument("name", nargs="?")
     u.add_argument("--role", action="append", help="analyst, cme_officer, authority_admin, shielded_access, "
-                                                 "system_admin (repeat for more than one)")
+                                                 "system_admin, auditor (repeat for more than one)")
     u.add_argument("--la", action="append", help="an authority's 3-digit LA code (repeat for more than one)")
     u.add_argument("--shielded", action="store_true", help="may see shielded children's location")
     u.add_argument("--surname", help="the user's surname (unusual access: looking up a child who shares it)")
