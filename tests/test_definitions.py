@@ -31,9 +31,9 @@ def test_every_asset_and_check_is_defined():
     assert defs.resolve_job_def("intake_job").partitions_def is not None
 
 
-def test_failed_checks_raise_an_alert(tmp_path, monkeypatch, sqlite_url):
-    from pipelines import alerts
-    from pipelines.cli import failed_checks_of, run_pipeline
+def unreachable_provider(tmp_path, monkeypatch) -> None:
+    """Provider 880's inbox cannot be listed (its server is down): the reachability check fails.
+    Alerts go to a file of the test's."""
     from pipelines.resources import DeliverySources
     from sources.landing import LocalLanding
     from sources.router import SourceRouter
@@ -48,6 +48,12 @@ def test_failed_checks_raise_an_alert(tmp_path, monkeypatch, sqlite_url):
 
     (tmp_path / "landing" / "880" / "inbox").mkdir(parents=True)
     monkeypatch.setattr(DeliverySources, "router", lambda self: SourceRouter([Unreachable(tmp_path / "landing")]))
+
+
+def test_failed_checks_raise_an_alert(tmp_path, monkeypatch, sqlite_url):
+    from pipelines import alerts
+    from pipelines.cli import failed_checks_of, run_pipeline
+    unreachable_provider(tmp_path, monkeypatch)
     instance = DagsterInstance.ephemeral()
     result = run_pipeline(sqlite_url, str(tmp_path / "landing"), None, str(tmp_path / "a"), None, instance=instance)
     assert result.success
@@ -197,21 +203,8 @@ def test_a_command_line_run_with_a_failed_check_exits_non_zero_and_raises_the_al
                                                                                           sqlite_url):
     from pipelines import alerts
     from pipelines.cli import CHECKS_FAILED, main
-    from pipelines.resources import DeliverySources
-    from sources.landing import LocalLanding
-    from sources.router import SourceRouter
-
-    monkeypatch.setenv("ROLLCALL_ALERTS", str(tmp_path / "alerts.log"))
     monkeypatch.delenv("DAGSTER_HOME", raising=False)
-
-    class Unreachable(LocalLanding):
-        transient_errors = (ConnectionError,)
-
-        def list_inbox(self, provider):
-            raise ConnectionError("server down")
-
-    (tmp_path / "landing" / "880" / "inbox").mkdir(parents=True)
-    monkeypatch.setattr(DeliverySources, "router", lambda self: SourceRouter([Unreachable(tmp_path / "landing")]))
+    unreachable_provider(tmp_path, monkeypatch)
     runs = []
     real = __import__("pipelines.cli", fromlist=["run_pipeline"]).run_pipeline
 
