@@ -302,7 +302,7 @@ class AccessAlert(Base):
     children: Mapped[str | None] = mapped_column(Text)  # child ids, space-separated
     detail: Mapped[str | None] = mapped_column(Text)  # JSON, no personal data
     dedupe_key: Mapped[str] = mapped_column(String(200), unique=True)  # one alert per rule, user and window
-    delivered_at: Mapped[datetime | None] = mapped_column(DateTime)
+    delivered_at: Mapped[datetime | None] = mapped_column(DateTime)  # queued to the alert routes (the outbox)
     status: Mapped[str] = mapped_column(String(8), default="open", server_default="open")
     handled_by: Mapped[str | None] = mapped_column(String(150))
     handled_at: Mapped[datetime | None] = mapped_column(DateTime)
