@@ -82,7 +82,8 @@ def post_webhook(url: str, subject: str, body: str) -> None:
 
 
 def deliver(engine, routes: Routes | None = None) -> dict[str, int]:
-    """Send every message in the outbox to its routes; counts of sent, failed (kept to retry)
+    """Queue new access alerts, then send every message in the outbox to its routes (the routes
+    file unless given); counts of sent, failed (kept to retry)
     and those no route takes (kept too, and logged: someone must add a route)."""
     routes = routes if routes is not None else load_routes()
     queue_access_alerts(engine, routes)
@@ -110,8 +111,3 @@ def deliver(engine, routes: Routes | None = None) -> dict[str, int]:
         mark_sent(engine, message.id)
         counts["sent"] += 1
     return counts
-
-
-def deliver_alerts(engine) -> dict[str, int]:
-    """Access alerts and everything else waiting in the outbox, as the routes file says."""
-    return deliver(engine)

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from dagster import AssetExecutionContext, MaterializeResult, asset
 
-from alerts.channels import deliver_alerts
+from alerts.channels import deliver
 from assets.safety import scrubbed
 from register.audit import checkpoint
 from register.unusual import check_access, raise_findings
@@ -21,7 +21,7 @@ def unusual_access(context: AssetExecutionContext) -> MaterializeResult:
     engine = context.resources.db.engine()
     findings = check_access(engine, datetime.now(UTC).replace(tzinfo=None))
     raised = raise_findings(engine, findings)
-    delivered = deliver_alerts(engine)
+    delivered = deliver(engine)
     signed = checkpoint(engine)  # the log's newest entry signed every hour, besides every 100 entries
     by_rule: dict[str, int] = {}
     for f in findings:

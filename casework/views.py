@@ -127,7 +127,7 @@ def child(request, child_id: str):
 def child_break_glass(request, child_id: str):
     """Break-glass: a user without shielded-records access opens a shielded child's location
     after stating why. The look is audited and an alert goes to the privacy officers at once."""
-    from alerts.channels import deliver_alerts
+    from alerts.channels import deliver
     from register.access_alerts import raise_alert
 
     engine = register_engine()
@@ -144,7 +144,7 @@ def child_break_glass(request, child_id: str):
     entry = audited(request, "break_glass", [child_id], reason=reason)
     raise_alert(engine, "break_glass", request.user.get_username(), f"break_glass:{entry}", la_codes=las,
                 children=[child_id], detail={"audit_entry": entry})
-    deliver_alerts(engine)  # at once; one that cannot be sent now is sent by the next access check
+    deliver(engine)  # at once; one that cannot be sent now is sent by the next access check
     request.session["glass"] = {**request.session.get("glass", {}), child_id: reason}
     return redirect("child", child_id=child_id)
 

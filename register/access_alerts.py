@@ -6,22 +6,18 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from datetime import UTC, datetime
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
+from register.clock import utc_now
 from register.models import AccessAlert
-
-
-def _now() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def raise_alert(engine, rule: str, actor: str, dedupe_key: str, *, la_codes: Iterable[str] = (),
                 children: Iterable[str] = (), detail: dict | None = None) -> int | None:
     """Raise an alert unless one with this key exists; its id, or None when it was raised before."""
-    row = {"raised_at": _now(), "rule": rule, "actor": actor[:150], "la_codes": " ".join(sorted(set(la_codes))) or None,
+    row = {"raised_at": utc_now(), "rule": rule, "actor": actor[:150], "la_codes": " ".join(sorted(set(la_codes))) or None,
            "children": " ".join(sorted({c for c in children if c})) or None,
            "detail": json.dumps(detail, sort_keys=True, default=str) if detail else None,
            "dedupe_key": dedupe_key[:200], "status": "open"}
@@ -40,7 +36,7 @@ def undelivered(engine) -> list[AccessAlert]:
 
 def mark_delivered(engine, alert_id: int) -> None:
     with engine.begin() as conn:
-        conn.execute(update(AccessAlert).where(AccessAlert.id == alert_id).values(delivered_at=_now()))
+        conn.execute(update(AccessAlert).where(AccessAlert.id == alert_id).values(delivered_at=utc_now()))
 
 
 def alerts_for(engine, la_codes: list[str] | None, status: str = "open", limit: int = 200) -> list[dict]:
@@ -64,4 +60,4 @@ def alerts_for(engine, la_codes: list[str] | None, status: str = "open", limit: 
 def handle_alert(engine, alert_id: int, by: str) -> None:
     with engine.begin() as conn:
         conn.execute(update(AccessAlert).where(AccessAlert.id == alert_id, AccessAlert.status == "open")
-                     .values(status="closed", handled_by=by[:150], handled_at=_now()))
+                     .values(status="closed", handled_by=by[:150], handled_at=utc_now()))

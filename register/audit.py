@@ -16,21 +16,18 @@ import json
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy import func, select, update
 
+from register.clock import utc_now
 from register.models import AuditCheckpoint, AuditChild, AuditEntry, AuditHead
 from register.private import private_dir
 
 GENESIS = "0" * 64
 CHECKPOINT_EVERY = int(os.environ.get("ROLLCALL_AUDIT_CHECKPOINT_EVERY", "100"))
 DEFAULT_KEY_FILE = Path(__file__).resolve().parents[1] / "var" / "audit-signing-key"
-
-
-def _now() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def entry_hash(prev_hash: str, entry_id: int, at: datetime, actor: str, source: str | None, action: str,
@@ -111,7 +108,7 @@ def record(engine, actor: str, action: str, *, children: Iterable[str] = (), det
         # Updating the head first takes the write lock before anything is read.
         conn.execute(update(AuditHead).where(AuditHead.id == 1).values(entry_id=AuditHead.entry_id))
         head = conn.execute(select(AuditHead.entry_id, AuditHead.hash).where(AuditHead.id == 1)).one()
-        entry_id, at = head.entry_id + 1, _now()
+        entry_id, at = head.entry_id + 1, utc_now()
         digest = entry_hash(head.hash, entry_id, at, actor[:150], source, action, kids_text, detail_text, reason)
         conn.execute(AuditEntry.__table__.insert().values(
             id=entry_id, at=at, actor=actor[:150], source=(source or None) and source[:64], action=action,
@@ -127,7 +124,7 @@ def record(engine, actor: str, action: str, *, children: Iterable[str] = (), det
 def _write_checkpoint(conn, entry_id: int, digest: str) -> None:
     key = signing_key()
     conn.execute(AuditCheckpoint.__table__.insert().values(
-        at=_now(), entry_id=entry_id, entry_hash=digest, key_id=key_id(key.public_key()),
+        at=utc_now(), entry_id=entry_id, entry_hash=digest, key_id=key_id(key.public_key()),
         signature=key.sign(_checkpoint_message(entry_id, digest)).hex()))
 
 

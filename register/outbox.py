@@ -1,21 +1,16 @@
 """The alert outbox: alerts waiting to reach people (alerts.channels sends them)."""
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from sqlalchemy import select, update
 
+from register.clock import utc_now
 from register.models import OutboxMessage
-
-
-def _now() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def enqueue(engine, kind: str, subject: str, body: str, la_code: str | None = None) -> int:
     with engine.begin() as conn:
         return conn.execute(OutboxMessage.__table__.insert().values(
-            created_at=_now(), kind=kind, la_code=la_code, subject=subject[:300], body=body, attempts=0)
+            created_at=utc_now(), kind=kind, la_code=la_code, subject=subject[:300], body=body, attempts=0)
         ).inserted_primary_key[0]
 
 
@@ -28,7 +23,7 @@ def unsent(engine) -> list:
 def mark_sent(engine, message_id: int) -> None:
     with engine.begin() as conn:
         conn.execute(update(OutboxMessage).where(OutboxMessage.id == message_id)
-                     .values(sent_at=_now(), attempts=OutboxMessage.attempts + 1, last_error=None))
+                     .values(sent_at=utc_now(), attempts=OutboxMessage.attempts + 1, last_error=None))
 
 
 def mark_failed(engine, message_id: int, error: str) -> None:
