@@ -18,6 +18,8 @@ from dagster import (
 )
 
 from assets.safety import scrubbed
+from register.clock import utc_now
+from register.deliveries import files_by_provider
 from register.held import held_files
 from sources.acknowledge import load_and_acknowledge
 from sources.collect import collect, pending_files
@@ -26,6 +28,12 @@ from sources.collect import collect, pending_files
 warnings.filterwarnings("ignore", message=".*backfill_policy.*", category=BetaWarning)
 
 QUARANTINE_WARN_RATE = 0.05
+
+
+def _progress(context, done: int, total: int, what: str) -> None:
+    """A progress line in Dagster's log (and on the command line) at every tenth of the way."""
+    if done == total or done % max(1, total // 10) == 0:
+        context.log.info(f"progress: {done} of {total} {what}")
 # One partition per provider provider, added by the inbox sensor or `rollcall run`, so one
 # provider's run, failure or backlog never holds up another's.
 provider_partitions = DynamicPartitionsDefinition(name="providers")
@@ -41,6 +49,7 @@ ONE_RUN = BackfillPolicy.single_run()
 @scrubbed
 def raw_extracts(context: AssetExecutionContext) -> MaterializeResult:
     db, delivery = context.resources.db, context.resources.delivery
+    started = utc_now()
     router = delivery.router()
     try:
         known = set(router.providers())
@@ -50,6 +59,12 @@ def raw_extracts(context: AssetExecutionContext) -> MaterializeResult:
     finally:
         router.close()
     failed = sorted(report.failed_providers)
+    # Each provider partition reports its own files, besides the run's totals.
+    for provider, counts in files_by_provider(db.engine(), started, list(context.partition_keys)).items():
+        context.add_asset_metadata({"provider_files": sum(v for k, v in counts.items() if k.startswith("files_")),
+                                    "provider_unreachable": provider in report.failed_providers,
+                                    **{f"provider_{k}": v for k, v in sorted(counts.items())
+                                       if k.startswith("files_")}}, partition_key=provider)
     if failed:
         context.log.warning(f"unreachable provider providers: {', '.join(failed)}; their files wait for the next run")
     return MaterializeResult(
@@ -77,14 +92,22 @@ def raw_extracts(context: AssetExecutionContext) -> MaterializeResult:
 @scrubbed
 def validate_extracts(context: AssetExecutionContext):
     db, delivery = context.resources.db, context.resources.delivery
+    started = utc_now()
     pending = pending_files(db.engine(), list(context.partition_keys))
     router = delivery.router()
     try:
-        report = load_and_acknowledge(db.engine(), router, pending, delivery.hold_below)
+        report = load_and_acknowledge(db.engine(), router, pending, delivery.hold_below,
+                                      on_file=lambda done, total: _progress(context, done, total, "files validated"))
     finally:
         router.close()
     total = report.rows_accepted + report.rows_quarantined
     rate = report.rows_quarantined / total if total else 0.0
+    for provider, counts in files_by_provider(db.engine(), started, list(context.partition_keys),
+                                              processed=True).items():
+        context.add_asset_metadata({f"provider_{k}": v for k, v in sorted(counts.items()) if k != "rows_quarantined"},
+                                   asset_key="validated_rows", partition_key=provider)
+        context.add_asset_metadata({"provider_rows_quarantined": counts.get("rows_quarantined", 0)},
+                                   asset_key="quarantined_rows", partition_key=provider)
     yield MaterializeResult(asset_key="validated_rows", metadata={
         "files_accepted": report.accepted, "files_rejected": report.rejected, "files_failed": report.failed,
         "files_held": report.held,

@@ -10,9 +10,11 @@ from dagster import (
     asset,
 )
 
+from alerts.notify import raise_alert
 from assets.policies import DAILY
 from assets.safety import scrubbed
 from matching import LinkSettings, link_records
+from register.clock import utc_now
 from register.current import active_records, refresh_active
 from register.identity import (
     assign_ids,
@@ -26,6 +28,7 @@ from register.reports import mark_cme_pending
 from register.review import analyst_rulings, save_model, save_review_queue
 from register.shield import keep_shield_scope
 from register.state import fingerprint, get_state, set_state
+from register.watch import RELINK_STARTED, compare_linked_share, linked_share
 
 LINKS_STATE = "links_inputs_fingerprint"  # the inputs of the grouping the register holds
 LINKS_PENDING = "links_pending_fingerprint"  # the inputs of the grouping handed to the children asset
@@ -37,6 +40,9 @@ LINKS_PENDING = "links_pending_fingerprint"  # the inputs of the grouping handed
 @scrubbed
 def standardised_records(context: AssetExecutionContext) -> MaterializeResult:
     db = context.resources.db
+    # The moment this relink read its inputs: a sensor need not start another for files and
+    # rulings older than it (register.watch.relinked_from, once the list is saved).
+    set_state(db.engine(), RELINK_STARTED, utc_now().isoformat())
     # From here until cme_flags saves a new list, the newest list is not to be exported.
     mark_cme_pending(db.engine())
     counts = refresh_active(db.engine())
@@ -69,12 +75,16 @@ def links(context: AssetExecutionContext) -> MaterializeResult:
                                        "linkage_model_id": model_id if model_id is not None else "none trained"})
 
 
-@asset(group_name="linkage", deps=["links"], freshness_policy=DAILY, kinds={"sql"}, required_resource_keys={"db"},
+@asset(group_name="linkage", deps=["links"], freshness_policy=DAILY, kinds={"sql"},
+       required_resource_keys={"db", "settings"},
        description="The register's children: one per real child, with ids that stay the same from run to run.",
        check_specs=[AssetCheckSpec("no_child_with_two_nhs_numbers", asset="children",
                                    description="No register child holds two different NHS numbers. Not "
                                                "blocking: the children involved are held for review on the "
-                                               "CME list, and the list goes on for everyone else.")])
+                                               "CME list, and the list goes on for everyone else."),
+                    AssetCheckSpec("linked_share_steady", asset="children",
+                                   description="The share of current records linked to another record did not "
+                                               "fall by more than the configured amount since the last run.")])
 @scrubbed
 def children(context: AssetExecutionContext) -> MaterializeResult:
     db = context.resources.db
@@ -90,6 +100,13 @@ def children(context: AssetExecutionContext) -> MaterializeResult:
         set_state(engine, LINKS_STATE, pending or "")
     conflicts = len(children_with_two_nhs_numbers(engine))
     counts["shield_scope_saved"] = keep_shield_scope(engine)  # for the casework pages
-    return MaterializeResult(metadata=counts, check_results=[AssetCheckResult(
-        check_name="no_child_with_two_nhs_numbers", passed=conflicts == 0, severity=AssetCheckSeverity.ERROR,
-        metadata={"children_with_conflicts": int(conflicts)})])
+    share = linked_share(active_records(engine)[["child_id"]])
+    before, fell = compare_linked_share(engine, share, context.resources.settings.linked_share_drop)
+    if fell:
+        raise_alert("linked_share_fell", db.url, before=round(before, 4), now=round(share, 4))
+    return MaterializeResult(metadata={**counts, "linked_share": round(share, 4)}, check_results=[
+        AssetCheckResult(check_name="no_child_with_two_nhs_numbers", passed=conflicts == 0,
+                         severity=AssetCheckSeverity.ERROR, metadata={"children_with_conflicts": int(conflicts)}),
+        AssetCheckResult(check_name="linked_share_steady", passed=not fell, severity=AssetCheckSeverity.WARN,
+                         metadata={"linked_share": round(share, 4),
+                                   "last_run": round(before, 4) if before is not None else "none"})])

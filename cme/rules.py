@@ -292,3 +292,26 @@ def possible_match_in_review(flagged: pd.Series, pending_pairs: list[tuple[str, 
 def _in_window(dob: date, on: date) -> bool:
     start, end = compulsory_school_age_window(dob)
     return start <= on <= end
+
+
+def stale_rolls_of(flags: pd.DataFrame, records: pd.DataFrame, stale: set[str]) -> pd.Series:
+    """For each flag (child_id, la_code): the stale school rolls it rests on, space-separated,
+    "" when none. A flag rests on a roll when the roll is the child's own school (its leaving
+    or dropped-off fact may be out of date), the school the child left for (the roll that
+    would show them arrived), or any school in the authority the child lives in (the child may
+    have joined it since its newest extract)."""
+    if flags.empty or not stale:
+        return pd.Series("", index=flags.index, dtype=object)
+    school = records[(records["feed"] == "school")]
+    own: dict[str, set] = {}
+    for cid, provider, dest in zip(school["child_id"], school["provider"],
+                                   school.get("destination_laestab", pd.Series("", index=school.index)).fillna("")):
+        for p in (provider, dest):
+            if p in stale:
+                own.setdefault(cid, set()).add(p)
+    by_la: dict[str, set] = {}
+    for p in stale:
+        if len(p) == 7 and p.isdigit():
+            by_la.setdefault(p[:3], set()).add(p)
+    return pd.Series([" ".join(sorted(own.get(c, set()) | by_la.get(la, set())))
+                      for c, la in zip(flags["child_id"], flags["la_code"])], index=flags.index, dtype=object)

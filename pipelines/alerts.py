@@ -2,12 +2,6 @@
 failed checks into alert lines (Dagster's log and an alerts file). They carry run ids, step and
 check names and error classes, never messages that could hold a child's data."""
 
-import json
-import logging
-import os
-from datetime import UTC, datetime
-from pathlib import Path
-
 from dagster import (
     DagsterEventType,
     DagsterRunStatus,
@@ -18,45 +12,9 @@ from dagster import (
     run_status_sensor,
 )
 
-log = logging.getLogger("rollcall.alerts")
+from alerts.notify import raise_alert
 
-
-def alerts_file() -> Path:
-    return Path(os.environ.get("ROLLCALL_ALERTS", "var/alerts.log"))
-
-
-TITLES = {"run_failed": "a pipeline run failed", "checks_failed": "a pipeline check failed"}
-
-
-def raise_alert(kind: str, db_url: str | None = None, **fields) -> None:
-    """An alert line in Dagster's log and the alerts file, and, with the register known
-    (db_url, else ROLLCALL_DB_URL), a message through the routes file to people (alerts.channels),
-    kept in the outbox until it is sent."""
-    line = json.dumps({"at": datetime.now(UTC).isoformat(timespec="seconds"), "alert": kind, **fields})
-    log.error("ALERT %s", line)
-    path = alerts_file()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as fh:
-        fh.write(line + "\n")
-    db_url = db_url or os.environ.get("ROLLCALL_DB_URL")
-    if db_url:
-        _send(db_url, kind, fields)
-
-
-def _send(db_url: str, kind: str, fields: dict) -> None:
-    from alerts.channels import deliver
-    from register.db import open_register
-    from register.outbox import enqueue
-
-    try:
-        engine = open_register(db_url)
-        body = "".join(f"{k.replace('_', ' ').capitalize()}: {', '.join(map(str, v)) if isinstance(v, list) else v}\n"
-                       for k, v in fields.items())
-        enqueue(engine, kind, f"Rollcall: {TITLES.get(kind, kind)}", body + "\nSee the run in Dagster.\n")
-        deliver(engine)
-    except Exception as exc:  # the alert line above stands; the outbox is retried by the next delivery
-        log.error("ALERT %s could not be queued or sent: %s", kind, type(exc).__name__)
-
+__all__ = ["raise_alert", "run_failure_alert", "check_failure_alert", "failed_checks", "check_label"]
 
 STARTER_ALERTS_TAG = "rollcall/alerts"  # "by-starter": whoever started the run raises its alerts
 

@@ -40,12 +40,14 @@ PARTITION_RANGE_END_TAG = "dagster/asset_partition_range_end"
 def run_pipeline(db_url: str, landing: str | None = None, sftp: str | None = None, archive: str | None = None,
                  as_of: date | None = None, instance=None, settings: dict | None = None,
                  starter_alerts: bool = False):
-    """Run every asset in-process, all provider partitions in one run. `starter_alerts`: the
-    caller raises the run's alerts itself (the command line), so the sensors leave it alone."""
-    from dagster import DagsterInstance, materialize
+    """Run every asset in-process, all provider partitions in one run of `pipeline_job`.
+    `starter_alerts`: the caller raises the run's alerts itself (the command line), so the
+    sensors leave it alone."""
+    from dagster import DagsterInstance, Definitions, default_loggers
 
     from assets.intake import provider_partitions
-    from pipelines.definitions import PIPELINE_ASSETS
+    from pipelines.definitions import PIPELINE_ASSETS, pipeline_job
+    from pipelines.progress import progress_logger
     from pipelines.resources import DeliverySources, rollcall_resources
 
     resources = rollcall_resources(db_url=db_url, landing=landing, sftp_config=sftp, archive=archive,
@@ -75,10 +77,15 @@ def run_pipeline(db_url: str, landing: str | None = None, sftp: str | None = Non
         # One run over every provider partition: the intake assets see them all at once.
         tags.update({PARTITION_RANGE_START_TAG: keys[0], PARTITION_RANGE_END_TAG: keys[-1]})
     else:
-        selection = [a for a in PIPELINE_ASSETS if a.partitions_def is None]
+        selection = [a.key for a in PIPELINE_ASSETS if a.partitions_def is None]
     level = os.environ.get("ROLLCALL_LOG_LEVEL", "WARNING")
-    return materialize(PIPELINE_ASSETS, resources=resources, instance=instance, raise_on_error=False, tags=tags,
-                       selection=selection, run_config={"loggers": {"console": {"config": {"log_level": level}}}})
+    job = Definitions(assets=PIPELINE_ASSETS, jobs=[pipeline_job], resources=resources,
+                      loggers={**default_loggers(), "progress": progress_logger}).resolve_job_def(pipeline_job.name)
+    loggers = {"console": {"config": {"log_level": level}}}
+    if os.environ.get("ROLLCALL_PROGRESS", "1") != "0":
+        loggers["progress"] = {}
+    return job.execute_in_process(instance=instance, raise_on_error=False, tags=tags, asset_selection=selection,
+                                  run_config={"loggers": loggers})
 
 
 def summary(db_url: str, as_of: date | None = None) -> list[str]:
@@ -123,7 +130,7 @@ def _report_run(result, db_url: str | None = None) -> int:
     """Exit 1 when the run failed, CHECKS_FAILED when a check failed, else 0; a failure raises
     the same alert the Dagster sensors raise for the daemon's runs (they leave the command
     line's runs to it, so an alert is raised once whoever started the run)."""
-    from pipelines.alerts import raise_alert
+    from alerts.notify import raise_alert
 
     if not result.success:
         failed = [e.step_key for e in result.all_events if e.is_step_failure]

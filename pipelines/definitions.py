@@ -5,22 +5,31 @@ from dagster import AssetSelection, Definitions, ScheduleDefinition, define_asse
 
 from assets.access import unusual_access
 from assets.cme_list import cme_flags
+from assets.deliveries import provider_deliveries
+from assets.digest import daily_digest
 from assets.intake import raw_extracts, validate_extracts
 from assets.linkage import children, links, standardised_records
 from assets.retention import retention
 from pipelines.alerts import check_failure_alert, run_failure_alert
 from pipelines.resources import resources_from_env
-from pipelines.sensors import inbox_sensor, relink_sensor, review_sensor
+from pipelines.sensors import cme_watch, inbox_sensor, relink_sensor, review_sensor
 
-PIPELINE_ASSETS = [raw_extracts, validate_extracts, standardised_records, links, children, cme_flags]
-ALL_ASSETS = [*PIPELINE_ASSETS, unusual_access, retention]
+PIPELINE_ASSETS = [raw_extracts, validate_extracts, provider_deliveries, standardised_records, links, children,
+                   cme_flags]
+ALL_ASSETS = [*PIPELINE_ASSETS, unusual_access, retention, daily_digest]
 INTAKE = AssetSelection.assets(raw_extracts, validate_extracts)
 ACCESS = AssetSelection.assets(unusual_access)
 RETENTION = AssetSelection.assets(retention)
+DIGEST = AssetSelection.assets(daily_digest)
 
+# What `rollcall run` runs, in one run over every provider partition, under its own name.
+pipeline_job = define_asset_job("pipeline_job", selection=AssetSelection.assets(*PIPELINE_ASSETS),
+                                tags={"rollcall/stage": "relink"},
+                                description="Everything `rollcall run` does: collect and validate every provider's "
+                                            "extracts, check deliveries, link, and find CME.")
 intake_job = define_asset_job("intake_job", selection=INTAKE,
                               description="Collect and validate one provider's new extracts.")
-relink_job = define_asset_job("relink_job", selection=AssetSelection.all() - INTAKE - ACCESS - RETENTION,
+relink_job = define_asset_job("relink_job", selection=AssetSelection.all() - INTAKE - ACCESS - RETENTION - DIGEST,
                               tags={"rollcall/stage": "relink"},
                               description="Link the register's records and find children missing education.")
 relink_daily = ScheduleDefinition(name="relink_daily", job=relink_job, cron_schedule="0 6 * * *",
@@ -40,7 +49,15 @@ retention_weekly = ScheduleDefinition(name="retention_weekly", job=retention_job
                                       execution_timezone="Europe/London",
                                       description="Retention periods are applied every Sunday night.")
 
-defs = Definitions(assets=ALL_ASSETS, jobs=[intake_job, relink_job, access_job, retention_job],
-                   schedules=[relink_daily, access_hourly, retention_weekly],
-                   sensors=[inbox_sensor, relink_sensor, review_sensor, run_failure_alert, check_failure_alert],
+digest_job = define_asset_job("digest_job", selection=DIGEST,
+                              description="Send each authority its daily digest.")
+digest_daily = ScheduleDefinition(name="digest_daily", job=digest_job, cron_schedule="30 7 * * *",
+                                  execution_timezone="Europe/London",
+                                  description="Each authority's digest every morning, after the relink: a digest "
+                                              "that does not come is itself an alarm.")
+
+defs = Definitions(assets=ALL_ASSETS, jobs=[pipeline_job, intake_job, relink_job, access_job, retention_job, digest_job],
+                   schedules=[relink_daily, access_hourly, retention_weekly, digest_daily],
+                   sensors=[inbox_sensor, relink_sensor, review_sensor, cme_watch, run_failure_alert,
+                            check_failure_alert],
                    resources=resources_from_env())

@@ -49,9 +49,17 @@ class RunSettings(ConfigurableResource):
     as_of: str | None = None  # YYYY-MM-DD; today when not set
     link_at: float = 0.95
     review_at: float = 0.5
+    cadence_file: str | None = None  # providers' expected cadence and staleness (register.deliveries)
+    cme_move_share: float = 0.5  # an authority's flag count moving by more than this share is checked
+    linked_share_drop: float = 0.05  # the share of records linked to another falling by more is checked
 
     def as_of_date(self) -> date:
         return date.fromisoformat(self.as_of) if self.as_of else date.today()
+
+    def cadence(self):
+        from register.deliveries import load_cadence
+
+        return load_cadence(self.cadence_file)
 
 
 def rollcall_resources(db_url: str = DEFAULT_URL, landing: str | None = None, sftp_config: str | None = None,
@@ -76,13 +84,14 @@ def rollcall_resources(db_url: str = DEFAULT_URL, landing: str | None = None, sf
 def resources_from_env() -> dict[str, ResourceDefinition]:
     """What `dagster dev` uses: ROLLCALL_DB_URL (an EnvVar: it may hold a password),
     ROLLCALL_LANDING, ROLLCALL_SFTP_CONFIG, ROLLCALL_ARCHIVE, ROLLCALL_MAX_FILE_MB,
-    ROLLCALL_HOLD_BELOW and ROLLCALL_AS_OF."""
+    ROLLCALL_HOLD_BELOW, ROLLCALL_AS_OF and ROLLCALL_CADENCE."""
     env = os.environ.get
     return rollcall_resources(
         db_url=EnvVar("ROLLCALL_DB_URL") if env("ROLLCALL_DB_URL") else DEFAULT_URL,
         landing=env("ROLLCALL_LANDING", "var/landing"), sftp_config=env("ROLLCALL_SFTP_CONFIG") or None,
         archive=env("ROLLCALL_ARCHIVE") or None, max_file_mb=int(env("ROLLCALL_MAX_FILE_MB", DEFAULT_MAX_FILE_MB)),
-        hold_below=float(env("ROLLCALL_HOLD_BELOW", DEFAULT_HOLD_BELOW)), as_of=env("ROLLCALL_AS_OF") or None)
+        hold_below=float(env("ROLLCALL_HOLD_BELOW", DEFAULT_HOLD_BELOW)), as_of=env("ROLLCALL_AS_OF") or None,
+        cadence_file=env("ROLLCALL_CADENCE") or None)
 
 
 def _fixed(resource: ConfigurableResource, description: str) -> ResourceDefinition:

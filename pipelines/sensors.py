@@ -2,16 +2,21 @@
 intake run per provider with new complete files; the relink sensor starts the relink job
 when the ledger has newly processed files. Cursors live in Dagster, not in memory."""
 import json
+import os
 import time
+from datetime import timedelta
 
 from dagster import DefaultSensorStatus, RunRequest, SensorEvaluationContext, SensorResult, SkipReason, sensor
 from sqlalchemy import func, select
 
+from alerts.notify import raise_alert
 from assets.intake import provider_partitions
-from pipelines.alerts import raise_alert
 from pipelines.resources import DeliverySources, RegisterDatabase
+from register.clock import utc_now
+from register.deliveries import provider_status
 from register.models import ExtractFile
 from register.review import newest_ruling_change
+from register.watch import list_overdue, relinked_since
 from sources.collect import complete_files
 
 UNREACHABLE_ALERT_AFTER_S = 3600
@@ -82,6 +87,10 @@ def relink_sensor(context: SensorEvaluationContext, db: RegisterDatabase):
     stamp = newest.isoformat() if newest else ""
     if stamp <= (context.cursor or ""):
         return SkipReason("no newly processed files")
+    if relinked_since(db.engine(), newest):
+        # A relink started after these files were processed (a command-line run, say) already
+        # holds them: opening the UI must not start a redundant run.
+        return SensorResult(skip_reason=SkipReason("the register was relinked since"), cursor=stamp)
     return SensorResult(run_requests=[RunRequest(run_key=f"register:{stamp}")], cursor=stamp)
 
 
@@ -93,4 +102,29 @@ def review_sensor(context: SensorEvaluationContext, db: RegisterDatabase):
     stamp = newest.isoformat() if newest else ""
     if stamp <= (context.cursor or ""):
         return SkipReason("no new rulings")
+    if relinked_since(db.engine(), newest):
+        return SensorResult(skip_reason=SkipReason("the register was relinked since"), cursor=stamp)
     return SensorResult(run_requests=[RunRequest(run_key=f"rulings:{stamp}")], cursor=stamp)
+
+
+def cme_max_age() -> timedelta:
+    return timedelta(hours=float(os.environ.get("ROLLCALL_CME_MAX_AGE_HOURS", "24")))
+
+
+@sensor(minimum_interval_seconds=300, default_status=DefaultSensorStatus.RUNNING,
+        description="Alerts each authority (and the data engineers) when the CME list has not been refreshed "
+                    "for a day (ROLLCALL_CME_MAX_AGE_HOURS): whatever stopped it, someone hears.")
+def cme_watch(context: SensorEvaluationContext, db: RegisterDatabase):
+    engine = db.engine()
+    newest = list_overdue(engine, utc_now(), cme_max_age())
+    if newest is None:
+        return SkipReason("the CME list is fresh")
+    stamp = newest.isoformat()
+    if stamp == context.cursor:
+        return SkipReason(f"the CME list is overdue since {stamp}; alerted already")
+    hours = round((utc_now() - newest).total_seconds() / 3600, 1)
+    las = sorted({p.la_code for p in provider_status(engine) if p.feed == "la" and p.la_code})
+    for la in las or [None]:
+        raise_alert("cme_not_refreshed", db.url, authority=la, last_computed=f"{stamp} UTC", hours_ago=hours)
+    context.update_cursor(stamp)
+    return SkipReason(f"alerted: the CME list was last computed {hours} hours ago")

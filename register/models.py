@@ -191,6 +191,9 @@ class CmeFlag(Base):
     possible_match_in_review: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     # Which source decided the authority (cme.rules.RESIDENCE_SOURCES).
     residence_source: Mapped[str | None] = mapped_column(String(24))
+    # School rolls the flag rests on that were stale when it was found (register.deliveries):
+    # space-separated provider ids, "" when none.
+    stale_rolls: Mapped[str | None] = mapped_column(Text)
     computed_at: Mapped[datetime] = mapped_column(DateTime)
     __table_args__ = (UniqueConstraint("as_of", "child_id"),)
 
@@ -383,3 +386,23 @@ class CaseNote(Base):
     kind: Mapped[str] = mapped_column(String(24))
     text: Mapped[str] = mapped_column(Text)
     __table_args__ = (Index("ix_case_notes_case_id", "case_id"),)
+
+
+class ProviderStatus(Base):
+    """Each provider's deliveries as last checked (register.deliveries): when its newest extract
+    is dated, how often one is expected (configured, learned or the default), when the next is
+    due, and whether it is late or its roll stale. Replaced whole at each check."""
+    __tablename__ = "provider_status"
+    provider: Mapped[str] = mapped_column(String(32), primary_key=True)
+    feed: Mapped[str | None] = mapped_column(String(16))
+    la_code: Mapped[str | None] = mapped_column(String(3))  # the authority it reports to ("" for health)
+    last_extract: Mapped[date | None] = mapped_column(Date)
+    last_received: Mapped[datetime | None] = mapped_column(DateTime)
+    extracts: Mapped[int] = mapped_column(Integer)
+    cadence_days: Mapped[int] = mapped_column(Integer)
+    cadence_source: Mapped[str] = mapped_column(String(12))  # configured, learned, default
+    due: Mapped[date | None] = mapped_column(Date)
+    late: Mapped[bool] = mapped_column(Boolean)
+    stale: Mapped[bool] = mapped_column(Boolean)
+    checked_on: Mapped[date] = mapped_column(Date)
+    alerted_due: Mapped[date | None] = mapped_column(Date)  # the due date an alert was raised for

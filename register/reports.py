@@ -29,7 +29,7 @@ class NoCmeList(Exception):
 REGISTER_COLUMNS = ["feed", "provider", "file", "row", "child_id", "active", "record_key"]
 CME_COLUMNS = ["child_id", "la_code", "reason", "surname", "forename", "dob", "sex", "last_school",
                "last_school_leaving_date", "last_school_leaving_reason", "address_line1", "postcode",
-               "sources", "shielded", "possible_match_in_review", "residence_source"]
+               "sources", "shielded", "possible_match_in_review", "residence_source", "rests_on_stale_roll"]
 
 
 def mark_cme_pending(engine) -> None:
@@ -47,6 +47,7 @@ def save_cme(engine, flags: pd.DataFrame, as_of: date) -> None:
             conn.execute(insert(CmeFlag), [{"as_of": as_of, "child_id": r.child_id, "la_code": r.la_code,
                                             "reason": r.reason, "computed_at": now,
                                             "residence_source": r.residence_source,
+                                            "stale_rolls": getattr(r, "stale_rolls", "") or "",
                                             "possible_match_in_review": bool(r.possible_match_in_review)}
                                            for r in flags.itertuples(index=False)])
         conn.execute(insert(CmeList), [{"as_of": as_of, "flagged": len(flags), "computed_at": now}])
@@ -118,7 +119,7 @@ def export_cme(engine, out: Path, as_of: date | None = None) -> int:
     scope = shield_scope(engine)
     with engine.connect() as conn:
         flags = conn.execute(select(CmeFlag.child_id, CmeFlag.la_code, CmeFlag.reason, CmeFlag.possible_match_in_review,
-                                    CmeFlag.residence_source)
+                                    CmeFlag.residence_source, CmeFlag.stale_rolls)
                              .where(CmeFlag.as_of == as_of).order_by(CmeFlag.la_code, CmeFlag.child_id)).all()
         ids = [f.child_id for f in flags]
         recs = pd.DataFrame(conn.execute(
@@ -152,7 +153,9 @@ def export_cme(engine, out: Path, as_of: date | None = None) -> int:
             "" if shielded or top is None else (top["address_line1"] or ""),
             "" if shielded or top is None else (top["postcode"] or ""),
             ";".join(sources), "Y" if shielded else "N", "Y" if f.possible_match_in_review else "N",
-            f.residence_source or ""])
+            f.residence_source or "",
+            # Y, never which rolls: a shielded child's school must not leave in an export.
+            "Y" if f.stale_rolls else "N"])
     return _write(out, CME_COLUMNS, rows)
 
 

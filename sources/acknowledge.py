@@ -12,11 +12,15 @@ from sources.receipts import mark_receipt_sent, send_receipt
 log = logging.getLogger("rollcall.register")
 
 
-def load_and_acknowledge(engine, source: ExtractSource, file_ids: list[int], hold_below: float = 0.5) -> LoadReport:
+def load_and_acknowledge(engine, source: ExtractSource, file_ids: list[int], hold_below: float = 0.5,
+                         on_file=None) -> LoadReport:
     """Load each file in turn. One file's failure never blocks another: the failed file stays
-    collected (tried again next run), is counted in files_failed and logged by its ledger id."""
+    collected (tried again next run), is counted in files_failed and logged by its ledger id.
+    on_file(done, total) is called after each file, for progress."""
     report = LoadReport()
-    for file_id in file_ids:
+    for done, file_id in enumerate(file_ids, 1):
+        if on_file and done > 1:
+            on_file(done - 1, len(file_ids))
         try:
             provider, receipt = load_file(engine, file_id, report, hold_below)
             send_receipt(source, provider, receipt)
@@ -25,4 +29,6 @@ def load_and_acknowledge(engine, source: ExtractSource, file_ids: list[int], hol
             report.failed += 1
             log.error("ledger file %s could not be loaded (%s); it stays collected for the next run",
                       file_id, type(exc).__name__)
+    if on_file and file_ids:
+        on_file(len(file_ids), len(file_ids))
     return report

@@ -96,6 +96,7 @@ class Summary:
     cme_children: int
     providers: int
     rounds: list[dict] = field(default_factory=list)
+    silent_providers: list[str] = field(default_factory=list)
 
 
 def compulsory_age(dob: date, on: date) -> bool:
@@ -320,18 +321,20 @@ class _Population:
 
 def generate(landing: Path, truth: Path, children: int = 20_000, seed: int = 7, extract_date: date | None = None,
              las: tuple[str, ...] = ("880", "881", "882"), bad_row_rate: float = 0.003, rounds: int = 1,
-             round_gap_days: int = 28, reference: Path | None = None) -> Summary:
+             round_gap_days: int = 28, reference: Path | None = None, silent_schools: int = 0) -> Summary:
     """Write `rounds` monthly deliveries of one population. One round: extracts under
     landing/<provider>/inbox and truth under truth/. More: landing/round<N>/... and
     truth/round<N>/ (records.csv there covers every round so far, since rows of earlier
     extracts stay in the register). The operator's postcode directory (ONS format) and its LA
-    code mapping go to `reference` (default: beside truth)."""
+    code mapping go to `reference` (default: beside truth). `silent_schools` schools stop
+    sending after the first delivery, as real schools do (a changed MIS, a bursar on leave):
+    their old roll is all the register has of them."""
     anchor = extract_date or date.today()
     pop = _Population(seed, anchor, las, children)
     people = [child for family in pop.families(children) for child in family]
     # cid -> (situation, the delivery since which it holds)
     history = {c["cid"]: (pop.situation(c, anchor), 1) for c in people}
-    summary = None
+    summary, silent = None, set()
     for delivery in range(1, rounds + 1):
         today = anchor + timedelta(days=round_gap_days * (delivery - 1))
         if delivery > 1:
@@ -341,18 +344,22 @@ def generate(landing: Path, truth: Path, children: int = 20_000, seed: int = 7, 
                 history[c["cid"]] = (new, delivery) if new != old else (old, since)
         where = (landing, truth) if rounds == 1 else (landing / f"round{delivery}", truth / f"round{delivery}")
         s = _deliver(pop, people, history, delivery, today, round_gap_days, where[0], where[1], bad_row_rate,
-                     earlier=truth / f"round{delivery - 1}" if delivery > 1 else None)
+                     earlier=truth / f"round{delivery - 1}" if delivery > 1 else None, silent=silent)
+        if delivery == 1 and silent_schools:
+            silent = set(sorted(p.name for p in where[0].iterdir() if len(p.name) == 7)[:silent_schools])
         s.rounds.append({"round": delivery, "extract_date": today.isoformat(), "cme_children": s.cme_children})
         if summary is None:
             summary = s
         else:
             summary.rounds.append(s.rounds[-1])
+    summary.silent_providers = sorted(silent)
     _write_reference(pop, reference or truth.parent / "reference", seed)
     return summary
 
 
 def _deliver(pop: _Population, people: list[dict], history: dict, delivery: int, today: date, gap: int,
-             landing: Path, truth: Path, bad_row_rate: float, earlier: Path | None) -> Summary:
+             landing: Path, truth: Path, bad_row_rate: float, earlier: Path | None,
+             silent: set[str] = frozenset()) -> Summary:
     rows: dict[tuple[str, str], list] = {}
     cme_truth, twins, child_rows, shielded = [], [], [], []
     for c in people:
@@ -377,6 +384,8 @@ def _deliver(pop: _Population, people: list[dict], history: dict, delivery: int,
         (truth / "records.csv").write_bytes((earlier / "records.csv").read_bytes())
     files = total = 0
     for (feed, provider), entries in sorted(rows.items()):
+        if provider in silent:
+            continue  # a school that stopped sending
         _write_extract(pop, landing, truth, feed, provider, entries, bad_row_rate, today, delivery)
         files += 1
         total += len(entries)

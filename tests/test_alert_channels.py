@@ -11,8 +11,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from alerts.channels import deliver
+from alerts.notify import raise_alert
 from alerts.routes import RoutesError, load_routes
-from pipelines.alerts import raise_alert
 from register.access_alerts import raise_alert as raise_access_alert
 from register.db import open_register
 from register.outbox import unsent

@@ -22,12 +22,13 @@ def test_every_asset_and_check_is_defined():
     graph = defs.resolve_asset_graph()
     keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
     assert keys == {"raw_extracts", "validated_rows", "quarantined_rows", "standardised_records", "links",
-                    "children", "cme_flags", "unusual_access", "retention"}
+                    "children", "cme_flags", "unusual_access", "retention", "provider_deliveries", "daily_digest"}
     checks = {c.name for c in graph.asset_check_keys}
     assert checks == {"every_provider_reachable", "quarantine_rate_below_5_percent", "no_extract_held",
-                      "no_child_with_two_nhs_numbers",
-                      "every_authority_assessed"}
-    assert defs.resolve_job_def("relink_job") is not None
+                      "no_child_with_two_nhs_numbers", "linked_share_steady", "every_provider_on_time",
+                      "every_authority_assessed", "flag_counts_steady", "every_authority_has_a_current_roll"}
+    assert defs.resolve_job_def("relink_job") is not None and defs.resolve_job_def("digest_job") is not None
+    assert defs.resolve_job_def("pipeline_job").partitions_def is not None
     assert defs.resolve_job_def("intake_job").partitions_def is not None
 
 
@@ -82,7 +83,7 @@ def test_a_failed_run_raises_an_alert(tmp_path, monkeypatch, sqlite_url):
                                           dagster_event=result.get_run_failure_event()).for_run_failure()
     alerts.run_failure_alert(ctx)
     line = json.loads((tmp_path / "alerts.log").read_text().splitlines()[-1])
-    assert line["alert"] == "run_failed" and line["steps"] == ["cme_flags"] and line["errors"] == ["StepFailed"]
+    assert line["alert"] == "run_failed" and line["steps"] == ["provider_deliveries"] and line["errors"] == ["StepFailed"]
 
 
 def test_the_ui_cannot_point_a_run_elsewhere_nor_see_the_database_password(monkeypatch):

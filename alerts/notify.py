@@ -1,0 +1,66 @@
+"""Raising an alert: a line in the log and the alerts file (ROLLCALL_ALERTS), and a message to
+people through the routes file, kept in the register's outbox until sent (alerts.channels).
+Fields are run ids, step and check names, error classes, provider ids, counts and dates;
+never anything from a child's record."""
+from __future__ import annotations
+
+import json
+import logging
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+
+log = logging.getLogger("rollcall.alerts")
+
+
+def alerts_file() -> Path:
+    return Path(os.environ.get("ROLLCALL_ALERTS", "var/alerts.log"))
+
+
+TITLES = {"run_failed": "a pipeline run failed", "checks_failed": "a pipeline check failed",
+          "provider_late": "a provider's extract is late",
+          "cme_not_refreshed": "the CME list has not been refreshed for a day",
+          "cme_count_changed": "an authority's CME flag count dropped to zero or moved sharply",
+          "no_current_roll": "an authority has no current school roll",
+          "linked_share_fell": "the share of records linked fell"}
+
+
+def raise_alert(kind: str, db_url: str | None = None, **fields) -> None:
+    """An alert line in Dagster's log and the alerts file, and, with the register known
+    (db_url, else ROLLCALL_DB_URL), a message through the routes file to people (alerts.channels),
+    kept in the outbox until it is sent."""
+    line = json.dumps({"at": datetime.now(UTC).isoformat(timespec="seconds"), "alert": kind, **fields})
+    log.error("ALERT %s", line)
+    path = alerts_file()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as fh:
+        fh.write(line + "\n")
+    db_url = db_url or os.environ.get("ROLLCALL_DB_URL")
+    if db_url:
+        _send(db_url, kind, fields)
+
+
+NEXT_STEP = {
+    "provider_late": "Ask the provider for its extract; see docs/operations.md (Late providers).",
+    "cme_not_refreshed": "The CME list is out of date: see the last relink run in Dagster and run it again.",
+    "cme_count_changed": "Check the authority's extracts and the last run before acting on the list.",
+    "no_current_roll": "No school of the authority has a current roll: its CME flags cannot be trusted.",
+}
+
+
+def _send(db_url: str, kind: str, fields: dict) -> None:
+    from alerts.channels import deliver
+    from register.db import open_register
+    from register.outbox import enqueue
+
+    try:
+        engine = open_register(db_url)
+        body = "".join(f"{k.replace('_', ' ').capitalize()}: {', '.join(map(str, v)) if isinstance(v, list) else v}\n"
+                       for k, v in fields.items())
+        subject = f"Rollcall: {TITLES.get(kind, kind)}" + (f" (LA {fields['authority']})" if fields.get("authority")
+                                                           else "")
+        enqueue(engine, kind, subject, body + "\n" + NEXT_STEP.get(kind, "See the run in Dagster.") + "\n",
+                fields.get("authority") or None)
+        deliver(engine)
+    except Exception as exc:  # the alert line above stands; the outbox is retried by the next delivery
+        log.error("ALERT %s could not be queued or sent: %s", kind, type(exc).__name__)
