@@ -20,4 +20,5 @@ urlpatterns = [
     path("records/<str:record_key>", views.record, name="record"),
     path("audit", views.audit_log, name="audit"),
     path("alerts", views.alerts, name="alerts"),
+    path("providers", views.providers, name="providers"),
 ]

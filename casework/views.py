@@ -36,6 +36,7 @@ from register.cases import (
     close_case,
     dfe_counts,
 )
+from register.deliveries import provider_status
 from register.lookup import (
     child_page,
     child_visible,
@@ -272,12 +273,22 @@ def cme_cases(request):
         page = 1
     total, cases = case_list(engine, authorities_of(request.user), as_of, status, limit=PAGE, offset=(page - 1) * PAGE)
     audited(request, "view_cme_list", [c["child_id"] for c in cases], {"status": status, "page": page})
+    late = sum(p.late for p in provider_status(engine, authorities_of(request.user)))
     return render(request, "casework/cme_list.html", {
-        "as_of": as_of, "cases": cases, "status": status, "total": total, "page": page,
+        "as_of": as_of, "cases": cases, "status": status, "total": total, "page": page, "late": late,
         "previous": page - 1 if page > 1 else None, "next": page + 1 if page * PAGE < total else None})
 
 
 PAGE = 100  # cases per page of the list
+
+
+@require_GET
+@requires(CME_OFFICER, ANALYST, AUTHORITY_ADMIN, SYSTEM_ADMIN)
+def providers(request):
+    """Each provider of the user's authorities (and the health providers, which serve several):
+    its newest extract, expected cadence, due date, and whether it is late or its roll stale."""
+    rows = provider_status(register_engine(), authorities_of(request.user))
+    return render(request, "casework/providers.html", {"providers": rows, "late": sum(p.late for p in rows)})
 
 
 @require_GET

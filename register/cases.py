@@ -84,8 +84,8 @@ def _flags_of_list(conn, engine, as_of: date) -> dict:
 
     version = (as_of, conn.execute(select(CmeList.computed_at).where(CmeList.as_of == as_of)).scalar())
     return _FLAGS.get(engine, version, lambda: {(r.child_id, r.la_code): r for r in conn.execute(
-        select(CmeFlag.child_id, CmeFlag.la_code, CmeFlag.reason, CmeFlag.possible_match_in_review)
-        .where(CmeFlag.as_of == as_of))})
+        select(CmeFlag.child_id, CmeFlag.la_code, CmeFlag.reason, CmeFlag.possible_match_in_review,
+               CmeFlag.stale_rolls).where(CmeFlag.as_of == as_of))})
 
 
 def case_list(engine, la_codes: list[str], as_of: date | None, status: str = "open", limit: int = 100,
@@ -108,7 +108,8 @@ def case_list(engine, la_codes: list[str], as_of: date | None, status: str = "op
         out.append({"id": c.id, "child_id": c.child_id, "la_code": c.la_code, "first_flagged": c.opened_on,
                     "days_missing": (as_of - c.opened_on).days, "reason": flag.reason if flag else c.reason,
                     "status": c.status, "outcome": c.outcome, "on_list": flag is not None,
-                    "possible_match_in_review": bool(flag and flag.possible_match_in_review)})
+                    "possible_match_in_review": bool(flag and flag.possible_match_in_review),
+                    "on_stale_roll": bool(flag and flag.stale_rolls)})
     return total, out
 
 

@@ -10,7 +10,15 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from register.kept import Kept
-from register.models import CandidatePair, CmeFlag, CmeList, ExtractFile, ReviewDecision, SourceRecord
+from register.models import (
+    CandidatePair,
+    CmeFlag,
+    CmeList,
+    ExtractFile,
+    ProviderStatus,
+    ReviewDecision,
+    SourceRecord,
+)
 from register.shield import current_shield_scope
 
 
@@ -94,6 +102,7 @@ def child_page(engine, child_id: str, la_codes: list[str], may_see_shielded: boo
                                                           CandidatePair.key_b.in_(keys)))).scalars().all()
         flags = s.execute(select(CmeFlag).where(CmeFlag.child_id == child_id)
                           .order_by(CmeFlag.as_of.desc())).scalars().all()
+        stale = set(s.execute(select(ProviderStatus.provider).where(ProviderStatus.stale.is_(True))).scalars())
         s.expunge_all()
     scope = current_shield_scope(engine)
     shielded = child_id in scope.child_ids or any(k in scope.record_keys for k in keys)
@@ -102,6 +111,8 @@ def child_page(engine, child_id: str, la_codes: list[str], may_see_shielded: boo
     for rec, extract_date, file_name in rows:
         shown = {c.name: getattr(rec, c.name) for c in SourceRecord.__table__.columns}
         shown["extract_date"], shown["file"] = extract_date, file_name
+        # From a provider whose newest extract is older than the stale age (register.deliveries).
+        shown["stale"] = bool(rec.active and rec.provider in stale)
         if withheld:
             for name in LOCATION_FIELDS:
                 shown[name] = None
@@ -110,7 +121,8 @@ def child_page(engine, child_id: str, la_codes: list[str], may_see_shielded: boo
     review = [{"id": p.id, "key_a": p.key_a, "key_b": p.key_b, "analyst_decision": p.analyst_decision,
                "match_probability": p.match_probability} for p in pairs]
     return ChildPage(child_id, records, review, [{"as_of": f.as_of, "la_code": f.la_code, "reason": f.reason,
-                                                  "possible_match_in_review": f.possible_match_in_review}
+                                                  "possible_match_in_review": f.possible_match_in_review,
+                                                  "on_stale_roll": bool(f.stale_rolls)}
                                                  for f in flags], shielded, withheld)
 
 

@@ -53,7 +53,7 @@ def service(tmp_path_factory):
         ("sam", "analyst", "880,881,882"), ("ada", "authority_admin", "880"), ("sue", "cme_officer", "880"),
         ("ali", "analyst", "880"), ("otto", "cme_officer", "880"), ("aud", "auditor", "880"),
         ("ian", "cme_officer", "880"), ("gil", "cme_officer", "882"), ("abi", "authority_admin", "880"),
-        ("tom", "cme_officer", "880"))}
+        ("tom", "cme_officer", "880"), ("lee", "cme_officer", "880"))}
     with open(home / "cme.csv", newline="") as fh:
         flags = list(csv.DictReader(fh))
     try:
@@ -559,3 +559,34 @@ def test_an_administrator_sees_their_authoritys_access_alerts_and_suspends_the_a
     assert audit_entries(service, actor="abi")[0]["action"] == "admin_user_suspend"
     context.close()
     assert mine
+
+
+def test_an_officer_sees_late_providers_and_records_from_stale_rolls_marked(browser, service):
+    from datetime import timedelta
+
+    from sqlalchemy import select
+
+    from register.db import open_register
+    from register.deliveries import Cadence, provider_deliveries, save_provider_status
+    from register.models import SourceRecord
+
+    engine = open_register(service["db"])
+    later = AS_OF + timedelta(days=90)  # as the deliveries would be checked three months on
+    save_provider_status(engine, provider_deliveries(engine, later, Cadence()), later)
+    child = a_child_in_caseload(service, "880")
+    with engine.connect() as conn:
+        providers = set(conn.execute(select(SourceRecord.provider).where(SourceRecord.child_id == child,
+                                                                        SourceRecord.active.is_(True))).scalars())
+    context = browser.new_context(bypass_csp=True)  # for axe, injected inline
+    page = sign_in(context, service, "lee")
+    page.goto(service["url"] + "/providers")
+    table = page.get_by_test_id("providers").inner_text()
+    assert "8802000" in table and "Late" in table and "Stale roll" in table
+    assert "8812000" not in table, "another authority's schools are not listed"
+    assert no_accessibility_violations(page) == []
+    page.goto(service["url"] + "/cme")
+    assert "providers are late" in page.inner_text("main")
+    page.goto(service["url"] + f"/children/{child}")
+    assert providers and page.get_by_text("Stale", exact=True).count() >= 1
+    context.close()
+    save_provider_status(engine, provider_deliveries(engine, AS_OF, Cadence()), AS_OF)
