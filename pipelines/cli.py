@@ -628,7 +628,8 @@ def parser() -> argparse.ArgumentParser:
     v.set_defaults(fn=cmd_validate)
 
     srv = sub.add_parser("serve", help="run the casework service (match review, CME cases) on this register")
-    srv.add_argument("--db", default=DEFAULT_URL)
+    srv.add_argument("--db", default=os.environ.get("ROLLCALL_DB_URL") or DEFAULT_URL,
+                     help="the register (default: ROLLCALL_DB_URL, which keeps a password out of the process list)")
     srv.add_argument("--host", default="127.0.0.1")
     srv.add_argument("--port", type=int, default=8000)
     srv.add_argument("--workers", type=int, default=2)
