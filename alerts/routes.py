@@ -14,7 +14,8 @@
 
 A route matches an alert when it names the alert's kind (or "*") and, if it names
 authorities, the alert's authority. Kinds: run_failed, checks_failed, access (break-glass and
-unusual access)."""
+unusual access), provider_late, no_current_roll, cme_count_changed, cme_not_refreshed,
+linked_share_fell and digest (docs/operations.md says what each means)."""
 from __future__ import annotations
 
 import os

@@ -272,13 +272,54 @@ Match User {USER_PREFIX}*
     def remove_tree(self) -> None:
         shutil.rmtree(self.root, ignore_errors=True)
 
+    def remove_accounts(self) -> list[str]:
+        """Delete the system accounts this server made (marked by their comment; never one
+        somebody else made). The shared receipts account goes only when no other server's
+        chroot tree is left that could still use it."""
+        users = sorted(set(self.accounts.values()))
+        others = [p for p in CHROOT_ROOT.iterdir() if p != self.root] if CHROOT_ROOT.exists() else []
+        if not others:
+            users.append(RECEIPTS_USER)
+        removed = []
+        for user in users:
+            try:
+                if pwd.getpwnam(user).pw_gecos != ACCOUNT_COMMENT:
+                    continue
+            except KeyError:
+                continue
+            subprocess.run(["userdel", user], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            removed.append(user)
+        self.accounts.clear()
+        return removed
+
+    def clean_up(self) -> list[str]:
+        """Stop, delete the accounts, remove the chroot tree: everything this server made."""
+        self.stop()
+        self.remove_tree()
+        return self.remove_accounts()
+
 
 class DemoSftpServer(OpenSshServer):
     """The demo's server: every provider folder of a landing tree becomes an SFTP account."""
 
-    def __init__(self, workdir: Path):
+    def __init__(self, workdir: Path, port: int | None = None):
         name = "demo-" + hashlib.sha256(str(Path(workdir).resolve()).encode()).hexdigest()[:8]
-        super().__init__(name, workdir)
+        super().__init__(name, workdir, port)
+
+    def try_it_text(self, config: Path) -> str:
+        """How a newcomer delivers a first extract with the stock OpenSSH sftp client."""
+        lines = [f"A local SFTP server is listening on 127.0.0.1:{self.port}, one chrooted account per provider.",
+                 f"Rollcall collects with: rollcall run --sftp {config} --db <register> --archive <folder>", ""]
+        for account, user in sorted(self.accounts.items()):
+            lines += [f"provider {account}: account {user}, key {self.provider_key(account)}",
+                      f"  sftp -P {self.port} -i {self.provider_key(account)} -o UserKnownHostsFile={self.known_hosts} "
+                      f"-o StrictHostKeyChecking=yes -o IdentitiesOnly=yes {user}@127.0.0.1"]
+        lines += ["", "In the sftp session: put the CSV, then its checksum sidecar, then read the receipt:",
+                  "  put school_<provider>_<YYYYMMDD>.csv inbox/", "  put school_<provider>_<YYYYMMDD>.csv.sha256 inbox/",
+                  "  ls outbox", "  get outbox/school_<provider>_<YYYYMMDD>.csv.receipt.json",
+                  "(make the sidecar with: sha256sum school_<provider>_<YYYYMMDD>.csv > "
+                  "school_<provider>_<YYYYMMDD>.csv.sha256)"]
+        return "\n".join(lines)
 
     def deliver_from(self, landing: Path) -> Path:
         accounts = sorted(p.name for p in landing.iterdir() if (p / "inbox").is_dir())

@@ -194,11 +194,14 @@ def cmd_demo(args) -> int:
         code = _report_run(result, db_url)
     finally:
         if server:
-            server.stop()
+            server.clean_up()  # its accounts and chroot tree too: the demo leaves no account behind
     if code == 0:
         print("\n".join(summary(db_url, as_of)))
         print(f"\nExports: rollcall export cme --db {db_url} --out {home / 'cme.csv'}")
         _demo_users(db_url, home)
+        if server:
+            print(f"To try a delivery yourself with the stock sftp client (needs root, to create the accounts):\n"
+                  f"  sudo .venv/bin/rollcall sftp-server --home {home}")
         print("Dagster UI on the same runs and register:\n"
               f"  DAGSTER_HOME={os.environ.get('DAGSTER_HOME', Path.cwd())} ROLLCALL_DB_URL={db_url} "
               f"ROLLCALL_LANDING={landing} ROLLCALL_ARCHIVE={home / 'archive'} ROLLCALL_AS_OF={as_of} "
@@ -275,6 +278,50 @@ def _start_demo_sftp(home: Path):
     server = DemoSftpServer(home / "sftp")
     server.start()
     return server
+
+
+def cmd_sftp_server(args) -> int:
+    """A local SFTP server with an account per provider, running until stopped (Ctrl-C or
+    SIGTERM), for a newcomer to try a first delivery with the stock `sftp` client; on stopping
+    it deletes the accounts and folders it made."""
+    import signal
+    import threading
+
+    from localsftp.server import DemoSftpServer, sftp_available
+
+    if os.geteuid() != 0:
+        print("rollcall sftp-server: needs root: it creates a system account per provider (useradd) and the "
+              "root-owned chroot folders OpenSSH requires; run it with sudo", file=sys.stderr)
+        return 2
+    if not sftp_available():
+        print("rollcall sftp-server: OpenSSH's sshd and ssh-keygen are needed (Debian: openssh-server)",
+              file=sys.stderr)
+        return 2
+    home = Path(args.home).resolve()
+    providers = args.provider
+    if not providers and (home / "landing").is_dir():
+        providers = sorted(p.name for p in (home / "landing").iterdir() if (p / "inbox").is_dir())
+    if not providers:
+        print("rollcall sftp-server: name the providers (--provider ID, repeatable) or give a demo's --home",
+              file=sys.stderr)
+        return 2
+    server = DemoSftpServer(home / "sftp-try", port=args.port)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    try:
+        server.start()
+        for provider in providers:
+            server.add_account(provider)
+        config = server.register_config()
+        print(server.try_it_text(config), flush=True)
+        print("\nready; Ctrl-C (or SIGTERM) stops the server and deletes its accounts", flush=True)
+        while not stop.wait(1):
+            pass
+    finally:
+        removed = server.clean_up()
+        print(f"stopped; deleted the accounts {', '.join(removed) or 'none'} and the server's folders", flush=True)
+    return 0
 
 
 def register_exists(url: str) -> bool:
@@ -587,6 +634,13 @@ def parser() -> argparse.ArgumentParser:
     d.add_argument("--keep", action="store_true", help="keep an earlier demo's register and run again")
     d.add_argument("--no-sftp", action="store_true", help="use the landing folder instead of a local SFTP server")
     d.set_defaults(fn=cmd_demo)
+
+    t = sub.add_parser("sftp-server", help="a local SFTP server to try a delivery with the stock sftp client "
+                                           "(needs root; deletes its accounts when stopped)")
+    t.add_argument("--home", default="var/demo", help="a demo's folder (its providers get accounts)")
+    t.add_argument("--provider", action="append", help="a provider id to make an account for (repeatable)")
+    t.add_argument("--port", type=int, help="port on 127.0.0.1 (default: a free one)")
+    t.set_defaults(fn=cmd_sftp_server)
 
     r = sub.add_parser("run", help="process every complete extract and update the register")
     r.add_argument("--landing", help="folder of <provider>/inbox and outbox folders")

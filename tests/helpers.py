@@ -10,7 +10,8 @@ from pathlib import Path
 AS_OF = date(2026, 11, 2)
 # What a test needs beyond Python, by the fixtures it uses (conftest marks them): `pytest -m
 # "not sshd and not postgres and not root"` runs the rest on any machine. bin/test runs them all.
-NEEDS = {"pg_url": ("postgres",), "production_home": ("postgres",), "server": ("sshd", "root"), "sftp": ("sshd", "root")}
+NEEDS = {"pg_url": ("postgres",), "production_home": ("postgres",), "try_server": ("sshd", "root"),
+         "demo_over_sftp": ("sshd", "root"), "server": ("sshd", "root"), "sftp": ("sshd", "root")}
 
 
 def drop_extract(landing: Path, provider: str, name: str, data: bytes, sidecar: bool | str = True) -> Path:

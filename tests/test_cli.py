@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.helpers import AS_OF, make_upn, school_csv
 
 ROLLCALL = str(Path(sys.executable).with_name("rollcall"))
@@ -69,6 +71,34 @@ def test_demo_from_a_fresh_folder(tmp_path):
     assert "one-time-code secret" in p.stdout
     listed = cli("users", "list", "--db", f"sqlite:///{tmp_path / 'demo' / 'rollcall.sqlite'}", cwd=tmp_path)
     assert "demo-analyst\tactive\troles: analyst" in listed.stdout
+
+
+@pytest.fixture
+def demo_over_sftp(tmp_path):
+    """A folder for a demo that delivers over the local OpenSSH server (needs sshd and root)."""
+    shutil.copy(Path(__file__).resolve().parents[1] / "dagster.yaml", tmp_path / "dagster.yaml")
+    return tmp_path
+
+
+def test_the_demo_over_sftp_shows_progress_says_how_to_try_sftp_and_leaves_no_account(demo_over_sftp):
+    import pwd
+
+    from localsftp.server import DemoSftpServer, user_for
+
+    home = demo_over_sftp / "demo"
+    p = cli("demo", "--children", "300", "--home", str(home), "--as-of", AS_OF.isoformat(), cwd=demo_over_sftp)
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert "delivered the extracts over SFTP" in p.stdout
+    for step in ("raw_extracts", "validate_extracts", "links", "cme_flags"):
+        assert f"rollcall: {step} started" in p.stderr and f"rollcall: {step} done in" in p.stderr
+    assert "files validated" in p.stderr
+    assert f"sudo .venv/bin/rollcall sftp-server --home {home}" in p.stdout and "needs root" in p.stdout
+    assert not DemoSftpServer(home / "sftp").root.exists(), "the demo's chroot folders are removed"
+    providers = [d.name for d in (home / "landing").iterdir() if (d / "inbox").is_dir()]
+    assert providers
+    for provider in providers:
+        with pytest.raises(KeyError):
+            pwd.getpwnam(user_for(provider))
 
 
 def test_validate_rejects_a_file_with_no_good_row_and_explains_a_wrong_separator(tmp_path):

@@ -225,6 +225,9 @@ def test_a_command_line_run_is_a_named_job_and_each_provider_reports_its_own_fil
         assert instance.get_run_by_id(result.run_id).job_name == "pipeline_job"
         events = instance.fetch_materializations(AssetKey("validated_rows"), limit=100).records
         per_partition = {e.asset_materialization.partition: e.asset_materialization.metadata for e in events}
+        # Progress is in Dagster's log too, not only on the command line.
+        logged = [r.user_message for r in instance.all_logs(result.run_id)]
+        assert any(m.startswith("progress: ") and "files validated" in m for m in logged)
     with open_register(sqlite_url).connect() as conn:
         ledger = dict(conn.execute(select(ExtractFile.provider, ExtractFile.rows_accepted)).all())
     assert set(per_partition) == set(ledger) and len(ledger) > 3
