@@ -1,5 +1,6 @@
 """Linkage assets: the current (standardised) records, links between them, and the register's children.
 Thin: each reads its input, calls one library function, writes, and reports counts."""
+from datetime import datetime
 
 from dagster import (
     AssetCheckResult,
@@ -13,9 +14,10 @@ from dagster import (
 from alerts.notify import raise_alert
 from assets.policies import DAILY
 from assets.safety import scrubbed
-from matching import LinkSettings, link_records
+from matching import MATCHER_VERSION, LinkSettings, link_records
 from register.clock import utc_now
 from register.current import active_records, refresh_active
+from register.history import decisions_since
 from register.identity import (
     assign_ids,
     children_with_two_nhs_numbers,
@@ -28,7 +30,7 @@ from register.reports import mark_cme_pending
 from register.review import analyst_rulings, save_model, save_review_queue
 from register.shield import keep_shield_scope
 from register.state import fingerprint, get_state, set_state
-from register.watch import RELINK_STARTED, compare_linked_share, linked_share
+from register.watch import RELINK_STARTED, RELINKED_FROM, compare_linked_share, linked_share
 
 LINKS_STATE = "links_inputs_fingerprint"  # the inputs of the grouping the register holds
 LINKS_PENDING = "links_pending_fingerprint"  # the inputs of the grouping handed to the children asset
@@ -61,7 +63,8 @@ def links(context: AssetExecutionContext) -> MaterializeResult:
     records = active_records(engine)
     rulings = analyst_rulings(engine)
     link_settings = LinkSettings(settings.link_at, settings.review_at)
-    inputs = fingerprint(records["id"].tolist(), sorted(rulings.items()), link_settings)
+    # A changed matcher re-links in full even when the data did not change.
+    inputs = fingerprint(records["id"].tolist(), sorted(rulings.items()), link_settings, MATCHER_VERSION)
     if inputs == get_state(engine, LINKS_STATE) and records["child_id"].ne("").all():
         # Same records and rulings as the links the register already holds: nothing to re-link.
         set_state(engine, LINKS_PENDING, inputs)
@@ -90,17 +93,20 @@ def children(context: AssetExecutionContext) -> MaterializeResult:
     db = context.resources.db
     engine = db.engine()
     pending = get_state(engine, LINKS_PENDING)
+    cause = f"run {context.run.run_id}"
     if pending == get_state(engine, LINKS_STATE):
         current = active_records(engine)[["id", "record_key", "child_id"]]
-        counts = save_register(engine, current, current["child_id"])
+        counts = save_register(engine, current, current["child_id"], cause)
     else:
         handed = load_clusters(engine)
         child_ids, _ = assign_ids(handed, handed["cluster"].to_numpy(), prior_ids(engine))
-        counts = save_register(engine, handed, child_ids)
+        since = get_state(engine, RELINKED_FROM)
+        counts = save_register(engine, handed, child_ids, cause,
+                               decisions_since(engine, datetime.fromisoformat(since) if since else None))
         set_state(engine, LINKS_STATE, pending or "")
     conflicts = len(children_with_two_nhs_numbers(engine))
     counts["shield_scope_saved"] = keep_shield_scope(engine)  # for the casework pages
-    share = linked_share(active_records(engine)[["child_id"]])
+    share = linked_share(engine)
     before, fell = compare_linked_share(engine, share, context.resources.settings.linked_share_drop)
     if fell:
         raise_alert("linked_share_fell", db.url, before=round(before, 4), now=round(share, 4))

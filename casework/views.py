@@ -37,6 +37,8 @@ from register.cases import (
     dfe_counts,
 )
 from register.deliveries import provider_status
+from register.history import current_children
+from register.history import history as child_history
 from register.lookup import (
     child_page,
     child_visible,
@@ -89,9 +91,17 @@ def child(request, child_id: str):
     look and kept for this session."""
     engine = register_engine()
     las = authorities_of(request.user)
-    now = current_child_id(engine, child_id)
-    if now and now != child_id:
-        return redirect("child", child_id=now)
+    now = current_children(engine, child_id)
+    if not now and current_child_id(engine, child_id):
+        now = [current_child_id(engine, child_id)]  # retired before histories were kept
+    if now and now != [child_id]:
+        # An old id: the child its records went to, or, after a split, the children.
+        visible = [c for c in now if child_visible(engine, c, las)]
+        if len(visible) == 1:
+            return redirect("child", child_id=visible[0])
+        if not visible:
+            raise Http404("No child with that id in your authorities")
+        return render(request, "casework/moved.html", {"child_id": child_id, "children": visible})
     if not child_visible(engine, child_id, las):
         raise Http404("No child with that id in your authorities")
     reason = _reason_for(request, child_id)
@@ -118,6 +128,7 @@ def child(request, child_id: str):
         looked = [e for e in audit_entries(engine, child_id=child_id, limit=100) if e["action"].startswith("view")]
     return render(request, "casework/child.html", {
         "page": page, "cases": cases_of_child(engine, child_id, las), "outcomes": OUTCOMES,
+        "history": child_history(engine, child_id),
         "analyst": ANALYST in roles_of(request.user), "ruled": request.GET.get("ruled") == "1", "looked": looked,
         "glass": glass, "errors": {"glass": request.session.pop("glass_error", None)}
         if request.session.get("glass_error") else {}})
@@ -181,7 +192,8 @@ def child_cluster(request, child_id: str):
     except (ReasonRequired, ValueError) as exc:
         errors["reason" if isinstance(exc, ReasonRequired) else "other_child"] = str(exc)
     return render(request, "casework/child.html", {
-        "page": page, "cases": cases_of_child(engine, child_id, las), "outcomes": OUTCOMES, "errors": errors,
+        "page": page, "cases": cases_of_child(engine, child_id, las), "outcomes": OUTCOMES,
+        "history": child_history(engine, child_id), "errors": errors,
         "analyst": True}, status=400)
 
 

@@ -4,5 +4,9 @@ from matching.compare import COMPARISONS, MISSING, Comparison, Level
 from matching.link import CONFLICT_MARK, LinkResult, LinkSettings, link_records
 from matching.score import Model
 
-__all__ = ["COMPARISONS", "CONFLICT_MARK", "MISSING", "Comparison", "Level", "LinkResult", "LinkSettings", "Model",
-           "link_records"]
+# Bumped whenever the matcher's behaviour changes (blocking, comparison, scoring, decisions,
+# clustering): a register linked by another version is re-linked in full.
+MATCHER_VERSION = "2026.11.30"
+
+__all__ = ["MATCHER_VERSION", "COMPARISONS", "CONFLICT_MARK", "MISSING", "Comparison", "Level", "LinkResult",
+           "LinkSettings", "Model", "link_records"]

@@ -11,6 +11,7 @@ from datetime import date
 from pathlib import Path
 
 from register.db import DEFAULT_URL, open_register
+from register.unchanged import inputs_fingerprint, remember_run, unchanged_since_last_run
 from sources.collect import DEFAULT_ARCHIVE
 
 
@@ -155,15 +156,66 @@ def cmd_run(args) -> int:
         return 2
     try:
         with register_lock(args.db, args.wait):
+            inputs = _run_inputs(args)
+            if inputs is not None:
+                last = unchanged_since_last_run(open_register(args.db), inputs)
+                if last is not None and not _files_waiting(args):
+                    # Nothing new since the last run: no Dagster run, no re-link, the same answer.
+                    print(f"rollcall run: nothing new since the last run (its exit code: {last}); "
+                          "the register and the CME list stand", file=sys.stderr)
+                    if last == 0:
+                        print("\n".join(summary(args.db, args.as_of)))
+                    return last
             result = run_pipeline(args.db, args.landing, args.sftp, args.archive, args.as_of,
                                   starter_alerts=True)
+            code = _report_run(result, args.db)
+            if code in (0, CHECKS_FAILED):
+                remember_run(open_register(args.db), _run_inputs(args), code)
     except RegisterBusy as exc:
         print(f"rollcall run: {exc}; nothing was done. Try again later, or give --wait SECONDS.", file=sys.stderr)
         return 75  # EX_TEMPFAIL: cron and systemd may retry
-    code = _report_run(result, args.db)
     if code == 0:
         print("\n".join(summary(args.db, args.as_of)))
     return code
+
+
+def _run_inputs(args) -> str | None:
+    """The fingerprint of what a run would read, or None with no register yet."""
+    from matching import MATCHER_VERSION
+
+    if not register_exists(args.db):
+        return None
+    settings = {"landing": args.landing or "", "sftp": args.sftp or "", "archive": args.archive,
+                "matcher": MATCHER_VERSION, "cadence": _file_sha(os.environ.get("ROLLCALL_CADENCE")),
+                "sftp_config": _file_sha(args.sftp)}
+    return inputs_fingerprint(open_register(args.db), args.as_of or date.today(), settings)
+
+
+def _file_sha(path: str | None) -> str:
+    from register.checksums import file_sha256
+
+    return file_sha256(Path(path)) if path and Path(path).is_file() else ""
+
+
+def _files_waiting(args) -> bool:
+    """Whether any provider's inbox holds a complete file (an unreachable inbox counts as
+    holding one: the full run reports it)."""
+    from sources.collect import complete_files
+    from sources.router import make_router
+
+    router = make_router(args.landing, args.sftp)
+    try:
+        for provider in router.providers():
+            try:
+                names = [f.name for f in router.list_inbox(provider)]
+            except router.transient_errors():
+                return True
+            pairs, orphans, _ = complete_files(names)
+            if pairs or orphans:
+                return True
+    finally:
+        router.close()
+    return False
 
 
 DEMO_MARKER = ".rollcall-demo"  # the demo replaces only folders holding this
@@ -568,6 +620,36 @@ def cmd_sar(args) -> int:
     return 0
 
 
+HISTORY_WORDS = {"created": "created", "record_joined": "record joined", "record_left": "record left",
+                 "merged_into": "merged into", "split_from": "split from", "retired": "retired", "revived": "revived"}
+
+
+def cmd_history(args) -> int:
+    """Every change to a child, oldest first, with its time and cause; an old id says which
+    children it names now. Record keys are keyed hashes; no personal data is printed."""
+    from register.history import current_children, history
+
+    engine = _existing_register("history", args.db)
+    if engine is None:
+        return 1
+    events = history(engine, args.child_id)
+    now = current_children(engine, args.child_id)
+    if not events and not now:
+        print(f"rollcall history: no child {args.child_id} in the register", file=sys.stderr)
+        return 1
+    for e in events:
+        record = f" {e.record_key}" if e.record_key else ""
+        joiner = {"record_left": " to ", "record_joined": " from "}.get(e.event, " ")
+        other = f"{joiner}{e.other_child_id}" if e.other_child_id else ""
+        ruling = f", analyst decision {e.decision_id}" if e.decision_id else ""
+        print(f"{e.at.isoformat(sep=' ', timespec='seconds')}  {HISTORY_WORDS.get(e.event, e.event)}{record}{other}"
+              f"  ({e.cause}{ruling})")
+    if now != [args.child_id]:
+        print(f"{args.child_id} is retired; its records are now with: {', '.join(now) or 'no current child'}")
+    _audit_cli(engine, "child_history", [args.child_id, *[c for c in now if c != args.child_id]])
+    return 0
+
+
 def cmd_backup(args) -> int:
     from sources.backup import BackupError, backup
 
@@ -713,6 +795,12 @@ def parser() -> argparse.ArgumentParser:
     ret.add_argument("--today", type=_date, help="the date to count from (default: today)")
     ret.add_argument("--db", default=DEFAULT_URL)
     ret.set_defaults(fn=cmd_retention)
+
+    hist = sub.add_parser("history", help="every change to a child (created, records joined and left, merges, "
+                                          "splits, retired) with its time and cause")
+    hist.add_argument("child_id")
+    hist.add_argument("--db", default=DEFAULT_URL)
+    hist.set_defaults(fn=cmd_history)
 
     sar = sub.add_parser("sar", help="a subject access report: everything held about one child, as JSON")
     sar.add_argument("child_id")

@@ -11,8 +11,7 @@ from dagster import ConfigurableResource, EnvVar, ResourceDefinition
 
 from register.db import DEFAULT_URL, open_register
 from sources.collect import DEFAULT_ARCHIVE, DEFAULT_MAX_FILE_BYTES
-from sources.landing import LocalLanding
-from sources.router import SourceRouter
+from sources.router import SourceRouter, make_router
 
 DEFAULT_MAX_FILE_MB = DEFAULT_MAX_FILE_BYTES // (1024 * 1024)
 DEFAULT_HOLD_BELOW = 0.5
@@ -33,13 +32,7 @@ class DeliverySources(ConfigurableResource):
     hold_below: float = DEFAULT_HOLD_BELOW  # hold an extract with fewer rows than this share of its provider's current one
 
     def router(self) -> SourceRouter:
-        sources = []
-        if self.landing:
-            sources.append(LocalLanding(self.landing))
-        if self.sftp_config:
-            from sources.sftp import SftpSource
-            sources.append(SftpSource.from_config(self.sftp_config))
-        return SourceRouter(sources)
+        return make_router(self.landing, self.sftp_config)
 
     def archive_dir(self) -> Path:
         return Path(self.archive)

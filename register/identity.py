@@ -12,6 +12,7 @@ import pandas as pd
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
+from register.history import events_of_change, save_events
 from register.models import Child, RecordCluster, SourceRecord
 
 _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base 32: no I, L, O, U
@@ -44,7 +45,10 @@ def assign_ids(records: pd.DataFrame, clusters, prior: dict[str, str]) -> tuple[
     return pd.Series([chosen[int(x)] for x in clusters], index=records.index), created
 
 
-def save_register(engine, records: pd.DataFrame, child_ids: pd.Series) -> dict[str, int]:
+def save_register(engine, records: pd.DataFrame, child_ids: pd.Series, cause: str = "a run",
+                  decisions: dict[str, int] | None = None) -> dict[str, int]:
+    """Give each record its child, create, revive and retire children, and write every change
+    to the children's history (register.history) with its cause, in one transaction."""
     now = datetime.now(UTC).replace(tzinfo=None)
     changed = records.loc[records["child_id"] != child_ids, "id"]
     with Session(engine) as s:
@@ -73,6 +77,7 @@ def save_register(engine, records: pd.DataFrame, child_ids: pd.Series) -> dict[s
             s.flush()
             _set_child_ids(s, [(rid, by_key.get(key) or fresh[key]) for rid, key in orphans])
         gone = [c for c, retired in existing.items() if retired is None and c not in live]
+        successors = {}
         if gone:
             s.execute(update(Child).where(Child.child_id.in_(gone)).values(retired_at=now))
             successors = _successors(records["child_id"], child_ids, set(gone))
@@ -80,9 +85,12 @@ def save_register(engine, records: pd.DataFrame, child_ids: pd.Series) -> dict[s
                 s.connection().execute(update(Child).where(Child.child_id == bindparam("old"))
                                        .values(now_child_id=bindparam("new")),
                                        [{"old": o, "new": n} for o, n in successors.items()])
+        events = events_of_change(records["child_id"].fillna(""), child_ids, records["record_key"],
+                                  live - existing.keys(), successors, set(gone), set(revived))
+        written = save_events(s.connection(), events, now, cause, decisions or {})
         s.commit()
     return {"children": len(live), "new_children": len(live - existing.keys()), "retired": len(gone),
-            "records_moved": int(len(changed))}
+            "records_moved": int(len(changed)), "history_events": written}
 
 
 def _successors(old: pd.Series, new: pd.Series, gone: set[str]) -> dict[str, str]:

@@ -406,3 +406,20 @@ class ProviderStatus(Base):
     stale: Mapped[bool] = mapped_column(Boolean)
     checked_on: Mapped[date] = mapped_column(Date)
     alerted_due: Mapped[date | None] = mapped_column(Date)  # the due date an alert was raised for
+
+
+class ChildEvent(Base):
+    """A child's history, one row per change (register.history): created, record_joined,
+    record_left, merged_into, split_from, retired, revived; when, and its cause (the run, and
+    the analyst decision that led to it, if one did). Never changed or deleted."""
+    __tablename__ = "child_events"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    child_id: Mapped[str] = mapped_column(String(16))
+    at: Mapped[datetime] = mapped_column(DateTime)
+    event: Mapped[str] = mapped_column(String(16))
+    record_key: Mapped[str | None] = mapped_column(Text)  # the keyed hash, never an identifier
+    other_child_id: Mapped[str | None] = mapped_column(String(16))  # where a record went, or came from
+    cause: Mapped[str] = mapped_column(Text)  # "run <Dagster run id>" or the command that changed it
+    decision_id: Mapped[int | None] = mapped_column(Integer)  # the analyst decision behind it
+    __table_args__ = (Index("ix_child_events_child_id", "child_id"),
+                      Index("ix_child_events_record_key", "record_key"))

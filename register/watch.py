@@ -8,10 +8,9 @@ import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-import pandas as pd
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 
-from register.models import CmeList, ProviderStatus
+from register.models import CmeList, ProviderStatus, SourceRecord
 from register.state import get_state, set_state
 
 COUNTS_STATE = "cme_flag_counts"
@@ -58,12 +57,16 @@ def authorities_without_current_roll(engine, authorities: list[str]) -> list[str
     return sorted(la for la in authorities if la and la not in current)
 
 
-def linked_share(records: pd.DataFrame) -> float:
-    """The share of current records that are linked to at least one other record."""
-    if records.empty:
-        return 0.0
-    sizes = records.groupby("child_id")["child_id"].transform("size")
-    return float((sizes > 1).mean())
+def linked_share(engine) -> float:
+    """The share of current records that are linked to at least one other record (counted in
+    the database: the register is not read into memory for one number)."""
+    sizes = select(func.count().label("n")).where(SourceRecord.active.is_(True)).group_by(
+        SourceRecord.child_id).subquery()
+    with engine.connect() as conn:
+        total, linked = conn.execute(select(func.coalesce(func.sum(sizes.c.n), 0),
+                                            func.coalesce(func.sum(case((sizes.c.n > 1, sizes.c.n), else_=0)), 0))
+                                     ).one()
+    return float(linked) / float(total) if total else 0.0
 
 
 def compare_linked_share(engine, now: float, drop: float) -> tuple[float | None, bool]:

@@ -53,3 +53,17 @@ class SourceRouter:
         for src in self.sources:
             errs += getattr(src, "transient_errors", ())
         return errs
+
+
+def make_router(landing: str | None = None, sftp_config: str | None = None) -> SourceRouter:
+    """The sources a run collects from: a folder of provider folders, and the SFTP providers
+    a YAML file names."""
+    from sources.landing import LocalLanding
+
+    sources = []
+    if landing:
+        sources.append(LocalLanding(landing))
+    if sftp_config:
+        from sources.sftp import SftpSource
+        sources.append(SftpSource.from_config(sftp_config))
+    return SourceRouter(sources)

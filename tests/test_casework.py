@@ -53,7 +53,7 @@ def service(tmp_path_factory):
         ("sam", "analyst", "880,881,882"), ("ada", "authority_admin", "880"), ("sue", "cme_officer", "880"),
         ("ali", "analyst", "880"), ("otto", "cme_officer", "880"), ("aud", "auditor", "880"),
         ("ian", "cme_officer", "880"), ("gil", "cme_officer", "882"), ("abi", "authority_admin", "880"),
-        ("tom", "cme_officer", "880"), ("lee", "cme_officer", "880"))}
+        ("tom", "cme_officer", "880"), ("lee", "cme_officer", "880"), ("hal", "cme_officer", "880"))}
     with open(home / "cme.csv", newline="") as fh:
         flags = list(csv.DictReader(fh))
     try:
@@ -590,3 +590,42 @@ def test_an_officer_sees_late_providers_and_records_from_stale_rolls_marked(brow
     assert providers and page.get_by_text("Stale", exact=True).count() >= 1
     context.close()
     save_provider_status(engine, provider_deliveries(engine, AS_OF, Cadence()), AS_OF)
+
+
+def test_a_childs_page_shows_its_history_and_an_old_id_finds_the_children_it_became(browser, service):
+    from sqlalchemy import select
+
+    from register.db import open_register
+    from register.models import Child, ChildEvent
+
+    child = a_child_in_caseload(service, "880")
+    page = sign_in(browser, service, "hal")
+    page.goto(service["url"] + f"/children/{child}")
+    table = page.get_by_test_id("history").inner_text()
+    assert "Created" in table and "A record joined" in table and "run " in table
+    # An id retired by a split into two children of this authority: the page lists both.
+    engine = open_register(service["db"])
+    with engine.connect() as conn:
+        two = [c for c in conn.execute(select(ChildEvent.child_id).where(ChildEvent.event == "created")
+                                       .order_by(ChildEvent.id)).scalars()
+               if c != child and a_child_visible_to_880(service, c)][:1] + [child]
+        keys = {c: conn.execute(select(ChildEvent.record_key).where(ChildEvent.child_id == c,
+                                                                     ChildEvent.event == "record_joined")).scalars().first()
+                for c in two}
+    with engine.begin() as conn:
+        conn.execute(Child.__table__.insert().values(child_id="RCSPLITOLD01", created_at=AS_OF, retired_at=AS_OF,
+                                                     now_child_id=two[0]))
+        for c in two:
+            conn.execute(ChildEvent.__table__.insert().values(child_id="RCSPLITOLD01", at=AS_OF, event="record_left",
+                                                              record_key=keys[c], other_child_id=c, cause="test"))
+    page.goto(service["url"] + "/children/RCSPLITOLD01")
+    assert "is now several children" in page.inner_text("main")
+    assert all(page.get_by_role("link", name=c).count() == 1 for c in two)
+    page.close()
+
+
+def a_child_visible_to_880(service, child_id: str) -> bool:
+    from register.db import open_register
+    from register.lookup import child_visible
+
+    return child_visible(open_register(service["db"]), child_id, ["880"])
