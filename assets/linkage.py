@@ -1,6 +1,5 @@
 """Linkage assets: the current (standardised) records, links between them, and the register's children.
 Thin: each reads its input, calls one library function, writes, and reports counts."""
-from datetime import datetime
 
 from dagster import (
     AssetCheckResult,
@@ -14,26 +13,15 @@ from dagster import (
 from alerts.notify import raise_alert
 from assets.policies import DAILY
 from assets.safety import scrubbed
-from matching import MATCHER_VERSION, LinkSettings, link_records
+from matching import LinkSettings
 from register.clock import utc_now
-from register.current import active_records, refresh_active
-from register.history import decisions_since
-from register.identity import (
-    assign_ids,
-    children_with_two_nhs_numbers,
-    load_clusters,
-    prior_ids,
-    save_clusters,
-    save_register,
-)
+from register.current import refresh_active
+from register.identity import children_with_two_nhs_numbers
+from register.linking import link_register, regroup_register
 from register.reports import mark_cme_pending
-from register.review import analyst_rulings, save_model, save_review_queue
 from register.shield import keep_shield_scope
-from register.state import fingerprint, get_state, set_state
-from register.watch import RELINK_STARTED, RELINKED_FROM, compare_linked_share, linked_share
-
-LINKS_STATE = "links_inputs_fingerprint"  # the inputs of the grouping the register holds
-LINKS_PENDING = "links_pending_fingerprint"  # the inputs of the grouping handed to the children asset
+from register.state import set_state
+from register.watch import RELINK_STARTED, compare_linked_share, linked_share
 
 
 @asset(group_name="linkage", deps=["validated_rows"], kinds={"sql"}, required_resource_keys={"db"},
@@ -54,28 +42,14 @@ def standardised_records(context: AssetExecutionContext) -> MaterializeResult:
 
 @asset(group_name="linkage", deps=["standardised_records"], kinds={"pandas", "sql"},
        required_resource_keys={"db", "settings"},
-       description="Records grouped into children by probabilistic linkage, handed to the register through "
-                   "the database; uncertain pairs go to review.")
+       description="Records grouped into children by probabilistic linkage: incrementally (only the children a "
+                   "delivery or a ruling touches) or in full when the model, settings or matcher changed; handed "
+                   "to the register through the database; uncertain pairs go to review.")
 @scrubbed
 def links(context: AssetExecutionContext) -> MaterializeResult:
     db, settings = context.resources.db, context.resources.settings
-    engine = db.engine()
-    records = active_records(engine)
-    rulings = analyst_rulings(engine)
-    link_settings = LinkSettings(settings.link_at, settings.review_at)
-    # A changed matcher re-links in full even when the data did not change.
-    inputs = fingerprint(records["id"].tolist(), sorted(rulings.items()), link_settings, MATCHER_VERSION)
-    if inputs == get_state(engine, LINKS_STATE) and records["child_id"].ne("").all():
-        # Same records and rulings as the links the register already holds: nothing to re-link.
-        set_state(engine, LINKS_PENDING, inputs)
-        return MaterializeResult(metadata={"records": len(records), "relinked": False})
-    result = link_records(records, link_settings, rulings)
-    model_id = save_model(engine, result.model.to_json()) if result.model is not None else None
-    queued = save_review_queue(engine, result.review_pairs, model_id)
-    save_clusters(engine, records["id"], result.clusters)
-    set_state(engine, LINKS_PENDING, inputs)
-    return MaterializeResult(metadata={**result.stats, "review_queue": queued, "relinked": True,
-                                       "linkage_model_id": model_id if model_id is not None else "none trained"})
+    stats = link_register(db.engine(), LinkSettings(settings.link_at, settings.review_at), settings.relink)
+    return MaterializeResult(metadata=stats)
 
 
 @asset(group_name="linkage", deps=["links"], freshness_policy=DAILY, kinds={"sql"},
@@ -92,18 +66,7 @@ def links(context: AssetExecutionContext) -> MaterializeResult:
 def children(context: AssetExecutionContext) -> MaterializeResult:
     db = context.resources.db
     engine = db.engine()
-    pending = get_state(engine, LINKS_PENDING)
-    cause = f"run {context.run.run_id}"
-    if pending == get_state(engine, LINKS_STATE):
-        current = active_records(engine)[["id", "record_key", "child_id"]]
-        counts = save_register(engine, current, current["child_id"], cause)
-    else:
-        handed = load_clusters(engine)
-        child_ids, _ = assign_ids(handed, handed["cluster"].to_numpy(), prior_ids(engine))
-        since = get_state(engine, RELINKED_FROM)
-        counts = save_register(engine, handed, child_ids, cause,
-                               decisions_since(engine, datetime.fromisoformat(since) if since else None))
-        set_state(engine, LINKS_STATE, pending or "")
+    counts = regroup_register(engine, f"run {context.run.run_id}")
     conflicts = len(children_with_two_nhs_numbers(engine))
     counts["shield_scope_saved"] = keep_shield_scope(engine)  # for the casework pages
     share = linked_share(engine)

@@ -68,13 +68,41 @@ def _pairs_across(left: pd.Series, right: pd.Series) -> np.ndarray:
     return lefts.merge(rights, on="k")[["i", "j"]].to_numpy()
 
 
+def _with_parts(standardised: pd.DataFrame) -> pd.DataFrame:
+    dob = standardised["dob"]
+    return standardised.assign(given_initial=standardised["given_canon"].str[:1],
+                               family_initial=standardised["family"].str[:1],
+                               family_first2=standardised["family"].str[:2],
+                               dob_ym=dob.str[:6], dob_yd=dob.str[:4] + dob.str[6:], dob_md=dob.str[4:])
+
+
+def key_columns(rules: dict | None = None) -> list[str]:
+    """The names of block_keys' columns: one per rule, two (left, right) for a rule that joins
+    a swapped form."""
+    out = []
+    for name, (lcols, rcols) in (rules or BLOCKING_RULES).items():
+        out += [name] if lcols == rcols else [f"{name}<", f"{name}>"]
+    return out
+
+
+def block_keys(standardised: pd.DataFrame, rules: dict | None = None) -> pd.DataFrame:
+    """Each record's blocking keys as 63-bit hashes (0 where a key part is empty), one column
+    per key_columns name: what a register keeps so a new record finds its candidates without
+    reading every record (pandas' hash is stable from run to run)."""
+    parts = _with_parts(standardised)
+    out = pd.DataFrame(index=standardised.index)
+    for name, (lcols, rcols) in (rules or BLOCKING_RULES).items():
+        sides = [(name, lcols)] if lcols == rcols else [(f"{name}<", lcols), (f"{name}>", rcols)]
+        for col, cols in sides:
+            key = _keys(parts, cols)
+            hashed = pd.util.hash_pandas_object(key.fillna(""), index=False).to_numpy() >> np.uint64(1)
+            out[col] = np.where(key.isna().to_numpy(), 0, hashed.astype(np.int64))
+    return out
+
+
 def candidate_pairs(standardised: pd.DataFrame, rules: dict | None = None) -> tuple[np.ndarray, dict[str, int]]:
     """Row-position pairs (i < j) found by any rule, and how many each rule found."""
-    dob = standardised["dob"]
-    standardised = standardised.assign(given_initial=standardised["given_canon"].str[:1],
-                                       family_initial=standardised["family"].str[:1],
-                     family_first2=standardised["family"].str[:2],
-                     dob_ym=dob.str[:6], dob_yd=dob.str[:4] + dob.str[6:], dob_md=dob.str[4:])
+    standardised = _with_parts(standardised)
     found, per_rule = [], {}
     for name, (lcols, rcols) in (rules or BLOCKING_RULES).items():
         left = _keys(standardised, lcols)

@@ -46,6 +46,7 @@ class LinkResult:
     model: Model | None = None
     pairs: np.ndarray | None = None  # every candidate pair (row positions), for evaluation
     probabilities: np.ndarray | None = None
+    standardised: pd.DataFrame | None = None  # the records as compared (row order), for a link index
 
 
 def twin_evidence(levels: pd.DataFrame, same_feed: np.ndarray | None = None,
@@ -67,7 +68,7 @@ def twin_evidence(levels: pd.DataFrame, same_feed: np.ndarray | None = None,
 
 
 def distinct_given_names(standardised: pd.DataFrame, pairs: np.ndarray, levels: pd.DataFrame,
-                         min_share: float, min_count: int = 5) -> np.ndarray:
+                         min_share: float, min_count: int = 5, given_counts: pd.Series | None = None) -> np.ndarray:
     """Pairs whose given names are only loosely alike (Jaro-Winkler 0.80 to 0.92) and both
     established: each carried by at least min_share of the records that have a given name, and
     by at least min_count records.
@@ -78,7 +79,7 @@ def distinct_given_names(standardised: pd.DataFrame, pairs: np.ndarray, levels: 
     if not len(idx):
         return out
     given = standardised["given"]
-    counts = given[given != ""].value_counts()
+    counts = given[given != ""].value_counts() if given_counts is None else given_counts[given_counts.index != ""]
     common = counts.index[(counts >= min_count) & (counts >= min_share * counts.sum())]
     a = given.to_numpy()[pairs[idx, 0]]
     b = given.to_numpy()[pairs[idx, 1]]
@@ -266,9 +267,13 @@ class _Decisions:
 
 
 def link_records(records: pd.DataFrame, settings: LinkSettings = LinkSettings(),
-                 rulings: dict[tuple[str, str], str] | None = None) -> LinkResult:
+                 rulings: dict[tuple[str, str], str] | None = None, model: Model | None = None,
+                 name_counts: dict[str, pd.Series] | None = None) -> LinkResult:
     """records: one row per active record with the register's columns (see register.current).
-    Standardise, block, compare, score, decide each pair, cluster, and queue the uncertain."""
+    Standardise, block, compare, score, decide each pair, cluster, and queue the uncertain.
+    For part of a register (an incremental link), give the model the full link trained and
+    the whole register's name counts ({"forename": given -> records, "surname": family ->
+    records}): a part must be scored as the whole would be."""
     n = len(records)
     if n == 0:
         return LinkResult(np.zeros(0, dtype=np.int64), _empty_review(), {"records": 0})
@@ -291,12 +296,13 @@ def link_records(records: pd.DataFrame, settings: LinkSettings = LinkSettings(),
     if not len(pairs):
         return LinkResult(clusters.labels(), _empty_review(), stats)
     levels = compare_in_chunks(standardised, pairs)
-    model = train(standardised, levels)
+    model = model if model is not None else train(standardised, levels)
     weights = weight_matrix(model, standardised, pairs, levels)
     total = weights.sum(axis=1).to_numpy()
     total[(levels["nhs_number"] == NHS_NUMBER.DIFFERENT).to_numpy()] = -np.inf
     prob = probability(total)
-    decided = _decide(records, standardised, pairs, levels, prob, settings, rulings or {}, keys, conflict_pairs)
+    decided = _decide(records, standardised, pairs, levels, prob, settings, rulings or {}, keys, conflict_pairs,
+                      (name_counts or {}).get("forename"))
     labels = _cluster(clusters, pairs, decided, total)
     apart = labels[pairs[:, 0]] != labels[pairs[:, 1]]
     # A link the clustering refused (it would join two children that something keeps apart)
@@ -312,7 +318,7 @@ def link_records(records: pd.DataFrame, settings: LinkSettings = LinkSettings(),
                   "withheld_rival_pairs": int(decided.withheld.sum()), "refused_merges": clusters.refused,
                   "em_iterations": model.iterations, "prior_bits": round(float(np.log2(model.prior)), 2),
                   "clusters": int(len(set(labels.tolist())))})
-    return LinkResult(labels, review_pairs.drop_duplicates(["key_a", "key_b"]), stats, model, pairs, prob)
+    return LinkResult(labels, review_pairs.drop_duplicates(["key_a", "key_b"]), stats, model, pairs, prob, standardised)
 
 
 def _clusters_by_record_key(standardised: pd.DataFrame, keys: list[str]) -> ConstrainedClusters:
@@ -331,7 +337,7 @@ def _clusters_by_record_key(standardised: pd.DataFrame, keys: list[str]) -> Cons
 
 def _decide(records: pd.DataFrame, standardised: pd.DataFrame, pairs: np.ndarray, levels: pd.DataFrame,
             prob: np.ndarray, settings: LinkSettings, rulings: dict[tuple[str, str], str], keys: list[str],
-            conflict_pairs: np.ndarray) -> _Decisions:
+            conflict_pairs: np.ndarray, given_counts: pd.Series | None = None) -> _Decisions:
     """Link, review or keep apart each pair: the score against the thresholds, then the rules
     that override it (twins, shared keys, the shield net, analysts' rulings, rival links)."""
     nhs_conflict = (levels["nhs_number"] == NHS_NUMBER.DIFFERENT).to_numpy()
@@ -339,7 +345,7 @@ def _decide(records: pd.DataFrame, standardised: pd.DataFrame, pairs: np.ndarray
     same_feed = feeds[pairs[:, 0]] == feeds[pairs[:, 1]]
     if settings.twins_apart:
         distinct = distinct_given_names(standardised, pairs, levels, settings.established_name_share,
-                                        settings.established_name_count)
+                                        settings.established_name_count, given_counts)
         twins = twin_evidence(levels, same_feed, distinct) & ~names_crossed(standardised, pairs, levels)
     else:
         twins = np.zeros(len(levels), dtype=bool)

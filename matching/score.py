@@ -42,6 +42,22 @@ class Model:
         }, sort_keys=True)
 
 
+def model_from_json(text: str, name_counts: dict[str, pd.Series] | None = None) -> Model:
+    """A saved model (Model.to_json) back as a Model. Name frequencies are not in it: give the
+    register's name counts (field -> value -> records) to weigh exact agreement on names."""
+    data = json.loads(text)
+    m, u = {}, {}
+    for name in FIELDS:
+        levels = {lv["level"]: lv for lv in data["fields"][name]}
+        m[name] = np.array([levels[lv.name]["m"] for lv in COMPARISONS[name]])
+        u[name] = np.array([levels[lv.name]["u"] for lv in COMPARISONS[name]])
+    tf = {}
+    for name, counts in (name_counts or {}).items():
+        counts = counts[counts.index != ""]
+        tf[name] = counts / counts.sum() if counts.sum() else counts.astype(float)
+    return Model(m=m, u=u, prior=float(data["prior"]), tf=tf, iterations=int(data.get("em_iterations", 0)))
+
+
 def _level_counts(levels: pd.DataFrame, name: str, weights: np.ndarray | None = None) -> np.ndarray:
     k = len(COMPARISONS[name])
     col = levels[name].to_numpy()

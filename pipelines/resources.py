@@ -43,6 +43,7 @@ class RunSettings(ConfigurableResource):
     link_at: float = 0.95
     review_at: float = 0.5
     cadence_file: str | None = None  # providers' expected cadence and staleness (register.deliveries)
+    relink: str = "auto"  # "auto": incrementally when the register can; "full": every record (register.linking)
     cme_move_share: float = 0.5  # an authority's flag count moving by more than this share is checked
     linked_share_drop: float = 0.05  # the share of records linked to another falling by more is checked
 
@@ -84,7 +85,7 @@ def resources_from_env() -> dict[str, ResourceDefinition]:
         landing=env("ROLLCALL_LANDING", "var/landing"), sftp_config=env("ROLLCALL_SFTP_CONFIG") or None,
         archive=env("ROLLCALL_ARCHIVE") or None, max_file_mb=int(env("ROLLCALL_MAX_FILE_MB", DEFAULT_MAX_FILE_MB)),
         hold_below=float(env("ROLLCALL_HOLD_BELOW", DEFAULT_HOLD_BELOW)), as_of=env("ROLLCALL_AS_OF") or None,
-        cadence_file=env("ROLLCALL_CADENCE") or None)
+        cadence_file=env("ROLLCALL_CADENCE") or None, relink=env("ROLLCALL_RELINK", "auto"))
 
 
 def _fixed(resource: ConfigurableResource, description: str) -> ResourceDefinition:

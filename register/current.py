@@ -77,13 +77,25 @@ ACTIVE_COLUMNS = ["id", "record_key", "feed", "provider", "child_id", "upn", "fo
                   "carried_because"]
 
 
-def active_records(engine) -> pd.DataFrame:
+def active_records(engine, ids: list[int] | None = None, children: list[str] | None = None) -> pd.DataFrame:
     """Current records, with the date of the extract each came from and, for a school row
-    carried forward with no leaving date before that extract, gone_from_roll."""
+    carried forward with no leaving date before that extract, gone_from_roll. With ids or
+    children: only those records, and the records of those children (an incremental link)."""
     cols = [getattr(SourceRecord, c) for c in ACTIVE_COLUMNS]
+    base = select(*cols, ExtractFile.extract_date).join(ExtractFile, ExtractFile.id == SourceRecord.file_id) \
+        .where(SourceRecord.active.is_(True))
     with engine.connect() as conn:
-        rows = conn.execute(select(*cols, ExtractFile.extract_date).join(ExtractFile, ExtractFile.id == SourceRecord.file_id)
-                            .where(SourceRecord.active.is_(True)).order_by(SourceRecord.id)).all()
+        if ids is None and children is None:
+            rows = conn.execute(base.order_by(SourceRecord.id)).all()
+        else:
+            rows, seen = [], set()
+            for column, values in ((SourceRecord.id, sorted(ids or [])), (SourceRecord.child_id, sorted(children or []))):
+                for i in range(0, len(values), 900):
+                    for row in conn.execute(base.where(column.in_(values[i:i + 900]))):
+                        if row[0] not in seen:
+                            seen.add(row[0])
+                            rows.append(row)
+            rows.sort(key=lambda r: r[0])
     df = pd.DataFrame(rows, columns=ACTIVE_COLUMNS + ["extract_date"])
     for c in ACTIVE_COLUMNS:
         if df[c].dtype == object and c not in ("dob", "start_date", "end_date", "shielded", "carried_forward"):

@@ -46,14 +46,22 @@ def assign_ids(records: pd.DataFrame, clusters, prior: dict[str, str]) -> tuple[
 
 
 def save_register(engine, records: pd.DataFrame, child_ids: pd.Series, cause: str = "a run",
-                  decisions: dict[str, int] | None = None) -> dict[str, int]:
+                  decisions: dict[str, int] | None = None, scope_children: set[str] | None = None) -> dict[str, int]:
     """Give each record its child, create, revive and retire children, and write every change
-    to the children's history (register.history) with its cause, in one transaction."""
+    to the children's history (register.history) with its cause, in one transaction. With
+    scope_children (an incremental link): records are only those children's and the new
+    ones, and only those children can be retired."""
     now = datetime.now(UTC).replace(tzinfo=None)
     changed = records.loc[records["child_id"] != child_ids, "id"]
     with Session(engine) as s:
-        existing = {cid: retired for cid, retired in s.execute(select(Child.child_id, Child.retired_at))}
         live = set(child_ids)
+        if scope_children is None:
+            existing = {cid: retired for cid, retired in s.execute(select(Child.child_id, Child.retired_at))}
+        else:
+            existing, ids = {}, sorted(live | scope_children)
+            for i in range(0, len(ids), 900):
+                existing.update(s.execute(select(Child.child_id, Child.retired_at)
+                                          .where(Child.child_id.in_(ids[i:i + 900]))).all())
         s.add_all(Child(child_id=c, created_at=now) for c in sorted(live - existing.keys()))
         revived = [c for c in live if existing.get(c) is not None]
         if revived:
@@ -140,8 +148,15 @@ def children_with_two_nhs_numbers(engine) -> set[str]:
             .group_by(SourceRecord.child_id).having(func.count(SourceRecord.nhs_number.distinct()) > 1)).scalars())
 
 
-def prior_ids(engine) -> dict[str, str]:
+def prior_ids(engine, keys: set[str] | None = None) -> dict[str, str]:
+    """record key -> the child its newest row with a child belongs to (only these keys, given)."""
+    q = select(SourceRecord.record_key, SourceRecord.child_id, SourceRecord.id).where(SourceRecord.child_id.is_not(None))
     with engine.connect() as conn:
-        rows = conn.execute(select(SourceRecord.record_key, SourceRecord.child_id, SourceRecord.id)
-                            .where(SourceRecord.child_id.is_not(None)).order_by(SourceRecord.id)).all()
+        if keys is None:
+            rows = conn.execute(q.order_by(SourceRecord.id)).all()
+        else:
+            wanted, rows = sorted(keys), []
+            for i in range(0, len(wanted), 900):
+                rows += conn.execute(q.where(SourceRecord.record_key.in_(wanted[i:i + 900]))).all()
+            rows.sort(key=lambda r: r[2])
     return {k: c for k, c, _ in rows}  # the newest row's child wins

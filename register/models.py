@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import date, datetime
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Date,
     DateTime,
@@ -423,3 +424,37 @@ class ChildEvent(Base):
     decision_id: Mapped[int | None] = mapped_column(Integer)  # the analyst decision behind it
     __table_args__ = (Index("ix_child_events_child_id", "child_id"),
                       Index("ix_child_events_record_key", "record_key"))
+
+
+KEY_SLOTS = 16  # blocking-key columns in record_index (matching.block.key_columns fills them in order)
+
+
+class RecordIndex(Base):
+    """What the last link knew of each current record, so the next one reads only what changed
+    (register.linkindex): its key, a hash of its linkage fields, its standardised given and
+    family names (for the register's name frequencies) and its blocking keys as 63-bit hashes
+    (k0 to k15; a slot no rule uses stays empty)."""
+    __tablename__ = "record_index"
+    record_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    record_key: Mapped[str] = mapped_column(Text)
+    content: Mapped[str] = mapped_column(String(32))
+    given: Mapped[str] = mapped_column(Text)
+    family: Mapped[str] = mapped_column(Text)
+    k0: Mapped[int | None] = mapped_column(BigInteger)
+    k1: Mapped[int | None] = mapped_column(BigInteger)
+    k2: Mapped[int | None] = mapped_column(BigInteger)
+    k3: Mapped[int | None] = mapped_column(BigInteger)
+    k4: Mapped[int | None] = mapped_column(BigInteger)
+    k5: Mapped[int | None] = mapped_column(BigInteger)
+    k6: Mapped[int | None] = mapped_column(BigInteger)
+    k7: Mapped[int | None] = mapped_column(BigInteger)
+    k8: Mapped[int | None] = mapped_column(BigInteger)
+    k9: Mapped[int | None] = mapped_column(BigInteger)
+    k10: Mapped[int | None] = mapped_column(BigInteger)
+    k11: Mapped[int | None] = mapped_column(BigInteger)
+    k12: Mapped[int | None] = mapped_column(BigInteger)
+    k13: Mapped[int | None] = mapped_column(BigInteger)
+    k14: Mapped[int | None] = mapped_column(BigInteger)
+    k15: Mapped[int | None] = mapped_column(BigInteger)
+    __table_args__ = (Index("ix_record_index_record_key", "record_key"),
+                      *[Index(f"ix_record_index_k{i}", f"k{i}") for i in range(KEY_SLOTS)])

@@ -46,9 +46,12 @@ def undecided_pairs(engine) -> list[tuple[str, str]]:
                                                .where(CandidatePair.analyst_decision.is_(None)))]
 
 
-def save_review_queue(engine, review: pd.DataFrame, model_id: int | None = None) -> int:
+def save_review_queue(engine, review: pd.DataFrame, model_id: int | None = None, scope: set[str] | None = None,
+                      changed: set[str] = frozenset()) -> int:
     """Upsert pairs for analysts, each naming the model that scored it; pairs no longer in review
-    and with no decision are dropped."""
+    and with no decision are dropped. With a scope (an incremental link of those record keys):
+    only pairs within it, or touching a changed or removed record, can be dropped; the rest of
+    the queue stands."""
     now = datetime.now(UTC).replace(tzinfo=None)
     with Session(engine) as s:
         existing = {(a, b): (pid, dec) for pid, a, b, dec in
@@ -69,7 +72,9 @@ def save_review_queue(engine, review: pd.DataFrame, model_id: int | None = None)
         s.add_all(new_rows)
         if updates:
             s.connection().execute(update(CandidatePair).where(CandidatePair.id == bindparam("pid")), updates)
-        stale = [pid for key, (pid, dec) in existing.items() if key not in wanted and dec is None]
+        stale = [pid for key, (pid, dec) in existing.items() if key not in wanted and dec is None
+                 and (scope is None or (key[0] in scope and key[1] in scope) or key[0] in changed
+                      or key[1] in changed)]
         if stale:
             s.execute(CandidatePair.__table__.delete().where(CandidatePair.id.in_(stale)))
         s.commit()

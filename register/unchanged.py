@@ -9,7 +9,7 @@ from datetime import date
 
 from sqlalchemy import func, select
 
-from register.models import CmeList, ExtractFile
+from register.models import CandidatePair, CmeList, ExtractFile
 from register.reference import reference_version
 from register.reports import CME_PENDING
 from register.review import newest_ruling_change
@@ -25,7 +25,10 @@ def inputs_fingerprint(engine, as_of: date, settings: dict) -> str:
         statuses = tuple(conn.execute(select(ExtractFile.status, func.count()).group_by(ExtractFile.status)
                                       .order_by(ExtractFile.status)).all())
         listed = conn.execute(select(CmeList.computed_at).where(CmeList.as_of == as_of)).scalar()
-    return fingerprint(ledger, statuses, newest_ruling_change(engine), as_of.isoformat(), listed,
+        # The review queue: a pair waiting or ruled changes the CME list's marks.
+        queue = tuple(conn.execute(select(func.count(), func.max(CandidatePair.id),
+                                          func.count(CandidatePair.analyst_decision))).one())
+    return fingerprint(ledger, statuses, queue, newest_ruling_change(engine), as_of.isoformat(), listed,
                        get_state(engine, CME_PENDING), reference_version(engine), sorted(settings.items()))
 
 

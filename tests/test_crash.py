@@ -44,7 +44,7 @@ STAGES = {
     "collecting": "SELECT count(*) FROM files",
     "validating": "SELECT count(*) FROM files WHERE status = 'accepted'",
     "linking": "SELECT count(*) FROM register_state WHERE name = 'cme_list_pending' AND value = '1'",
-    "registering": "SELECT count(*) FROM register_state WHERE name = 'links_pending_fingerprint'",
+    "registering": "SELECT count(*) FROM register_state WHERE name = 'link_scope' AND value LIKE '%full%'",
     "listing": "SELECT count(*) FROM cme_flags",
 }
 

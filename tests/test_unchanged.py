@@ -79,7 +79,7 @@ def test_a_file_half_uploaded_is_not_new_but_a_complete_one_is(landing, tmp_path
 
 
 def test_a_changed_matcher_relinks_though_the_data_did_not_change(landing, tmp_path, sqlite_url, monkeypatch):
-    import assets.linkage
+    import register.linking
 
     def relinked():
         result = run_pipeline(sqlite_url, str(landing), archive=str(tmp_path / "a"), as_of=AS_OF)
@@ -90,5 +90,6 @@ def test_a_changed_matcher_relinks_though_the_data_did_not_change(landing, tmp_p
 
     assert relinked() is True
     assert relinked() is False
-    monkeypatch.setattr(assets.linkage, "MATCHER_VERSION", "a newer matcher")
+    monkeypatch.setattr(register.linking, "MATCHER_VERSION", "a newer matcher")
     assert relinked() is True
+    assert relinked() is False, "once re-linked with the new matcher, nothing more to do"

@@ -1,0 +1,194 @@
+"""The link index: what the last link knew of each current record (register.models.RecordIndex),
+so an incremental link reads only what changed. A new delivery's records are compared with
+it by key and content: a record whose key and linkage fields are unchanged keeps its child
+untouched; a new or changed record finds its candidates through the blocking keys kept here
+(never by reading the register), and the children it may join, with the children that lost
+or changed a record or whose records an analyst has ruled on since, are re-linked together.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import bindparam, delete, func, insert, select
+
+from matching.block import MAX_BLOCK, block_keys, key_columns
+from matching.standardise import standardise
+from register.current import ACTIVE_COLUMNS, active_records
+from register.models import KEY_SLOTS, RecordIndex, ReviewDecision, SourceRecord
+
+# What linkage reads of a record: a change to any of these re-links its child.
+LINK_FIELDS = ["record_key", "feed", "provider", "upn", "former_upn", "nhs_number", "surname", "forename",
+               "middle_names", "alt_surname", "dob", "sex", "postcode", "shielded"]
+SLOTS = [f"k{i}" for i in range(KEY_SLOTS)]
+assert len(key_columns()) <= KEY_SLOTS, "more blocking keys than record_index has slots"
+
+
+def content_hashes(records: pd.DataFrame) -> pd.Series:
+    parts = pd.DataFrame({c: records[c].astype(str) if c in records else "" for c in LINK_FIELDS})
+    joined = parts.fillna("").agg("\x1f".join, axis=1) if len(parts) else pd.Series([], dtype=object)
+    return pd.Series([format(int(h), "016x") for h in pd.util.hash_pandas_object(joined, index=False).to_numpy()],
+                     index=records.index, dtype=object)
+
+
+def index_frame(records: pd.DataFrame, standardised: pd.DataFrame | None = None) -> pd.DataFrame:
+    """record_index rows for these records (one per row, as records' order)."""
+    standardised = standardise(records) if standardised is None else standardised
+    keys = block_keys(standardised)
+    out = pd.DataFrame({"record_id": records["id"].astype(int).to_numpy(), "record_key": records["record_key"].to_numpy(),
+                        "content": content_hashes(records).to_numpy(), "given": standardised["given"].to_numpy(),
+                        "family": standardised["family"].to_numpy()})
+    for slot, col in zip(SLOTS, key_columns()):
+        values = keys[col].to_numpy()
+        out[slot] = pd.array(np.where(values == 0, None, values).tolist(), dtype="Int64")
+    return out
+
+
+def _insert(conn, frame: pd.DataFrame) -> None:
+    rows = frame.astype(object).where(frame.notna(), None).to_dict("records")
+    for i in range(0, len(rows), 20_000):
+        conn.execute(insert(RecordIndex), rows[i:i + 20_000])
+
+
+def rebuild_index(engine, records: pd.DataFrame, standardised: pd.DataFrame | None = None) -> int:
+    """After a full link: the index holds exactly these (the current) records."""
+    with engine.begin() as conn:
+        conn.execute(delete(RecordIndex))
+        if len(records):
+            _insert(conn, index_frame(records, standardised))
+    return len(records)
+
+
+def index_size(engine) -> int:
+    with engine.connect() as conn:
+        return conn.execute(select(func.count()).select_from(RecordIndex)).scalar()
+
+
+def name_counts(engine) -> dict[str, pd.Series]:
+    """The register's given and family names with how many current records carry each."""
+    out = {}
+    with engine.connect() as conn:
+        for name, column in (("forename", RecordIndex.given), ("surname", RecordIndex.family)):
+            rows = conn.execute(select(column, func.count()).where(column != "").group_by(column)).all()
+            out[name] = pd.Series({v: n for v, n in rows}, dtype="int64")
+    return out
+
+
+@dataclass
+class Increment:
+    """What changed since the last link, and what must be linked again."""
+    fresh: pd.DataFrame  # new or changed current records (ACTIVE_COLUMNS)
+    kept: dict[int, str] = field(default_factory=dict)  # unchanged new row id -> its key's child
+    removed: list[int] = field(default_factory=list)  # index rows no longer current
+    removed_keys: set[str] = field(default_factory=set)  # keys gone or changed (their old pairs are stale)
+    affected: set[str] = field(default_factory=set)  # children to re-link whole
+    candidates: int = 0
+
+    @property
+    def empty(self) -> bool:
+        return self.fresh.empty and not self.kept and not self.removed and not self.affected
+
+
+def plan_increment(engine, since_decision: int) -> Increment:
+    """Compare the current records with the index: which rows are new, which changed, which
+    went; find the new and changed rows' candidates through the kept blocking keys; and the
+    children to re-link (their candidates', their old ones, those that lost a record, and
+    those with records an analyst ruled on since decision `since_decision`)."""
+    cols = [getattr(SourceRecord, c) for c in ACTIVE_COLUMNS]
+    with engine.connect() as conn:
+        new_rows = conn.execute(select(*cols).outerjoin(RecordIndex, RecordIndex.record_id == SourceRecord.id)
+                                .where(SourceRecord.active.is_(True), RecordIndex.record_id.is_(None))).all()
+        gone = conn.execute(select(RecordIndex.record_id, RecordIndex.record_key, RecordIndex.content,
+                                   SourceRecord.child_id)
+                            .join(SourceRecord, SourceRecord.id == RecordIndex.record_id)
+                            .where(SourceRecord.active.is_(False))).all()
+        ruled = conn.execute(select(ReviewDecision.key_a, ReviewDecision.key_b)
+                             .where(ReviewDecision.id > since_decision)).all()
+    new = pd.DataFrame(new_rows, columns=ACTIVE_COLUMNS)
+    for c in ACTIVE_COLUMNS:
+        if new[c].dtype == object and c not in ("dob", "start_date", "end_date", "shielded", "carried_forward"):
+            new[c] = new[c].fillna("")
+    was = {key: (content, child) for _, key, content, child in gone}
+    hashes = content_hashes(new) if len(new) else pd.Series([], dtype=object)
+    same = np.array([was.get(k, ("", None))[0] == h for k, h in zip(new["record_key"], hashes)], dtype=bool)
+    kept = {int(i): was[k][1] for i, k in zip(new.loc[same, "id"], new.loc[same, "record_key"]) if was[k][1]}
+    fresh = new[~new["id"].isin(list(kept))].reset_index(drop=True)
+    unchanged_keys = set(new.loc[same, "record_key"])
+    affected = {child for key, (_, child) in was.items() if child and key not in unchanged_keys}
+    ruled_keys = {k for pair in ruled for k in pair}
+    if ruled_keys:
+        affected |= _children_of_keys(engine, ruled_keys)
+    plan = Increment(fresh, kept, [int(r[0]) for r in gone], {k for k in was if k not in unchanged_keys}, affected)
+    if len(fresh):
+        # An unchanged record is still in the index under its old row, which finds its child;
+        # only rows whose record went or changed are no candidates.
+        stale = {int(rid) for rid, key, _, _ in gone if key not in unchanged_keys}
+        ids = candidate_ids(engine, index_frame(fresh), exclude=stale)
+        plan.candidates = len(ids)
+        affected |= _children_of_ids(engine, ids)
+    plan.affected = {c for c in affected if c}
+    return plan
+
+
+def candidate_ids(engine, wanted: pd.DataFrame, exclude: set[int]) -> set[int]:
+    """Index rows sharing a blocking key with any of these rows (a key held by more than
+    MAX_BLOCK records is too common to be evidence, as in a full link). An asymmetric rule's
+    left key meets the other side's right key and the other way round."""
+    found: set[int] = set()
+    names = key_columns()
+    slot_of = dict(zip(names, SLOTS))
+    with engine.connect() as conn:
+        for name in names:
+            mine = slot_of[name]
+            theirs = slot_of[name[:-1] + (">" if name.endswith("<") else "<")] if name[-1] in "<>" else mine
+            values = sorted({int(v) for v in wanted[mine].dropna()})
+            column = getattr(RecordIndex, theirs)
+            for i in range(0, len(values), 900):
+                chunk = values[i:i + 900]
+                rows = conn.execute(select(column, RecordIndex.record_id).where(column.in_(chunk))).all()
+                sizes: dict[int, int] = {}
+                for value, _ in rows:
+                    sizes[value] = sizes.get(value, 0) + 1
+                found |= {rid for value, rid in rows if sizes[value] < MAX_BLOCK and rid not in exclude}
+    return found
+
+
+def _children_of_ids(engine, ids: set[int]) -> set[str]:
+    out, ids_list = set(), sorted(ids)
+    with engine.connect() as conn:
+        for i in range(0, len(ids_list), 900):
+            out |= set(conn.execute(select(SourceRecord.child_id).where(
+                SourceRecord.id.in_(ids_list[i:i + 900]))).scalars())
+    return {c for c in out if c}
+
+
+def _children_of_keys(engine, keys: set[str]) -> set[str]:
+    out, key_list = set(), sorted(keys)
+    with engine.connect() as conn:
+        for i in range(0, len(key_list), 900):
+            out |= set(conn.execute(select(SourceRecord.child_id).where(
+                SourceRecord.record_key.in_(key_list[i:i + 900]), SourceRecord.active.is_(True))).scalars())
+    return {c for c in out if c}
+
+
+def apply_increment(engine, plan: Increment) -> None:
+    """The index after this link: removed rows out, unchanged rows moved to their new ids and
+    their child kept, new and changed rows in."""
+    with engine.begin() as conn:
+        for i in range(0, len(plan.removed), 900):
+            conn.execute(delete(RecordIndex).where(RecordIndex.record_id.in_(plan.removed[i:i + 900])))
+        if len(plan.fresh):
+            _insert(conn, index_frame(plan.fresh))
+    if plan.kept:
+        kept = active_records(engine, ids=list(plan.kept))
+        with engine.begin() as conn:
+            _insert(conn, index_frame(kept))
+            conn.execute(SourceRecord.__table__.update().where(SourceRecord.id == bindparam("rid"))
+                         .values(child_id=bindparam("cid")),
+                         [{"rid": rid, "cid": cid} for rid, cid in plan.kept.items()])
+
+
+def newest_decision(engine) -> int:
+    with engine.connect() as conn:
+        return conn.execute(select(func.coalesce(func.max(ReviewDecision.id), 0))).scalar()
