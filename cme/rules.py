@@ -111,8 +111,18 @@ def flag_missing_children(records: pd.DataFrame, as_of: date, directory: Mapping
 def of_compulsory_school_age(r: pd.DataFrame, as_of: date) -> pd.Series:
     """Per child id: whether the child is of compulsory school age on the date, by the birth
     date most of their records agree on (no birth date: not assessed)."""
-    dob = r.groupby("child_id")["dob"].agg(lambda s: s.mode().iloc[0] if s.notna().any() else pd.NaT)
-    return dob.map(lambda d: pd.notna(d) and _in_window(d.date(), as_of)).astype(bool)
+    children = pd.Index(sorted(r["child_id"].unique()))
+    known = r.loc[r["dob"].notna(), ["child_id", "dob"]]
+    if known.empty:
+        return pd.Series(False, index=children, dtype=bool)
+    # The most common birth date per child; of equally common ones, the earliest.
+    counts = known.groupby(["child_id", "dob"]).size().reset_index(name="n")
+    best = counts.sort_values(["child_id", "n", "dob"], ascending=[True, False, True]).drop_duplicates("child_id")
+    # Each distinct birth date's window once: there are far fewer dates than children.
+    inside = {d: _in_window(d.date(), as_of) for d in best["dob"].unique()}
+    out = pd.Series(False, index=children, dtype=bool)
+    out[best["child_id"].to_numpy()] = best["dob"].map(inside).to_numpy(dtype=bool)
+    return out
 
 
 def not_excused(r: pd.DataFrame, ts: pd.Timestamp, candidates: set, held_rolls: set) -> pd.DataFrame:

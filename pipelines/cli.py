@@ -167,7 +167,7 @@ def cmd_run(args) -> int:
                         print("\n".join(summary(args.db, args.as_of)))
                     return last
             result = run_pipeline(args.db, args.landing, args.sftp, args.archive, args.as_of,
-                                  starter_alerts=True)
+                                  settings={"relink": args.relink}, starter_alerts=True)
             code = _report_run(result, args.db)
             if code in (0, CHECKS_FAILED):
                 remember_run(open_register(args.db), _run_inputs(args), code)
@@ -186,6 +186,7 @@ def _run_inputs(args) -> str | None:
     if not register_exists(args.db):
         return None
     settings = {"landing": args.landing or "", "sftp": args.sftp or "", "archive": args.archive,
+                "relink": getattr(args, "relink", "auto"),
                 "matcher": MATCHER_VERSION, "cadence": _file_sha(os.environ.get("ROLLCALL_CADENCE")),
                 "sftp_config": _file_sha(args.sftp)}
     return inputs_fingerprint(open_register(args.db), args.as_of or date.today(), settings)
@@ -730,6 +731,9 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--db", default=DEFAULT_URL, help="register database URL (SQLite or PostgreSQL)")
     r.add_argument("--archive", default=DEFAULT_ARCHIVE, help="where raw files are archived by checksum")
     r.add_argument("--as-of", type=_date, help="date for the CME list (default today)")
+    r.add_argument("--relink", choices=["auto", "full"], default=os.environ.get("ROLLCALL_RELINK", "auto"),
+                   help="auto (default): re-link only the children new deliveries and rulings touch, in full when "
+                        "the matcher or settings changed; full: re-link every record")
     r.add_argument("--wait", type=float, default=600.0,
                    help="seconds to wait for another run on the same register to finish (default 600)")
     r.set_defaults(fn=cmd_run)

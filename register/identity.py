@@ -19,7 +19,9 @@ _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base 32: no I, L, O,
 
 
 def new_child_id() -> str:
-    return "RC" + "".join(secrets.choice(_ALPHABET) for _ in range(10))
+    # 50 random bits, 5 to a character.
+    bits = int.from_bytes(secrets.token_bytes(7), "big") >> 6
+    return "RC" + "".join(_ALPHABET[(bits >> (5 * i)) & 31] for i in range(10))
 
 
 def assign_ids(records: pd.DataFrame, clusters, prior: dict[str, str]) -> tuple[pd.Series, int]:
@@ -62,7 +64,10 @@ def save_register(engine, records: pd.DataFrame, child_ids: pd.Series, cause: st
             for i in range(0, len(ids), 900):
                 existing.update(s.execute(select(Child.child_id, Child.retired_at)
                                           .where(Child.child_id.in_(ids[i:i + 900]))).all())
-        s.add_all(Child(child_id=c, created_at=now) for c in sorted(live - existing.keys()))
+        created = sorted(live - existing.keys())
+        for i in range(0, len(created), 50_000):  # Core, not ORM objects: a first load makes 200,000
+            s.connection().execute(Child.__table__.insert(), [{"child_id": c, "created_at": now}
+                                                              for c in created[i:i + 50_000]])
         revived = [c for c in live if existing.get(c) is not None]
         if revived:
             s.execute(update(Child).where(Child.child_id.in_(revived)).values(retired_at=None))

@@ -26,10 +26,12 @@ assert len(key_columns()) <= KEY_SLOTS, "more blocking keys than record_index ha
 
 
 def content_hashes(records: pd.DataFrame) -> pd.Series:
-    parts = pd.DataFrame({c: records[c].astype(str) if c in records else "" for c in LINK_FIELDS})
-    joined = parts.fillna("").agg("\x1f".join, axis=1) if len(parts) else pd.Series([], dtype=object)
-    return pd.Series([format(int(h), "016x") for h in pd.util.hash_pandas_object(joined, index=False).to_numpy()],
-                     index=records.index, dtype=object)
+    parts = pd.DataFrame({c: records[c].astype(str) if c in records else "" for c in LINK_FIELDS},
+                         index=records.index).fillna("")
+    if parts.empty:
+        return pd.Series([], index=records.index, dtype=object)
+    hashed = pd.util.hash_pandas_object(parts, index=False).to_numpy()  # one stable hash per row
+    return pd.Series(np.char.mod("%016x", hashed), index=records.index, dtype=object)
 
 
 def index_frame(records: pd.DataFrame, standardised: pd.DataFrame | None = None) -> pd.DataFrame:

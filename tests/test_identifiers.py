@@ -64,3 +64,21 @@ def test_identifiers_are_whole_strings_of_ascii_digits():
         assert re.match(shape, value)
         assert not re.match(shape, value + "\n")
         assert not re.match(shape, value.translate(arabic))
+
+
+def test_the_vectorised_upn_check_agrees_with_the_letter_algorithm():
+    import random
+
+    import pandas as pd
+
+    from schemas.identifiers import UPN_LETTERS, upn_check_letter, upn_valid
+
+    rng = random.Random(5)
+    values = []
+    for _ in range(5000):
+        body = "".join(rng.choice("0123456789") for _ in range(11)) + rng.choice("0123456789" + UPN_LETTERS)
+        values.append((upn_check_letter(body) if rng.random() < 0.5 else rng.choice(UPN_LETTERS)) + body)
+    values += ["", "bad", None, " " + values[0].lower() + " ", values[1][:12]]
+    expected = [bool(v) and len(v.strip()) == 13 and v.strip().upper()[0] == upn_check_letter(v.strip().upper()[1:])
+                if isinstance(v, str) and len(v.strip()) == 13 else False for v in values]
+    assert upn_valid(pd.Series(values)).tolist() == expected and 2000 < sum(expected) < 3000
