@@ -15,7 +15,7 @@ from sqlalchemy import bindparam, delete, func, select
 
 from matching.block import MAX_BLOCK, block_keys, key_columns
 from matching.standardise import standardise
-from register.current import ACTIVE_COLUMNS, active_records
+from register.current import ACTIVE_COLUMNS
 from register.models import KEY_SLOTS, RecordIndex, ReviewDecision, SourceRecord
 
 # What linkage reads of a record: a change to any of these re-links its child.
@@ -98,6 +98,7 @@ class Increment:
     removed_keys: set[str] = field(default_factory=set)  # keys gone or changed (their old pairs are stale)
     affected: set[str] = field(default_factory=set)  # children to re-link whole
     candidates: int = 0
+    moved: list[tuple[int, int]] = field(default_factory=list)  # (old row, new row) of each unchanged record
 
     @property
     def empty(self) -> bool:
@@ -126,14 +127,17 @@ def plan_increment(engine, since_decision: int) -> Increment:
     was = {key: (content, child) for _, key, content, child in gone}
     hashes = content_hashes(new) if len(new) else pd.Series([], dtype=object)
     same = np.array([was.get(k, ("", None))[0] == h for k, h in zip(new["record_key"], hashes)], dtype=bool)
+    old_row = {key: int(rid) for rid, key, _, _ in gone}
     kept = {int(i): was[k][1] for i, k in zip(new.loc[same, "id"], new.loc[same, "record_key"]) if was[k][1]}
+    moved = [(old_row[k], int(i)) for i, k in zip(new["id"], new["record_key"]) if int(i) in kept]
     fresh = new[~new["id"].isin(list(kept))].reset_index(drop=True)
     unchanged_keys = set(new.loc[same, "record_key"])
     affected = {child for key, (_, child) in was.items() if child and key not in unchanged_keys}
     ruled_keys = {k for pair in ruled for k in pair}
     if ruled_keys:
         affected |= _children_of_keys(engine, ruled_keys)
-    plan = Increment(fresh, kept, [int(r[0]) for r in gone], {k for k in was if k not in unchanged_keys}, affected)
+    plan = Increment(fresh, kept, [int(r[0]) for r in gone], {k for k in was if k not in unchanged_keys}, affected,
+                     moved=moved)
     if len(fresh):
         # An unchanged record is still in the index under its old row, which finds its child;
         # only rows whose record went or changed are no candidates.
@@ -187,20 +191,23 @@ def _children_of_keys(engine, keys: set[str]) -> set[str]:
 
 
 def apply_increment(engine, plan: Increment) -> None:
-    """The index after this link: removed rows out, unchanged rows moved to their new ids and
-    their child kept, new and changed rows in."""
+    """The index after this link: an unchanged record's entry moved to its new row (nothing
+    about it is computed again) and its child kept; removed and changed rows out; new and
+    changed rows in."""
+    moved_from = {old for old, _ in plan.moved}
+    out = [rid for rid in plan.removed if rid not in moved_from]
     with engine.begin() as conn:
-        for i in range(0, len(plan.removed), 900):
-            conn.execute(delete(RecordIndex).where(RecordIndex.record_id.in_(plan.removed[i:i + 900])))
-        if len(plan.fresh):
-            _insert(conn, index_frame(plan.fresh))
-    if plan.kept:
-        kept = active_records(engine, ids=list(plan.kept))
-        with engine.begin() as conn:
-            _insert(conn, index_frame(kept))
+        for i in range(0, len(out), 900):
+            conn.execute(delete(RecordIndex).where(RecordIndex.record_id.in_(out[i:i + 900])))
+        if plan.moved:
+            conn.execute(RecordIndex.__table__.update().where(RecordIndex.record_id == bindparam("old"))
+                         .values(record_id=bindparam("new")),
+                         [{"old": old, "new": new} for old, new in plan.moved])
             conn.execute(SourceRecord.__table__.update().where(SourceRecord.id == bindparam("rid"))
                          .values(child_id=bindparam("cid")),
                          [{"rid": rid, "cid": cid} for rid, cid in plan.kept.items()])
+        if len(plan.fresh):
+            _insert(conn, index_frame(plan.fresh))
 
 
 def newest_decision(engine) -> int:

@@ -85,22 +85,31 @@ def nhs_check_digit(first9: str) -> int | None:
     return None if check == 10 else check
 
 
+def _per_distinct(values: pd.Series, fn) -> pd.Series:
+    """fn over each distinct value once, mapped back: a register's postcodes repeat (siblings,
+    a child's several records), and string work per value is what costs."""
+    values = values.fillna("").astype(str)
+    uniques = pd.Series(values.unique())
+    return values.map(dict(zip(uniques, fn(uniques)))).astype(object)
+
+
 def postcode_normalise(values: pd.Series) -> pd.Series:
     """'OUTWARD INWARD' upper case, or '' where the value is not shaped like a UK postcode."""
-    s = values.fillna("").astype(str).str.upper().str.replace(r"\s+", "", regex=True)
-    good = s.str.match(_POSTCODE_SHAPE)
-    s = s.str[:-3] + " " + s.str[-3:]
-    return s.where(good, "")
+    def each(u: pd.Series) -> pd.Series:
+        s = u.str.upper().str.replace(r"\s+", "", regex=True)
+        good = s.str.match(_POSTCODE_SHAPE)
+        return (s.str[:-3] + " " + s.str[-3:]).where(good, "")
+    return _per_distinct(values, each)
 
 
 def postcode_sector(normalised: pd.Series) -> pd.Series:
     """'OUT I' of a normalised postcode ('OUTWARD INWARD'); '' where there is none."""
-    return normalised.str[:-2].where(normalised != "", "")
+    return _per_distinct(normalised, lambda u: u.str[:-2].where(u != "", ""))
 
 
 def postcode_district(normalised: pd.Series) -> pd.Series:
     """The outward code of a normalised postcode; '' where there is none."""
-    return normalised.str.split(" ").str[0].fillna("")
+    return _per_distinct(normalised, lambda u: u.str.split(" ").str[0].fillna(""))
 
 
 def postcode_valid(values: pd.Series) -> pd.Series:
