@@ -12,14 +12,10 @@ from dagster import (
 from alerts.notify import raise_alert
 from assets.policies import DAILY
 from assets.safety import scrubbed
-from cme.rules import flag_missing_children, possible_match_in_review, stale_rolls_of
 from register.cases import open_cases
-from register.current import active_records
+from register.cmelist import compute_cme, la_providers
 from register.deliveries import provider_status
-from register.identity import children_with_two_nhs_numbers
-from register.reference import postcode_authorities, reference_version
-from register.reports import save_cme
-from register.review import undecided_pairs
+from register.reference import reference_version
 from register.watch import authorities_without_current_roll, compare_flag_counts, mark_relinked
 
 
@@ -39,21 +35,14 @@ from register.watch import authorities_without_current_roll, compare_flag_counts
 def cme_flags(context: AssetExecutionContext) -> MaterializeResult:
     db, settings = context.resources.db, context.resources.settings
     engine = db.engine()
-    records = active_records(engine)
     as_of = settings.as_of_date()
-    directory = postcode_authorities(engine, records["postcode"])
-    flags, stats = flag_missing_children(records, as_of, directory)
-    # Children the register's checks found in conflict are held for review, never dropped.
-    held = flags["child_id"].isin(children_with_two_nhs_numbers(engine))
-    flags["possible_match_in_review"] = held | possible_match_in_review(flags["child_id"], undecided_pairs(engine),
-                                                  dict(zip(records["record_key"], records["child_id"])))
     stale = {p.provider for p in provider_status(engine) if p.stale and p.last_extract is not None}
-    flags["stale_rolls"] = stale_rolls_of(flags, records, stale)
-    save_cme(engine, flags, as_of)
+    found = compute_cme(engine, as_of, stale)
+    flags, stats = found.flags, found.stats
     mark_relinked(engine)
     case_counts = open_cases(engine, as_of)
     per_la = flags.groupby("la_code").size().to_dict() if len(flags) else {}
-    authorities = sorted(set(records.loc[records["feed"] == "la", "provider"]))
+    authorities = la_providers(engine)
     unassessed = [la for la in authorities if stats.get("assessed_by_la", {}).get(la, 0) == 0]
     counted = {la: int(per_la.get(la, 0)) for la in sorted(set(authorities) | {k for k in per_la if k})}
     moves = compare_flag_counts(engine, counted, settings.cme_move_share)
@@ -67,7 +56,8 @@ def cme_flags(context: AssetExecutionContext) -> MaterializeResult:
         metadata={"as_of": as_of.isoformat(), **{k: v for k, v in stats.items() if not isinstance(v, dict)},
                   "postcode_directory": reference_version(engine) or "none loaded",
                   **{f"residence_{k}": v for k, v in sorted(stats["residence_by_source"].items())},
-                  "flagged_held_for_conflict": int(held.sum()),
+                  "flagged_held_for_conflict": found.held, "computed": found.mode,
+                  "children_computed": found.recomputed,
                   "possible_match_in_review": int(flags["possible_match_in_review"].sum()), **case_counts,
                   "flags_on_stale_rolls": int((flags["stale_rolls"] != "").sum()),
                   **{f"cme_{la}": int(n) for la, n in sorted(per_la.items())}},

@@ -1,6 +1,7 @@
 """Cost follows the delivery: a register of N children built from a first delivery (a full
-link), then, each by `rollcall run` in a child process: a run with nothing new; one school's
-next extract alone; one GP practice's next extract alone; and the rest of the next delivery.
+link), then, each by `rollcall run` in a child process: a run with nothing new; the next
+day's run with nothing delivered (its CME list in full); that day, one school's next extract
+alone; one GP practice's next extract alone; and the rest of the next delivery.
 The same next delivery is also applied as a full re-link to a copy of the register, and the
 two registers are scored against the generator's truth. Prints each run's wall time and its
 steps' times (from the progress lines), and the pair F1 of both registers.
@@ -75,6 +76,9 @@ def main() -> None:
     providers = sorted(p.name for p in round2.iterdir())
     school = next(p for p in providers if len(p) == 7 and p.isdigit())
     practice = next(p for p in providers if not p.isdigit())
+    # The next day's list is made in the morning (the daily relink); deliveries come later that day.
+    out["next_day_nothing_delivered"] = run(rollcall, inc / "landing", db, inc / "archive", second)
+    print(json.dumps({"next_day_nothing_delivered": out["next_day_nothing_delivered"]}), flush=True)
     deliver(round2, inc / "landing", [school])
     out["one_school"] = run(rollcall, inc / "landing", db, inc / "archive", second)
     print(json.dumps({"one_school": out["one_school"]}), flush=True)

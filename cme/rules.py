@@ -79,13 +79,16 @@ _OPTIONAL = {"postcode": "", "gone_from_roll": False, "extract_date": None, "rec
 
 
 def flag_missing_children(records: pd.DataFrame, as_of: date, directory: Mapping[str, str] | None = None,
-                          residence: ResidenceSettings = ResidenceSettings()) -> tuple[pd.DataFrame, dict]:
+                          residence: ResidenceSettings = ResidenceSettings(), learned: dict | None = None,
+                          held_rolls: set[str] | None = None) -> tuple[pd.DataFrame, dict]:
     """records: current register records with child_id (and, for rolls that dropped a child,
     gone_from_roll with the extract_date the child was last seen in). directory: postcode ->
     3-digit LA code from the operator's postcode directory. Returns one row per flagged child
     (child_id, la_code, reason, residence_source) and counts. The tests, as docs/cme.md lists
     them: of compulsory school age, not on a roll, not deceased, not excused by the newest
-    dated fact; then where the child lives."""
+    dated fact; then where the child lives. For part of a register (the children a run
+    touched), give what the whole register says: `learned` (learned_residence of all records)
+    and `held_rolls` (every school whose roll the register holds)."""
     if records.empty:
         return pd.DataFrame(columns=FLAG_COLUMNS), {"children": 0, "compulsory_age": 0, "flagged": 0,
                                                     "no_residence": 0, "gone_from_roll": 0, "assessed_by_la": {},
@@ -96,15 +99,17 @@ def flag_missing_children(records: pd.DataFrame, as_of: date, directory: Mapping
     assessed = set(of_age.index[of_age])
     candidates = assessed - on_a_roll(r, ts) - deceased(r)
     missing = not_excused(r[r["child_id"].isin(candidates)], ts, candidates,
-                          held_rolls=set(r.loc[r["feed"] == "school", "provider"]))
-    where = residence_of(r[r["child_id"].isin(assessed)], ts, directory or {}, residence, learn_from=r)
+                          held_rolls=held_rolls if held_rolls is not None else set(r.loc[r["feed"] == "school", "provider"]))
+    learned = learned if learned is not None else learned_residence(r, residence)
+    where = residence_of(r[r["child_id"].isin(assessed)], ts, directory or {}, residence, learned=learned)
     out = _placed(missing, where)
     known = where[where["la_code"] != ""]
     stats = {"children": int(len(of_age)), "compulsory_age": int(of_age.sum()), "flagged": int(len(out)),
              "no_residence": int((out["reason"] == "RESIDENCE_UNKNOWN").sum()),
              "gone_from_roll": int((out["reason"] == "GONE_FROM_ROLL").sum()),
              "assessed_by_la": {k: int(v) for k, v in known["la_code"].value_counts().items()},
-             "residence_by_source": {k: int(v) for k, v in out["residence_source"].value_counts().items()}}
+             "residence_by_source": {k: int(v) for k, v in out["residence_source"].value_counts().items()},
+             "learned": learned}
     return out, stats
 
 
@@ -232,9 +237,18 @@ def learned_authorities(r: pd.DataFrame, part: pd.Series, settings: ResidenceSet
     return dict(zip(best["part"], best["la"]))
 
 
+def learned_residence(source: pd.DataFrame, settings: ResidenceSettings = ResidenceSettings()) -> dict:
+    """{"postcode_sector": {sector: LA}, "postcode_district": {district: LA}}: the authorities the
+    records that state one agree on at each postcode sector and district (learned_authorities)."""
+    src_pc = source["postcode"].fillna("")
+    src_pc = src_pc.where(~src_pc.str.startswith("ZZ99"), "")
+    return {name: learned_authorities(source, cut(src_pc), settings)
+            for name, cut in (("postcode_sector", postcode_sector), ("postcode_district", postcode_district))}
+
+
 def residence_of(r: pd.DataFrame, ts: pd.Timestamp, directory: Mapping[str, str],
-                 settings: ResidenceSettings = ResidenceSettings(), learn_from: pd.DataFrame | None = None
-                 ) -> pd.DataFrame:
+                 settings: ResidenceSettings = ResidenceSettings(), learn_from: pd.DataFrame | None = None,
+                 learned: dict | None = None) -> pd.DataFrame:
     """Where each child lives, and which source said so, trying in order:
     1. la_record: the authority's latest record for the child (not WHEREABOUTS_KNOWN);
     2. gp_residence_la: residence_la of the newest current GP registration that states it;
@@ -267,13 +281,11 @@ def residence_of(r: pd.DataFrame, ts: pd.Timestamp, directory: Mapping[str, str]
         looked_up = with_pc["postcode"].map(directory).fillna("")
         found = with_pc.assign(la=looked_up)[looked_up != ""].drop_duplicates("child_id")
         fill(found.set_index("child_id")["la"], "postcode_directory")
-    source = learn_from if learn_from is not None else r
-    src_pc = source["postcode"].fillna("")
-    src_pc = src_pc.where(~src_pc.str.startswith("ZZ99"), "")
+    learned = learned if learned is not None else learned_residence(learn_from if learn_from is not None else r,
+                                                                    settings)
     for name, cut in (("postcode_sector", postcode_sector), ("postcode_district", postcode_district)):
-        learned = learned_authorities(source, cut(src_pc), settings)
-        if learned:
-            guess = cut(with_pc["postcode"]).map(learned).fillna("")
+        if learned.get(name):
+            guess = cut(with_pc["postcode"]).map(learned[name]).fillna("")
             found = with_pc.assign(la=guess)[guess != ""].drop_duplicates("child_id")
             fill(found.set_index("child_id")["la"], name)
     school = r[r["feed"] == "school"].sort_values("start_date").groupby("child_id").tail(1)

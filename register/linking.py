@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 from matching import MATCHER_VERSION, LinkSettings, link_records
 from matching.block import key_columns
 from matching.score import model_from_json
+from register.cmelist import touch
 from register.current import active_records
 from register.history import decisions_since
 from register.identity import assign_ids, load_clusters, prior_ids, save_clusters, save_register
@@ -126,6 +127,8 @@ def regroup_register(engine, cause: str) -> dict:
     counts = save_register(engine, handed, child_ids, cause,
                            decisions_since(engine, datetime.fromisoformat(since) if since else None),
                            scope_children=set(scope["children"]) if partial else None)
+    # The CME list is computed again for these children (all of them after a full link).
+    touch(engine, set(child_ids) | set(scope["children"]) if partial else None)
     set_state(engine, LINK_SCOPE, json.dumps({"mode": "none"}))
     with engine.connect() as conn:
         counts["children"] = conn.execute(select(func.count()).select_from(Child).where(Child.retired_at.is_(None))

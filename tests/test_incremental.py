@@ -79,3 +79,39 @@ def test_incremental_and_full_relinks_give_the_same_register(deliveries, tmp_pat
         with engine.connect() as conn:
             assert conn.execute(select(func.count()).where(SourceRecord.active.is_(True),
                                                            SourceRecord.child_id.is_(None))).scalar() == 0
+
+
+def cme_metadata(result) -> dict:
+    return next({k: v.value for k, v in e.event_specific_data.materialization.metadata.items()}
+                for e in result.all_events if e.event_type_value == "ASSET_MATERIALIZATION"
+                and e.event_specific_data.materialization.asset_key.to_user_string() == "cme_flags")
+
+
+def the_list(db, as_of):
+    from register.models import CmeFlag
+
+    with open_register(db).connect() as conn:
+        return sorted(tuple(r) for r in conn.execute(
+            select(CmeFlag.child_id, CmeFlag.la_code, CmeFlag.reason, CmeFlag.residence_source,
+                   CmeFlag.possible_match_in_review, CmeFlag.stale_rolls).where(CmeFlag.as_of == as_of)))
+
+
+def test_the_list_for_the_children_a_delivery_touched_equals_the_list_computed_again_in_full(deliveries, tmp_path):
+    from register.cmelist import BASIS
+    from register.state import set_state
+
+    landing, db = tmp_path / "landing", f"sqlite:///{tmp_path / 'register.sqlite'}"
+    shutil.copytree(deliveries / "landing" / "round1", landing)
+    assert run_pipeline(db, str(landing), archive=str(tmp_path / "a"), as_of=AS_OF).success
+    round2 = deliveries / "landing" / "round2"
+    school = sorted(p.name for p in round2.iterdir() if len(p.name) == 7)[-1]
+    shutil.copytree(round2 / school, landing / school, dirs_exist_ok=True)
+    later = run_pipeline(db, str(landing), archive=str(tmp_path / "a"), as_of=AS_OF)
+    assert later.success
+    meta = cme_metadata(later)
+    assert meta["computed"] == "part" and 0 < meta["children_computed"] < 300, meta  # of about 1,500
+    part = the_list(db, AS_OF)
+    set_state(open_register(db), BASIS, "null")  # no basis: the next computation is a full one
+    again = run_pipeline(db, str(landing), archive=str(tmp_path / "a"), as_of=AS_OF)
+    assert cme_metadata(again)["computed"] == "full"
+    assert the_list(db, AS_OF) == part and part

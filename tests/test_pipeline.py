@@ -197,10 +197,10 @@ def test_a_failing_step_reports_no_data(landing, sqlite_url, tmp_path, monkeypat
     values = sensitive_values(landing)
     victim = sorted(v for v in values if " " in v)[0]
 
-    def broken(records, as_of, *more):
+    def broken(records, as_of, *more, **named):
         raise KeyError(victim)
 
-    monkeypatch.setattr("assets.cme_list.flag_missing_children", broken)
+    monkeypatch.setattr("register.cmelist.flag_missing_children", broken)
     result = run_pipeline(sqlite_url, str(landing), None, str(tmp_path / "archive"), AS_OF)
     assert not result.success
     failure = [e for e in result.all_events if e.is_step_failure][0]
