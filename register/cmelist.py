@@ -75,7 +75,7 @@ def _full(engine, as_of: date, stale: set[str], directory_version) -> CmeResult:
     flags, held = _marked(engine, flags, stale, records)
     save_cme(engine, flags, as_of)
     set_state(engine, BASIS, json.dumps({
-        "as_of": as_of.isoformat(), "directory": directory_version, "learned": stats["learned"],
+        "as_of": as_of.isoformat(), "directory": directory_version, "learned": stats.get("learned", {}),
         "held_rolls": sorted(set(records.loc[records["feed"] == "school", "provider"])),
         "assessed_by_la": stats["assessed_by_la"]}))
     set_state(engine, TOUCHED, "[]")
