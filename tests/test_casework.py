@@ -8,6 +8,7 @@ import sys
 import time
 
 import pytest
+from playwright.sync_api import expect
 
 from casework.users import key_bytes
 from pipelines.cli import run_pipeline
@@ -314,7 +315,8 @@ def test_an_analyst_takes_a_record_out_of_a_child_and_the_next_run_splits_it(bro
     if page.get_by_role("heading", name="Why are you opening this child's record?").count():
         page.get_by_label("Why are you opening this child's record?").fill("checking a possible wrong link")
         page.get_by_role("button", name="Open the record").click()
-    assert page.title() == f"Child {child} – Rollcall", "the page title names the page and nothing else"
+    # The title names the page and nothing else (waited for: the click starts a navigation).
+    expect(page).to_have_title(f"Child {child} – Rollcall")
     page.get_by_role("button", name="Take out of this child").first.click()
     assert "say why" in page.content(), "a split needs a reason"
     page.get_by_label("Why this record is another child").first.fill("a different child with the same name")
