@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import bindparam, delete, func, select
+from sqlalchemy import bindparam, delete, func, or_, select
 
 from matching.block import MAX_BLOCK, block_keys, key_columns
 from matching.standardise import standardise
@@ -114,10 +114,11 @@ def plan_increment(engine, since_decision: int) -> Increment:
     with engine.connect() as conn:
         new_rows = conn.execute(select(*cols).outerjoin(RecordIndex, RecordIndex.record_id == SourceRecord.id)
                                 .where(SourceRecord.active.is_(True), RecordIndex.record_id.is_(None))).all()
+        # Rows no longer current, and rows retention deleted (their entry must go too).
         gone = conn.execute(select(RecordIndex.record_id, RecordIndex.record_key, RecordIndex.content,
                                    SourceRecord.child_id)
-                            .join(SourceRecord, SourceRecord.id == RecordIndex.record_id)
-                            .where(SourceRecord.active.is_(False))).all()
+                            .outerjoin(SourceRecord, SourceRecord.id == RecordIndex.record_id)
+                            .where(or_(SourceRecord.active.is_(False), SourceRecord.id.is_(None)))).all()
         ruled = conn.execute(select(ReviewDecision.key_a, ReviewDecision.key_b)
                              .where(ReviewDecision.id > since_decision)).all()
     new = pd.DataFrame(new_rows, columns=ACTIVE_COLUMNS)

@@ -34,6 +34,7 @@ from register.models import (
     ExtractFile,
     QuarantinedRow,
     RecordCluster,
+    RecordIndex,
     ReviewDecision,
     SourceRecord,
 )
@@ -70,6 +71,7 @@ def apply_retention(engine, today: date, periods: Periods | None = None) -> dict
         for i in range(0, len(old), 5000):
             chunk = old[i:i + 5000]
             conn.execute(delete(RecordCluster).where(RecordCluster.record_id.in_(chunk)))
+            conn.execute(delete(RecordIndex).where(RecordIndex.record_id.in_(chunk)))  # its names go with it
             counts["superseded_rows_deleted"] += conn.execute(delete(SourceRecord).where(SourceRecord.id.in_(chunk))
                                                               ).rowcount
     archive_cutoff = today - timedelta(days=periods.archive_days)
@@ -147,6 +149,11 @@ def subject_access_report(engine, child_id: str) -> dict | None:
     looks = entries(engine, child_id=now, limit=100_000)
     if now != child_id:
         looks += entries(engine, child_id=child_id, limit=100_000)
+    from register.history import history
+
+    events = [{"at": e.at, "event": e.event, "record_key": e.record_key, "other_child_id": e.other_child_id,
+               "cause": e.cause, "decision_id": e.decision_id}
+              for c in sorted({now, child_id}) for e in history(engine, c)]
     return {"child_id": now, "asked_for": child_id, "records": records, "held_back_by_validation": held,
             "review_pairs": pairs, "review_decisions": decisions, "cme_flags": flags, "cme_cases": cases,
-            "audit_entries": looks}
+            "history": events, "audit_entries": looks}

@@ -15,7 +15,7 @@ from sqlalchemy import func, select, update
 from pipelines.cli import run_pipeline
 from register.audit import entries
 from register.db import open_register
-from register.models import CmeCase, ExtractFile, SourceRecord
+from register.models import CmeCase, ExtractFile, RecordIndex, SourceRecord
 from register.retention import PURGED, Periods, apply_retention
 from synth.generate import generate
 from tests.helpers import AS_OF
@@ -49,12 +49,21 @@ def test_what_outlives_its_period_goes_and_the_register_stays(two_deliveries, tm
         conn.execute(update(CmeCase).where(CmeCase.id == case).values(status="closed", outcome="MOVED_ABROAD",
                                                                      closed_at=func.current_timestamp()))
     audit_before = len(entries(engine, limit=1_000_000))
+    # A superseded row the link index still holds (as if retention ran before the next link).
+    with engine.begin() as conn:
+        old = conn.execute(select(SourceRecord.id, SourceRecord.record_key).where(SourceRecord.active.is_(False))
+                           .order_by(SourceRecord.id).limit(1)).one()
+        conn.execute(RecordIndex.__table__.insert().values(record_id=old.id, record_key=old.record_key,
+                                                           content="0", given="plantedgiven", family="plantedfamily"))
     soon = apply_retention(engine, AS_OF + timedelta(days=60), Periods(730, 730, 2190))
     assert soon == {k: 0 for k in soon}, "nothing has outlived its period yet"
     later = AS_OF + timedelta(days=28 + 731)
     done = apply_retention(engine, later, Periods(730, 730, 7))
     after_rows, after_active, after_children = counts(engine)
     assert done["superseded_rows_deleted"] == rows - after_rows > 0
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(RecordIndex)
+                            .where(RecordIndex.given == "plantedgiven")).scalar() == 0, "names go with their row"
     assert after_active == active and after_children == children, "every child's newest record stays"
     assert done["closed_cases_deleted"] == 1
     with engine.connect() as conn:
@@ -85,7 +94,8 @@ def test_a_subject_access_report_holds_everything_about_one_child_and_is_audited
     assert report["child_id"] == child and len(report["records"]) == rows
     assert surname in {r["surname"] for r in report["records"]}
     assert {"held_back_by_validation", "review_pairs", "review_decisions", "cme_flags", "cme_cases",
-            "audit_entries"} <= report.keys()
+            "history", "audit_entries"} <= report.keys()
+    assert report["history"][0]["event"] == "created"
     assert surname not in done.stdout + done.stderr, "the report goes to the file only"
     assert entries(engine, child_id=child)[0]["action"] == "subject_access_report"
     missing = subprocess.run([sys.executable, "-m", "pipelines.cli", "sar", "RCNOSUCHCHILD", "--out",
