@@ -36,7 +36,9 @@ def standardised_records(context: AssetExecutionContext) -> MaterializeResult:
     # From here until cme_flags saves a new list, the newest list is not to be exported.
     mark_cme_pending(db.engine())
     counts = refresh_active(db.engine())
+    refreshed = counts.pop("providers_refreshed")
     return MaterializeResult(metadata={"records": int(sum(v for k, v in counts.items() if k != "carried_forward")),
+                                       "providers_refreshed": refreshed,
                                        **{f"records_{k}": v for k, v in sorted(counts.items())}})
 
 

@@ -40,10 +40,11 @@ PARTITION_RANGE_END_TAG = "dagster/asset_partition_range_end"
 
 def run_pipeline(db_url: str, landing: str | None = None, sftp: str | None = None, archive: str | None = None,
                  as_of: date | None = None, instance=None, settings: dict | None = None,
-                 starter_alerts: bool = False):
-    """Run every asset in-process, all provider partitions in one run of `pipeline_job`.
-    `starter_alerts`: the caller raises the run's alerts itself (the command line), so the
-    sensors leave it alone."""
+                 starter_alerts: bool = False, providers: set[str] | None = None):
+    """Run every asset in-process, all provider partitions in one run of `pipeline_job` (or,
+    given `providers`, only the partitions from the first of them to the last: the ones with
+    work; none, and the intake steps are left out). `starter_alerts`: the caller raises the
+    run's alerts itself (the command line), so the sensors leave it alone."""
     from dagster import DagsterInstance, Definitions, default_loggers
 
     from assets.intake import provider_partitions
@@ -57,7 +58,7 @@ def run_pipeline(db_url: str, landing: str | None = None, sftp: str | None = Non
         # Entered, so Dagster's definitions load against this instance's state storage, never a
         # stale one an earlier in-process run left behind; disposed when the run is done.
         with DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else DagsterInstance.ephemeral() as own:
-            return run_pipeline(db_url, landing, sftp, archive, as_of, own, settings, starter_alerts)
+            return run_pipeline(db_url, landing, sftp, archive, as_of, own, settings, starter_alerts, providers)
     router = DeliverySources(landing=landing, sftp_config=sftp).router()
     try:
         providers = router.providers()
@@ -68,6 +69,8 @@ def run_pipeline(db_url: str, landing: str | None = None, sftp: str | None = Non
     if set(providers) - known:
         instance.add_dynamic_partitions(name, sorted(set(providers) - known))
     keys = instance.get_dynamic_partitions(name)
+    if providers is not None:
+        keys = [k for k in keys if k in providers]
     tags = {"rollcall/trigger": "cli"}
     if starter_alerts:
         from pipelines.alerts import STARTER_ALERTS_TAG
@@ -159,7 +162,7 @@ def cmd_run(args) -> int:
             inputs = _run_inputs(args)
             if inputs is not None:
                 last = unchanged_since_last_run(open_register(args.db), inputs)
-                if last is not None and not _files_waiting(args):
+                if last is not None and _providers_with_work(args) == set():
                     # Nothing new since the last run: no Dagster run, no re-link, the same answer.
                     print(f"rollcall run: nothing new since the last run (its exit code: {last}); "
                           "the register and the CME list stand", file=sys.stderr)
@@ -167,7 +170,8 @@ def cmd_run(args) -> int:
                         print("\n".join(summary(args.db, args.as_of)))
                     return last
             result = run_pipeline(args.db, args.landing, args.sftp, args.archive, args.as_of,
-                                  settings={"relink": args.relink}, starter_alerts=True)
+                                  settings={"relink": args.relink}, starter_alerts=True,
+                                  providers=_providers_with_work(args) if inputs is not None else None)
             code = _report_run(result, args.db)
             if code in (0, CHECKS_FAILED):
                 remember_run(open_register(args.db), _run_inputs(args), code)
@@ -198,25 +202,34 @@ def _file_sha(path: str | None) -> str:
     return file_sha256(Path(path)) if path and Path(path).is_file() else ""
 
 
-def _files_waiting(args) -> bool:
-    """Whether any provider's inbox holds a complete file (an unreachable inbox counts as
-    holding one: the full run reports it)."""
+def _providers_with_work(args) -> set[str] | None:
+    """Providers a run has work for: a complete file in the inbox, a file collected and not
+    yet applied, or a receipt a crash kept back. None (all of them) when an inbox could not be
+    listed: the full run reports it."""
+    from sqlalchemy import or_, select
+
+    from register.models import ExtractFile
     from sources.collect import complete_files
     from sources.router import make_router
 
+    found: set[str] = set()
     router = make_router(args.landing, args.sftp)
     try:
         for provider in router.providers():
             try:
                 names = [f.name for f in router.list_inbox(provider)]
             except router.transient_errors():
-                return True
+                return None
             pairs, orphans, _ = complete_files(names)
             if pairs or orphans:
-                return True
+                found.add(provider)
     finally:
         router.close()
-    return False
+    with open_register(args.db).connect() as conn:
+        found |= set(conn.execute(select(ExtractFile.provider).where(or_(
+            ExtractFile.status == "collected",
+            (ExtractFile.status != "collected") & ExtractFile.receipt_sent_at.is_(None)))).scalars())
+    return found
 
 
 DEMO_MARKER = ".rollcall-demo"  # the demo replaces only folders holding this

@@ -3,34 +3,52 @@ earlier rows that stay current (carried forward), and the read model the linkage
 rules work from. Reads and flags rows; never changes a record's content."""
 from __future__ import annotations
 
+from datetime import datetime
+
 import pandas as pd
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from register.models import ExtractFile, QuarantinedRow, SourceRecord
 
+REFRESHED = "active_refreshed_at"  # when the last refresh began: providers with files since are redone
+
 
 def refresh_active(engine) -> dict[str, int]:
     """Mark which records are current: every row of each provider's newest accepted extract,
     and, for school rolls, the latest row of each child an earlier extract listed and the
     newest one leaves out (carried forward). A roll that drops a child with no leaving record
-    is how off-rolling shows, and a leaver dropped after a year must not vanish from tracking."""
+    is how off-rolling shows, and a leaver dropped after a year must not vanish from tracking.
+    Only providers with a file processed since the last refresh are looked at again (a file
+    accepted, held, released or rejected); the first refresh looks at every provider."""
+    from register.clock import utc_now
+    from register.state import get_state, set_state
+
+    began = utc_now()
+    since = get_state(engine, REFRESHED)
     with Session(engine) as s:
         files = pd.DataFrame(s.execute(select(ExtractFile.id, ExtractFile.feed, ExtractFile.provider,
                                               ExtractFile.extract_date)
                                        .where(ExtractFile.status == "accepted")).all(),
                              columns=["file_id", "feed", "provider", "extract_date"])
+        if since is not None:
+            changed = set(s.execute(select(ExtractFile.provider).where(
+                ExtractFile.processed_at >= datetime.fromisoformat(since))).scalars())
+            files = files[files["provider"].isin(changed)]
+        else:
+            changed = None
+        mine = (lambda q: q) if changed is None else (lambda q: q.where(SourceRecord.provider.in_(sorted(changed))))
         files = files.sort_values(["extract_date", "file_id"])
         newest = files.groupby(["feed", "provider"]).tail(1)
         current = sorted(int(f) for f in newest["file_id"])
-        carried = _carried_forward(s, files, set(current))  # record id -> why
-        s.execute(update(SourceRecord).where(SourceRecord.active.is_(True), SourceRecord.file_id.not_in(current),
-                                             SourceRecord.carried_forward.is_(False)).values(active=False))
+        carried = _carried_forward(s, files, set(current), changed)  # record id -> why
+        s.execute(mine(update(SourceRecord).where(SourceRecord.active.is_(True), SourceRecord.file_id.not_in(current),
+                                                  SourceRecord.carried_forward.is_(False))).values(active=False))
         s.execute(update(SourceRecord).where(SourceRecord.file_id.in_(current))
                   .where((SourceRecord.active.is_(False)) | SourceRecord.carried_forward.is_(True))
                   .values(active=True, carried_forward=False, carried_because=None))
-        was = dict(s.execute(select(SourceRecord.id, SourceRecord.carried_because)
-                             .where(SourceRecord.carried_forward.is_(True))).all())
+        was = dict(s.execute(mine(select(SourceRecord.id, SourceRecord.carried_because)
+                                  .where(SourceRecord.carried_forward.is_(True)))).all())
         _set_flags(s, sorted(set(was) - set(carried)), active=False, carried_forward=False, carried_because=None)
         for why in ("left_out", "quarantined"):
             _set_flags(s, sorted(i for i, w in carried.items() if w == why and was.get(i) != why),
@@ -38,10 +56,13 @@ def refresh_active(engine) -> dict[str, int]:
         s.commit()
         counts = dict(s.execute(select(SourceRecord.feed, func.count()).where(SourceRecord.active.is_(True))
                                 .group_by(SourceRecord.feed)).all())
-    return {**{feed: int(n) for feed, n in counts.items()}, "carried_forward": len(carried)}
+    set_state(engine, REFRESHED, began.isoformat())
+    return {**{feed: int(n) for feed, n in counts.items()}, "carried_forward": len(carried),
+            "providers_refreshed": len(changed) if changed is not None else "all"}
 
 
-def _carried_forward(s: Session, files: pd.DataFrame, current: set[int]) -> dict[int, str]:
+def _carried_forward(s: Session, files: pd.DataFrame, current: set[int], providers: set[str] | None = None
+                     ) -> dict[int, str]:
     """Earlier rows that stay current, and why:
     - quarantined (any feed): the child's row in its provider's newest extract failed
       validation, but its identifier is valid; the latest earlier row with that key stands in;
@@ -52,9 +73,10 @@ def _carried_forward(s: Session, files: pd.DataFrame, current: set[int]) -> dict
         return {}
     bad_keys = set(s.execute(select(QuarantinedRow.record_key).where(
         QuarantinedRow.file_id.in_(current), QuarantinedRow.record_key.is_not(None))).scalars())
-    rows = pd.DataFrame(s.execute(select(SourceRecord.id, SourceRecord.file_id, SourceRecord.record_key,
-                                         SourceRecord.feed)).all(),
-                        columns=["id", "file_id", "record_key", "feed"])
+    q = select(SourceRecord.id, SourceRecord.file_id, SourceRecord.record_key, SourceRecord.feed)
+    if providers is not None:
+        q = q.where(SourceRecord.provider.in_(sorted(providers)))
+    rows = pd.DataFrame(s.execute(q).all(), columns=["id", "file_id", "record_key", "feed"])
     rows = rows.merge(files[["file_id", "extract_date"]], on="file_id")
     in_newest = set(rows.loc[rows["file_id"].isin(current), "record_key"])
     older = rows[~rows["file_id"].isin(current) & ~rows["record_key"].isin(in_newest)]
