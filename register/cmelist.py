@@ -22,7 +22,7 @@ from sqlalchemy import func, select
 from cme.rules import flag_missing_children, possible_match_in_review, stale_rolls_of
 from register.current import active_records
 from register.identity import children_with_two_nhs_numbers
-from register.models import Child, CmeFlag, CmeList, ExtractFile, SourceRecord
+from register.models import CandidatePair, Child, CmeFlag, CmeList, ExtractFile, SourceRecord
 from register.reference import postcode_authorities, reference_version
 from register.reports import save_cme
 from register.review import undecided_pairs
@@ -113,18 +113,21 @@ def _marked(engine, flags: pd.DataFrame, stale: set[str], records: pd.DataFrame)
     flags = flags.copy()
     held = flags["child_id"].isin(children_with_two_nhs_numbers(engine))
     pairs = undecided_pairs(engine)
-    flags["possible_match_in_review"] = held | possible_match_in_review(
-        flags["child_id"], pairs, _children_of_keys(engine, {k for pair in pairs for k in pair}))
+    flags["possible_match_in_review"] = held | possible_match_in_review(flags["child_id"], pairs,
+                                                                        _children_of_pair_keys(engine))
     flags["stale_rolls"] = stale_rolls_of(flags, records, stale)
     return flags, int(held.sum())
 
 
-def _children_of_keys(engine, keys: set[str]) -> dict[str, str]:
-    out, wanted = {}, sorted(keys)
+def _children_of_pair_keys(engine) -> dict[str, str]:
+    """record key -> child, for the current records in undecided review pairs (two queries, not
+    one per thousand keys)."""
+    out: dict[str, str] = {}
     with engine.connect() as conn:
-        for i in range(0, len(wanted), 900):
+        for side in (CandidatePair.key_a, CandidatePair.key_b):
+            waiting = select(side).where(CandidatePair.analyst_decision.is_(None))
             out.update(conn.execute(select(SourceRecord.record_key, SourceRecord.child_id).where(
-                SourceRecord.record_key.in_(wanted[i:i + 900]), SourceRecord.active.is_(True))).all())
+                SourceRecord.record_key.in_(waiting), SourceRecord.active.is_(True))).all())
     return out
 
 
