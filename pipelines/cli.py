@@ -61,13 +61,13 @@ def run_pipeline(db_url: str, landing: str | None = None, sftp: str | None = Non
             return run_pipeline(db_url, landing, sftp, archive, as_of, own, settings, starter_alerts, providers)
     router = DeliverySources(landing=landing, sftp_config=sftp).router()
     try:
-        providers = router.providers()
+        configured = router.providers()
     finally:
         router.close()
     name = provider_partitions.name
     known = set(instance.get_dynamic_partitions(name))
-    if set(providers) - known:
-        instance.add_dynamic_partitions(name, sorted(set(providers) - known))
+    if set(configured) - known:
+        instance.add_dynamic_partitions(name, sorted(set(configured) - known))
     keys = instance.get_dynamic_partitions(name)
     if providers is not None:
         keys = [k for k in keys if k in providers]

@@ -93,3 +93,27 @@ def test_a_changed_matcher_relinks_though_the_data_did_not_change(landing, tmp_p
     monkeypatch.setattr(register.linking, "MATCHER_VERSION", "a newer matcher")
     assert relinked() is True
     assert relinked() is False, "once re-linked with the new matcher, nothing more to do"
+
+
+def test_a_run_collects_only_from_providers_with_work(landing, tmp_path, sqlite_url, monkeypatch):
+    import pipelines.cli as cli
+
+    assert run(landing, sqlite_url, tmp_path) == 0
+    asked, real = [], cli.run_pipeline
+
+    def spy(*args, **kwargs):
+        if "providers" not in kwargs:  # run_pipeline calling itself with its own instance
+            return real(*args, **kwargs)
+        result = real(*args, **kwargs)
+        asked.extend([kwargs["providers"], sorted({e.step_key for e in result.all_events if e.step_key})])
+        return result
+
+    monkeypatch.setattr(cli, "run_pipeline", spy)
+    drop_extract(landing, "8802099", "school_8802099_20261102.csv", school_csv([
+        {"upn": make_upn("8802099", 993), "surname": "Quinn", "forename": "Ava", "dob": "2015-03-02", "sex": "F",
+         "entry_date": "2019-09-04", "enrol_status": "C"}]))
+    assert run(landing, sqlite_url, tmp_path) == 0
+    assert asked[0] == {"8802099"} and "raw_extracts" in asked[1]
+    # Another day with no file: no intake step at all, the rest runs (the day's list).
+    assert run(landing, sqlite_url, tmp_path, AS_OF + timedelta(days=1)) == 0
+    assert asked[2] == set() and "raw_extracts" not in asked[3] and "cme_flags" in asked[3]
