@@ -204,7 +204,7 @@ def _file_sha(path: str | None) -> str:
 
 def _providers_with_work(args) -> set[str] | None:
     """Providers a run has work for: a complete file in the inbox, a file collected and not
-    yet applied, or a receipt a crash kept back. None (all of them) when an inbox could not be
+    yet applied, an extract held for an operator, or a receipt a crash kept back. None (all of them) when an inbox could not be
     listed: the full run reports it."""
     from sqlalchemy import or_, select
 
@@ -226,8 +226,9 @@ def _providers_with_work(args) -> set[str] | None:
     finally:
         router.close()
     with open_register(args.db).connect() as conn:
+        # A held extract keeps its provider in every run, so its check fails until someone decides.
         found |= set(conn.execute(select(ExtractFile.provider).where(or_(
-            ExtractFile.status == "collected",
+            ExtractFile.status.in_(("collected", "held")),
             (ExtractFile.status != "collected") & ExtractFile.receipt_sent_at.is_(None)))).scalars())
     return found
 
