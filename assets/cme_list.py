@@ -14,7 +14,7 @@ from assets.policies import DAILY
 from assets.safety import scrubbed
 from register.cases import open_cases
 from register.cmelist import compute_cme, la_providers
-from register.deliveries import provider_status
+from register.deliveries import stale_rolls
 from register.reference import reference_version
 from register.watch import authorities_without_current_roll, compare_flag_counts, mark_relinked
 
@@ -36,8 +36,7 @@ def cme_flags(context: AssetExecutionContext) -> MaterializeResult:
     db, settings = context.resources.db, context.resources.settings
     engine = db.engine()
     as_of = settings.as_of_date()
-    stale = {p.provider for p in provider_status(engine) if p.stale and p.last_extract is not None}
-    found = compute_cme(engine, as_of, stale)
+    found = compute_cme(engine, as_of, stale_rolls(engine))
     flags, stats = found.flags, found.stats
     mark_relinked(engine)
     case_counts = open_cases(engine, as_of)

@@ -26,12 +26,7 @@ def provider_deliveries(context: AssetExecutionContext) -> MaterializeResult:
     db, delivery, settings = context.resources.db, context.resources.delivery, context.resources.settings
     engine = db.engine()
     today, cadence = settings.as_of_date(), settings.cadence()
-    router = delivery.router()
-    try:
-        expected = router.providers()
-    finally:
-        router.close()
-    found = deliveries_of(engine, today, cadence, expected)
+    found = deliveries_of(engine, today, cadence, delivery.providers())
     for d in save_provider_status(engine, found, today):
         raise_alert("provider_late", db.url, authority=d.la_code, provider=d.provider, feed=d.feed or "not known",
                     newest_extract=d.last_extract.isoformat() if d.last_extract else "none yet",

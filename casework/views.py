@@ -42,7 +42,6 @@ from register.history import history as child_history
 from register.lookup import (
     child_page,
     child_visible,
-    current_child_id,
     in_caseload,
     pair_for_review,
     record_candidates,
@@ -92,8 +91,6 @@ def child(request, child_id: str):
     engine = register_engine()
     las = authorities_of(request.user)
     now = current_children(engine, child_id)
-    if not now and current_child_id(engine, child_id):
-        now = [current_child_id(engine, child_id)]  # retired before histories were kept
     if now and now != [child_id]:
         # An old id: the child its records went to, or, after a split, the children.
         visible = [c for c in now if child_visible(engine, c, las)]

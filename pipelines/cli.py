@@ -59,11 +59,7 @@ def run_pipeline(db_url: str, landing: str | None = None, sftp: str | None = Non
         # stale one an earlier in-process run left behind; disposed when the run is done.
         with DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else DagsterInstance.ephemeral() as own:
             return run_pipeline(db_url, landing, sftp, archive, as_of, own, settings, starter_alerts, providers)
-    router = DeliverySources(landing=landing, sftp_config=sftp).router()
-    try:
-        configured = router.providers()
-    finally:
-        router.close()
+    configured = DeliverySources(landing=landing, sftp_config=sftp).providers()
     name = provider_partitions.name
     known = set(instance.get_dynamic_partitions(name))
     if set(configured) - known:
@@ -160,9 +156,11 @@ def cmd_run(args) -> int:
     try:
         with register_lock(args.db, args.wait):
             inputs = _run_inputs(args)
+            # One listing of the inboxes serves the nothing-new test and the run's intake.
+            work = _providers_with_work(args) if inputs is not None else None
             if inputs is not None:
                 last = unchanged_since_last_run(open_register(args.db), inputs)
-                if last is not None and _providers_with_work(args) == set():
+                if last is not None and work == set():
                     # Nothing new since the last run: no Dagster run, no re-link, the same answer.
                     print(f"rollcall run: nothing new since the last run (its exit code: {last}); "
                           "the register and the CME list stand", file=sys.stderr)
@@ -171,7 +169,7 @@ def cmd_run(args) -> int:
                     return last
             result = run_pipeline(args.db, args.landing, args.sftp, args.archive, args.as_of,
                                   settings={"relink": args.relink}, starter_alerts=True,
-                                  providers=_providers_with_work(args) if inputs is not None else None)
+                                  providers=work)
             code = _report_run(result, args.db)
             if code in (0, CHECKS_FAILED):
                 remember_run(open_register(args.db), _run_inputs(args), code)

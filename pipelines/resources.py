@@ -34,6 +34,14 @@ class DeliverySources(ConfigurableResource):
     def router(self) -> SourceRouter:
         return make_router(self.landing, self.sftp_config)
 
+    def providers(self) -> list[str]:
+        """The providers configured to deliver (listing folders and config; no inbox is read)."""
+        router = self.router()
+        try:
+            return router.providers()
+        finally:
+            router.close()
+
     def archive_dir(self) -> Path:
         return Path(self.archive)
 

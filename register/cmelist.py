@@ -17,12 +17,12 @@ from dataclasses import dataclass
 from datetime import date
 
 import pandas as pd
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from cme.rules import flag_missing_children, possible_match_in_review, stale_rolls_of
 from register.current import active_records
-from register.identity import children_with_two_nhs_numbers
-from register.models import CandidatePair, Child, CmeFlag, CmeList, ExtractFile, SourceRecord
+from register.identity import children_with_two_nhs_numbers, live_children
+from register.models import CandidatePair, CmeFlag, CmeList, ExtractFile, SourceRecord
 from register.reference import postcode_authorities, reference_version
 from register.reports import save_cme
 from register.review import undecided_pairs
@@ -58,7 +58,7 @@ def compute_cme(engine, as_of: date, stale: set[str]) -> CmeResult:
     touched = None if kept in (None, '"all"') else set(json.loads(kept))
     with engine.connect() as conn:
         listed = conn.execute(select(CmeList.computed_at).where(CmeList.as_of == as_of)).scalar()
-        live = conn.execute(select(func.count()).select_from(Child).where(Child.retired_at.is_(None))).scalar()
+    live = live_children(engine)
     directory_version = reference_version(engine)
     if (basis and listed is not None and touched is not None and basis["as_of"] == as_of.isoformat()
             and basis["directory"] == directory_version):

@@ -178,10 +178,10 @@ def provider_status(engine, la_codes: list[str] | None = None) -> list[ProviderS
         return list(conn.execute(q))
 
 
-def stale_providers(engine, today: date, cadence: Cadence) -> dict[str, date | None]:
-    """Providers whose roll is stale on this date: provider -> newest extract date."""
-    return {d.provider: d.last_extract for d in provider_deliveries(engine, today, cadence)
-            if d.stale and d.last_extract is not None}
+def stale_rolls(engine) -> set[str]:
+    """Providers whose roll was stale when deliveries were last checked (a provider that never
+    delivered has no roll to be stale)."""
+    return {p.provider for p in provider_status(engine) if p.stale and p.last_extract is not None}
 
 
 def files_by_provider(engine, since, providers: list[str], processed: bool = False) -> dict[str, dict[str, int]]:

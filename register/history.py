@@ -86,7 +86,8 @@ def history(engine, child_id: str) -> list[ChildEvent]:
 
 def current_children(engine, child_id: str) -> list[str]:
     """The children an id names now: itself while it lives; for a retired id, every live child
-    now holding a record that was ever its (one for a merge, several for a split)."""
+    now holding a record that was ever its (one for a merge, several for a split), or, for an id
+    retired before histories were kept, the child most of its records went to."""
     from register.models import Child
 
     with engine.connect() as conn:
@@ -106,4 +107,9 @@ def current_children(engine, child_id: str) -> list[str]:
             found |= set(conn.execute(select(SourceRecord.child_id).join(Child, Child.child_id == SourceRecord.child_id)
                                       .where(SourceRecord.record_key.in_(key_list[i:i + 500]),
                                              SourceRecord.active.is_(True), Child.retired_at.is_(None))).scalars())
+    if not found:  # retired before histories were kept: where most of its records went
+        from register.lookup import current_child_id
+
+        now = current_child_id(engine, child_id)
+        return [now] if now else []
     return sorted(found)

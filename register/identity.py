@@ -144,6 +144,12 @@ def load_clusters(engine) -> pd.DataFrame:
     return frame
 
 
+def live_children(engine) -> int:
+    """How many register children are not retired."""
+    with engine.connect() as conn:
+        return conn.execute(select(func.count()).select_from(Child).where(Child.retired_at.is_(None))).scalar()
+
+
 def children_with_two_nhs_numbers(engine) -> set[str]:
     """Register children whose current records carry two different NHS numbers: a conflict to
     hold for review (the clustering never makes one; a shared provider key or a ruling can)."""

@@ -136,7 +136,7 @@ def plan_increment(engine, since_decision: int) -> Increment:
     affected = {child for key, (_, child) in was.items() if child and key not in unchanged_keys}
     ruled_keys = {k for pair in ruled for k in pair}
     if ruled_keys:
-        affected |= _children_of_keys(engine, ruled_keys)
+        affected |= _children_where(engine, SourceRecord.record_key, ruled_keys, SourceRecord.active.is_(True))
     plan = Increment(fresh, kept, [int(r[0]) for r in gone], {k for k in was if k not in unchanged_keys}, affected,
                      moved=moved)
     if len(fresh):
@@ -145,7 +145,7 @@ def plan_increment(engine, since_decision: int) -> Increment:
         stale = {int(rid) for rid, key, _, _ in gone if key not in unchanged_keys}
         ids = candidate_ids(engine, index_frame(fresh), exclude=stale)
         plan.candidates = len(ids)
-        affected |= _children_of_ids(engine, ids)
+        affected |= _children_where(engine, SourceRecord.id, ids)
     plan.affected = {c for c in affected if c}
     return plan
 
@@ -173,21 +173,13 @@ def candidate_ids(engine, wanted: pd.DataFrame, exclude: set[int]) -> set[int]:
     return found
 
 
-def _children_of_ids(engine, ids: set[int]) -> set[str]:
-    out, ids_list = set(), sorted(ids)
+def _children_where(engine, column, values, *also) -> set[str]:
+    """Children of the records whose column holds one of the values (900 to a query)."""
+    out, wanted = set(), sorted(values)
     with engine.connect() as conn:
-        for i in range(0, len(ids_list), 900):
-            out |= set(conn.execute(select(SourceRecord.child_id).where(
-                SourceRecord.id.in_(ids_list[i:i + 900]))).scalars())
-    return {c for c in out if c}
-
-
-def _children_of_keys(engine, keys: set[str]) -> set[str]:
-    out, key_list = set(), sorted(keys)
-    with engine.connect() as conn:
-        for i in range(0, len(key_list), 900):
-            out |= set(conn.execute(select(SourceRecord.child_id).where(
-                SourceRecord.record_key.in_(key_list[i:i + 900]), SourceRecord.active.is_(True))).scalars())
+        for i in range(0, len(wanted), 900):
+            out |= set(conn.execute(select(SourceRecord.child_id).where(column.in_(wanted[i:i + 900]), *also)
+                                    ).scalars())
     return {c for c in out if c}
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from matching import MATCHER_VERSION, LinkSettings, link_records
 from matching.block import key_columns
@@ -19,9 +19,9 @@ from matching.score import model_from_json
 from register.cmelist import touch
 from register.current import active_records
 from register.history import decisions_since
-from register.identity import assign_ids, load_clusters, prior_ids, save_clusters, save_register
+from register.identity import assign_ids, live_children, load_clusters, prior_ids, save_clusters, save_register
 from register.linkindex import apply_increment, index_size, name_counts, newest_decision, plan_increment, rebuild_index
-from register.models import Child, LinkageModel
+from register.models import LinkageModel
 from register.review import analyst_rulings, save_model, save_review_queue
 from register.state import fingerprint, get_state, set_state
 from register.watch import RELINKED_FROM
@@ -116,9 +116,7 @@ def regroup_register(engine, cause: str) -> dict:
     children's history. Nothing handed over: nothing to do."""
     scope = json.loads(get_state(engine, LINK_SCOPE) or '{"mode": "none"}')
     if scope["mode"] in ("none", "incomplete"):  # incomplete: the next link is a full one
-        with engine.connect() as conn:
-            live = conn.execute(select(func.count()).select_from(Child).where(Child.retired_at.is_(None))).scalar()
-        return {"children": int(live), "regrouped": "none"}
+        return {"children": live_children(engine), "regrouped": "none"}
     handed = load_clusters(engine)
     partial = scope["mode"] == "partial"
     prior = prior_ids(engine, keys=set(handed["record_key"]) if partial else None)
@@ -130,7 +128,5 @@ def regroup_register(engine, cause: str) -> dict:
     # The CME list is computed again for these children (all of them after a full link).
     touch(engine, set(child_ids) | set(scope["children"]) if partial else None)
     set_state(engine, LINK_SCOPE, json.dumps({"mode": "none"}))
-    with engine.connect() as conn:
-        counts["children"] = conn.execute(select(func.count()).select_from(Child).where(Child.retired_at.is_(None))
-                                          ).scalar()
+    counts["children"] = live_children(engine)
     return {**counts, "regrouped": scope["mode"]}

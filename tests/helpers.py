@@ -41,3 +41,10 @@ def make_upn(laestab: str, serial: int, year: int = 20) -> str:
 
 def receipt(landing: Path, provider: str, name: str) -> dict:
     return json.loads((landing / provider / "outbox" / f"{name}.receipt.json").read_text())
+
+
+def asset_metadata(result, asset: str) -> dict:
+    """The metadata (plain values) of an asset's first materialization in an in-process run."""
+    return next({k: v.value for k, v in e.event_specific_data.materialization.metadata.items()}
+                for e in result.all_events if e.event_type_value == "ASSET_MATERIALIZATION"
+                and e.event_specific_data.materialization.asset_key.to_user_string() == asset)

@@ -17,7 +17,7 @@ from register.identity import children_with_two_nhs_numbers
 from register.models import SourceRecord
 from synth.evaluate import linkage_scores
 from synth.generate import generate
-from tests.helpers import AS_OF
+from tests.helpers import AS_OF, asset_metadata
 
 ROUNDS, GAP = 4, 28
 START = AS_OF - timedelta(days=GAP * (ROUNDS - 1))
@@ -37,12 +37,6 @@ def deliveries(tmp_path_factory):
     return root
 
 
-def links_metadata(result) -> dict:
-    return next({k: v.value for k, v in e.event_specific_data.materialization.metadata.items()}
-                for e in result.all_events if e.event_type_value == "ASSET_MATERIALIZATION"
-                and e.event_specific_data.materialization.asset_key.to_user_string() == "links")
-
-
 def run_rounds(deliveries, folder, relink: str) -> tuple[str, list[dict]]:
     landing, db = folder / "landing", f"sqlite:///{folder / 'register.sqlite'}"
     seen = []
@@ -51,7 +45,7 @@ def run_rounds(deliveries, folder, relink: str) -> tuple[str, list[dict]]:
         result = run_pipeline(db, str(landing), archive=str(folder / "archive"),
                               as_of=START + timedelta(days=GAP * (n - 1)), settings={"relink": relink})
         assert result.success
-        seen.append(links_metadata(result))
+        seen.append(asset_metadata(result, "links"))
     return db, seen
 
 
@@ -81,12 +75,6 @@ def test_incremental_and_full_relinks_give_the_same_register(deliveries, tmp_pat
                                                            SourceRecord.child_id.is_(None))).scalar() == 0
 
 
-def cme_metadata(result) -> dict:
-    return next({k: v.value for k, v in e.event_specific_data.materialization.metadata.items()}
-                for e in result.all_events if e.event_type_value == "ASSET_MATERIALIZATION"
-                and e.event_specific_data.materialization.asset_key.to_user_string() == "cme_flags")
-
-
 def the_list(db, as_of):
     from register.models import CmeFlag
 
@@ -108,10 +96,10 @@ def test_the_list_for_the_children_a_delivery_touched_equals_the_list_computed_a
     shutil.copytree(round2 / school, landing / school, dirs_exist_ok=True)
     later = run_pipeline(db, str(landing), archive=str(tmp_path / "a"), as_of=AS_OF)
     assert later.success
-    meta = cme_metadata(later)
+    meta = asset_metadata(later, "cme_flags")
     assert meta["computed"] == "part" and 0 < meta["children_computed"] < 300, meta  # of about 1,500
     part = the_list(db, AS_OF)
     set_state(open_register(db), BASIS, "null")  # no basis: the next computation is a full one
     again = run_pipeline(db, str(landing), archive=str(tmp_path / "a"), as_of=AS_OF)
-    assert cme_metadata(again)["computed"] == "full"
+    assert asset_metadata(again, "cme_flags")["computed"] == "full"
     assert the_list(db, AS_OF) == part and part

@@ -12,7 +12,7 @@ from pipelines.cli import main, run_pipeline
 from register.db import open_register
 from register.models import CmeList
 from register.review import rule_records, undecided_pairs
-from tests.helpers import AS_OF, drop_extract, make_upn, school_csv
+from tests.helpers import AS_OF, asset_metadata, drop_extract, make_upn, school_csv
 
 
 @pytest.fixture(autouse=True)
@@ -84,9 +84,7 @@ def test_a_changed_matcher_relinks_though_the_data_did_not_change(landing, tmp_p
     def relinked():
         result = run_pipeline(sqlite_url, str(landing), archive=str(tmp_path / "a"), as_of=AS_OF)
         assert result.success
-        return next(e.event_specific_data.materialization.metadata["relinked"].value for e in result.all_events
-                    if e.event_type_value == "ASSET_MATERIALIZATION"
-                    and e.event_specific_data.materialization.asset_key.to_user_string() == "links")
+        return asset_metadata(result, "links")["relinked"]
 
     assert relinked() is True
     assert relinked() is False
