@@ -50,7 +50,9 @@ def standardised_records(context: AssetExecutionContext) -> MaterializeResult:
 @scrubbed
 def links(context: AssetExecutionContext) -> MaterializeResult:
     db, settings = context.resources.db, context.resources.settings
-    stats = link_register(db.engine(), LinkSettings(settings.link_at, settings.review_at), settings.relink)
+    with settings.pair_source() as source:
+        stats = link_register(db.engine(), LinkSettings(settings.link_at, settings.review_at), settings.relink,
+                              pair_source=source)
     return MaterializeResult(metadata=stats)
 
 

@@ -25,9 +25,7 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 WORK = ROOT / "bench" / "data"
-COLUMNS = ["record_key", "feed", "provider", "upn", "former_upn", "nhs_number", "surname", "forename",
-           "middle_names", "alt_surname", "dob", "sex", "postcode"]
-
+from synth.records import COLUMNS  # noqa: E402
 
 # ---------- data sets: one frame of records with a truth column, plus twin pairs ----------
 
@@ -57,32 +55,15 @@ def febrl(which: str):
 
 def generated(n_records: int):
     """Records as the pipeline stores them, read from generated extracts through the contract."""
-    from register.loading import to_records
-    from schemas.reader import read_extract
-    from schemas.validation import validate_extract
-    from sources.naming import parse_name
     from synth.generate import generate
+    from synth.records import records_from_extracts
 
     children = int(n_records / 1.76)
     folder = WORK / f"gen{n_records}"
     if not (folder / "truth" / "records.csv").exists():
         generate(folder / "landing", folder / "truth", children=children, seed=23, extract_date=date(2026, 11, 2))
-    truth = pd.read_csv(folder / "truth" / "records.csv", dtype=str)
-    truth_of = dict(zip(zip(truth["file"], truth["row"].astype(int)), truth["true_child"]))
-    frames = []
-    for path in sorted((folder / "landing").rglob("*.csv")):
-        meta = parse_name(path.name)
-        valid, _ = validate_extract(read_extract(path.read_bytes(), meta.feed), meta.extract_date)
-        rec = to_records(meta.feed, meta.provider, valid, b"bench")
-        rec["truth"] = [truth_of[(path.name, int(r))] for r in rec["row_no"]]
-        frames.append(rec)
-    records = pd.concat(frames, ignore_index=True)
-    for c in COLUMNS:
-        if c not in records:
-            records[c] = ""
-    records[[c for c in COLUMNS if c != "dob"]] = records[[c for c in COLUMNS if c != "dob"]].fillna("")
-    twins = pd.read_csv(folder / "truth" / "twins.csv", dtype=str)
-    return records, list(zip(twins["child_a"], twins["child_b"])), "uk"
+    records, twins = records_from_extracts(folder / "landing", folder / "truth")
+    return records, twins, "uk"
 
 
 def load(name: str):

@@ -5,6 +5,7 @@ counts. Pure: takes and returns frames, never touches the database or logs perso
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -195,8 +196,12 @@ def ruled_pairs(keys: list[str], rulings: dict[tuple[str, str], str]) -> np.ndar
 def _pair_mask(pairs: np.ndarray, wanted: np.ndarray, n: int) -> np.ndarray:
     if not len(wanted):
         return np.zeros(len(pairs), dtype=bool)
-    code = lambda p: np.minimum(p[:, 0], p[:, 1]).astype(np.int64) * n + np.maximum(p[:, 0], p[:, 1])  # noqa: E731
-    return np.isin(code(pairs), code(wanted))
+    return np.isin(_pair_code(pairs, n), _pair_code(wanted, n))
+
+
+def _pair_code(pairs: np.ndarray, n: int) -> np.ndarray:
+    """One integer per pair of row positions, whichever way round."""
+    return np.minimum(pairs[:, 0], pairs[:, 1]).astype(np.int64) * n + np.maximum(pairs[:, 0], pairs[:, 1])
 
 
 def middle_name_rivals(standardised: pd.DataFrame, pairs: np.ndarray, levels: pd.DataFrame, link: np.ndarray) -> np.ndarray:
@@ -268,12 +273,16 @@ class _Decisions:
 
 def link_records(records: pd.DataFrame, settings: LinkSettings = LinkSettings(),
                  rulings: dict[tuple[str, str], str] | None = None, model: Model | None = None,
-                 name_counts: dict[str, pd.Series] | None = None) -> LinkResult:
+                 name_counts: dict[str, pd.Series] | None = None,
+                 pair_source: Callable[[pd.DataFrame], tuple[np.ndarray, pd.DataFrame, dict, dict]] | None = None
+                 ) -> LinkResult:
     """records: one row per active record with the register's columns (see register.current).
     Standardise, block, compare, score, decide each pair, cluster, and queue the uncertain.
     For part of a register (an incremental link), give the model the full link trained and
     the whole register's name counts ({"forename": given -> records, "surname": family ->
-    records}): a part must be scored as the whole would be."""
+    records}): a part must be scored as the whole would be. pair_source: where candidate pairs
+    and their levels come from, when not made here in one piece (matching.partitioned: by
+    blocking-key partition, in this process or on a Dask cluster)."""
     n = len(records)
     if n == 0:
         return LinkResult(np.zeros(0, dtype=np.int64), _empty_review(), {"records": 0})
@@ -284,18 +293,22 @@ def link_records(records: pd.DataFrame, settings: LinkSettings = LinkSettings(),
     stats: dict = {"records": n}
     if n < 2:
         return LinkResult(clusters.labels(), _empty_review(), stats)
-    pairs, per_rule = candidate_pairs(standardised)
+    levels, cost = None, {}
+    if pair_source is None:
+        pairs, per_rule = candidate_pairs(standardised)
+    else:
+        pairs, levels, per_rule, cost = pair_source(standardised)
     conflict_pairs = key_conflict_pairs(keys)
     extra = [p for p in (conflict_pairs, ruled_pairs(keys, rulings or {})) if len(p)]
     if extra:
         # An analyst's split or merge may join records no blocking rule brought together.
-        pairs = np.unique(np.concatenate([pairs, *extra]), axis=0)
-    pairs = pairs[standardised["record_key"].to_numpy()[pairs[:, 0]] !=
-                  standardised["record_key"].to_numpy()[pairs[:, 1]]]
-    stats.update({"candidate_pairs": int(len(pairs)), **{f"pairs_{k}": v for k, v in per_rule.items()}})
+        pairs, levels = _with_pairs(standardised, pairs, levels, np.concatenate(extra))
+    distinct = standardised["record_key"].to_numpy()[pairs[:, 0]] != standardised["record_key"].to_numpy()[pairs[:, 1]]
+    pairs = pairs[distinct]
+    stats.update({"candidate_pairs": int(len(pairs)), **{f"pairs_{k}": v for k, v in per_rule.items()}, **cost})
     if not len(pairs):
         return LinkResult(clusters.labels(), _empty_review(), stats)
-    levels = compare_in_chunks(standardised, pairs)
+    levels = compare_in_chunks(standardised, pairs) if levels is None else levels[distinct].reset_index(drop=True)
     model = model if model is not None else train(standardised, levels)
     weights = weight_matrix(model, standardised, pairs, levels)
     total = weights.sum(axis=1).to_numpy()
@@ -408,6 +421,23 @@ def _review_frame(pairs: np.ndarray, keys: list[str], review: np.ndarray, refuse
         "match_weight": np.where(np.isfinite(total[rows]), total[rows], -99.0).round(3),
         "match_probability": prob[rows].round(6),
         "explanation": explain(weights, levels, rows, notes)})
+
+
+def _with_pairs(standardised: pd.DataFrame, pairs: np.ndarray, levels: pd.DataFrame | None,
+                extra: np.ndarray) -> tuple[np.ndarray, pd.DataFrame | None]:
+    """pairs with extra ones added, sorted and each once; where levels came with the pairs, the
+    added pairs are compared here and the levels kept in the pairs' order."""
+    if levels is None:
+        return np.unique(np.concatenate([pairs, extra]), axis=0), None
+    n = len(standardised)
+    extra = np.unique(extra, axis=0)
+    extra = extra[~np.isin(_pair_code(extra, n), _pair_code(pairs, n))]
+    if not len(extra):
+        return pairs, levels
+    both = np.concatenate([pairs, extra])
+    both_levels = pd.concat([levels, compare(standardised, extra)], ignore_index=True)
+    order = np.argsort(_pair_code(both, n), kind="stable")
+    return both[order], both_levels.iloc[order].reset_index(drop=True)
 
 
 def compare_in_chunks(standardised: pd.DataFrame, pairs: np.ndarray, chunk: int = 500_000) -> pd.DataFrame:

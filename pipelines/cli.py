@@ -148,6 +148,7 @@ def _report_run(result, db_url: str | None = None) -> int:
 
 
 def cmd_run(args) -> int:
+    from pipelines.resources import link_engine_from_env
     from register.lock import RegisterBusy, register_lock
 
     if not args.landing and not args.sftp:
@@ -168,7 +169,7 @@ def cmd_run(args) -> int:
                         print("\n".join(summary(args.db, args.as_of)))
                     return last
             result = run_pipeline(args.db, args.landing, args.sftp, args.archive, args.as_of,
-                                  settings={"relink": args.relink}, starter_alerts=True,
+                                  settings={"relink": args.relink, **link_engine_from_env()}, starter_alerts=True,
                                   providers=work)
             code = _report_run(result, args.db)
             if code in (0, CHECKS_FAILED):

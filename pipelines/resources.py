@@ -52,11 +52,21 @@ class RunSettings(ConfigurableResource):
     review_at: float = 0.5
     cadence_file: str | None = None  # providers' expected cadence and staleness (register.deliveries)
     relink: str = "auto"  # "auto": incrementally when the register can; "full": every record (register.linking)
+    # A full link in this many partitions by blocking key (0: in one piece), on the Dask scheduler
+    # at this address ("local:N" starts a LocalCluster of N workers; none: in the run's process).
+    link_partitions: int = 0
+    dask_scheduler: str | None = None
     cme_move_share: float = 0.5  # an authority's flag count moving by more than this share is checked
     linked_share_drop: float = 0.05  # the share of records linked to another falling by more is checked
 
     def as_of_date(self) -> date:
         return date.fromisoformat(self.as_of) if self.as_of else date.today()
+
+    def pair_source(self):
+        """A context manager giving link_records' pair_source for a full link (None: one piece)."""
+        from matching.partitioned import pair_source
+
+        return pair_source(self.link_partitions, self.dask_scheduler)
 
     def cadence(self):
         from register.deliveries import load_cadence
@@ -86,14 +96,22 @@ def rollcall_resources(db_url: str = DEFAULT_URL, landing: str | None = None, sf
 def resources_from_env() -> dict[str, ResourceDefinition]:
     """What `dagster dev` uses: ROLLCALL_DB_URL (an EnvVar: it may hold a password),
     ROLLCALL_LANDING, ROLLCALL_SFTP_CONFIG, ROLLCALL_ARCHIVE, ROLLCALL_MAX_FILE_MB,
-    ROLLCALL_HOLD_BELOW, ROLLCALL_AS_OF and ROLLCALL_CADENCE."""
+    ROLLCALL_HOLD_BELOW, ROLLCALL_AS_OF, ROLLCALL_CADENCE, ROLLCALL_RELINK, and for a full link
+    in partitions ROLLCALL_LINK_PARTITIONS and ROLLCALL_DASK_SCHEDULER."""
     env = os.environ.get
     return rollcall_resources(
         db_url=EnvVar("ROLLCALL_DB_URL") if env("ROLLCALL_DB_URL") else DEFAULT_URL,
         landing=env("ROLLCALL_LANDING", "var/landing"), sftp_config=env("ROLLCALL_SFTP_CONFIG") or None,
         archive=env("ROLLCALL_ARCHIVE") or None, max_file_mb=int(env("ROLLCALL_MAX_FILE_MB", DEFAULT_MAX_FILE_MB)),
         hold_below=float(env("ROLLCALL_HOLD_BELOW", DEFAULT_HOLD_BELOW)), as_of=env("ROLLCALL_AS_OF") or None,
-        cadence_file=env("ROLLCALL_CADENCE") or None, relink=env("ROLLCALL_RELINK", "auto"))
+        cadence_file=env("ROLLCALL_CADENCE") or None, relink=env("ROLLCALL_RELINK", "auto"), **link_engine_from_env())
+
+
+def link_engine_from_env() -> dict:
+    """ROLLCALL_LINK_PARTITIONS and ROLLCALL_DASK_SCHEDULER as RunSettings fields."""
+    env = os.environ.get
+    return {"link_partitions": int(env("ROLLCALL_LINK_PARTITIONS") or 0),
+            "dask_scheduler": env("ROLLCALL_DASK_SCHEDULER") or None}
 
 
 def _fixed(resource: ConfigurableResource, description: str) -> ResourceDefinition:

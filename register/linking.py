@@ -39,9 +39,11 @@ def link_version(settings: LinkSettings) -> str:
     return fingerprint(settings, MATCHER_VERSION, key_columns())
 
 
-def link_register(engine, settings: LinkSettings, mode: str = "auto") -> dict:
+def link_register(engine, settings: LinkSettings, mode: str = "auto", pair_source=None) -> dict:
     """Link the register ("auto": incrementally when it can, "full": everything) and hand the
-    grouping over. Returns counts for the asset's metadata (no data)."""
+    grouping over. Returns counts for the asset's metadata (no data). pair_source: how a full
+    link makes its candidate pairs (matching.partitioned; None: in one piece); an increment is
+    small and always made in one piece."""
     scope = json.loads(get_state(engine, LINK_SCOPE) or '{"mode": "none"}')
     version = link_version(settings)
     why_full = ("asked" if mode == "full" else
@@ -59,10 +61,10 @@ def link_register(engine, settings: LinkSettings, mode: str = "auto") -> dict:
             why_full = "most of the register changed"
         else:
             return _link_increment(engine, settings, plan)
-    return {**_link_full(engine, settings, version), "why_full": why_full}
+    return {**_link_full(engine, settings, version, pair_source), "why_full": why_full}
 
 
-def _link_full(engine, settings: LinkSettings, version: str) -> dict:
+def _link_full(engine, settings: LinkSettings, version: str, pair_source=None) -> dict:
     decided = newest_decision(engine)
     records = active_records(engine)
     rulings = analyst_rulings(engine)
@@ -72,7 +74,7 @@ def _link_full(engine, settings: LinkSettings, version: str) -> dict:
         return {"mode": "full", "records": len(records), "relinked": False}
     # Until the grouping is handed over whole, a stop leaves a mark that makes the next link full.
     set_state(engine, LINK_SCOPE, json.dumps({"mode": "incomplete"}))
-    result = link_records(records, settings, rulings)
+    result = link_records(records, settings, rulings, pair_source=pair_source)
     model_id = save_model(engine, result.model.to_json()) if result.model is not None else None
     queued = save_review_queue(engine, result.review_pairs, model_id)
     save_clusters(engine, records["id"], result.clusters)
