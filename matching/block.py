@@ -100,6 +100,16 @@ def block_keys(standardised: pd.DataFrame, rules: dict | None = None) -> pd.Data
     return out
 
 
+def unique_pairs(pairs: np.ndarray, return_index: bool = False):
+    """Each pair of row positions once, in lexicographic order (what np.unique(axis=0) gives,
+    through one integer per pair, which sorts many times faster)."""
+    pairs = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
+    width = np.int64(pairs[:, 1].max() + 1) if len(pairs) else np.int64(1)
+    codes, first = np.unique(pairs[:, 0] * width + pairs[:, 1], return_index=True)
+    out = np.stack([codes // width, codes % width], axis=1)
+    return (out, first) if return_index else out
+
+
 def candidate_pairs(standardised: pd.DataFrame, rules: dict | None = None) -> tuple[np.ndarray, dict[str, int]]:
     """Row-position pairs (i < j) found by any rule, and how many each rule found."""
     standardised = _with_parts(standardised)
@@ -116,5 +126,5 @@ def candidate_pairs(standardised: pd.DataFrame, rules: dict | None = None) -> tu
         per_rule[name] = len(pairs)
         found.append(pairs)
     allp = np.concatenate(found) if found else np.empty((0, 2), dtype=np.int64)
-    allp = np.unique(allp, axis=0) if len(allp) else allp
+    allp = unique_pairs(allp)
     return allp, per_rule

@@ -96,17 +96,67 @@ _NEEDED = ["given", "given_canon", "middle", "family", "family_parts", "dob", "d
            "postcode_sector", "postcode_district", "postcode_area", "sex", "nhs_number", "upn", "former_upn"]
 
 
-def _jaro_winkler(a: pd.Series, b: pd.Series) -> np.ndarray:
-    return cpdist(a.tolist(), b.tolist(), scorer=JaroWinkler.normalized_similarity, workers=-1)
+class _Coded:
+    """The compared columns as integer codes, factorised once over the records (not per pair):
+    columns compared with each other share one code space, so equal codes are equal strings.
+    A pair's test is then integer work, and a string similarity is computed once per distinct
+    pair of values (names repeat a great deal) rather than once per pair."""
+
+    GROUPS = (("given", "family"), ("given_canon",), ("middle",), ("dob", "dob_swap"), ("postcode",),
+              ("postcode_sector",), ("postcode_district",), ("postcode_area",), ("sex",), ("nhs_number",),
+              ("upn", "former_upn"))
+
+    def __init__(self, standardised: pd.DataFrame, pairs: np.ndarray):
+        self.a, self.b = pairs[:, 0], pairs[:, 1]
+        self.codes: dict[str, np.ndarray] = {}
+        self.values: dict[str, np.ndarray] = {}
+        self.empty: dict[str, int] = {}
+        n = len(standardised)
+        for group in self.GROUPS:
+            if not all(c in standardised for c in group):
+                continue
+            joined = np.concatenate([standardised[c].to_numpy(dtype=object) for c in group])
+            codes, uniques = pd.factorize(joined)
+            uniques = np.asarray(uniques, dtype=object)
+            empty = np.flatnonzero(uniques == "")
+            for i, c in enumerate(group):
+                self.codes[c] = codes[i * n:(i + 1) * n]
+                self.values[c] = uniques
+                self.empty[c] = int(empty[0]) if len(empty) else -2
+
+    def left(self, col: str) -> np.ndarray:
+        return self.codes[col][self.a]
+
+    def right(self, col: str) -> np.ndarray:
+        return self.codes[col][self.b]
+
+    def same(self, col: str, other: str | None = None) -> np.ndarray:
+        return self.left(col) == self.right(other or col)
+
+    def blank(self, col: str, side: str = "either") -> np.ndarray:
+        left, right = self.left(col) == self.empty[col], self.right(col) == self.empty[col]
+        return {"left": left, "right": right, "either": left | right}[side]
+
+    def by_value_pair(self, col: str, other: str, score, mask: np.ndarray | None = None,
+                      dtype=np.float32) -> np.ndarray:
+        """score(list of left values, list of right values) -> array, computed once per distinct
+        pair of values and spread to every pair (only where mask, if given; 0 elsewhere)."""
+        la, rb = self.left(col), self.right(other)
+        out = np.zeros(len(la), dtype=dtype)
+        idx = np.arange(len(la)) if mask is None else np.flatnonzero(mask)
+        if not len(idx):
+            return out
+        width = np.int64(len(self.values[col]))
+        key = la[idx].astype(np.int64) * width + rb[idx]
+        distinct, inverse = np.unique(key, return_inverse=True)
+        values = self.values[col]
+        scored = np.asarray(score(list(values[distinct // width]), list(values[distinct % width])), dtype=dtype)
+        out[idx] = scored[inverse]
+        return out
 
 
-def _where(mask: np.ndarray, test) -> np.ndarray:
-    """Evaluate a per-pair Python test only where a vectorised pre-test says it can matter."""
-    out = np.zeros(len(mask), dtype=bool)
-    idx = np.flatnonzero(mask)
-    if len(idx):
-        out[idx] = test(idx)
-    return out
+def _jaro_winkler(a: list, b: list) -> np.ndarray:
+    return cpdist(a, b, scorer=JaroWinkler.normalized_similarity, workers=-1)
 
 
 def _first_true(field: Comparison, conditions: list[tuple[int, object]], missing) -> np.ndarray:
@@ -119,83 +169,89 @@ def _first_true(field: Comparison, conditions: list[tuple[int, object]], missing
 
 def compare(standardised: pd.DataFrame, pairs: np.ndarray) -> pd.DataFrame:
     """One row per pair with an integer level per field (see COMPARISONS)."""
-    cols = [c for c in _NEEDED if c in standardised]
-    left = standardised[cols].iloc[pairs[:, 0]].reset_index(drop=True)
-    right = standardised[cols].iloc[pairs[:, 1]].reset_index(drop=True)
-    out = pd.DataFrame(index=left.index)
-    out["forename"], out["surname"] = _names(left, right)
-    out["dob"] = _dob(left, right)
-    out["middle_name"] = _middle_name(left, right)
-    out["sex"] = _first_true(SEX, [(SEX.SAME, left["sex"] == right["sex"])],
-                             missing=(left["sex"] == "") | (right["sex"] == ""))
+    pairs = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
+    coded = _Coded(standardised, pairs)
+    out = pd.DataFrame(index=pd.RangeIndex(len(pairs)))
+    out["forename"], out["surname"] = _names(standardised, coded)
+    out["dob"] = _dob(standardised, coded)
+    out["middle_name"] = _middle_name(coded)
+    out["sex"] = _first_true(SEX, [(SEX.SAME, coded.same("sex"))], missing=coded.blank("sex"))
     out["postcode"] = _first_true(POSTCODE, [
-        (POSTCODE.EXACT, left["postcode"] == right["postcode"]),
-        (POSTCODE.SECTOR, left["postcode_sector"] == right["postcode_sector"]),
-        (POSTCODE.DISTRICT, left["postcode_district"] == right["postcode_district"]),
-        (POSTCODE.AREA, left["postcode_area"] == right["postcode_area"]),
-    ], missing=(left["postcode"] == "") | (right["postcode"] == ""))
-    out["nhs_number"] = _first_true(NHS_NUMBER, [(NHS_NUMBER.SAME, left["nhs_number"] == right["nhs_number"])],
-                                    missing=(left["nhs_number"] == "") | (right["nhs_number"] == ""))
-    upn_same = ((left["upn"] != "") & ((left["upn"] == right["upn"]) | (left["upn"] == right["former_upn"]))) | \
-               ((right["upn"] != "") & (right["upn"] == left["former_upn"]))
-    out["upn"] = _first_true(UPN, [(UPN.SAME, upn_same)],
-                             missing=((left["upn"] == "") | (right["upn"] == "")) & ~upn_same)
+        (POSTCODE.EXACT, coded.same("postcode")),
+        (POSTCODE.SECTOR, coded.same("postcode_sector")),
+        (POSTCODE.DISTRICT, coded.same("postcode_district")),
+        (POSTCODE.AREA, coded.same("postcode_area")),
+    ], missing=coded.blank("postcode"))
+    out["nhs_number"] = _first_true(NHS_NUMBER, [(NHS_NUMBER.SAME, coded.same("nhs_number"))],
+                                    missing=coded.blank("nhs_number"))
+    upn_same = ((~coded.blank("upn", "left") & (coded.same("upn") | coded.same("upn", "former_upn")))
+                | (~coded.blank("upn", "right") & coded.same("former_upn", "upn")))
+    out["upn"] = _first_true(UPN, [(UPN.SAME, upn_same)], missing=coded.blank("upn") & ~upn_same)
     return out.astype(np.int8)
 
 
-def _names(left: pd.DataFrame, right: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    given_jw = _jaro_winkler(left["given"], right["given"])
-    a_given, b_given = left["given"].to_numpy(), right["given"].to_numpy()
-    a_mid, b_mid = left["middle"].to_numpy(), right["middle"].to_numpy()
+def _names(standardised: pd.DataFrame, coded: _Coded) -> tuple[np.ndarray, np.ndarray]:
+    given_jw = coded.by_value_pair("given", "given", _jaro_winkler)
+    given, middle = standardised["given"].to_numpy(dtype=object), standardised["middle"].to_numpy(dtype=object)
+    a, b = coded.a, coded.b
     # Known by a middle name: only asked where the names are not already close.
-    in_middle = _where((given_jw < 0.80) & ((a_mid != "") | (b_mid != "")),
-                       lambda i: [bool(a and a in bm.split()) or bool(b and b in am.split())
-                                  for a, b, am, bm in zip(a_given[i], b_given[i], a_mid[i], b_mid[i])])
+    ask = np.flatnonzero((given_jw < 0.80) & ~(coded.blank("middle", "left") & coded.blank("middle", "right")))
+    in_middle = np.zeros(len(a), dtype=bool)
+    in_middle[ask] = [bool(x and x in ym.split()) or bool(y and y in xm.split())
+                      for x, y, xm, ym in zip(given[a[ask]], given[b[ask]], middle[a[ask]], middle[b[ask]])]
     forename = _first_true(FORENAME, [
-        (FORENAME.EXACT, left["given"] == right["given"]),
-        (FORENAME.DIMINUTIVE_OR_SWAPPED, left["given_canon"] == right["given_canon"]),
+        (FORENAME.EXACT, coded.same("given")),
+        (FORENAME.DIMINUTIVE_OR_SWAPPED, coded.same("given_canon")),
         (FORENAME.CLOSE, given_jw >= 0.92),
         (FORENAME.LIKE_OR_MIDDLE, (given_jw >= 0.80) | in_middle),
-    ], missing=(left["given"] == "") | (right["given"] == ""))
+    ], missing=coded.blank("given"))
 
-    family_jw = _jaro_winkler(left["family"], right["family"])
-    a_parts, b_parts = left["family_parts"].to_numpy(), right["family_parts"].to_numpy()
+    family_same = coded.same("family")
+    family_jw = coded.by_value_pair("family", "family", _jaro_winkler)
+    parts = standardised["family_parts"].to_numpy(dtype=object)
     # Double-barrelled and changed surnames: only asked where the surnames differ.
-    shared = _where((left["family"] != right["family"]).to_numpy(),
-                    lambda i: [bool(x & y) for x, y in zip(a_parts[i], b_parts[i])])
+    differ = np.flatnonzero(~family_same)
+    shared = np.zeros(len(a), dtype=bool)
+    shared[differ] = [bool(x & y) for x, y in zip(parts[a[differ]], parts[b[differ]])]
     surname = _first_true(SURNAME, [
-        (SURNAME.EXACT, left["family"] == right["family"]),
+        (SURNAME.EXACT, family_same),
         (SURNAME.SHARED_PART_OR_SWAPPED, shared),
         (SURNAME.CLOSE, family_jw >= 0.92),
         (SURNAME.LIKE, family_jw >= 0.80),
-    ], missing=(left["family"] == "") | (right["family"] == ""))
+    ], missing=coded.blank("family"))
 
     # Given name and surname swapped between the two records: both names agree, crosswise.
-    cross = np.minimum(_jaro_winkler(left["given"], right["family"]), _jaro_winkler(left["family"], right["given"]))
-    swapped = ((left["given"] != "") & (left["family"] != "") & (cross >= 0.9)).to_numpy() & (forename >= FORENAME.CLOSE)
+    maybe = (forename >= FORENAME.CLOSE) & ~coded.blank("given", "left") & ~coded.blank("family", "left")
+    cross = np.minimum(coded.by_value_pair("given", "family", _jaro_winkler, maybe),
+                       coded.by_value_pair("family", "given", _jaro_winkler, maybe))
+    swapped = maybe & (cross >= 0.9)
     forename = np.where(swapped, FORENAME.DIMINUTIVE_OR_SWAPPED, forename)
     surname = np.where(swapped, SURNAME.SHARED_PART_OR_SWAPPED, surname)
     return forename, surname
 
 
-def _dob(left: pd.DataFrame, right: pd.DataFrame) -> np.ndarray:
-    same = left["dob"] == right["dob"]
-    swapped = (left["dob_swap"] != "") & (left["dob_swap"] == right["dob"])
-    one_off = cpdist(left["dob"].tolist(), right["dob"].tolist(), scorer=Levenshtein.distance, workers=-1) <= 1
+def _dob(standardised: pd.DataFrame, coded: _Coded) -> np.ndarray:
+    same = coded.same("dob")
+    swapped = ~coded.blank("dob_swap", "left") & coded.same("dob_swap", "dob")
+    one_off = coded.by_value_pair("dob", "dob", lambda x, y: cpdist(x, y, scorer=Levenshtein.distance, workers=-1) <= 1,
+                                  ~same, dtype=bool) | same
     # A day or month typed wrong; a year counts only when one keystroke apart (siblings differ by years).
-    same_year = left["dob"].str[:4] == right["dob"].str[:4]
-    parts_differ = same_year & ((left["dob"].str[4:6] == right["dob"].str[4:6]) !=
-                                (left["dob"].str[6:] == right["dob"].str[6:]))
+    values = coded.values["dob"]
+    year, month, day = (np.array([v[s] for v in values], dtype=object) for s in (slice(0, 4), slice(4, 6), slice(6, None)))
+    la, rb = coded.left("dob"), coded.right("dob")
+    same_year = year[la] == year[rb]
+    parts_differ = same_year & ((month[la] == month[rb]) != (day[la] == day[rb]))
+    jan1 = standardised["dob_jan1"].to_numpy(dtype=bool)[coded.a]
     return _first_true(DOB, [
-        (DOB.EXACT, same & ~left["dob_jan1"]),
+        (DOB.EXACT, same & ~jan1),
         (DOB.EXACT_1_JANUARY, same),
         (DOB.DAY_MONTH_SWAPPED, swapped),
         (DOB.ONE_TYPO, one_off | parts_differ),
-    ], missing=(left["dob"] == "") | (right["dob"] == ""))
+    ], missing=coded.blank("dob"))
 
 
-def _middle_name(left: pd.DataFrame, right: pd.DataFrame) -> np.ndarray:
-    a_mid, b_mid = left["middle"].to_numpy(), right["middle"].to_numpy()
-    both = (a_mid != "") & (b_mid != "")
-    shared = _where(both, lambda i: [bool(set(x.split()) & set(y.split())) for x, y in zip(a_mid[i], b_mid[i])])
+def _middle_name(coded: _Coded) -> np.ndarray:
+    both = ~coded.blank("middle")
+    shared = coded.by_value_pair("middle", "middle", lambda xs, ys: [bool(set(x.split()) & set(y.split()))
+                                                                       for x, y in zip(xs, ys)], both, dtype=bool)
     return _first_true(MIDDLE_NAME, [(MIDDLE_NAME.SHARED, shared)], missing=~both)

@@ -13,7 +13,7 @@ import pandas as pd
 from rapidfuzz.distance import JaroWinkler
 from rapidfuzz.process import cpdist
 
-from matching.block import candidate_pairs
+from matching.block import candidate_pairs, unique_pairs
 from matching.cluster import ConstrainedClusters
 from matching.compare import COMPARISONS, DOB, FORENAME, MIDDLE_NAME, MISSING, NHS_NUMBER, SEX, SURNAME, UPN, compare
 from matching.score import FIELDS, Model, probability, train, weight_matrix
@@ -428,9 +428,9 @@ def _with_pairs(standardised: pd.DataFrame, pairs: np.ndarray, levels: pd.DataFr
     """pairs with extra ones added, sorted and each once; where levels came with the pairs, the
     added pairs are compared here and the levels kept in the pairs' order."""
     if levels is None:
-        return np.unique(np.concatenate([pairs, extra]), axis=0), None
+        return unique_pairs(np.concatenate([pairs, extra])), None
     n = len(standardised)
-    extra = np.unique(extra, axis=0)
+    extra = unique_pairs(extra)
     extra = extra[~np.isin(_pair_code(extra, n), _pair_code(pairs, n))]
     if not len(extra):
         return pairs, levels

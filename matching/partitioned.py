@@ -25,7 +25,7 @@ from functools import partial
 import numpy as np
 import pandas as pd
 
-from matching.block import BLOCKING_RULES, MAX_BLOCK, _pairs_within, block_keys
+from matching.block import BLOCKING_RULES, MAX_BLOCK, _pairs_within, block_keys, unique_pairs
 from matching.compare import _NEEDED, COMPARISONS, compare
 
 FIELDS = list(COMPARISONS)
@@ -130,7 +130,7 @@ def link_partition(part: Partition) -> PartitionResult:
     rows = part.records["row"].to_numpy()
     # Lower global position first, then one of each pair: two rules may find the same pair.
     local = np.where((rows[local[:, 0]] <= rows[local[:, 1]])[:, None], local, local[:, ::-1])
-    local = np.unique(local, axis=0) if len(local) else local.reshape(0, 2)
+    local = unique_pairs(local)
     levels = compare(part.records, local)
     return PartitionResult(part.number, rows[local].reshape(-1, 2), levels, per_rule, len(rows),
                            time.perf_counter() - start)
@@ -150,7 +150,7 @@ def gather(results: Iterable[PartitionResult]) -> tuple[np.ndarray, pd.DataFrame
         return np.empty((0, 2), dtype=np.int64), empty, per_rule, info
     pairs = np.concatenate([r.pairs for r in nonempty])
     levels = pd.concat([r.levels for r in nonempty], ignore_index=True)
-    pairs, first = np.unique(pairs, axis=0, return_index=True)
+    pairs, first = unique_pairs(pairs, return_index=True)
     return pairs, levels.iloc[first].reset_index(drop=True), per_rule, info
 
 

@@ -38,6 +38,26 @@ def clean_name(values: pd.Series) -> pd.Series:
     return values.map(dict(zip(uniques, s)))
 
 
+def per_distinct(values: pd.Series, fn) -> pd.DataFrame:
+    """fn (a Series of distinct values -> a frame with a row for each) spread back to every
+    row of values: what repeats (birth dates, postcodes) is worked out once per value."""
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    done = fn(pd.Series(uniques, dtype=values.dtype if len(uniques) else object))
+    missing = fn(pd.Series([None], dtype=object)).iloc[[0]]
+    table = pd.concat([done, missing], ignore_index=True)  # code -1 (no value) takes the last row
+    return table.iloc[codes].set_axis(values.index)
+
+
+def _dob_forms(values: pd.Series) -> pd.DataFrame:
+    """A birth date as YYYYMMDD, with day and month swapped (where the day could be a month),
+    its year, and whether it is 1 January."""
+    dob = pd.to_datetime(values, errors="coerce")
+    text = dob.dt.strftime("%Y%m%d").fillna("")
+    swap = (text.str[:4] + text.str[6:] + text.str[4:6]).where(dob.dt.day <= 12, "").fillna("")
+    return pd.DataFrame({"dob": text, "dob_swap": swap, "dob_year": text.str[:4],
+                         "dob_jan1": ((dob.dt.month == 1) & (dob.dt.day == 1)).to_numpy(dtype=bool)})
+
+
 def standardise(records: pd.DataFrame, postcode_style: str = "uk") -> pd.DataFrame:
     """Add comparison columns to a frame of register records (one row per record).
     postcode_style "plain" takes postcodes as they come (for other countries' data sets):
@@ -55,12 +75,9 @@ def standardise(records: pd.DataFrame, postcode_style: str = "uk") -> pd.DataFra
     both = sur + " " + alt
     tokens = {v: frozenset(x for x in v.split() if len(x) > 1) for v in both.unique()}
     df["family_parts"] = both.map(tokens)
-    dob = pd.to_datetime(records["dob"], errors="coerce")
-    df["dob"] = dob.dt.strftime("%Y%m%d").fillna("")
-    day_ok = dob.dt.day <= 12
-    df["dob_swap"] = (dob.dt.strftime("%Y") + dob.dt.strftime("%d") + dob.dt.strftime("%m")).where(day_ok, "").fillna("")
-    df["dob_year"] = dob.dt.strftime("%Y").fillna("")
-    df["dob_jan1"] = (dob.dt.month == 1) & (dob.dt.day == 1)
+    dob = per_distinct(records["dob"], _dob_forms)
+    for c in dob:
+        df[c] = dob[c]
     if postcode_style == "plain":
         pc = records["postcode"].fillna("").astype(str).str.upper().str.replace(r"\s+", "", regex=True)
         df["postcode"], df["postcode_sector"], df["postcode_district"] = pc, pc.str[:-1], pc.str[:-2]
