@@ -165,7 +165,8 @@ def store_rows(s: Session, rows: list[dict]) -> list[RowFault]:
     raised, so the whole file stays collected and is tried again."""
     try:
         with s.begin_nested():
-            s.execute(insert(SourceRecord), rows)
+            # Core, not the ORM's bulk insert: one executemany, no per-row bookkeeping.
+            s.connection().execute(insert(SourceRecord.__table__), rows)
         return []
     except ROW_FAULTS:
         pass
@@ -173,7 +174,7 @@ def store_rows(s: Session, rows: list[dict]) -> list[RowFault]:
     for row in rows:
         try:
             with s.begin_nested():
-                s.execute(insert(SourceRecord), [row])
+                s.connection().execute(insert(SourceRecord.__table__), [row])
         except ROW_FAULTS as exc:
             unstored.append(RowFault(int(row["row_no"]), "", "the row could not be stored in the register "
                                      f"({type(exc.orig).__name__}); please check its values"))
