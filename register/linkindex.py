@@ -43,7 +43,7 @@ def index_frame(records: pd.DataFrame, standardised: pd.DataFrame | None = None)
                         "family": standardised["family"].to_numpy()})
     for slot, col in zip(SLOTS, key_columns()):
         values = keys[col].to_numpy()
-        out[slot] = pd.array(np.where(values == 0, None, values).tolist(), dtype="Int64")
+        out[slot] = np.where(values == 0, None, values.astype(object))  # Python ints, None for no key
     return out
 
 
@@ -52,7 +52,8 @@ def _insert(conn, frame: pd.DataFrame) -> None:
     columns = list(frame.columns)
     mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
     sql = f"INSERT INTO record_index ({', '.join(columns)}) VALUES ({', '.join([mark] * len(columns))})"
-    rows = list(frame.astype(object).where(frame.notna(), None).itertuples(index=False, name=None))
+    values = [frame[c].astype(object).where(frame[c].notna(), None).tolist() for c in columns]
+    rows = list(zip(*values))
     for i in range(0, len(rows), 50_000):
         conn.exec_driver_sql(sql, rows[i:i + 50_000])
 
