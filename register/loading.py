@@ -20,9 +20,9 @@ from register.keys import keyed, keyed_series, record_key_secret
 from register.models import ExtractFile, QuarantinedRow, SourceRecord
 from schemas.contract import FileRejected, RowFault
 from schemas.identifiers import nhs_digits, nhs_valid, postcode_normalise, upn_valid
-from schemas.reader import iter_extract
+from schemas.reader import ParsedExtract, iter_extract
 from schemas.receipt import Receipt
-from schemas.validation import require_some_valid_rows, validate_extract
+from schemas.validation import require_some_valid_rows, validate_extract, validate_extracts
 
 log = logging.getLogger("rollcall.register")
 
@@ -230,25 +230,78 @@ class _Loaded:
     faults: list[RowFault] = field(default_factory=list)
 
 
-def _load_chunks(s: Session, f: ExtractFile, secret: bytes, out: _Loaded) -> None:
-    """Validate and store the archived file a chunk at a time into `out`; quarantine bad rows
-    with their keys. Raises FileRejected for a fault of the whole file (the caller rolls back;
-    `out` keeps the row faults found so far for the receipt)."""
+Validated = list[tuple[ParsedExtract, pd.DataFrame, list[RowFault]]]  # chunks, valid rows, row faults
+
+
+def _validated_chunks(f: ExtractFile):
     with open(f.archive_path, "rb") as fh:
         for chunk in iter_extract(fh, f.feed, CHUNK_ROWS):
-            valid, faults = validate_extract(chunk, f.extract_date)
-            if len(valid):
-                rec = to_records(f.feed, f.provider, valid, secret)
-                faults = sorted(faults + store_rows(s, _db_rows(rec, f.id)), key=lambda x: x.row)
-            if faults:
-                bad_keys = quarantined_keys(f.feed, f.provider, chunk.frame, [x.row for x in faults], secret)
-                s.execute(insert(QuarantinedRow), [{"file_id": f.id, "row_no": x.row, "column": x.column or "(row)",
-                                                    "reason": x.reason, "record_key": bad_keys.get(x.row)}
-                                                   for x in faults])
-            out.rows_total += chunk.rows_total
-            out.rows_accepted += len(valid) - len({x.row for x in faults if x.row in valid.index})
-            out.warnings += chunk.warnings
-            out.faults += faults
+            yield (chunk, *validate_extract(chunk, f.extract_date))
+
+
+def prepare_files(engine, file_ids: list[int], budget_rows: int = CHUNK_ROWS):
+    """The files in order, each with its chunks already validated when it is small (one chunk)
+    and could be validated in one pass with its neighbours, up to budget_rows rows at a time
+    (Pandera's cost is mostly per pass, and most extracts are a few hundred rows); otherwise
+    with None, and load_file reads and validates it alone. A file that cannot be read here for
+    any reason is left to load_file, which reports it as it always has."""
+    with engine.connect() as conn:
+        files = {r.id: r for r in conn.execute(select(ExtractFile.id, ExtractFile.archive_path, ExtractFile.sha256,
+                                                      ExtractFile.feed, ExtractFile.extract_date)
+                                               .where(ExtractFile.id.in_(file_ids))).all()} if file_ids else {}
+    batch: list[tuple[int, ParsedExtract | None]] = []
+    rows = 0
+    for file_id in file_ids:
+        chunk = _small_extract(files.get(file_id))
+        batch.append((file_id, chunk))
+        rows += len(chunk.frame) if chunk is not None else 0
+        if rows >= budget_rows:
+            yield from _validated_together(batch, files)
+            batch, rows = [], 0
+    yield from _validated_together(batch, files)
+
+
+def _small_extract(f) -> ParsedExtract | None:
+    if f is None or not f.archive_path or not f.feed:
+        return None
+    try:
+        _verify_archive(f.archive_path, f.sha256)
+        with open(f.archive_path, "rb") as fh:
+            chunks = list(iter_extract(fh, f.feed, CHUNK_ROWS))
+    except Exception:  # noqa: BLE001 - load_file meets the same fault and reports it
+        return None
+    return chunks[0] if len(chunks) == 1 else None
+
+
+def _validated_together(batch: list[tuple[int, ParsedExtract | None]], files: dict):
+    parts = [(chunk, files[file_id].extract_date) for file_id, chunk in batch if chunk is not None]
+    try:
+        results = iter(validate_extracts(parts)) if parts else iter(())
+    except Exception:  # noqa: BLE001 - each file is then validated alone, as before
+        log.warning("validating %d extracts together failed; each is validated alone", len(parts))
+        results = None
+    for file_id, chunk in batch:
+        yield file_id, ([(chunk, *next(results))] if chunk is not None and results is not None else None)
+
+
+def _load_chunks(s: Session, f: ExtractFile, secret: bytes, out: _Loaded, validated: Validated | None = None) -> None:
+    """Validate and store the archived file a chunk at a time into `out` (or store the chunks
+    prepare_files validated); quarantine bad rows with their keys. Raises FileRejected for a
+    fault of the whole file (the caller rolls back; `out` keeps the row faults found so far
+    for the receipt)."""
+    for chunk, valid, faults in (validated if validated is not None else _validated_chunks(f)):
+        if len(valid):
+            rec = to_records(f.feed, f.provider, valid, secret)
+            faults = sorted(faults + store_rows(s, _db_rows(rec, f.id)), key=lambda x: x.row)
+        if faults:
+            bad_keys = quarantined_keys(f.feed, f.provider, chunk.frame, [x.row for x in faults], secret)
+            s.execute(insert(QuarantinedRow), [{"file_id": f.id, "row_no": x.row, "column": x.column or "(row)",
+                                                "reason": x.reason, "record_key": bad_keys.get(x.row)}
+                                               for x in faults])
+        out.rows_total += chunk.rows_total
+        out.rows_accepted += len(valid) - len({x.row for x in faults if x.row in valid.index})
+        out.warnings += chunk.warnings
+        out.faults += faults
     require_some_valid_rows(out.rows_total, out.rows_accepted)
 
 
@@ -276,9 +329,11 @@ def _split_stored_conflicts(s: Session, file_id: int, secret: bytes) -> list[lis
     return conflicts
 
 
-def load_file(engine, file_id: int, report: LoadReport, hold_below: float = 0.5) -> tuple[str, Receipt]:
+def load_file(engine, file_id: int, report: LoadReport, hold_below: float = 0.5,
+              validated: Validated | None = None) -> tuple[str, Receipt]:
     """Validate and store one collected file in one transaction, finish its ledger row and
-    return (its provider, its receipt) for the caller to send."""
+    return (its provider, its receipt) for the caller to send. validated: its chunks as
+    prepare_files verified, read and validated them (None: read and validate it here)."""
     secret = record_key_secret(engine)
     with Session(engine) as s:
         f = s.get(ExtractFile, file_id)
@@ -287,8 +342,9 @@ def load_file(engine, file_id: int, report: LoadReport, hold_below: float = 0.5)
                           extract_date=str(f.extract_date))
         loaded = _Loaded()
         try:
-            _verify_archive(f.archive_path, f.sha256)
-            _load_chunks(s, f, secret, loaded)
+            if validated is None:
+                _verify_archive(f.archive_path, f.sha256)
+            _load_chunks(s, f, secret, loaded, validated)
         except FileRejected as exc:
             s.rollback()  # nothing of a rejected file stays
             f = s.get(ExtractFile, file_id)

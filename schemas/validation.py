@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
+import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
@@ -92,26 +93,49 @@ def _cross_field_faults(feed: str, frame: pd.DataFrame, extract_date: date | Non
 
 def validate_extract(parsed: ParsedExtract, extract_date: date | None = None) -> tuple[pd.DataFrame, list[RowFault]]:
     """Validate lazily; return (valid rows with dates parsed, every row fault with its reason)."""
-    feed, frame = parsed.feed, parsed.frame.copy()
-    spec = FEED_COLUMNS[feed]
-    for c, col in spec.items():
+    return validate_extracts([(parsed, extract_date)])[0]
+
+
+def validate_extracts(parts: list[tuple[ParsedExtract, date | None]]) -> list[tuple[pd.DataFrame, list[RowFault]]]:
+    """validate_extract for many extracts (or chunks) at once, each with its extract date: one
+    Pandera pass per feed over them all, since a pass costs mostly per call (a small school's
+    extract cost as much as fifty times its rows). Each result is what validate_extract gives."""
+    frames = [_uppercased(parsed) for parsed, _ in parts]
+    faults: list[list[RowFault]] = [list(parsed.faults) for parsed, _ in parts]
+    for feed in {parsed.feed for parsed, _ in parts}:
+        mine = [i for i, (parsed, _) in enumerate(parts) if parsed.feed == feed]
+        combined = pd.concat([frames[i] for i in mine], ignore_index=True)
+        owner = np.repeat(mine, [len(frames[i]) for i in mine])
+        row_of = np.concatenate([frames[i].index.to_numpy() for i in mine]) if mine else np.empty(0, dtype=int)
+        try:
+            _SCHEMAS[feed].validate(combined, lazy=True)
+        except pa.errors.SchemaErrors as err:
+            for rec in err.failure_cases.itertuples(index=False):
+                if rec.index is None or pd.isna(rec.index) or rec.column is None:
+                    continue
+                i, row = int(owner[int(rec.index)]), int(row_of[int(rec.index)])
+                faults[i].append(RowFault(row, str(rec.column), _reason_text(rec.check),
+                                          parts[i][0].frame.at[row, rec.column]))
+    return [_valid_rows(parsed, frame, found, extract_date)
+            for (parsed, extract_date), frame, found in zip(parts, frames, faults)]
+
+
+def _uppercased(parsed: ParsedExtract) -> pd.DataFrame:
+    frame = parsed.frame.copy()
+    for c, col in FEED_COLUMNS[parsed.feed].items():
         if col.kind in _UPPER_KINDS:
             frame[c] = frame[c].str.upper()
-    faults = list(parsed.faults)
-    try:
-        _SCHEMAS[feed].validate(frame, lazy=True)
-    except pa.errors.SchemaErrors as err:
-        fc = err.failure_cases
-        for rec in fc.itertuples(index=False):
-            if rec.index is None or pd.isna(rec.index) or rec.column is None:
-                continue
-            row = int(rec.index)
-            faults.append(RowFault(row, str(rec.column), _reason_text(rec.check), parsed.frame.at[row, rec.column]))
-    faults += [RowFault(f.row, f.column, f.reason, parsed.frame.at[f.row, f.column] if f.column else "")
-               for f in _cross_field_faults(feed, frame, extract_date)]
+    return frame
+
+
+def _valid_rows(parsed: ParsedExtract, frame: pd.DataFrame, faults: list[RowFault],
+                extract_date: date | None) -> tuple[pd.DataFrame, list[RowFault]]:
+    """The cross-field faults added, the rows without faults kept, their dates parsed."""
+    faults = faults + [RowFault(f.row, f.column, f.reason, parsed.frame.at[f.row, f.column] if f.column else "")
+                       for f in _cross_field_faults(parsed.feed, frame, extract_date)]
     bad_rows = {f.row for f in faults}
     valid = frame.loc[[i for i in frame.index if i not in bad_rows]].copy()
-    for c, col in spec.items():
+    for c, col in FEED_COLUMNS[parsed.feed].items():
         if col.kind in ("date", "dob"):
             valid[c] = _parse_dates(valid[c]).dt.date
     faults.sort(key=lambda f: (f.row, f.column))

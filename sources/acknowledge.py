@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 
-from register.loading import LoadReport, load_file
+from register.loading import LoadReport, load_file, prepare_files
 from sources.landing import ExtractSource
 from sources.receipts import mark_receipt_sent, send_receipt
 
@@ -18,11 +18,12 @@ def load_and_acknowledge(engine, source: ExtractSource, file_ids: list[int], hol
     collected (tried again next run), is counted in files_failed and logged by its ledger id.
     on_file(done, total) is called after each file, for progress."""
     report = LoadReport()
-    for done, file_id in enumerate(file_ids, 1):
+    # Small extracts are validated a batch at a time, ahead of loading (register.loading).
+    for done, (file_id, validated) in enumerate(prepare_files(engine, file_ids), 1):
         if on_file and done > 1:
             on_file(done - 1, len(file_ids))
         try:
-            provider, receipt = load_file(engine, file_id, report, hold_below)
+            provider, receipt = load_file(engine, file_id, report, hold_below, validated)
             send_receipt(source, provider, receipt)
             mark_receipt_sent(engine, file_id)
         except Exception as exc:  # noqa: BLE001 - counted and logged; the other files go on

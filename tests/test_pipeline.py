@@ -469,7 +469,8 @@ def test_a_database_fault_that_is_no_rows_doing_leaves_the_file_for_the_next_run
     fid = report.collected[0]
 
     def failing_insert(model):  # the database cannot take anything (as if locked or gone)
-        return text("INSERT INTO no_such_table VALUES (1)") if model is SourceRecord else real_insert(model)
+        refused = model is SourceRecord or model is SourceRecord.__table__
+        return text("INSERT INTO no_such_table VALUES (1)") if refused else real_insert(model)
 
     monkeypatch.setattr(loading, "insert", failing_insert)
     loaded = load_and_acknowledge(engine, SourceRouter([LocalLanding(landing)]), [fid])
