@@ -79,33 +79,37 @@ def plan(standardised: pd.DataFrame, partitions: int, keys: pd.DataFrame | None 
     index keeps them)."""
     keys = block_keys(standardised) if keys is None else keys
     fields = standardised[[c for c in _NEEDED if c in standardised]]
-    # Per rule: which records can pair, and their partition.
-    within: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-    across: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = {}
+    # Per rule side: the records that can pair, grouped by partition (one sort, then slices).
+    sides: list[tuple[str, int, np.ndarray, np.ndarray, np.ndarray]] = []  # rule, side, key, rows, bounds
     for name, (lcols, rcols) in BLOCKING_RULES.items():
         lcol, rcol = _rule_columns(name, lcols, rcols)
         left = keys[lcol].to_numpy(dtype=np.int64)
         if lcol == rcol:
-            within[name] = (left, _block_members(left))
+            sides.append((name, 0, left, *_by_partition(_block_members(left), left, partitions)))
         else:
             right = keys[rcol].to_numpy(dtype=np.int64)
-            across[name] = (left, right, *_across_members(left, right))
+            lok, rok = _across_members(left, right)
+            sides.append((name, 1, left, *_by_partition(lok, left, partitions)))
+            sides.append((name, 2, right, *_by_partition(rok, right, partitions)))
     for p in range(partitions):
-        in_p: dict[str, np.ndarray] = {}
-        sides_p: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-        member = np.zeros(len(standardised), dtype=bool)
-        for name, (k, ok) in within.items():
-            mine = ok & (k % partitions == p)
-            in_p[name] = np.where(mine, k, 0)
-            member |= mine
-        for name, (left, right, lok, rok) in across.items():
-            lmine, rmine = lok & (left % partitions == p), rok & (right % partitions == p)
-            sides_p[name] = (np.where(lmine, left, 0), np.where(rmine, right, 0))
-            member |= lmine | rmine
-        rows = np.flatnonzero(member)
-        records = fields.iloc[rows].reset_index(drop=True).assign(row=rows)
-        yield Partition(p, records, {n: k[rows] for n, k in in_p.items()},
-                        {n: (lk[rows], rk[rows]) for n, (lk, rk) in sides_p.items()})
+        mine = {(name, side): (key, rows[bounds[p]:bounds[p + 1]]) for name, side, key, rows, bounds in sides}
+        members = np.unique(np.concatenate([r for _, r in mine.values()])) if mine else np.empty(0, np.int64)
+        records = fields.iloc[members].reset_index(drop=True).assign(row=members)
+        local = {}
+        for (name, side), (key, rows) in mine.items():
+            k = np.zeros(len(members), dtype=np.int64)
+            k[np.searchsorted(members, rows)] = key[rows]
+            local[(name, side)] = k
+        yield Partition(p, records, {n: k for (n, side), k in local.items() if side == 0},
+                        {n: (k, local[(n, 2)]) for (n, side), k in local.items() if side == 1})
+
+
+def _by_partition(ok: np.ndarray, key: np.ndarray, partitions: int) -> tuple[np.ndarray, np.ndarray]:
+    """The rows where ok, sorted by their key's partition, and where each partition starts."""
+    rows = np.flatnonzero(ok)
+    part = key[rows] % partitions
+    order = np.argsort(part, kind="stable")
+    return rows[order], np.searchsorted(part[order], np.arange(partitions + 1))
 
 
 def link_partition(part: Partition) -> PartitionResult:
@@ -169,18 +173,22 @@ def on_dask(client, in_flight: int | None = None) -> Runner:
     the planner never holds every partition."""
     from distributed import as_completed
 
+    def submit(part: Partition):
+        # The partition's records go to a worker as data, not inside the task graph.
+        return client.submit(link_partition, client.scatter(part), pure=False)
+
     def run(parts: Iterable[Partition]) -> Iterable[PartitionResult]:
         limit = in_flight or 2 * max(1, sum(client.nthreads().values()))
         parts = iter(parts)
         futures = as_completed()
         for _, part in zip(range(limit), parts, strict=False):
-            futures.add(client.submit(link_partition, part, pure=False))
+            futures.add(submit(part))
         for future in futures:
             result = future.result()
             future.release()
             nxt = next(parts, None)
             if nxt is not None:
-                futures.add(client.submit(link_partition, nxt, pure=False))
+                futures.add(submit(nxt))
             yield result
     return run
 
