@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -24,10 +23,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from pipelines.progress import step_times  # noqa: E402
 from synth.evaluate import linkage_scores  # noqa: E402
 from synth.generate import generate  # noqa: E402
-
-STEP = re.compile(r"rollcall: (\w+) done in ([0-9.]+) s")
 
 
 def run(rollcall: str, landing: Path, db: str, archive: Path, as_of: date, relink: str = "auto") -> dict:
@@ -38,7 +36,7 @@ def run(rollcall: str, landing: Path, db: str, archive: Path, as_of: date, relin
     took = time.perf_counter() - t0
     if p.returncode not in (0, 3):
         sys.exit(f"rollcall run failed ({p.returncode}):\n{p.stderr[-3000:]}")
-    steps = {m.group(1): float(m.group(2)) for m in STEP.finditer(p.stderr)}
+    steps = step_times(p.stderr)
     return {"wall_s": round(took, 1), "exit": p.returncode, "steps_s": steps,
             "nothing_new": "nothing new since the last run" in p.stderr}
 

@@ -76,7 +76,8 @@ def run(config: dict, n_records: int, queue) -> None:
                 out["worker_peak_mb"] = sorted(round(v) for v in workers.values())
     out["link_s"] = round(time.perf_counter() - start, 1)
     out["peak_mb"] = round(_peak_mb())
-    for k in ("candidate_pairs", "clusters", "largest_partition_records", "slowest_partition_s", "link_partitions"):
+    for k in ("candidate_pairs", "clusters", "largest_partition_records", "slowest_partition_s", "partitions_total_s",
+              "link_partitions"):
         if k in result.stats:
             out[k] = result.stats[k]
     t = truth.to_numpy()

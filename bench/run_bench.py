@@ -21,6 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from pipelines.progress import step_times  # noqa: E402
 from synth.evaluate import cme_causes, cme_scores, linkage_scores, shield_leaks  # noqa: E402
 from synth.generate import generate  # noqa: E402
 
@@ -62,8 +63,9 @@ def main() -> None:
                "--as-of", as_of]
         t0 = time.perf_counter()
         before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-        subprocess.run(run, **quiet)
+        first = subprocess.run(run, check=True, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         run_s = time.perf_counter() - t0
+        steps = step_times(first.stderr)
         peak_mb = max(before, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024
         t0 = time.perf_counter()
         subprocess.run(run, **quiet)
@@ -75,7 +77,7 @@ def main() -> None:
         files = sum(1 for _ in inbox.rglob("*.csv"))
         out["rounds"].append({
             "round": n, "as_of": as_of, "files": files, "run_s": round(run_s, 1),
-            "rerun_no_new_files_s": round(rerun_s, 1), "peak_rss_mb_so_far": round(peak_mb),
+            "rerun_no_new_files_s": round(rerun_s, 1), "peak_rss_mb_so_far": round(peak_mb), "steps_s": steps,
             **linkage_scores(full, truth_n), **cme_scores(full, cme, truth_n), **cme_causes(full, cme, truth_n),
             **shield_leaks(full, default, cme, truth_n)})
         print(json.dumps(out["rounds"][-1]), flush=True)

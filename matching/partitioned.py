@@ -147,7 +147,8 @@ def gather(results: Iterable[PartitionResult]) -> tuple[np.ndarray, pd.DataFrame
     per_rule = {name: sum(r.per_rule.get(name, 0) for r in results) for name in BLOCKING_RULES}
     info = {"link_partitions": len(results),
             "largest_partition_records": max((r.records for r in results), default=0),
-            "slowest_partition_s": round(max((r.seconds for r in results), default=0.0), 2)}
+            "slowest_partition_s": round(max((r.seconds for r in results), default=0.0), 2),
+            "partitions_total_s": round(sum(r.seconds for r in results), 1)}
     nonempty = [r for r in results if len(r.pairs)]
     if not nonempty:
         empty = pd.DataFrame({f: pd.Series(dtype=np.int8) for f in FIELDS})

@@ -12,6 +12,13 @@ from dagster import logger
 PREFIX = "progress: "
 
 
+def step_times(stderr: str) -> dict[str, float]:
+    """Each step's time from a command-line run's progress lines (for benches)."""
+    import re
+
+    return {m.group(1): float(m.group(2)) for m in re.finditer(r"rollcall: (\w+) done in ([0-9.]+) s", stderr)}
+
+
 class ProgressHandler(logging.Handler):
     def __init__(self, stream=None):
         super().__init__(logging.DEBUG)  # step events come at DEBUG; emit() keeps only its own
