@@ -16,7 +16,7 @@ from rapidfuzz.process import cpdist
 from matching.block import candidate_pairs, unique_pairs
 from matching.cluster import ConstrainedClusters
 from matching.compare import COMPARISONS, DOB, FORENAME, MIDDLE_NAME, MISSING, NHS_NUMBER, SEX, SURNAME, UPN, compare
-from matching.score import FIELDS, Model, probability, train, weight_matrix
+from matching.score import FIELDS, Model, match_weights, probability, train, weight_matrix
 from matching.standardise import standardise
 
 # A record key split because one extract gave clearly different children the same identifier
@@ -310,8 +310,7 @@ def link_records(records: pd.DataFrame, settings: LinkSettings = LinkSettings(),
         return LinkResult(clusters.labels(), _empty_review(), stats)
     levels = compare_in_chunks(standardised, pairs) if levels is None else levels[distinct].reset_index(drop=True)
     model = model if model is not None else train(standardised, levels)
-    weights = weight_matrix(model, standardised, pairs, levels)
-    total = weights.sum(axis=1).to_numpy()
+    total = match_weights(model, standardised, pairs, levels)
     total[(levels["nhs_number"] == NHS_NUMBER.DIFFERENT).to_numpy()] = -np.inf
     prob = probability(total)
     decided = _decide(records, standardised, pairs, levels, prob, settings, rulings or {}, keys, conflict_pairs,
@@ -323,6 +322,9 @@ def link_records(records: pd.DataFrame, settings: LinkSettings = LinkSettings(),
     refused = decided.link & apart
     # A review pair already joined through other links needs no analyst.
     review = (decided.review | refused) & apart
+    rows = np.flatnonzero(review)
+    # Each field's weight is kept only for the pairs an analyst will read (9 floats a pair).
+    weights = weight_matrix(model, standardised, pairs[rows], levels.iloc[rows])
     review_pairs = _review_frame(pairs, keys, review, refused, decided, weights, levels, total, prob)
     stats.update({"linked_pairs": int(decided.link.sum()), "review_pairs": int(review.sum()),
                   "refused_links_to_review": int(refused.sum()), "shared_key_pairs": int(decided.shared_key.sum()),

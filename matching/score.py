@@ -184,5 +184,16 @@ def weight_matrix(model: Model, standardised: pd.DataFrame, pairs: np.ndarray, l
     return out
 
 
+def match_weights(model: Model, standardised: pd.DataFrame, pairs: np.ndarray, levels: pd.DataFrame,
+                  chunk: int = 1_000_000) -> np.ndarray:
+    """Each pair's match weight (the sum of weight_matrix's row), a chunk of pairs at a time, so
+    the per-field frame never exists for every pair at once."""
+    total = np.empty(len(levels))
+    for i in range(0, len(levels), chunk):
+        part = weight_matrix(model, standardised, pairs[i:i + chunk], levels.iloc[i:i + chunk])
+        total[i:i + chunk] = part.sum(axis=1).to_numpy()
+    return total
+
+
 def probability(total_weight: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp2(-np.clip(total_weight, -60, 60)))
