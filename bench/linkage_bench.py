@@ -25,7 +25,7 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 WORK = ROOT / "bench" / "data"
-from synth.records import COLUMNS  # noqa: E402
+from bench.records import COLUMNS  # noqa: E402
 
 # ---------- data sets: one frame of records with a truth column, plus twin pairs ----------
 
@@ -55,8 +55,8 @@ def febrl(which: str):
 
 def generated(n_records: int):
     """Records as the pipeline stores them, read from generated extracts through the contract."""
+    from bench.records import records_from_extracts
     from synth.generate import generate
-    from synth.records import records_from_extracts
 
     children = int(n_records / 1.76)
     folder = WORK / f"gen{n_records}"

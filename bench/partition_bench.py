@@ -30,8 +30,8 @@ def records(n_records: int):
     """n_records' worth of generated records (about 1.76 per child), read once and cached."""
     import pandas as pd
 
+    from bench.records import COLUMNS, records_from_extracts
     from synth.generate import generate
-    from synth.records import COLUMNS, records_from_extracts
 
     folder = WORK / f"gen{n_records}"
     cached = folder / "records.parquet"

@@ -41,7 +41,7 @@ def _keys(standardised: pd.DataFrame, cols: tuple[str, ...]) -> pd.Series:
     return key.where(~empty, None)
 
 
-def _pairs_within(codes: np.ndarray) -> np.ndarray:
+def pairs_within(codes: np.ndarray) -> np.ndarray:
     """All i<j pairs of row positions that share a code (codes < 0 are skipped)."""
     keep = np.flatnonzero(codes >= 0)
     order = keep[np.argsort(codes[keep], kind="stable")]
@@ -118,7 +118,7 @@ def candidate_pairs(standardised: pd.DataFrame, rules: dict | None = None) -> tu
         left = _keys(standardised, lcols)
         if lcols == rcols:
             codes, _ = pd.factorize(left, use_na_sentinel=True)
-            pairs = _pairs_within(codes)
+            pairs = pairs_within(codes)
         else:
             pairs = _pairs_across(left, _keys(standardised, rcols))
         pairs = np.sort(pairs, axis=1)

@@ -92,7 +92,8 @@ COMPARISONS = {c.field: c for c in (FORENAME, SURNAME, DOB, MIDDLE_NAME, SEX, PO
 # Each field's level labels in order (the review explanation and the saved model use them).
 LEVELS: dict[str, list[str]] = {name: [lv.label for lv in c] for name, c in COMPARISONS.items()}
 
-_NEEDED = ["given", "given_canon", "middle", "family", "family_parts", "dob", "dob_swap", "dob_jan1", "postcode",
+# The standardised columns compare() reads (a partition ships these and no others).
+COMPARED_COLUMNS = ["given", "given_canon", "middle", "family", "family_parts", "dob", "dob_swap", "dob_jan1", "postcode",
            "postcode_sector", "postcode_district", "postcode_area", "sex", "nhs_number", "upn", "former_upn"]
 
 

@@ -25,8 +25,8 @@ from functools import partial
 import numpy as np
 import pandas as pd
 
-from matching.block import BLOCKING_RULES, MAX_BLOCK, _pairs_within, block_keys, unique_pairs
-from matching.compare import _NEEDED, COMPARISONS, compare
+from matching.block import BLOCKING_RULES, MAX_BLOCK, block_keys, pairs_within, unique_pairs
+from matching.compare import COMPARED_COLUMNS, COMPARISONS, compare
 
 FIELDS = list(COMPARISONS)
 
@@ -78,7 +78,7 @@ def plan(standardised: pd.DataFrame, partitions: int, keys: pd.DataFrame | None 
     at once besides the whole). keys: block_keys(standardised) if already made (the link
     index keeps them)."""
     keys = block_keys(standardised) if keys is None else keys
-    fields = standardised[[c for c in _NEEDED if c in standardised]]
+    fields = standardised[[c for c in COMPARED_COLUMNS if c in standardised]]
     # Per rule side: the records that can pair, grouped by partition (one sort, then slices).
     sides: list[tuple[str, int, np.ndarray, np.ndarray, np.ndarray]] = []  # rule, side, key, rows, bounds
     for name, (lcols, rcols) in BLOCKING_RULES.items():
@@ -120,7 +120,7 @@ def link_partition(part: Partition) -> PartitionResult:
     found, per_rule = [], {}
     for name, k in part.keys.items():
         codes = np.where(k != 0, pd.factorize(k)[0], -1)
-        pairs = _pairs_within(codes)
+        pairs = pairs_within(codes)
         per_rule[name] = len(pairs)
         found.append(pairs)
     for name, (lk, rk) in part.sides.items():

@@ -131,28 +131,34 @@ def export_cme(engine, out: Path, as_of: date | None = None) -> int:
             .where(SourceRecord.active.is_(True), SourceRecord.child_id.in_(ids))).all(),
             columns=["child_id", "record_key", "feed", "provider", "surname", "forename", "dob", "sex", "address_line1",
                      "postcode", "start_date", "end_date", "end_reason", "shielded"]) if ids else None
-    by_child = dict(tuple(recs.groupby("child_id"))) if recs is not None else {}
+    # Each child's facts found once for all flags (grouped frames, not a pandas search per flag).
+    top, school, sources, keyed_shield = {}, {}, {}, set()
+    if recs is not None and len(recs):
+        recs["rank"] = recs["feed"].map({"la": 0, "school": 1, "health": 2})
+        keyed_shield = set(recs.loc[recs["record_key"].isin(scope.record_keys), "child_id"])
+        # Prefer the authority's own record, then the school's, for names and address.
+        ranked = recs.sort_values(["child_id", "rank", "start_date"], ascending=[True, True, False], kind="stable")
+        top = {r.child_id: r for r in ranked.drop_duplicates("child_id").itertuples(index=False)}
+        schools = recs[recs["feed"] == "school"].sort_values(["child_id", "start_date"], kind="stable")
+        school = {r.child_id: r for r in schools.groupby("child_id").tail(1).itertuples(index=False)}
+        labels = pd.DataFrame({"child_id": recs["child_id"], "feed": recs["feed"],
+                               "named": recs["feed"] + ":" + recs["provider"]})
+        sources = {c: (set(g["feed"]), set(g["named"])) for c, g in labels.groupby("child_id")}
     rows = []
     for f in flags:
-        mine = by_child.get(f.child_id, pd.DataFrame())
-        shielded = f.child_id in scope.child_ids or (
-            len(mine) > 0 and bool(mine["record_key"].isin(scope.record_keys).any()))
-        # Prefer the authority's own record, then the school's, for names and address.
-        ranked = mine.assign(rank=mine["feed"].map({"la": 0, "school": 1, "health": 2})).sort_values(
-            ["rank", "start_date"], ascending=[True, False]) if len(mine) else mine
-        top = ranked.iloc[0] if len(ranked) else None
-        school = mine[mine["feed"] == "school"].sort_values("start_date").tail(1) if len(mine) else mine
-        s = school.iloc[0] if len(school) else None
-        sources = sorted({r.feed if shielded else f"{r.feed}:{r.provider}" for r in mine.itertuples()})
+        shielded = f.child_id in scope.child_ids or f.child_id in keyed_shield
+        t, sc = top.get(f.child_id), school.get(f.child_id)
+        feeds, named = sources.get(f.child_id, (set(), set()))
         rows.append([
             f.child_id, f.la_code, f.reason,
-            top["surname"] if top is not None else "", top["forename"] if top is not None else "",
-            top["dob"] if top is not None else "", top["sex"] if top is not None else "",
-            "" if shielded or s is None else s["provider"],
-            "" if s is None else (s["end_date"] or ""), "" if s is None else (s["end_reason"] or ""),
-            "" if shielded or top is None else (top["address_line1"] or ""),
-            "" if shielded or top is None else (top["postcode"] or ""),
-            ";".join(sources), "Y" if shielded else "N", "Y" if f.possible_match_in_review else "N",
+            t.surname if t is not None else "", t.forename if t is not None else "",
+            t.dob if t is not None else "", t.sex if t is not None else "",
+            "" if shielded or sc is None else sc.provider,
+            "" if sc is None else (sc.end_date or ""), "" if sc is None else (sc.end_reason or ""),
+            "" if shielded or t is None else (t.address_line1 or ""),
+            "" if shielded or t is None else (t.postcode or ""),
+            ";".join(sorted(feeds if shielded else named)), "Y" if shielded else "N",
+            "Y" if f.possible_match_in_review else "N",
             f.residence_source or "",
             # Y, never which rolls: a shielded child's school must not leave in an export.
             "Y" if f.stale_rolls else "N"])

@@ -13,6 +13,7 @@ import pytest
 from distributed import Client, LocalCluster
 from sqlalchemy import select
 
+from bench.records import COLUMNS, records_from_extracts
 from matching.block import candidate_pairs
 from matching.link import compare_in_chunks, link_records
 from matching.partitioned import in_process, on_dask, partitioned_pairs, plan
@@ -22,7 +23,6 @@ from pipelines.resources import RunSettings, link_engine_from_env
 from register.db import open_register
 from register.models import ExtractFile, SourceRecord
 from synth.generate import generate
-from synth.records import COLUMNS, records_from_extracts
 from tests.helpers import AS_OF, asset_metadata
 
 
