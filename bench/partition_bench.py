@@ -50,7 +50,7 @@ def _peak_mb() -> float:
 
 def run(config: dict, n_records: int, queue) -> None:
     from matching.link import link_records
-    from matching.partitioned import pair_source
+    from pipelines.resources import pair_source
 
     recs = records(n_records)
     truth = recs.pop("truth")

@@ -17,10 +17,8 @@ path (matching.block.candidate_pairs then compare): a test holds the two to that
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -198,30 +196,3 @@ def partitioned_pairs(standardised: pd.DataFrame, partitions: int, runner: Runne
                       keys: pd.DataFrame | None = None) -> tuple[np.ndarray, pd.DataFrame, dict[str, int], dict]:
     """Candidate pairs, levels, per-rule counts and the partitions' cost, partition by partition."""
     return gather(runner(plan(standardised, partitions, keys)))
-
-
-@contextmanager
-def pair_source(partitions: int, scheduler: str | None = None) -> Iterator[Callable | None]:
-    """link_records' pair_source for a full link: None (one piece) when partitions is 0; else
-    partitions in this process (no scheduler), on a LocalCluster started here and stopped after
-    ("local:N": N worker processes, one thread each), or on the Dask scheduler at an address
-    ("tcp://host:8786")."""
-    if not partitions:
-        yield None
-        return
-    if not scheduler:
-        yield partial(partitioned_pairs, partitions=partitions, runner=in_process)
-        return
-    from distributed import Client, LocalCluster
-
-    if scheduler.startswith("local:"):
-        cluster = LocalCluster(n_workers=int(scheduler.split(":", 1)[1]), threads_per_worker=1, processes=True,
-                               dashboard_address=None, host="127.0.0.1")
-    else:
-        cluster = None
-    try:
-        with Client(cluster if cluster is not None else scheduler) as client:
-            yield partial(partitioned_pairs, partitions=partitions, runner=on_dask(client))
-    finally:
-        if cluster is not None:
-            cluster.close()

@@ -4,7 +4,10 @@ Dagster definitions and the command line share. Holds no data and opens nothing 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import date
+from functools import partial
 from pathlib import Path
 
 from dagster import ConfigurableResource, EnvVar, ResourceDefinition
@@ -64,8 +67,6 @@ class RunSettings(ConfigurableResource):
 
     def pair_source(self):
         """A context manager giving link_records' pair_source for a full link (None: one piece)."""
-        from matching.partitioned import pair_source
-
         return pair_source(self.link_partitions, self.dask_scheduler)
 
     def cadence(self):
@@ -112,6 +113,34 @@ def link_engine_from_env() -> dict:
     env = os.environ.get
     return {"link_partitions": int(env("ROLLCALL_LINK_PARTITIONS") or 0),
             "dask_scheduler": env("ROLLCALL_DASK_SCHEDULER") or None}
+
+
+@contextmanager
+def pair_source(partitions: int, scheduler: str | None = None) -> Iterator[Callable | None]:
+    """link_records' pair_source for a full link: None (one piece) when partitions is 0; else
+    partitions in this process (no scheduler), on a LocalCluster started here and stopped after
+    ("local:N": N worker processes, one thread each), or on the Dask scheduler at an address
+    ("tcp://host:8786"). The cluster is made here, not in matching, which does no I/O."""
+    if not partitions:
+        yield None
+        return
+    from matching.partitioned import in_process, on_dask, partitioned_pairs
+
+    if not scheduler:
+        yield partial(partitioned_pairs, partitions=partitions, runner=in_process)
+        return
+    from distributed import Client, LocalCluster
+
+    cluster = None
+    if scheduler.startswith("local:"):
+        cluster = LocalCluster(n_workers=int(scheduler.split(":", 1)[1]), threads_per_worker=1, processes=True,
+                               dashboard_address=None, host="127.0.0.1")
+    try:
+        with Client(cluster if cluster is not None else scheduler) as client:
+            yield partial(partitioned_pairs, partitions=partitions, runner=on_dask(client))
+    finally:
+        if cluster is not None:
+            cluster.close()
 
 
 def _fixed(resource: ConfigurableResource, description: str) -> ResourceDefinition:
