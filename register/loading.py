@@ -8,6 +8,7 @@ import json
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from itertools import islice
 from pathlib import Path
 
 import pandas as pd
@@ -261,13 +262,20 @@ def prepare_files(engine, file_ids: list[int], budget_rows: int = CHUNK_ROWS):
     yield from _validated_together(batch, files)
 
 
+SMALL_BYTES = 16 << 20  # a file larger than this is left to load_file whole, never read ahead
+
+
 def _small_extract(f) -> ParsedExtract | None:
+    """The file's one chunk, verified; None for a file of more than one chunk (only the first
+    two are read to find out) or one that cannot be read."""
     if f is None or not f.archive_path or not f.feed:
         return None
     try:
+        if Path(f.archive_path).stat().st_size > SMALL_BYTES:
+            return None
         _verify_archive(f.archive_path, f.sha256)
         with open(f.archive_path, "rb") as fh:
-            chunks = list(iter_extract(fh, f.feed, CHUNK_ROWS))
+            chunks = list(islice(iter_extract(fh, f.feed, CHUNK_ROWS), 2))
     except Exception:  # noqa: BLE001 - load_file meets the same fault and reports it
         return None
     return chunks[0] if len(chunks) == 1 else None
