@@ -322,10 +322,7 @@ def link_records(records: pd.DataFrame, settings: LinkSettings = LinkSettings(),
     refused = decided.link & apart
     # A review pair already joined through other links needs no analyst.
     review = (decided.review | refused) & apart
-    rows = np.flatnonzero(review)
-    # Each field's weight is kept only for the pairs an analyst will read (9 floats a pair).
-    weights = weight_matrix(model, standardised, pairs[rows], levels.iloc[rows])
-    review_pairs = _review_frame(pairs, keys, review, refused, decided, weights, levels, total, prob)
+    review_pairs = _review_frame(pairs, keys, review, refused, decided, model, standardised, levels, total, prob)
     stats.update({"linked_pairs": int(decided.link.sum()), "review_pairs": int(review.sum()),
                   "refused_links_to_review": int(refused.sum()), "shared_key_pairs": int(decided.shared_key.sum()),
                   "shielded_possible_pairs": int((decided.shield_net & apart).sum()),
@@ -406,11 +403,13 @@ def _cluster(clusters: ConstrainedClusters, pairs: np.ndarray, decided: _Decisio
 
 
 def _review_frame(pairs: np.ndarray, keys: list[str], review: np.ndarray, refused: np.ndarray,
-                  decided: _Decisions, weights: pd.DataFrame, levels: pd.DataFrame, total: np.ndarray,
-                  prob: np.ndarray) -> pd.DataFrame:
+                  decided: _Decisions, model: Model, standardised: pd.DataFrame, levels: pd.DataFrame,
+                  total: np.ndarray, prob: np.ndarray) -> pd.DataFrame:
     """The review queue's rows: record keys in order, score, and the explanation with why a
     pair was held back."""
     rows = np.flatnonzero(review)
+    # Each field's weight is worked out only for the pairs an analyst will read (9 floats a pair).
+    weights = weight_matrix(model, standardised, pairs[rows], levels.iloc[rows])
     key_array = np.array(keys, dtype=object)
     ordered = [_ordered(a, b) for a, b in zip(key_array[pairs[rows, 0]], key_array[pairs[rows, 1]])]
     notes = np.full(len(pairs), "", dtype=object)

@@ -24,9 +24,8 @@ import numpy as np
 import pandas as pd
 
 from matching.block import BLOCKING_RULES, MAX_BLOCK, block_keys, pairs_within, unique_pairs
-from matching.compare import COMPARED_COLUMNS, COMPARISONS, compare
-
-FIELDS = list(COMPARISONS)
+from matching.compare import COMPARED_COLUMNS, compare
+from matching.score import FIELDS
 
 
 @dataclass
@@ -56,7 +55,7 @@ def _rule_columns(name: str, lcols: tuple, rcols: tuple) -> tuple[str, str]:
 def _block_members(keys: np.ndarray) -> np.ndarray:
     """Records in a block of 2..MAX_BLOCK records (a within rule's pairs come only from them)."""
     present = keys != 0
-    uniq, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
+    _, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
     size = counts[inverse]
     return present & (size >= 2) & (size <= MAX_BLOCK)
 

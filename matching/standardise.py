@@ -11,7 +11,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from schemas.identifiers import is_pseudo_postcode, postcode_district, postcode_normalise, postcode_sector
+from schemas.identifiers import (
+    is_pseudo_postcode,
+    per_distinct,
+    postcode_district,
+    postcode_normalise,
+    postcode_sector,
+)
 
 
 @lru_cache(maxsize=1)
@@ -36,16 +42,6 @@ def clean_name(values: pd.Series) -> pd.Series:
     s = s.str.replace(r"['\u2019`]", "", regex=True).str.replace(r"[-\s.]+", " ", regex=True).str.strip()
     s = s.str.replace(r"[^a-z ]", "", regex=True)
     return values.map(dict(zip(uniques, s)))
-
-
-def per_distinct(values: pd.Series, fn) -> pd.DataFrame:
-    """fn (a Series of distinct values -> a frame with a row for each) spread back to every
-    row of values: what repeats (birth dates, postcodes) is worked out once per value."""
-    codes, uniques = pd.factorize(values, use_na_sentinel=True)
-    done = fn(pd.Series(uniques, dtype=values.dtype if len(uniques) else object))
-    missing = fn(pd.Series([None], dtype=object)).iloc[[0]]
-    table = pd.concat([done, missing], ignore_index=True)  # code -1 (no value) takes the last row
-    return table.iloc[codes].set_axis(values.index)
 
 
 def _dob_forms(values: pd.Series) -> pd.DataFrame:

@@ -85,12 +85,21 @@ def nhs_check_digit(first9: str) -> int | None:
     return None if check == 10 else check
 
 
+def per_distinct(values: pd.Series, fn):
+    """fn over each distinct value once (a Series of the distinct values in; a Series, or a
+    frame with a row for each, out), spread back to every row of values: a register's postcodes
+    and birth dates repeat (siblings, a child's several records), and work per value is what
+    costs. A missing value gets fn's answer for None."""
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    table = fn(pd.Series(uniques, dtype=values.dtype if len(uniques) else object))
+    if (codes < 0).any():  # code -1 (no value) takes the row added last
+        table = pd.concat([table, fn(pd.Series([None], dtype=object))], ignore_index=True)
+    return table.iloc[codes].set_axis(values.index)
+
+
 def _per_distinct(values: pd.Series, fn) -> pd.Series:
-    """fn over each distinct value once, mapped back: a register's postcodes repeat (siblings,
-    a child's several records), and string work per value is what costs."""
-    values = values.fillna("").astype(str)
-    uniques = pd.Series(values.unique())
-    return values.map(dict(zip(uniques, fn(uniques)))).astype(object)
+    """per_distinct over values as text (missing as "")."""
+    return per_distinct(values.fillna("").astype(str), fn).astype(object)
 
 
 def postcode_normalise(values: pd.Series) -> pd.Series:
