@@ -258,15 +258,20 @@ def residence_of(r: pd.DataFrame, ts: pd.Timestamp, directory: Mapping[str, str]
     6. last_school: the authority of the school the child last attended;
     7. not_known.
     Returns (child_id, la_code, residence_source); la_code is "" when not known."""
+    # Only the columns read here: every filter below copies what it keeps.
+    r = r[["child_id", "feed", "provider", "start_date", "end_date", "record_type", "residence_la", "postcode"]]
     children = pd.Index(r["child_id"].unique())
-    out = pd.DataFrame({"child_id": children, "la_code": "", "residence_source": "not_known"}).set_index("child_id")
+    la_code = np.full(len(children), "", dtype=object)
+    found_by = np.full(len(children), "not_known", dtype=object)
 
     def fill(values: pd.Series, source: str) -> None:
-        values = values[(values != "") & values.index.isin(out.index)]
+        """Each child still unplaced takes its last non-empty value here."""
+        values = values[(values != "") & values.index.isin(children)]
         values = values[~values.index.duplicated(keep="last")]
-        todo = values.index[out.loc[values.index, "la_code"] == ""]
-        out.loc[todo, "la_code"] = values[todo]
-        out.loc[todo, "residence_source"] = source
+        at = children.get_indexer(values.index)
+        todo = la_code[at] == ""
+        la_code[at[todo]] = values.to_numpy()[todo]
+        found_by[at[todo]] = source
 
     la = r[(r["feed"] == "la") & (r["start_date"].isna() | (r["start_date"] <= ts))].sort_values("start_date")
     latest = la.groupby("child_id").tail(1)
@@ -290,7 +295,7 @@ def residence_of(r: pd.DataFrame, ts: pd.Timestamp, directory: Mapping[str, str]
             fill(found.set_index("child_id")["la"], name)
     school = r[r["feed"] == "school"].sort_values("start_date").groupby("child_id").tail(1)
     fill(school.set_index("child_id")["provider"].str[:3], "last_school")
-    return out.reset_index()
+    return pd.DataFrame({"child_id": children, "la_code": la_code, "residence_source": found_by})
 
 
 def possible_match_in_review(flagged: pd.Series, pending_pairs: list[tuple[str, str]],

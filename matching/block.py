@@ -60,11 +60,13 @@ def pairs_within(codes: np.ndarray) -> np.ndarray:
     return np.concatenate(out) if out else np.empty((0, 2), dtype=np.int64)
 
 
-def _pairs_across(left: pd.Series, right: pd.Series) -> np.ndarray:
-    lefts = pd.DataFrame({"k": left, "i": np.arange(len(left))}).dropna()
-    rights = pd.DataFrame({"k": right, "j": np.arange(len(right))}).dropna()
+def _pairs_across(left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """(i, j) where record i's left key is record j's right key (0: no key), leaving out right
+    blocks of more than MAX_BLOCK records."""
+    lefts = pd.DataFrame({"k": left, "i": np.arange(len(left))})[left != 0]
+    rights = pd.DataFrame({"k": right, "j": np.arange(len(right))})[right != 0]
     counts = rights["k"].value_counts()
-    rights = rights[rights["k"].map(counts) <= MAX_BLOCK]
+    rights = rights[rights["k"].map(counts).to_numpy() <= MAX_BLOCK]
     return lefts.merge(rights, on="k")[["i", "j"]].to_numpy()
 
 
@@ -110,17 +112,21 @@ def unique_pairs(pairs: np.ndarray, return_index: bool = False):
     return (out, first) if return_index else out
 
 
-def candidate_pairs(standardised: pd.DataFrame, rules: dict | None = None) -> tuple[np.ndarray, dict[str, int]]:
-    """Row-position pairs (i < j) found by any rule, and how many each rule found."""
-    standardised = _with_parts(standardised)
+def candidate_pairs(standardised: pd.DataFrame, rules: dict | None = None,
+                    keys: pd.DataFrame | None = None) -> tuple[np.ndarray, dict[str, int]]:
+    """Row-position pairs (i < j) found by any rule, and how many each rule found. The blocks
+    are made from block_keys' hashes (given as keys when already made, as a full link keeps
+    them for its index): equal keys hash equally, and two different keys sharing a 63-bit hash
+    would only add a pair to compare."""
+    rules = rules or BLOCKING_RULES
+    keys = block_keys(standardised, rules) if keys is None else keys
     found, per_rule = [], {}
-    for name, (lcols, rcols) in (rules or BLOCKING_RULES).items():
-        left = _keys(standardised, lcols)
+    for name, (lcols, rcols) in rules.items():
         if lcols == rcols:
-            codes, _ = pd.factorize(left, use_na_sentinel=True)
-            pairs = pairs_within(codes)
+            k = keys[name].to_numpy(dtype=np.int64)
+            pairs = pairs_within(np.where(k != 0, pd.factorize(k)[0], -1))
         else:
-            pairs = _pairs_across(left, _keys(standardised, rcols))
+            pairs = _pairs_across(keys[f"{name}<"].to_numpy(dtype=np.int64), keys[f"{name}>"].to_numpy(dtype=np.int64))
         pairs = np.sort(pairs, axis=1)
         pairs = pairs[pairs[:, 0] != pairs[:, 1]]
         per_rule[name] = len(pairs)

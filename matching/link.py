@@ -13,7 +13,7 @@ import pandas as pd
 from rapidfuzz.distance import JaroWinkler
 from rapidfuzz.process import cpdist
 
-from matching.block import candidate_pairs, unique_pairs
+from matching.block import block_keys, candidate_pairs, unique_pairs
 from matching.cluster import ConstrainedClusters
 from matching.compare import COMPARISONS, DOB, FORENAME, MIDDLE_NAME, MISSING, NHS_NUMBER, SEX, SURNAME, UPN, compare
 from matching.score import FIELDS, Model, match_weights, probability, train, weight_matrix
@@ -48,6 +48,7 @@ class LinkResult:
     pairs: np.ndarray | None = None  # every candidate pair (row positions), for evaluation
     probabilities: np.ndarray | None = None
     standardised: pd.DataFrame | None = None  # the records as compared (row order), for a link index
+    block_keys: pd.DataFrame | None = None  # their blocking keys (matching.block.block_keys), for a link index
 
 
 def twin_evidence(levels: pd.DataFrame, same_feed: np.ndarray | None = None,
@@ -274,7 +275,7 @@ class _Decisions:
 def link_records(records: pd.DataFrame, settings: LinkSettings = LinkSettings(),
                  rulings: dict[tuple[str, str], str] | None = None, model: Model | None = None,
                  name_counts: dict[str, pd.Series] | None = None,
-                 pair_source: Callable[[pd.DataFrame], tuple[np.ndarray, pd.DataFrame, dict, dict]] | None = None
+                 pair_source: Callable[..., tuple[np.ndarray, pd.DataFrame, dict, dict]] | None = None
                  ) -> LinkResult:
     """records: one row per active record with the register's columns (see register.current).
     Standardise, block, compare, score, decide each pair, cluster, and queue the uncertain.
@@ -282,7 +283,8 @@ def link_records(records: pd.DataFrame, settings: LinkSettings = LinkSettings(),
     the whole register's name counts ({"forename": given -> records, "surname": family ->
     records}): a part must be scored as the whole would be. pair_source: where candidate pairs
     and their levels come from, when not made here in one piece (matching.partitioned: by
-    blocking-key partition, in this process or on a Dask cluster)."""
+    blocking-key partition, in this process or on a Dask cluster), called with the
+    standardised records and keys=their block_keys."""
     n = len(records)
     if n == 0:
         return LinkResult(np.zeros(0, dtype=np.int64), _empty_review(), {"records": 0})
@@ -294,10 +296,11 @@ def link_records(records: pd.DataFrame, settings: LinkSettings = LinkSettings(),
     if n < 2:
         return LinkResult(clusters.labels(), _empty_review(), stats)
     levels, cost = None, {}
+    blocking = block_keys(standardised)
     if pair_source is None:
-        pairs, per_rule = candidate_pairs(standardised)
+        pairs, per_rule = candidate_pairs(standardised, keys=blocking)
     else:
-        pairs, levels, per_rule, cost = pair_source(standardised)
+        pairs, levels, per_rule, cost = pair_source(standardised, keys=blocking)
     conflict_pairs = key_conflict_pairs(keys)
     extra = [p for p in (conflict_pairs, ruled_pairs(keys, rulings or {})) if len(p)]
     if extra:
@@ -330,7 +333,8 @@ def link_records(records: pd.DataFrame, settings: LinkSettings = LinkSettings(),
                   "withheld_rival_pairs": int(decided.withheld.sum()), "refused_merges": clusters.refused,
                   "em_iterations": model.iterations, "prior_bits": round(float(np.log2(model.prior)), 2),
                   "clusters": int(len(set(labels.tolist())))})
-    return LinkResult(labels, review_pairs.drop_duplicates(["key_a", "key_b"]), stats, model, pairs, prob, standardised)
+    return LinkResult(labels, review_pairs.drop_duplicates(["key_a", "key_b"]), stats, model, pairs, prob, standardised,
+                      blocking)
 
 
 def _clusters_by_record_key(standardised: pd.DataFrame, keys: list[str]) -> ConstrainedClusters:

@@ -5,10 +5,12 @@ log or an exception message.
 """
 from __future__ import annotations
 
+from datetime import date, datetime
 from functools import lru_cache
 from pathlib import Path
 
-from sqlalchemy import create_engine, event
+import pandas as pd
+from sqlalchemy import Date, DateTime, Table, create_engine, event
 from sqlalchemy.engine import Engine
 
 from register.private import private_database_file
@@ -37,6 +39,60 @@ def make_engine(url: str) -> Engine:
 
         return engine
     return create_engine(url, hide_parameters=True, pool_pre_ping=True)
+
+
+def _sqlite_date(d):
+    return f"{d.year:04d}-{d.month:02d}-{d.day:02d}" if isinstance(d, date) else d
+
+
+def _sqlite_datetime(t):
+    return (f"{t.year:04d}-{t.month:02d}-{t.day:02d} {t.hour:02d}:{t.minute:02d}:{t.second:02d}.{t.microsecond:06d}"
+            if isinstance(t, datetime) else t)
+
+
+def _python_datetime(t):
+    return t.to_pydatetime() if isinstance(t, pd.Timestamp) else t
+
+
+def insert_frame(conn, table: Table, frame: pd.DataFrame, batch: int = 50_000) -> None:
+    """Insert a frame's rows (columns named as the table's) with the driver's executemany, in
+    the caller's transaction: SQLAlchemy's per-row parameter handling cost more than the
+    database's work on the largest tables. Values are stored as SQLAlchemy stores them: NULL
+    for None, NaN and NaT; the column's Python default where the frame has no such column; on
+    SQLite, dates and times in SQLAlchemy's text forms."""
+    sqlite = conn.dialect.name == "sqlite"
+    values = {}
+    for column in table.columns:
+        if column.name in frame:
+            col = frame[column.name]
+            v = col.astype(object).where(col.notna(), None)
+            if isinstance(column.type, DateTime):
+                v = v.map(_sqlite_datetime if sqlite else _python_datetime)
+            elif sqlite and isinstance(column.type, Date):
+                v = v.map(_sqlite_date)
+            values[column.name] = v.tolist()
+        elif column.default is not None and column.default.is_scalar:
+            values[column.name] = [column.default.arg] * len(frame)
+    unknown = set(frame.columns) - set(values)
+    if unknown:
+        raise ValueError(f"{table.name} has no column(s) {', '.join(sorted(unknown))}")
+    names = list(values)
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    sql = f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({', '.join([mark] * len(names))})"
+    rows = list(zip(*values.values()))
+    for i in range(0, len(rows), batch):
+        conn.exec_driver_sql(sql, rows[i:i + batch])
+
+
+def begin_write(session) -> None:
+    """Open the session's transaction in the database now. pysqlite opens one only before an
+    INSERT, UPDATE or DELETE, so a SAVEPOINT issued first would itself be the outermost
+    transaction and releasing it would commit what it holds, whatever the session does later.
+    BEGIN IMMEDIATE also takes the write lock up front (waiting up to the busy timeout), so the
+    transaction never fails for upgrading a read lock. PostgreSQL needs nothing."""
+    conn = session.connection()
+    if conn.dialect.name == "sqlite" and not conn.connection.dbapi_connection.in_transaction:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 @lru_cache(maxsize=8)

@@ -10,8 +10,9 @@ from collections import Counter
 from datetime import datetime
 
 import pandas as pd
-from sqlalchemy import insert, or_, select
+from sqlalchemy import or_, select
 
+from register.db import insert_frame
 from register.models import ChildEvent, ReviewDecision, SourceRecord
 
 EVENTS = ("created", "record_joined", "record_left", "merged_into", "split_from", "retired", "revived")
@@ -70,10 +71,10 @@ def save_events(conn, events: list[dict], at: datetime, cause: str, decisions: d
     decision on it, if any."""
     if not events:
         return 0
-    rows = [{**e, "at": at, "cause": cause, "decision_id": decisions.get(e["record_key"]) if e["record_key"] else None}
-            for e in events]
-    for i in range(0, len(rows), 50_000):
-        conn.execute(insert(ChildEvent), rows[i:i + 50_000])
+    rows = pd.DataFrame(events, columns=["child_id", "event", "record_key", "other_child_id"])
+    rows["at"], rows["cause"] = at, cause
+    rows["decision_id"] = pd.Series([decisions.get(k) if k else None for k in rows["record_key"]], dtype=object)
+    insert_frame(conn, ChildEvent.__table__, rows)
     return len(rows)
 
 

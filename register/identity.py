@@ -8,10 +8,12 @@ import secrets
 from collections import Counter
 from datetime import UTC, datetime
 
+import numpy as np
 import pandas as pd
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
+from register.db import insert_frame
 from register.history import events_of_change, save_events
 from register.models import Child, RecordCluster, SourceRecord
 
@@ -65,14 +67,13 @@ def save_register(engine, records: pd.DataFrame, child_ids: pd.Series, cause: st
                 existing.update(s.execute(select(Child.child_id, Child.retired_at)
                                           .where(Child.child_id.in_(ids[i:i + 900]))).all())
         created = sorted(live - existing.keys())
-        for i in range(0, len(created), 50_000):  # Core, not ORM objects: a first load makes 200,000
-            s.connection().execute(Child.__table__.insert(), [{"child_id": c, "created_at": now}
-                                                              for c in created[i:i + 50_000]])
+        # Straight to the driver, not ORM objects: a first load makes 200,000.
+        insert_frame(s.connection(), Child.__table__, pd.DataFrame({"child_id": created, "created_at": now}))
         revived = [c for c in live if existing.get(c) is not None]
         if revived:
             s.execute(update(Child).where(Child.child_id.in_(revived)).values(retired_at=None))
         if len(changed):
-            _set_child_ids(s, [(int(i), child_ids[idx]) for idx, i in changed.items()])
+            _set_child_ids(s, list(zip(changed.astype(int).tolist(), child_ids.loc[changed.index].tolist())))
         s.flush()
         # Rows of superseded files keep their child; a row never linked takes its key's child.
         orphans = s.execute(select(SourceRecord.id, SourceRecord.record_key)
@@ -125,11 +126,10 @@ def _set_child_ids(s: Session, pairs: list[tuple[int, str]]) -> None:
 
 def save_clusters(engine, record_ids, clusters) -> None:
     """Replace the handed-over grouping in one transaction (record id -> cluster label)."""
-    rows = [{"record_id": int(r), "cluster": int(c)} for r, c in zip(record_ids, clusters)]
+    rows = pd.DataFrame({"record_id": np.asarray(record_ids, dtype=np.int64), "cluster": np.asarray(clusters, dtype=np.int64)})
     with engine.begin() as conn:
         conn.execute(RecordCluster.__table__.delete())
-        for i in range(0, len(rows), 50_000):
-            conn.execute(RecordCluster.__table__.insert(), rows[i:i + 50_000])
+        insert_frame(conn, RecordCluster.__table__, rows)
 
 
 def load_clusters(engine) -> pd.DataFrame:

@@ -16,6 +16,7 @@ from sqlalchemy import bindparam, delete, func, or_, select
 from matching.block import MAX_BLOCK, block_keys, key_columns
 from matching.standardise import standardise
 from register.current import ACTIVE_COLUMNS
+from register.db import insert_frame
 from register.models import KEY_SLOTS, RecordIndex, ReviewDecision, SourceRecord
 
 # What linkage reads of a record: a change to any of these re-links its child.
@@ -34,10 +35,12 @@ def content_hashes(records: pd.DataFrame) -> pd.Series:
     return pd.Series(np.char.mod("%016x", hashed), index=records.index, dtype=object)
 
 
-def index_frame(records: pd.DataFrame, standardised: pd.DataFrame | None = None) -> pd.DataFrame:
-    """record_index rows for these records (one per row, as records' order)."""
+def index_frame(records: pd.DataFrame, standardised: pd.DataFrame | None = None,
+                keys: pd.DataFrame | None = None) -> pd.DataFrame:
+    """record_index rows for these records (one per row, as records' order); standardised and
+    their block keys are made here unless given (a full link has made both)."""
     standardised = standardise(records) if standardised is None else standardised
-    keys = block_keys(standardised)
+    keys = block_keys(standardised) if keys is None else keys
     out = pd.DataFrame({"record_id": records["id"].astype(int).to_numpy(), "record_key": records["record_key"].to_numpy(),
                         "content": content_hashes(records).to_numpy(), "given": standardised["given"].to_numpy(),
                         "family": standardised["family"].to_numpy()})
@@ -48,21 +51,16 @@ def index_frame(records: pd.DataFrame, standardised: pd.DataFrame | None = None)
 
 
 def _insert(conn, frame: pd.DataFrame) -> None:
-    """Rows straight to the driver's executemany: at a full link they are every current record."""
-    columns = list(frame.columns)
-    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-    sql = f"INSERT INTO record_index ({', '.join(columns)}) VALUES ({', '.join([mark] * len(columns))})"
-    values = [frame[c].astype(object).where(frame[c].notna(), None).tolist() for c in columns]
-    rows = list(zip(*values))
-    for i in range(0, len(rows), 50_000):
-        conn.exec_driver_sql(sql, rows[i:i + 50_000])
+    """At a full link the rows are every current record: straight to the driver."""
+    insert_frame(conn, RecordIndex.__table__, frame)
 
 
-def rebuild_index(engine, records: pd.DataFrame, standardised: pd.DataFrame | None = None) -> int:
+def rebuild_index(engine, records: pd.DataFrame, standardised: pd.DataFrame | None = None,
+                  keys: pd.DataFrame | None = None) -> int:
     """After a full link: the index holds exactly these (the current) records. Its indexes are
     dropped and built again around the load (a sorted build is several times faster), in the
     same transaction."""
-    frame = index_frame(records, standardised) if len(records) else None
+    frame = index_frame(records, standardised, keys) if len(records) else None
     with engine.begin() as conn:
         conn.execute(delete(RecordIndex))
         if frame is not None:

@@ -78,7 +78,7 @@ def _link_full(engine, settings: LinkSettings, version: str, pair_source=None) -
     model_id = save_model(engine, result.model.to_json()) if result.model is not None else None
     queued = save_review_queue(engine, result.review_pairs, model_id)
     save_clusters(engine, records["id"], result.clusters)
-    rebuild_index(engine, records, result.standardised)
+    rebuild_index(engine, records, result.standardised, result.block_keys)
     set_state(engine, LINK_SCOPE, json.dumps({"mode": "full"}))
     set_state(engine, INPUTS, inputs)
     set_state(engine, LINK_VERSION, version)

@@ -17,6 +17,7 @@ from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session
 
 from matching import CONFLICT_MARK
+from register.db import begin_write, insert_frame
 from register.keys import keyed, keyed_series, record_key_secret
 from register.models import ExtractFile, QuarantinedRow, SourceRecord
 from schemas.contract import FileRejected, RowFault
@@ -148,36 +149,35 @@ def to_records(feed: str, provider: str, valid: pd.DataFrame, secret: bytes) -> 
     return rec
 
 
-def _db_rows(rec: pd.DataFrame, file_id: int) -> list[dict]:
+def _db_rows(rec: pd.DataFrame, file_id: int) -> pd.DataFrame:
     # Empty string means "not known": stored as NULL, decided for the whole frame at once.
     rec = rec.astype(object)
-    rec = rec.where(rec.notna() & rec.ne(""), None).assign(file_id=file_id, active=False)
-    return rec.to_dict("records")
+    return rec.where(rec.notna() & rec.ne(""), None).assign(file_id=file_id, active=False)
 
 
 # Database errors a row's own values cause (too long, out of range, a constraint it breaks).
 ROW_FAULTS = (DataError, IntegrityError)
 
 
-def store_rows(s: Session, rows: list[dict]) -> list[RowFault]:
+def store_rows(s: Session, rows: pd.DataFrame) -> list[RowFault]:
     """Insert the rows; should the database refuse the batch for what a row holds, insert them
     one at a time and return a fault for each row it refuses (quarantined with its reason, never
     its content). Any other database fault (locked, unreachable, full) is no row's fault: it is
     raised, so the whole file stays collected and is tried again."""
+    table = SourceRecord.__table__
     try:
         with s.begin_nested():
-            # Core, not the ORM's bulk insert: one executemany, no per-row bookkeeping.
-            s.connection().execute(insert(SourceRecord.__table__), rows)
+            insert_frame(s.connection(), table, rows)
         return []
     except ROW_FAULTS:
         pass
     unstored = []
-    for row in rows:
+    for i in range(len(rows)):
         try:
             with s.begin_nested():
-                s.connection().execute(insert(SourceRecord.__table__), [row])
+                insert_frame(s.connection(), table, rows.iloc[i:i + 1])
         except ROW_FAULTS as exc:
-            unstored.append(RowFault(int(row["row_no"]), "", "the row could not be stored in the register "
+            unstored.append(RowFault(int(rows["row_no"].iloc[i]), "", "the row could not be stored in the register "
                                      f"({type(exc.orig).__name__}); please check its values"))
     return unstored
 
@@ -344,6 +344,7 @@ def load_file(engine, file_id: int, report: LoadReport, hold_below: float = 0.5,
     prepare_files verified, read and validated them (None: read and validate it here)."""
     secret = record_key_secret(engine)
     with Session(engine) as s:
+        begin_write(s)  # the file's rows, faults and ledger row are kept, or none of them
         f = s.get(ExtractFile, file_id)
         provider, name = f.provider, f.name
         receipt = Receipt(file=name, status="accepted", sha256=f.sha256, feed=f.feed, provider=f.provider,

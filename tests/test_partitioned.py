@@ -47,6 +47,33 @@ def test_partitions_find_the_same_pairs_and_levels_as_one_piece(records, partiti
     assert got_rule == per_rule
 
 
+@pytest.mark.parametrize("max_block", [400, 3])
+def test_blocks_made_from_hashed_keys_are_the_blocks_of_the_keys_themselves(records, monkeypatch, max_block):
+    """candidate_pairs blocks on block_keys' 63-bit hashes; a reference made the plain way,
+    from each rule's key strings, must find exactly the same pairs (a small MAX_BLOCK checks
+    that too-common keys are left out alike)."""
+    from matching import block
+    monkeypatch.setattr(block, "MAX_BLOCK", max_block)
+    standardised = standardise(records.reset_index(drop=True))
+    parts = block._with_parts(standardised)
+    found, per_rule = set(), {}
+    for name, (lcols, rcols) in block.BLOCKING_RULES.items():
+        left, right = block._keys(parts, lcols), block._keys(parts, rcols)
+        sizes = right.value_counts()
+        members: dict[str, list[int]] = {}
+        for j, k in right.items():
+            if k is not None and sizes[k] <= max_block:
+                members.setdefault(k, []).append(j)
+        rule = {(min(i, j), max(i, j)) for i, k in left.items() if k is not None for j in members.get(k, []) if i != j}
+        per_rule[name] = len(rule) if lcols == rcols else sum(
+            1 for i, k in left.items() if k is not None for j in members.get(k, []) if i != j)
+        found |= rule
+    pairs, got_rule = candidate_pairs(standardised)
+    assert len(found) > 500
+    assert {tuple(p) for p in pairs.tolist()} == found and len(pairs) == len(found)
+    assert got_rule == per_rule
+
+
 def test_a_partition_holds_its_share_of_the_records_not_all_of_them(records):
     standardised = standardise(records.reset_index(drop=True))
     sizes = [len(p.records) for p in plan(standardised, 64)]

@@ -331,6 +331,7 @@ def test_long_names_valid_under_the_contract_load_on_both_databases(landing, db_
 
 
 def test_a_row_the_database_refuses_is_quarantined_not_the_file(pg_url):
+    import pandas as pd
     from sqlalchemy.orm import Session as OrmSession
 
     from register.loading import store_rows
@@ -344,7 +345,7 @@ def test_a_row_the_database_refuses_is_quarantined_not_the_file(pg_url):
                 "dob": datetime(2015, 3, 2).date(), "active": False}
         good = dict(base, row_no=1, record_key="school:8802001:a", upn=make_upn("8802001", 1))
         bad = dict(base, row_no=2, record_key="school:8802001:b", upn="X" * 40)  # longer than the column
-        faults = store_rows(s, [good, bad])
+        faults = store_rows(s, pd.DataFrame([good, bad]))
         s.commit()
         assert [(x.row, "could not be stored" in x.reason) for x in faults] == [(2, True)]
         assert s.scalar(select(func.count()).select_from(SourceRecord)) == 1
@@ -452,9 +453,29 @@ def test_a_file_loads_the_same_a_few_rows_at_a_time(landing, sqlite_url, tmp_pat
     assert len(set(keys)) == 2
 
 
+
+def test_a_file_rejected_in_a_late_chunk_leaves_none_of_its_rows(landing, sqlite_url, tmp_path, monkeypatch):
+    """A file is stored in one transaction whatever its size: when a later chunk rejects it,
+    the rows of the chunks already stored go too (on SQLite a savepoint must not be the
+    outermost transaction, or releasing it commits them)."""
+    from register import loading
+    monkeypatch.setattr(loading, "CHUNK_ROWS", 2)
+    monkeypatch.setattr(loading, "SMALL_BYTES", 0)  # no read-ahead: chunks are stored as they come
+    # The reader decodes 8 KB at a time: the stray byte sits well past the first chunks.
+    la = (b"la_child_id,upn,nhs_number,surname,forename,dob,sex,address_line1,postcode,record_type,status_date,shielded\r\n"
+          + b"".join(b"A%d,,,Bell,Ann,2013-01-02,F,%d Elm Grove,RA1 1AB,RESIDENT,2026-10-01,N\r\n" % (i, i)
+                     for i in range(1, 400))
+          + b"A400,,,D\xe9le,Cy,2013-02-03,M,6 Elm Grove,RA1 1AB,RESIDENT,2026-10-01,N\r\n")
+    drop_extract(landing, "880", "la_880_20261103.csv", la)
+    run(landing, sqlite_url, tmp_path)
+    r = receipt(landing, "880", "la_880_20261103.csv")
+    assert r["status"] == "rejected" and "not UTF-8" in r["reason"]
+    with open_register(sqlite_url).connect() as conn:
+        assert conn.execute(select(func.count()).select_from(SourceRecord).join(ExtractFile)
+                            .where(ExtractFile.name == "la_880_20261103.csv")).scalar() == 0
+
 def test_a_database_fault_that_is_no_rows_doing_leaves_the_file_for_the_next_run(landing, sqlite_url, tmp_path,
                                                                                  monkeypatch):
-    from sqlalchemy import insert as real_insert
     from sqlalchemy import text
 
     from register import loading
@@ -468,11 +489,10 @@ def test_a_database_fault_that_is_no_rows_doing_leaves_the_file_for_the_next_run
     report = collect(LocalLanding(landing), engine, tmp_path / "archive")
     fid = report.collected[0]
 
-    def failing_insert(model):  # the database cannot take anything (as if locked or gone)
-        refused = model is SourceRecord or model is SourceRecord.__table__
-        return text("INSERT INTO no_such_table VALUES (1)") if refused else real_insert(model)
+    def failing_insert(conn, table, frame):  # the database cannot take anything (as if locked or gone)
+        conn.execute(text("INSERT INTO no_such_table VALUES (1)"))
 
-    monkeypatch.setattr(loading, "insert", failing_insert)
+    monkeypatch.setattr(loading, "insert_frame", failing_insert)
     loaded = load_and_acknowledge(engine, SourceRouter([LocalLanding(landing)]), [fid])
     assert loaded.failed == 1 and loaded.rejected == 0
     with engine.connect() as conn:
