@@ -354,3 +354,27 @@ def test_a_merge_or_split_by_an_analyst_holds_even_where_no_blocking_rule_pairs_
     assert base[a] == base[b]
     split = dict(zip(frame["record_key"], link_records(frame, rulings={(a, b): "different"}).clusters))
     assert split[a] != split[b]
+
+
+def test_the_u_of_sharing_a_birth_date_or_postcode_is_counted_not_sampled(background):
+    """Random pairs rarely share a birth date or a postcode, so a sample of them estimated those
+    levels' u badly and differently at each full link; they are counted from the values."""
+    from matching.compare import DOB, POSTCODE
+    from matching.score import estimate_u
+    from matching.standardise import standardise
+
+    frame = pd.DataFrame(background)
+    frame.loc[frame.index[:40], "dob"] = date(2014, 1, 1)  # a 1 January pile, counted apart
+    std = standardise(frame)
+    u1, u2 = estimate_u(std, seed=1), estimate_u(std, seed=2)
+    dob, jan1, pc = std["dob"].tolist(), std["dob_jan1"].tolist(), std["postcode"].tolist()
+    n = len(std)
+    same = [(i, j) for i in range(n) for j in range(n) if i != j and dob[i] == dob[j]]
+    assert u1["dob"][DOB.EXACT] == pytest.approx(sum(not jan1[i] for i, _ in same) / (n * (n - 1)))
+    assert u1["dob"][DOB.EXACT_1_JANUARY] >= sum(jan1[i] for i, _ in same) / (n * (n - 1)) > 0
+    pc_same = sum(1 for i in range(n) for j in range(n) if i != j and pc[i] == pc[j])
+    assert u1["postcode"][POSTCODE.EXACT] == pytest.approx(pc_same / (n * (n - 1)))
+    assert u1["postcode"].sum() == pytest.approx(1.0)  # (1 January's u is then raised on purpose)
+    # Counted levels do not move with the sample; sampled ones do.
+    assert u1["dob"][DOB.EXACT] == u2["dob"][DOB.EXACT] and u1["postcode"][POSTCODE.EXACT] == u2["postcode"][POSTCODE.EXACT]
+    assert not np.array_equal(u1["forename"], u2["forename"])
