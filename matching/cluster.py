@@ -10,12 +10,29 @@ import numpy as np
 class ConstrainedClusters:
     def __init__(self, n: int, nhs: list[str], provider_keys: list[tuple[str, str]]):
         self.parent = list(range(n))
-        self.members: dict[int, list[int]] = {i: [i] for i in range(n)}
-        self.nhs: dict[int, set[str]] = {i: ({nhs[i]} if nhs[i] else set()) for i in range(n)}
-        # provider -> record keys: one provider's list names each child once.
-        self.keys: dict[int, dict[str, set[str]]] = {i: {provider_keys[i][0]: {provider_keys[i][1]}} for i in range(n)}
+        # A cluster's members, NHS numbers and provider -> record keys (one provider's list
+        # names each child once), kept for roots of clusters of more than one record; a
+        # single record's are read from the inputs when first needed.
+        self._nhs, self._provider_keys = nhs, provider_keys
+        self.members: dict[int, list[int]] = {}
+        self.nhs: dict[int, set[str]] = {}
+        self.keys: dict[int, dict[str, set[str]]] = {}
         self.cannot: dict[int, set[int]] = {}
         self.refused = 0
+
+    def _members(self, root: int) -> list[int]:
+        return self.members.get(root) or [root]
+
+    def _nhs_of(self, root: int) -> set[str]:
+        got = self.nhs.get(root)
+        return got if got is not None else ({self._nhs[root]} if self._nhs[root] else set())
+
+    def _keys_of(self, root: int) -> dict[str, set[str]]:
+        got = self.keys.get(root)
+        if got is None:
+            provider, key = self._provider_keys[root]
+            got = {provider: {key}}
+        return got
 
     def find(self, i: int) -> int:
         root = i
@@ -30,14 +47,15 @@ class ConstrainedClusters:
         self.cannot.setdefault(j, set()).add(i)
 
     def _compatible(self, a: int, b: int) -> bool:
-        if len(self.nhs[a] | self.nhs[b]) > 1:
+        if len(self._nhs_of(a) | self._nhs_of(b)) > 1:
             return False
-        ka, kb = self.keys[a], self.keys[b]
+        ka, kb = self._keys_of(a), self._keys_of(b)
         for provider in ka.keys() & kb.keys():
             if ka[provider] != kb[provider]:
                 return False
-        small, large = (a, b) if len(self.members[a]) <= len(self.members[b]) else (b, a)
-        for i in self.members[small]:
+        ma, mb = self._members(a), self._members(b)
+        small, large = (ma, b) if len(ma) <= len(mb) else (mb, a)
+        for i in small:
             for j in self.cannot.get(i, ()):
                 if self.find(j) == large:
                     return False
@@ -50,13 +68,17 @@ class ConstrainedClusters:
         if not force and not self._compatible(a, b):
             self.refused += 1
             return False
-        if len(self.members[a]) < len(self.members[b]):
+        if len(self._members(a)) < len(self._members(b)):
             a, b = b, a
         self.parent[b] = a
-        self.members[a] += self.members.pop(b)
-        self.nhs[a] |= self.nhs.pop(b)
-        for provider, keys in self.keys.pop(b).items():
-            self.keys[a].setdefault(provider, set()).update(keys)
+        # a's own entries, made when a first grows (the lazy defaults are fresh objects).
+        self.members.setdefault(a, self._members(a)).extend(self._members(b))
+        self.nhs.setdefault(a, self._nhs_of(a)).update(self._nhs_of(b))
+        keys = self.keys.setdefault(a, self._keys_of(a))
+        for provider, more in self._keys_of(b).items():
+            keys.setdefault(provider, set()).update(more)
+        for kept in (self.members, self.nhs, self.keys):
+            kept.pop(b, None)
         return True
 
     def labels(self) -> np.ndarray:

@@ -118,10 +118,14 @@ def _successors(old: pd.Series, new: pd.Series, gone: set[str]) -> dict[str, str
 
 
 def _set_child_ids(s: Session, pairs: list[tuple[int, str]]) -> None:
-    """One executemany UPDATE for (record id, child id) pairs."""
-    s.connection().execute(
-        update(SourceRecord).where(SourceRecord.id == bindparam("rid")).values(child_id=bindparam("cid")),
-        [{"rid": rid, "cid": cid} for rid, cid in pairs])
+    """One executemany UPDATE for (record id, child id) pairs, straight to the driver (a first
+    load gives every record its child)."""
+    if not pairs:
+        return
+    conn = s.connection()
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    conn.exec_driver_sql(f"UPDATE {SourceRecord.__tablename__} SET child_id = {mark} WHERE id = {mark}",
+                         [(cid, rid) for rid, cid in pairs])
 
 
 def save_clusters(engine, record_ids, clusters) -> None:
