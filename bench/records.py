@@ -9,7 +9,7 @@ import pandas as pd
 
 # The columns linkage reads (register.current.active_records gives the same).
 COLUMNS = ["record_key", "feed", "provider", "upn", "former_upn", "nhs_number", "surname", "forename",
-           "middle_names", "alt_surname", "dob", "sex", "postcode"]
+           "middle_names", "alt_surname", "dob", "sex", "postcode", "shielded"]
 
 
 def records_from_extracts(landing: Path, truth: Path) -> tuple[pd.DataFrame, list[tuple[str, str]]]:
@@ -33,7 +33,8 @@ def records_from_extracts(landing: Path, truth: Path) -> tuple[pd.DataFrame, lis
     for c in COLUMNS:
         if c not in records:
             records[c] = ""
-    text = [c for c in COLUMNS if c != "dob"]
+    records["shielded"] = records["shielded"].astype(object).eq(True)  # only the LA feed states it
+    text = [c for c in COLUMNS if c not in ("dob", "shielded")]
     records[text] = records[text].fillna("")
     twins = pd.read_csv(truth / "twins.csv", dtype=str)
     return records, list(zip(twins["child_a"], twins["child_b"]))

@@ -26,8 +26,22 @@ BLOCKING_RULES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "nhs_number": (("nhs_number",), ("nhs_number",)),
     "upn": (("upn",), ("upn",)),
     "former_upn": (("former_upn",), ("upn",)),
+    # A shielded child's record meets every record born the same month with the same surname
+    # initial and sex: a GP record mistyped in several fields at once (surname, given name, a
+    # birth-date day, postcode) is found by no rule above, and it would carry the child's
+    # address out unshielded. The shield net (matching.link.shielded_possibles) then holds
+    # any that could be the child for review.
+    "shielded:year_month+family_initial+sex": (("shield_ym", "family_initial", "sex"),
+                                               ("dob_ym", "family_initial", "sex")),
 }
 MAX_BLOCK = 400  # a block larger than this says the key is too common to be evidence
+# A rule whose one side is rare may meet larger blocks: only shielded records pair through it.
+BLOCK_CAPS = {"shielded:year_month+family_initial+sex": 1000}
+
+
+def block_cap(rule: str) -> int:
+    """The largest block a rule pairs within (MAX_BLOCK unless BLOCK_CAPS says otherwise)."""
+    return BLOCK_CAPS.get(rule, MAX_BLOCK)
 
 
 def _keys(standardised: pd.DataFrame, cols: tuple[str, ...]) -> pd.Series:
@@ -41,15 +55,17 @@ def _keys(standardised: pd.DataFrame, cols: tuple[str, ...]) -> pd.Series:
     return key.where(~empty, None)
 
 
-def pairs_within(codes: np.ndarray) -> np.ndarray:
-    """All i<j pairs of row positions that share a code (codes < 0 are skipped)."""
+def pairs_within(codes: np.ndarray, cap: int | None = None) -> np.ndarray:
+    """All i<j pairs of row positions that share a code (codes < 0 are skipped), in blocks of
+    at most cap (MAX_BLOCK) records."""
+    cap = MAX_BLOCK if cap is None else cap
     keep = np.flatnonzero(codes >= 0)
     order = keep[np.argsort(codes[keep], kind="stable")]
     sorted_codes = codes[order]
     starts = np.flatnonzero(np.r_[True, sorted_codes[1:] != sorted_codes[:-1]])
     sizes = np.diff(np.r_[starts, len(order)])
     out = []
-    for size in range(2, MAX_BLOCK + 1):
+    for size in range(2, cap + 1):
         sel = starts[sizes == size]
         if not len(sel):
             continue
@@ -60,22 +76,24 @@ def pairs_within(codes: np.ndarray) -> np.ndarray:
     return np.concatenate(out) if out else np.empty((0, 2), dtype=np.int64)
 
 
-def _pairs_across(left: np.ndarray, right: np.ndarray) -> np.ndarray:
+def _pairs_across(left: np.ndarray, right: np.ndarray, cap: int = MAX_BLOCK) -> np.ndarray:
     """(i, j) where record i's left key is record j's right key (0: no key), leaving out right
-    blocks of more than MAX_BLOCK records."""
+    blocks of more than cap records."""
     lefts = pd.DataFrame({"k": left, "i": np.arange(len(left))})[left != 0]
     rights = pd.DataFrame({"k": right, "j": np.arange(len(right))})[right != 0]
     counts = rights["k"].value_counts()
-    rights = rights[rights["k"].map(counts).to_numpy() <= MAX_BLOCK]
+    rights = rights[rights["k"].map(counts).to_numpy() <= cap]
     return lefts.merge(rights, on="k")[["i", "j"]].to_numpy()
 
 
 def _with_parts(standardised: pd.DataFrame) -> pd.DataFrame:
     dob = standardised["dob"]
+    shielded = standardised["shielded"] if "shielded" in standardised else pd.Series(False, index=standardised.index)
     return standardised.assign(given_initial=standardised["given_canon"].str[:1],
                                family_initial=standardised["family"].str[:1],
                                family_first2=standardised["family"].str[:2],
-                               dob_ym=dob.str[:6], dob_yd=dob.str[:4] + dob.str[6:], dob_md=dob.str[4:])
+                               dob_ym=dob.str[:6], dob_yd=dob.str[:4] + dob.str[6:], dob_md=dob.str[4:],
+                               shield_ym=dob.str[:6].where(shielded.to_numpy(dtype=bool), ""))
 
 
 def key_columns(rules: dict | None = None) -> list[str]:
@@ -124,9 +142,10 @@ def candidate_pairs(standardised: pd.DataFrame, rules: dict | None = None,
     for name, (lcols, rcols) in rules.items():
         if lcols == rcols:
             k = keys[name].to_numpy(dtype=np.int64)
-            pairs = pairs_within(np.where(k != 0, pd.factorize(k)[0], -1))
+            pairs = pairs_within(np.where(k != 0, pd.factorize(k)[0], -1), block_cap(name))
         else:
-            pairs = _pairs_across(keys[f"{name}<"].to_numpy(dtype=np.int64), keys[f"{name}>"].to_numpy(dtype=np.int64))
+            pairs = _pairs_across(keys[f"{name}<"].to_numpy(dtype=np.int64), keys[f"{name}>"].to_numpy(dtype=np.int64),
+                                  block_cap(name))
         pairs = np.sort(pairs, axis=1)
         pairs = pairs[pairs[:, 0] != pairs[:, 1]]
         per_rule[name] = len(pairs)

@@ -7,7 +7,7 @@ same keys the register keeps in its link index). For every blocking rule, a reco
 partition `hash % partitions` of that rule's key, so every block, and so every pair the rule
 finds, lies whole in one partition; a record appears in at most one partition per rule. Only
 records that can pair are shipped: a block of one record, or one too large to be evidence
-(over MAX_BLOCK), never leaves the planner. A partition makes its rules' pairs and compares
+(over the rule's cap, MAX_BLOCK for most), never leaves the planner. A partition makes its rules' pairs and compares
 them; the planner gathers the pairs and their levels (small integers), drops a pair that two
 rules found, and hands them to the rest of the link (scoring, decisions, clustering), which
 works on the pair list, about one pair per record.
@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from matching.block import BLOCKING_RULES, MAX_BLOCK, block_keys, pairs_within, unique_pairs
+from matching.block import BLOCKING_RULES, block_cap, block_keys, pairs_within, unique_pairs
 from matching.compare import COMPARED_COLUMNS, compare
 from matching.score import FIELDS
 
@@ -52,19 +52,19 @@ def _rule_columns(name: str, lcols: tuple, rcols: tuple) -> tuple[str, str]:
     return (name, name) if lcols == rcols else (f"{name}<", f"{name}>")
 
 
-def _block_members(keys: np.ndarray) -> np.ndarray:
-    """Records in a block of 2..MAX_BLOCK records (a within rule's pairs come only from them)."""
+def _block_members(keys: np.ndarray, cap: int) -> np.ndarray:
+    """Records in a block of 2..cap records (a within rule's pairs come only from them)."""
     present = keys != 0
     _, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
     size = counts[inverse]
-    return present & (size >= 2) & (size <= MAX_BLOCK)
+    return present & (size >= 2) & (size <= cap)
 
 
-def _across_members(left: np.ndarray, right: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Records whose left key meets a right key of a block no larger than MAX_BLOCK, and the
+def _across_members(left: np.ndarray, right: np.ndarray, cap: int) -> tuple[np.ndarray, np.ndarray]:
+    """Records whose left key meets a right key of a block no larger than cap, and the
     records whose right key is met."""
     r_uniq, r_counts = np.unique(right[right != 0], return_counts=True)
-    usable = r_uniq[r_counts <= MAX_BLOCK]
+    usable = r_uniq[r_counts <= cap]
     left_ok = (left != 0) & np.isin(left, usable)
     right_ok = (right != 0) & np.isin(right, left[left_ok]) & np.isin(right, usable)
     return left_ok, right_ok
@@ -82,10 +82,10 @@ def plan(standardised: pd.DataFrame, partitions: int, keys: pd.DataFrame | None 
         lcol, rcol = _rule_columns(name, lcols, rcols)
         left = keys[lcol].to_numpy(dtype=np.int64)
         if lcol == rcol:
-            sides.append((name, 0, left, *_by_partition(_block_members(left), left, partitions)))
+            sides.append((name, 0, left, *_by_partition(_block_members(left, block_cap(name)), left, partitions)))
         else:
             right = keys[rcol].to_numpy(dtype=np.int64)
-            lok, rok = _across_members(left, right)
+            lok, rok = _across_members(left, right, block_cap(name))
             sides.append((name, 1, left, *_by_partition(lok, left, partitions)))
             sides.append((name, 2, right, *_by_partition(rok, right, partitions)))
     for p in range(partitions):
@@ -117,7 +117,7 @@ def link_partition(part: Partition) -> PartitionResult:
     found, per_rule = [], {}
     for name, k in part.keys.items():
         codes = np.where(k != 0, pd.factorize(k)[0], -1)
-        pairs = pairs_within(codes)
+        pairs = pairs_within(codes, block_cap(name))
         per_rule[name] = len(pairs)
         found.append(pairs)
     for name, (lk, rk) in part.sides.items():

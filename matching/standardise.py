@@ -9,6 +9,7 @@ import unicodedata
 from functools import lru_cache
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from schemas.identifiers import (
@@ -88,4 +89,7 @@ def standardise(records: pd.DataFrame, postcode_style: str = "uk") -> pd.DataFra
     df["sex"] = records["sex"].fillna("").where(records["sex"].isin(["M", "F"]), "")
     for c in ("upn", "former_upn", "nhs_number", "record_key", "feed", "provider"):
         df[c] = records[c].fillna("") if c in records else ""
+    # Shielded records get a blocking rule of their own (matching.block).
+    df["shielded"] = (records["shielded"].astype(object).eq(True).to_numpy() if "shielded" in records
+                      else np.zeros(len(records), dtype=bool))
     return df

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import bindparam, delete, func, or_, select
 
-from matching.block import MAX_BLOCK, block_keys, key_columns
+from matching.block import block_cap, block_keys, key_columns
 from matching.standardise import standardise
 from register.current import ACTIVE_COLUMNS
 from register.db import insert_frame
@@ -150,8 +150,9 @@ def plan_increment(engine, since_decision: int) -> Increment:
 
 
 def candidate_ids(engine, wanted: pd.DataFrame, exclude: set[int]) -> set[int]:
-    """Index rows sharing a blocking key with any of these rows (a key held by more than
-    MAX_BLOCK records is too common to be evidence, as in a full link). An asymmetric rule's
+    """Index rows sharing a blocking key with any of these rows (a key held by more records
+    than its rule's cap, matching.block.block_cap, is too common to be evidence, as in a full
+    link). An asymmetric rule's
     left key meets the other side's right key and the other way round."""
     found: set[int] = set()
     names = key_columns()
@@ -160,6 +161,7 @@ def candidate_ids(engine, wanted: pd.DataFrame, exclude: set[int]) -> set[int]:
         for name in names:
             mine = slot_of[name]
             theirs = slot_of[name[:-1] + (">" if name.endswith("<") else "<")] if name[-1] in "<>" else mine
+            cap = block_cap(name.rstrip("<>"))
             values = sorted({int(v) for v in wanted[mine].dropna()})
             column = getattr(RecordIndex, theirs)
             for i in range(0, len(values), 900):
@@ -168,7 +170,7 @@ def candidate_ids(engine, wanted: pd.DataFrame, exclude: set[int]) -> set[int]:
                 sizes: dict[int, int] = {}
                 for value, _ in rows:
                     sizes[value] = sizes.get(value, 0) + 1
-                found |= {rid for value, rid in rows if sizes[value] < MAX_BLOCK and rid not in exclude}
+                found |= {rid for value, rid in rows if sizes[value] < cap and rid not in exclude}
     return found
 
 

@@ -325,6 +325,27 @@ def test_the_shield_net_catches_a_mistyped_nickname_by_birth_date_and_surname(ba
     assert ((pairs["key_a"] == "health:A81001:t") & (pairs["key_b"] == "la:880:t")).any()
 
 
+def test_a_gp_record_mistyped_everywhere_still_meets_the_shielded_childs_record(background):
+    """Found at 1,000,000 children: surname, given name, a birth-date day and the postcode all
+    differ, so no general blocking rule pairs the records; the shielded record's own rule
+    (birth month, surname initial, sex) does, and the shield net holds the pair for review."""
+    cases = [{**rec("c", "la", "Caroline", "Smithson", date(2013, 12, 21), postcode="RA6 5PN"), "shielded": True},
+             rec("c", "health", "Carolone", "Smihtson", date(2013, 12, 22), postcode="RA4 1DR", nhs_number=nhs()),
+             # The same record with no shield to find it: nothing pairs it.
+             rec("d", "la", "Caroline", "Smithson", date(2012, 12, 21), postcode="RA6 5PN"),
+             rec("d", "health", "Carolone", "Smihtson", date(2012, 12, 22), postcode="RA4 1DR", nhs_number=nhs())]
+    frame = pd.DataFrame(background + cases)
+    frame["shielded"] = frame["shielded"].eq(True)
+    result = link_records(frame)
+    pairs = result.review_pairs
+    row = pairs[(pairs["key_a"] == "health:A81001:c") & (pairs["key_b"] == "la:880:c")]
+    assert len(row) == 1 and "shielded" in json.loads(row["explanation"].iloc[0])["held"]
+    assert result.stats["pairs_shielded:year_month+family_initial+sex"] > 0
+    keys = frame["record_key"].tolist()
+    found = {frozenset((keys[a], keys[b])) for a, b in result.pairs.tolist()}
+    assert frozenset(("health:A81001:d", "la:880:d")) not in found
+
+
 def test_a_child_known_at_school_by_a_middle_name_still_links_to_the_gp_record(background):
     dob = date(2014, 5, 21)
     cases = [rec("t", "health", "Theodore", "Ashworthy", dob, "M", postcode="RA3 3BD", middle="Leo",
