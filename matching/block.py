@@ -55,10 +55,9 @@ def _keys(standardised: pd.DataFrame, cols: tuple[str, ...]) -> pd.Series:
     return key.where(~empty, None)
 
 
-def pairs_within(codes: np.ndarray, cap: int | None = None) -> np.ndarray:
+def pairs_within(codes: np.ndarray, cap: int) -> np.ndarray:
     """All i<j pairs of row positions that share a code (codes < 0 are skipped), in blocks of
-    at most cap (MAX_BLOCK) records."""
-    cap = MAX_BLOCK if cap is None else cap
+    at most cap records (block_cap of the rule)."""
     keep = np.flatnonzero(codes >= 0)
     order = keep[np.argsort(codes[keep], kind="stable")]
     sorted_codes = codes[order]
@@ -76,7 +75,7 @@ def pairs_within(codes: np.ndarray, cap: int | None = None) -> np.ndarray:
     return np.concatenate(out) if out else np.empty((0, 2), dtype=np.int64)
 
 
-def _pairs_across(left: np.ndarray, right: np.ndarray, cap: int = MAX_BLOCK) -> np.ndarray:
+def _pairs_across(left: np.ndarray, right: np.ndarray, cap: int) -> np.ndarray:
     """(i, j) where record i's left key is record j's right key (0: no key), leaving out right
     blocks of more than cap records."""
     lefts = pd.DataFrame({"k": left, "i": np.arange(len(left))})[left != 0]
@@ -88,12 +87,11 @@ def _pairs_across(left: np.ndarray, right: np.ndarray, cap: int = MAX_BLOCK) -> 
 
 def _with_parts(standardised: pd.DataFrame) -> pd.DataFrame:
     dob = standardised["dob"]
-    shielded = standardised["shielded"] if "shielded" in standardised else pd.Series(False, index=standardised.index)
     return standardised.assign(given_initial=standardised["given_canon"].str[:1],
                                family_initial=standardised["family"].str[:1],
                                family_first2=standardised["family"].str[:2],
                                dob_ym=dob.str[:6], dob_yd=dob.str[:4] + dob.str[6:], dob_md=dob.str[4:],
-                               shield_ym=dob.str[:6].where(shielded.to_numpy(dtype=bool), ""))
+                               shield_ym=dob.str[:6].where(standardised["shielded"].to_numpy(dtype=bool), ""))
 
 
 def key_columns(rules: dict | None = None) -> list[str]:

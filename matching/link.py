@@ -157,16 +157,14 @@ SHIELD_NOTE = ("held for review: a possible match of a shielded child's record (
                "alike); the shield covers it until an analyst rules the two different")
 
 
-def shielded_possibles(records: pd.DataFrame, pairs: np.ndarray, levels: pd.DataFrame) -> np.ndarray:
+def shielded_possibles(standardised: pd.DataFrame, pairs: np.ndarray, levels: pd.DataFrame) -> np.ndarray:
     """Pairs that touch a shielded record and could be the same child even though they score
     under the review threshold: the birth date agrees (or is a swap or a keystroke away) and
     the given name or the surname is at least alike (a mistyped nickname, "Antnony" for "Tony",
     leaves only the surname). They go to review so the shield spreads to them
     (register.shield) while linkage is unsure: a mistyped GP record of a shielded child must
     never carry the child's address out unshielded."""
-    if "shielded" not in records:
-        return np.zeros(len(pairs), dtype=bool)
-    shielded = records["shielded"].astype(object).eq(True).to_numpy()
+    shielded = standardised["shielded"].to_numpy(dtype=bool)
     touches = shielded[pairs[:, 0]] | shielded[pairs[:, 1]]
     name_alike = (levels["forename"].between(MISSING, FORENAME.LIKE_OR_MIDDLE).to_numpy()
                   | levels["surname"].between(MISSING, SURNAME.LIKE).to_numpy())
@@ -369,7 +367,7 @@ def _decide(records: pd.DataFrame, standardised: pd.DataFrame, pairs: np.ndarray
     cannot = nhs_conflict | twins | shared_key
     link = (prob >= settings.link_at) & ~cannot
     review = ((prob >= settings.review_at) & ~link & ~nhs_conflict) | shared_key
-    shield_net = shielded_possibles(records, pairs, levels) & ~link & ~nhs_conflict & ~review
+    shield_net = shielded_possibles(standardised, pairs, levels) & ~link & ~nhs_conflict & ~review
     review |= shield_net
     forced = np.zeros(len(pairs), dtype=bool)
     different = np.zeros(len(pairs), dtype=bool)

@@ -54,6 +54,11 @@ def _python_datetime(t):
     return t.to_pydatetime() if isinstance(t, pd.Timestamp) else t
 
 
+def placeholder(conn) -> str:
+    """The driver's parameter mark, for SQL sent straight to it (exec_driver_sql)."""
+    return "?" if conn.dialect.paramstyle == "qmark" else "%s"
+
+
 def insert_frame(conn, table: Table, frame: pd.DataFrame, batch: int = 50_000) -> None:
     """Insert a frame's rows (columns named as the table's) with the driver's executemany, in
     the caller's transaction: SQLAlchemy's per-row parameter handling cost more than the
@@ -77,7 +82,7 @@ def insert_frame(conn, table: Table, frame: pd.DataFrame, batch: int = 50_000) -
     if unknown:
         raise ValueError(f"{table.name} has no column(s) {', '.join(sorted(unknown))}")
     names = list(values)
-    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    mark = placeholder(conn)
     sql = f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({', '.join([mark] * len(names))})"
     rows = list(zip(*values.values()))
     for i in range(0, len(rows), batch):

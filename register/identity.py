@@ -13,7 +13,7 @@ import pandas as pd
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
-from register.db import insert_frame
+from register.db import insert_frame, placeholder
 from register.history import events_of_change, save_events
 from register.models import Child, RecordCluster, SourceRecord
 
@@ -123,7 +123,7 @@ def _set_child_ids(s: Session, pairs: list[tuple[int, str]]) -> None:
     if not pairs:
         return
     conn = s.connection()
-    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    mark = placeholder(conn)
     conn.exec_driver_sql(f"UPDATE {SourceRecord.__tablename__} SET child_id = {mark} WHERE id = {mark}",
                          [(cid, rid) for rid, cid in pairs])
 

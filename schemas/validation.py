@@ -32,11 +32,7 @@ def _check(fn, name: str, reason: str) -> pa.Check:
 def _each_distinct(fn):
     """A row-by-row test run once per distinct value (names, dates and postcodes repeat down a
     batch of extracts), its answers spread back to the rows."""
-    def check(s: pd.Series) -> pd.Series:
-        codes, uniques = pd.factorize(s)
-        answers = np.asarray(fn(pd.Series(uniques, dtype=object)), dtype=bool)
-        return pd.Series(answers[codes], index=s.index)
-    return check
+    return lambda s: ids.per_distinct(s, lambda distinct: pd.Series(np.asarray(fn(distinct), dtype=bool)))
 
 
 def _column_checks(column: str, required: bool, kind: str, codes: tuple[str, ...]) -> list[pa.Check]:
