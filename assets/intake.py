@@ -97,7 +97,8 @@ def validate_extracts(context: AssetExecutionContext):
     router = delivery.router()
     try:
         report = load_and_acknowledge(db.engine(), router, pending, delivery.hold_below,
-                                      on_file=lambda done, total: _progress(context, done, total, "files validated"))
+                                      on_file=lambda done, total: _progress(context, done, total, "files validated"),
+                                      workers=delivery.intake_workers)
     finally:
         router.close()
     total = report.rows_accepted + report.rows_quarantined

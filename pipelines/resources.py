@@ -18,6 +18,7 @@ from sources.router import SourceRouter, make_router
 
 DEFAULT_MAX_FILE_MB = DEFAULT_MAX_FILE_BYTES // (1024 * 1024)
 DEFAULT_HOLD_BELOW = 0.5
+DEFAULT_INTAKE_WORKERS = 1
 
 
 class RegisterDatabase(ConfigurableResource):
@@ -33,6 +34,7 @@ class DeliverySources(ConfigurableResource):
     archive: str = DEFAULT_ARCHIVE
     max_file_mb: int = DEFAULT_MAX_FILE_MB  # larger files are rejected unread, with a receipt
     hold_below: float = DEFAULT_HOLD_BELOW  # hold an extract with fewer rows than this share of its provider's current one
+    intake_workers: int = DEFAULT_INTAKE_WORKERS  # processes preparing extracts while the run stores (0: none)
 
     def router(self) -> SourceRouter:
         return make_router(self.landing, self.sftp_config)
@@ -78,7 +80,7 @@ class RunSettings(ConfigurableResource):
 def rollcall_resources(db_url: str = DEFAULT_URL, landing: str | None = None, sftp_config: str | None = None,
                        archive: str | None = None, max_file_mb: int = DEFAULT_MAX_FILE_MB,
                        hold_below: float = DEFAULT_HOLD_BELOW, as_of: str | None = None,
-                       **settings) -> dict[str, ResourceDefinition]:
+                       intake_workers: int = DEFAULT_INTAKE_WORKERS, **settings) -> dict[str, ResourceDefinition]:
     """The resources every Rollcall run uses, keyed as the assets require them.
 
     Each is bound as a fixed resource with no config schema, not as configurable fields:
@@ -88,7 +90,8 @@ def rollcall_resources(db_url: str = DEFAULT_URL, landing: str | None = None, sf
     return {
         "db": _fixed(RegisterDatabase(url=db_url), "The register database."),
         "delivery": _fixed(DeliverySources(landing=landing, sftp_config=sftp_config, archive=archive or DEFAULT_ARCHIVE,
-                                           max_file_mb=max_file_mb, hold_below=hold_below),
+                                           max_file_mb=max_file_mb, hold_below=hold_below,
+                                           intake_workers=intake_workers),
                            "Landing folders and SFTP providers."),
         "settings": _fixed(RunSettings(as_of=as_of, **settings), "Run settings (the CME date defaults to today)."),
     }
@@ -97,14 +100,15 @@ def rollcall_resources(db_url: str = DEFAULT_URL, landing: str | None = None, sf
 def resources_from_env() -> dict[str, ResourceDefinition]:
     """What `dagster dev` uses: ROLLCALL_DB_URL (an EnvVar: it may hold a password),
     ROLLCALL_LANDING, ROLLCALL_SFTP_CONFIG, ROLLCALL_ARCHIVE, ROLLCALL_MAX_FILE_MB,
-    ROLLCALL_HOLD_BELOW, ROLLCALL_AS_OF, ROLLCALL_CADENCE, ROLLCALL_RELINK, and for a full link
+    ROLLCALL_HOLD_BELOW, ROLLCALL_INTAKE_WORKERS, ROLLCALL_AS_OF, ROLLCALL_CADENCE, ROLLCALL_RELINK, and for a full link
     in partitions ROLLCALL_LINK_PARTITIONS and ROLLCALL_DASK_SCHEDULER."""
     env = os.environ.get
     return rollcall_resources(
         db_url=EnvVar("ROLLCALL_DB_URL") if env("ROLLCALL_DB_URL") else DEFAULT_URL,
         landing=env("ROLLCALL_LANDING", "var/landing"), sftp_config=env("ROLLCALL_SFTP_CONFIG") or None,
         archive=env("ROLLCALL_ARCHIVE") or None, max_file_mb=int(env("ROLLCALL_MAX_FILE_MB", DEFAULT_MAX_FILE_MB)),
-        hold_below=float(env("ROLLCALL_HOLD_BELOW", DEFAULT_HOLD_BELOW)), as_of=env("ROLLCALL_AS_OF") or None,
+        hold_below=float(env("ROLLCALL_HOLD_BELOW", DEFAULT_HOLD_BELOW)),
+        intake_workers=int(env("ROLLCALL_INTAKE_WORKERS", DEFAULT_INTAKE_WORKERS)), as_of=env("ROLLCALL_AS_OF") or None,
         cadence_file=env("ROLLCALL_CADENCE") or None, relink=env("ROLLCALL_RELINK", "auto"), **link_engine_from_env())
 
 

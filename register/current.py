@@ -9,6 +9,7 @@ import pandas as pd
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from register.db import read_frame
 from register.models import ExtractFile, QuarantinedRow, SourceRecord
 
 REFRESHED = "active_refreshed_at"  # when the last refresh began: providers with files since are redone
@@ -108,7 +109,7 @@ def active_records(engine, ids: list[int] | None = None, children: list[str] | N
         .where(SourceRecord.active.is_(True))
     with engine.connect() as conn:
         if ids is None and children is None:
-            rows = conn.execute(base.order_by(SourceRecord.id)).all()
+            df = read_frame(conn, base.order_by(SourceRecord.id))
         else:
             rows, seen = [], set()
             for column, values in ((SourceRecord.id, sorted(ids or [])), (SourceRecord.child_id, sorted(children or []))):
@@ -118,7 +119,7 @@ def active_records(engine, ids: list[int] | None = None, children: list[str] | N
                             seen.add(row[0])
                             rows.append(row)
             rows.sort(key=lambda r: r[0])
-    df = pd.DataFrame(rows, columns=ACTIVE_COLUMNS + ["extract_date"])
+            df = pd.DataFrame(rows, columns=ACTIVE_COLUMNS + ["extract_date"])
     for c in ACTIVE_COLUMNS:
         if df[c].dtype == object and c not in ("dob", "start_date", "end_date", "shielded", "carried_forward"):
             df[c] = df[c].fillna("")

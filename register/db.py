@@ -9,8 +9,9 @@ from datetime import date, datetime
 from functools import lru_cache
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
-from sqlalchemy import Date, DateTime, Table, create_engine, event
+from sqlalchemy import Boolean, Date, DateTime, Table, create_engine, event
 from sqlalchemy.engine import Engine
 
 from register.private import private_database_file
@@ -87,6 +88,43 @@ def insert_frame(conn, table: Table, frame: pd.DataFrame, batch: int = 50_000) -
     rows = list(zip(*values.values()))
     for i in range(0, len(rows), batch):
         conn.exec_driver_sql(sql, rows[i:i + batch])
+
+
+def read_frame(conn, statement) -> pd.DataFrame:
+    """The rows of a select with no bound parameters as a frame (one column per selected column,
+    by its name), read through the driver: SQLAlchemy's per-row result handling cost more than
+    the database's work on the largest reads. Values come out as SQLAlchemy gives them: dates as
+    dates, booleans as booleans, NULL as None (SQLite's text dates and 0/1 flags are turned once
+    per distinct value)."""
+    compiled = statement.compile(dialect=conn.dialect)
+    if compiled.params:
+        raise ValueError("read_frame takes a statement without bound parameters")
+    columns = list(statement.selected_columns)
+    rows = conn.exec_driver_sql(str(compiled)).fetchall()
+    frame = pd.DataFrame.from_records(rows, columns=[c.name for c in columns], coerce_float=False)
+    if conn.dialect.name != "sqlite":
+        return frame
+    for i, column in enumerate(columns):
+        name = frame.columns[i]
+        if isinstance(column.type, Date) and not isinstance(column.type, DateTime):
+            frame[name] = _spread(frame[name], _iso_date)
+        elif isinstance(column.type, Boolean):
+            frame[name] = _spread(frame[name], bool)
+    return frame
+
+
+def _iso_date(text):
+    return date.fromisoformat(text)
+
+
+def _spread(values: pd.Series, fn) -> pd.Series:
+    """fn over each distinct non-null value once, spread back to every row (None stays None)."""
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    table = np.array([fn(u) for u in uniques] + [None], dtype=object)
+    out = pd.Series(table[codes], index=values.index, dtype=object)
+    if values.notna().all() and all(isinstance(v, bool) for v in table[:-1]):
+        return out.astype(bool)
+    return out
 
 
 def begin_write(session) -> None:

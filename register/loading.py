@@ -231,48 +231,157 @@ class _Loaded:
     faults: list[RowFault] = field(default_factory=list)
 
 
-Validated = list[tuple[ParsedExtract, pd.DataFrame, list[RowFault]]]  # chunks, valid rows, row faults
+@dataclass
+class Prepared:
+    """One chunk of a file made ready to store: what validation found and the register rows of
+    its valid rows, worked out without the database (so a second process can do it)."""
+    rows_total: int
+    warnings: list[str]
+    faults: list[RowFault]  # validation's row faults
+    valid_rows: pd.Index  # data row numbers of the rows that passed validation
+    records: pd.DataFrame  # to_records of those rows
+    bad_keys: dict[int, str]  # record keys of the faulted rows whose identifier is valid
 
 
-def _validated_chunks(f: ExtractFile):
+def prepare_chunk(feed: str, provider: str, chunk: ParsedExtract, valid: pd.DataFrame, faults: list[RowFault],
+                  secret: bytes) -> Prepared:
+    records = to_records(feed, provider, valid, secret) if len(valid) else valid
+    bad = quarantined_keys(feed, provider, chunk.frame, [x.row for x in faults], secret) if faults else {}
+    return Prepared(chunk.rows_total, chunk.warnings, faults, valid.index, records, bad)
+
+
+def _prepared_chunks(f: ExtractFile, secret: bytes):
     with open(f.archive_path, "rb") as fh:
         for chunk in iter_extract(fh, f.feed, CHUNK_ROWS):
-            yield (chunk, *validate_extract(chunk, f.extract_date))
+            yield prepare_chunk(f.feed, f.provider, chunk, *validate_extract(chunk, f.extract_date), secret)
 
 
-def prepare_files(engine, file_ids: list[int], budget_rows: int = CHUNK_ROWS):
-    """The files in order, each with its chunks already validated when it is small (one chunk)
-    and could be validated in one pass with its neighbours, up to budget_rows rows at a time
-    (Pandera's cost is mostly per pass, and most extracts are a few hundred rows); otherwise
-    with None, and load_file reads and validates it alone. A file that cannot be read here for
-    any reason is left to load_file, which reports it as it always has."""
+@dataclass(frozen=True)
+class _FileInfo:
+    id: int
+    archive_path: str | None
+    sha256: str
+    feed: str | None
+    provider: str
+    extract_date: object
+
+
+BATCH_BYTES = 3 << 20  # small files prepared together, about 30,000 rows a batch
+WORKER_FROM_BYTES = 8 << 20  # a delivery smaller than this is prepared in the run's own process
+
+
+def prepare_files(engine, file_ids: list[int], secret: bytes, workers: int = 1):
+    """(file id, its chunks prepared, or None) for the files in order. Small files (one chunk)
+    are read, verified, validated in one Pandera pass with their neighbours (its cost is mostly
+    per pass, and most extracts are a few hundred rows) and turned into register rows, a batch
+    at a time; a file of several chunks, or one that cannot be prepared here for any reason,
+    gets None, and load_file prepares it itself and meets any fault as it always has.
+
+    With workers, and a delivery of at least WORKER_FROM_BYTES, batches are prepared ahead in
+    that many worker processes while this one stores, taking a batch itself when no worker has
+    started it; a worker that fails leaves its batches to this process. Workers only read the
+    archive and compute: everything is stored here, in load_file's transaction."""
     with engine.connect() as conn:
-        files = {r.id: r for r in conn.execute(select(ExtractFile.id, ExtractFile.archive_path, ExtractFile.sha256,
-                                                      ExtractFile.feed, ExtractFile.extract_date)
-                                               .where(ExtractFile.id.in_(file_ids))).all()} if file_ids else {}
-    batch: list[tuple[int, ParsedExtract | None]] = []
-    rows = 0
+        infos = {r.id: _FileInfo(*r) for r in conn.execute(
+            select(ExtractFile.id, ExtractFile.archive_path, ExtractFile.sha256, ExtractFile.feed, ExtractFile.provider,
+                   ExtractFile.extract_date).where(ExtractFile.id.in_(file_ids))).all()} if file_ids else {}
+    batches, batch, size, total = [], [], 0, 0
     for file_id in file_ids:
-        chunk = _small_extract(files.get(file_id))
-        batch.append((file_id, chunk))
-        rows += len(chunk.frame) if chunk is not None else 0
-        if rows >= budget_rows:
-            yield from _validated_together(batch, files)
-            batch, rows = [], 0
-    yield from _validated_together(batch, files)
+        info = infos.get(file_id)
+        nbytes = _small_size(info)
+        batch.append((file_id, info if nbytes is not None else None))
+        size += nbytes or 0
+        if size >= BATCH_BYTES:
+            batches.append(batch)
+            total += size
+            batch, size = [], 0
+    if batch:
+        batches.append(batch)
+        total += size
+    if workers < 1 or total < WORKER_FROM_BYTES or len(batches) < 2:
+        for b in batches:
+            yield from _prepare_batch(b, secret)
+        return
+    yield from _prepared_ahead(batches, secret, workers)
+
+
+def _small_size(f: _FileInfo | None) -> int | None:
+    """The file's size when it may be small enough for one chunk; None otherwise."""
+    if f is None or not f.archive_path or not f.feed:
+        return None
+    try:
+        size = Path(f.archive_path).stat().st_size
+    except OSError:
+        return None
+    return size if size <= SMALL_BYTES else None
+
+
+def _prepared_ahead(batches, secret: bytes, workers: int, ahead: int = 4):
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    # A fresh interpreter, not a fork: the run's process holds open database connections and
+    # threads that a forked copy must never touch. This process prepares the first batch
+    # itself while the workers start.
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+    futures: dict[int, object] = {}
+    broken = False
+    try:
+        for i, batch in enumerate(batches):
+            for j in range(max(1, i + 1), min(len(batches), i + 1 + ahead * workers)):
+                if j not in futures and not broken:
+                    try:
+                        futures[j] = pool.submit(_prepare_batch_list, batches[j], secret)
+                    except Exception:  # noqa: BLE001 - a broken pool: this process prepares the rest
+                        broken = True
+            future = futures.pop(i, None)
+            done = None
+            if future is not None:
+                try:
+                    done = future.result()
+                except Exception:  # noqa: BLE001 - the worker failed; this process prepares the batch
+                    log.warning("an intake worker failed; its batch of %d files is prepared in the run's process",
+                                len(batch))
+            yield from (done if done is not None else _prepare_batch(batch, secret))
+    finally:
+        for future in futures.values():
+            future.cancel()
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _prepare_batch_list(batch, secret: bytes) -> list:
+    return list(_prepare_batch(batch, secret))
 
 
 SMALL_BYTES = 16 << 20  # a file larger than this is left to load_file whole, never read ahead
 
 
-def _small_extract(f) -> ParsedExtract | None:
+def _prepare_batch(batch: list[tuple[int, _FileInfo | None]], secret: bytes):
+    chunks = {file_id: _small_extract(info) for file_id, info in batch}
+    parts = [(chunks[file_id], info.extract_date) for file_id, info in batch if chunks[file_id] is not None]
+    try:
+        results = iter(validate_extracts(parts)) if parts else iter(())
+    except Exception:  # noqa: BLE001 - each file is then prepared alone, by load_file
+        log.warning("validating %d extracts together failed; each is validated alone", len(parts))
+        results = None
+    for file_id, info in batch:
+        chunk = chunks[file_id]
+        prepared = None
+        if chunk is not None and results is not None:
+            valid, faults = next(results)
+            try:
+                prepared = [prepare_chunk(info.feed, info.provider, chunk, valid, faults, secret)]
+            except Exception:  # noqa: BLE001 - load_file meets the same fault and reports it
+                prepared = None
+        yield file_id, prepared
+
+
+def _small_extract(f: _FileInfo | None) -> ParsedExtract | None:
     """The file's one chunk, verified; None for a file of more than one chunk (only the first
     two are read to find out) or one that cannot be read."""
-    if f is None or not f.archive_path or not f.feed:
+    if f is None:
         return None
     try:
-        if Path(f.archive_path).stat().st_size > SMALL_BYTES:
-            return None
         _verify_archive(f.archive_path, f.sha256)
         with open(f.archive_path, "rb") as fh:
             chunks = list(islice(iter_extract(fh, f.feed, CHUNK_ROWS), 2))
@@ -281,34 +390,27 @@ def _small_extract(f) -> ParsedExtract | None:
     return chunks[0] if len(chunks) == 1 else None
 
 
-def _validated_together(batch: list[tuple[int, ParsedExtract | None]], files: dict):
-    parts = [(chunk, files[file_id].extract_date) for file_id, chunk in batch if chunk is not None]
-    try:
-        results = iter(validate_extracts(parts)) if parts else iter(())
-    except Exception:  # noqa: BLE001 - each file is then validated alone, as before
-        log.warning("validating %d extracts together failed; each is validated alone", len(parts))
-        results = None
-    for file_id, chunk in batch:
-        yield file_id, ([(chunk, *next(results))] if chunk is not None and results is not None else None)
-
-
-def _load_chunks(s: Session, f: ExtractFile, secret: bytes, out: _Loaded, validated: Validated | None = None) -> None:
-    """Validate and store the archived file a chunk at a time into `out` (or store the chunks
-    prepare_files validated); quarantine bad rows with their keys. Raises FileRejected for a
-    fault of the whole file (the caller rolls back; `out` keeps the row faults found so far
-    for the receipt)."""
-    for chunk, valid, faults in (validated if validated is not None else _validated_chunks(f)):
-        if len(valid):
-            rec = to_records(f.feed, f.provider, valid, secret)
-            faults = sorted(faults + store_rows(s, _db_rows(rec, f.id)), key=lambda x: x.row)
+def _load_chunks(s: Session, f: ExtractFile, secret: bytes, out: _Loaded,
+                 prepared: list[Prepared] | None = None) -> None:
+    """Store the archived file's chunks (as prepare_files prepared them, or read, validated and
+    prepared here a chunk at a time) into `out`; quarantine bad rows with their keys. Raises
+    FileRejected for a fault of the whole file (the caller rolls back; `out` keeps the row
+    faults found so far for the receipt)."""
+    for p in (prepared if prepared is not None else _prepared_chunks(f, secret)):
+        faults, bad_keys = p.faults, p.bad_keys
+        if len(p.records):
+            refused = store_rows(s, _db_rows(p.records, f.id))
+            if refused:
+                faults = sorted(faults + refused, key=lambda x: x.row)
+                bad_keys = {**bad_keys, **quarantined_keys(f.feed, f.provider, p.records, [x.row for x in refused],
+                                                           secret)}
         if faults:
-            bad_keys = quarantined_keys(f.feed, f.provider, chunk.frame, [x.row for x in faults], secret)
             s.execute(insert(QuarantinedRow), [{"file_id": f.id, "row_no": x.row, "column": x.column or "(row)",
                                                 "reason": x.reason, "record_key": bad_keys.get(x.row)}
                                                for x in faults])
-        out.rows_total += chunk.rows_total
-        out.rows_accepted += len(valid) - len({x.row for x in faults if x.row in valid.index})
-        out.warnings += chunk.warnings
+        out.rows_total += p.rows_total
+        out.rows_accepted += len(p.valid_rows) - len({x.row for x in faults if x.row in p.valid_rows})
+        out.warnings += p.warnings
         out.faults += faults
     require_some_valid_rows(out.rows_total, out.rows_accepted)
 
@@ -338,10 +440,10 @@ def _split_stored_conflicts(s: Session, file_id: int, secret: bytes) -> list[lis
 
 
 def load_file(engine, file_id: int, report: LoadReport, hold_below: float = 0.5,
-              validated: Validated | None = None) -> tuple[str, Receipt]:
+              prepared: list[Prepared] | None = None) -> tuple[str, Receipt]:
     """Validate and store one collected file in one transaction, finish its ledger row and
-    return (its provider, its receipt) for the caller to send. validated: its chunks as
-    prepare_files verified, read and validated them (None: read and validate it here)."""
+    return (its provider, its receipt) for the caller to send. prepared: its chunks as
+    prepare_files verified, read, validated and prepared them (None: all of that is done here)."""
     secret = record_key_secret(engine)
     with Session(engine) as s:
         begin_write(s)  # the file's rows, faults and ledger row are kept, or none of them
@@ -351,9 +453,9 @@ def load_file(engine, file_id: int, report: LoadReport, hold_below: float = 0.5,
                           extract_date=str(f.extract_date))
         loaded = _Loaded()
         try:
-            if validated is None:
+            if prepared is None:
                 _verify_archive(f.archive_path, f.sha256)
-            _load_chunks(s, f, secret, loaded, validated)
+            _load_chunks(s, f, secret, loaded, prepared)
         except FileRejected as exc:
             s.rollback()  # nothing of a rejected file stays
             f = s.get(ExtractFile, file_id)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 
+from register.keys import record_key_secret
 from register.loading import LoadReport, load_file, prepare_files
 from sources.landing import ExtractSource
 from sources.receipts import mark_receipt_sent, send_receipt
@@ -13,17 +14,18 @@ log = logging.getLogger("rollcall.register")
 
 
 def load_and_acknowledge(engine, source: ExtractSource, file_ids: list[int], hold_below: float = 0.5,
-                         on_file=None) -> LoadReport:
+                         on_file=None, workers: int = 1) -> LoadReport:
     """Load each file in turn. One file's failure never blocks another: the failed file stays
     collected (tried again next run), is counted in files_failed and logged by its ledger id.
-    on_file(done, total) is called after each file, for progress."""
+    on_file(done, total) is called after each file, for progress. workers: processes that
+    prepare small extracts ahead of loading (register.loading.prepare_files); 0 for none."""
     report = LoadReport()
-    # Small extracts are validated a batch at a time, ahead of loading (register.loading).
-    for done, (file_id, validated) in enumerate(prepare_files(engine, file_ids), 1):
+    secret = record_key_secret(engine)
+    for done, (file_id, prepared) in enumerate(prepare_files(engine, file_ids, secret, workers), 1):
         if on_file and done > 1:
             on_file(done - 1, len(file_ids))
         try:
-            provider, receipt = load_file(engine, file_id, report, hold_below, validated)
+            provider, receipt = load_file(engine, file_id, report, hold_below, prepared)
             send_receipt(source, provider, receipt)
             mark_receipt_sent(engine, file_id)
         except Exception as exc:  # noqa: BLE001 - counted and logged; the other files go on

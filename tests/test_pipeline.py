@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from pipelines.cli import CHECKS_FAILED, main, run_pipeline
 from register.db import open_register
-from register.models import CandidatePair, ExtractFile, SourceRecord
+from register.models import CandidatePair, ExtractFile, QuarantinedRow, SourceRecord
 from synth.evaluate import linkage_scores
 from tests.helpers import AS_OF, drop_extract, make_upn, receipt, school_csv
 
@@ -524,3 +524,88 @@ def test_each_relink_saves_its_model_and_each_review_pair_names_it(landing, sqli
     run_pipeline(sqlite_url, str(landing), None, archive, AS_OF)
     with engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(LinkageModel)).scalar() == 1
+
+
+def _loaded(landing, db):
+    """What a run stored and answered, free of what differs between two registers (their key
+    secrets, random child ids, times): every receipt, every stored row's values, every
+    quarantined row and whether it has a key."""
+    receipts = {p.name: {k: v for k, v in json.loads(p.read_text()).items() if k != "processed_at"}
+                for p in sorted(landing.rglob("*.receipt.json"))}
+    cols = [c for c in SourceRecord.__table__.columns if c.name not in ("id", "record_key", "child_id")]
+    with open_register(db).connect() as conn:
+        rows = sorted(map(tuple, conn.execute(select(*cols)).all()), key=repr)
+        quarantined = sorted(conn.execute(select(QuarantinedRow.file_id, QuarantinedRow.row_no, QuarantinedRow.reason,
+                                                 QuarantinedRow.record_key.is_(None))).all())
+    return receipts, rows, quarantined
+
+
+def _delivery_with_faults(landing):
+    """The generated delivery plus an extract with a bad row and a shared id, and one with a
+    stray non-UTF-8 byte (rejected whole)."""
+    la = (b"la_child_id,upn,nhs_number,surname,forename,dob,sex,address_line1,postcode,record_type,status_date,shielded\r\n"
+          b"A1,,,Ashcombe,Petra,2014-05-06,F,3 Elm Grove,RA1 1AB,CME_REFERRAL,2026-10-01,N\r\n"
+          b"A1,,,Fenwick,Rory,2012-11-23,M,9 Oak Avenue,RA2 2CD,CME_REFERRAL,2026-10-01,N\r\n"
+          b"A5,,,Dale,Cy,2013-02-30,M,6 Elm Grove,RA1 1AB,RESIDENT,2026-10-01,N\r\n")
+    drop_extract(landing, "881", "la_881_20261103.csv", la)
+    drop_extract(landing, "882", "la_882_20261103.csv", la.replace(b"Dale", b"D\xe9le"))
+
+
+def test_extracts_prepared_in_a_worker_process_load_as_in_the_runs_own(landing, tmp_path, monkeypatch, caplog):
+    """A large delivery's extracts are read, validated and turned into rows in a second process
+    while the run stores them: the same rows, faults, keys and receipts as without it."""
+    import concurrent.futures
+    import shutil
+
+    from register import loading
+
+    _delivery_with_faults(landing)
+    other = shutil.copytree(landing, tmp_path / "landing2")
+    alone = f"sqlite:///{tmp_path / 'alone.sqlite'}"
+    assert run(other, alone, tmp_path / "a") == 0
+
+    submitted = []
+
+    class CountingPool(concurrent.futures.ProcessPoolExecutor):
+        def submit(self, fn, *args, **kwargs):
+            submitted.append(len(args[0]))
+            return super().submit(fn, *args, **kwargs)
+
+    monkeypatch.setattr(concurrent.futures, "ProcessPoolExecutor", CountingPool)
+    monkeypatch.setattr(loading, "WORKER_FROM_BYTES", 0)
+    monkeypatch.setattr(loading, "BATCH_BYTES", 1)  # a batch a file: most go to the worker
+    helped = f"sqlite:///{tmp_path / 'helped.sqlite'}"
+    with caplog.at_level(logging.WARNING, logger="rollcall.register"):
+        assert run(landing, helped, tmp_path / "b") == 0
+    files = len(list(landing.rglob("*.receipt.json")))
+    assert len(submitted) == files - 1, "every batch but the first went to the worker"
+    assert "intake worker failed" not in caplog.text
+    receipts, rows, quarantined = _loaded(landing, helped)
+    assert {r["status"] for r in receipts.values()} == {"accepted", "rejected"} and quarantined
+    assert (receipts, rows, quarantined) == _loaded(other, alone)
+
+
+def test_a_worker_process_that_dies_leaves_its_extracts_to_the_run(landing, tmp_path, monkeypatch, caplog):
+    import concurrent.futures
+    import os
+    import shutil
+
+    from register import loading
+
+    _delivery_with_faults(landing)
+    other = shutil.copytree(landing, tmp_path / "landing2")
+    alone = f"sqlite:///{tmp_path / 'alone.sqlite'}"
+    assert run(other, alone, tmp_path / "a") == 0
+
+    class DyingPool(concurrent.futures.ProcessPoolExecutor):
+        def submit(self, fn, *args, **kwargs):  # the worker process exits at once, as if killed
+            return super().submit(os._exit, 1)
+
+    monkeypatch.setattr(concurrent.futures, "ProcessPoolExecutor", DyingPool)
+    monkeypatch.setattr(loading, "WORKER_FROM_BYTES", 0)
+    monkeypatch.setattr(loading, "BATCH_BYTES", 1)
+    helped = f"sqlite:///{tmp_path / 'helped.sqlite'}"
+    with caplog.at_level(logging.WARNING, logger="rollcall.register"):
+        assert run(landing, helped, tmp_path / "b") == 0
+    assert "intake worker failed" in caplog.text
+    assert _loaded(landing, helped) == _loaded(other, alone)
