@@ -273,8 +273,8 @@ class _Decisions:
 def link_records(records: pd.DataFrame, settings: LinkSettings = LinkSettings(),
                  rulings: dict[tuple[str, str], str] | None = None, model: Model | None = None,
                  name_counts: dict[str, pd.Series] | None = None,
-                 pair_source: Callable[..., tuple[np.ndarray, pd.DataFrame, dict, dict]] | None = None
-                 ) -> LinkResult:
+                 pair_source: Callable[..., tuple[np.ndarray, pd.DataFrame, dict, dict]] | None = None,
+                 on_blocked: Callable[[pd.DataFrame, pd.DataFrame], None] | None = None) -> LinkResult:
     """records: one row per active record with the register's columns (see register.current).
     Standardise, block, compare, score, decide each pair, cluster, and queue the uncertain.
     For part of a register (an incremental link), give the model the full link trained and
@@ -282,7 +282,9 @@ def link_records(records: pd.DataFrame, settings: LinkSettings = LinkSettings(),
     records}): a part must be scored as the whole would be. pair_source: where candidate pairs
     and their levels come from, when not made here in one piece (matching.partitioned: by
     blocking-key partition, in this process or on a Dask cluster), called with the
-    standardised records and keys=their block_keys."""
+    standardised records and keys=their block_keys. on_blocked(standardised, block keys) is
+    called as soon as both are made (a register starts writing its link index), never for
+    fewer than two records."""
     n = len(records)
     if n == 0:
         return LinkResult(np.zeros(0, dtype=np.int64), _empty_review(), {"records": 0})
@@ -295,6 +297,8 @@ def link_records(records: pd.DataFrame, settings: LinkSettings = LinkSettings(),
         return LinkResult(clusters.labels(), _empty_review(), stats)
     levels, cost = None, {}
     blocking = block_keys(standardised)
+    if on_blocked is not None:
+        on_blocked(standardised, blocking)
     if pair_source is None:
         pairs, per_rule = candidate_pairs(standardised, keys=blocking)
     else:

@@ -7,6 +7,7 @@ or changed a record or whose records an analyst has ruled on since, are re-linke
 """
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -23,31 +24,66 @@ from register.models import KEY_SLOTS, RecordIndex, ReviewDecision, SourceRecord
 LINK_FIELDS = ["record_key", "feed", "provider", "upn", "former_upn", "nhs_number", "surname", "forename",
                "middle_names", "alt_surname", "dob", "sex", "postcode", "shielded"]
 SLOTS = [f"k{i}" for i in range(KEY_SLOTS)]
+log = logging.getLogger("rollcall.register")
 assert len(key_columns()) <= KEY_SLOTS, "more blocking keys than record_index has slots"
 
 
-def content_hashes(records: pd.DataFrame) -> pd.Series:
+@dataclass
+class IndexParts:
+    """record_index rows as arrays (cheap to hand to another process): one row per record."""
+    record_id: np.ndarray  # int64
+    record_key: np.ndarray  # object
+    content: np.ndarray  # uint64, content_hashes before formatting
+    given: np.ndarray  # object
+    family: np.ndarray  # object
+    keys: np.ndarray  # int64, one column per slot in use, 0 for no key
+
+    def __len__(self) -> int:
+        return len(self.record_id)
+
+
+def index_parts(records: pd.DataFrame, standardised: pd.DataFrame | None = None,
+                keys: pd.DataFrame | None = None) -> IndexParts:
+    """The index rows of these records (as records' order); standardised and their block keys
+    are made here unless given (a full link has made both)."""
+    standardised = standardise(records) if standardised is None else standardised
+    keys = block_keys(standardised) if keys is None else keys
+    return IndexParts(records["id"].astype(np.int64).to_numpy(), records["record_key"].to_numpy(dtype=object),
+                      _content_values(records), standardised["given"].to_numpy(dtype=object),
+                      standardised["family"].to_numpy(dtype=object),
+                      np.column_stack([keys[c].to_numpy(dtype=np.int64) for c in key_columns()])
+                      if len(records) else np.zeros((0, len(key_columns())), dtype=np.int64))
+
+
+def _content_values(records: pd.DataFrame) -> np.ndarray:
     parts = pd.DataFrame({c: records[c].astype(str) if c in records else "" for c in LINK_FIELDS},
                          index=records.index).fillna("")
     if parts.empty:
-        return pd.Series([], index=records.index, dtype=object)
-    hashed = pd.util.hash_pandas_object(parts, index=False).to_numpy()  # one stable hash per row
-    return pd.Series(np.char.mod("%016x", hashed), index=records.index, dtype=object)
+        return np.zeros(0, dtype=np.uint64)
+    return pd.util.hash_pandas_object(parts, index=False).to_numpy()  # one stable hash per row
+
+
+def content_hashes(records: pd.DataFrame) -> pd.Series:
+    return pd.Series(_hex(_content_values(records)), index=records.index, dtype=object)
+
+
+def _hex(values: np.ndarray) -> np.ndarray:
+    return np.char.mod("%016x", values) if len(values) else np.zeros(0, dtype=object)
+
+
+def parts_frame(parts: IndexParts) -> pd.DataFrame:
+    out = pd.DataFrame({"record_id": parts.record_id, "record_key": parts.record_key, "content": _hex(parts.content),
+                        "given": parts.given, "family": parts.family})
+    for i, slot in enumerate(SLOTS[:parts.keys.shape[1]]):
+        values = parts.keys[:, i]
+        out[slot] = np.where(values == 0, None, values.astype(object))  # Python ints, None for no key
+    return out
 
 
 def index_frame(records: pd.DataFrame, standardised: pd.DataFrame | None = None,
                 keys: pd.DataFrame | None = None) -> pd.DataFrame:
-    """record_index rows for these records (one per row, as records' order); standardised and
-    their block keys are made here unless given (a full link has made both)."""
-    standardised = standardise(records) if standardised is None else standardised
-    keys = block_keys(standardised) if keys is None else keys
-    out = pd.DataFrame({"record_id": records["id"].astype(int).to_numpy(), "record_key": records["record_key"].to_numpy(),
-                        "content": content_hashes(records).to_numpy(), "given": standardised["given"].to_numpy(),
-                        "family": standardised["family"].to_numpy()})
-    for slot, col in zip(SLOTS, key_columns()):
-        values = keys[col].to_numpy()
-        out[slot] = np.where(values == 0, None, values.astype(object))  # Python ints, None for no key
-    return out
+    """record_index rows for these records (one per row, as records' order)."""
+    return parts_frame(index_parts(records, standardised, keys))
 
 
 def _insert(conn, frame: pd.DataFrame) -> None:
@@ -57,10 +93,14 @@ def _insert(conn, frame: pd.DataFrame) -> None:
 
 def rebuild_index(engine, records: pd.DataFrame, standardised: pd.DataFrame | None = None,
                   keys: pd.DataFrame | None = None) -> int:
-    """After a full link: the index holds exactly these (the current) records. Its indexes are
-    dropped and built again around the load (a sorted build is several times faster), in the
-    same transaction."""
-    frame = index_frame(records, standardised, keys) if len(records) else None
+    """After a full link: the index holds exactly these (the current) records."""
+    return write_index(engine, index_parts(records, standardised, keys))
+
+
+def write_index(engine, parts: IndexParts) -> int:
+    """Replace the index with these rows in one transaction. Its indexes are dropped and built
+    again around the load (a sorted build is several times faster)."""
+    frame = parts_frame(parts) if len(parts) else None
     with engine.begin() as conn:
         conn.execute(delete(RecordIndex))
         if frame is not None:
@@ -70,7 +110,46 @@ def rebuild_index(engine, records: pd.DataFrame, standardised: pd.DataFrame | No
             _insert(conn, frame)
             for ix in indexes:
                 ix.create(conn)
-    return len(records)
+    return len(parts)
+
+
+class IndexWriter:
+    """write_index in a spawned process while this one goes on (a full link rebuilds the index
+    while it scores and clusters: the index depends only on the records and their keys). The
+    writer has its own connection and transaction; wait() returns once the index is written,
+    and writes it here if the process failed. Nothing else may write the index meanwhile."""
+
+    def __init__(self, engine, parts: IndexParts):
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        self.engine, self.parts = engine, parts
+        self.pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+        try:
+            self.future = self.pool.submit(_write_index_at, engine.url.render_as_string(hide_password=False), parts)
+        except Exception:  # noqa: BLE001 - no process: wait() writes it here
+            self.future = None
+
+    def wait(self) -> int:
+        try:
+            if self.future is not None:
+                return self.future.result()
+        except Exception as exc:  # noqa: BLE001 - written here instead
+            log.warning("the link index could not be written in its own process (%s); writing it in the run's",
+                        type(exc).__name__)
+        finally:
+            self.pool.shutdown(wait=True)
+        return write_index(self.engine, self.parts)
+
+
+def _write_index_at(url: str, parts: IndexParts) -> int:
+    from register.db import make_engine
+
+    engine = make_engine(url)
+    try:
+        return write_index(engine, parts)
+    finally:
+        engine.dispose()
 
 
 def index_size(engine) -> int:

@@ -20,7 +20,16 @@ from register.cmelist import touch
 from register.current import active_records
 from register.history import decisions_since
 from register.identity import assign_ids, live_children, load_clusters, prior_ids, save_clusters, save_register
-from register.linkindex import apply_increment, index_size, name_counts, newest_decision, plan_increment, rebuild_index
+from register.linkindex import (
+    IndexWriter,
+    apply_increment,
+    index_parts,
+    index_size,
+    name_counts,
+    newest_decision,
+    plan_increment,
+    rebuild_index,
+)
 from register.models import LinkageModel
 from register.review import analyst_rulings, save_model, save_review_queue
 from register.state import fingerprint, get_state, set_state
@@ -33,6 +42,7 @@ LINK_SCOPE = "link_scope"  # what the children step is to take: none, full, or p
 INPUTS = "links_inputs_fingerprint"  # a full link's records and rulings (nothing to do when unchanged)
 # An increment that would re-link more than this share of the register is done in full.
 INCREMENT_LIMIT = 0.5
+INDEX_WRITER_FROM = 50_000  # records from which a full link writes its index in a second process
 
 
 def link_version(settings: LinkSettings) -> str:
@@ -74,11 +84,23 @@ def _link_full(engine, settings: LinkSettings, version: str, pair_source=None) -
         return {"mode": "full", "records": len(records), "relinked": False}
     # Until the grouping is handed over whole, a stop leaves a mark that makes the next link full.
     set_state(engine, LINK_SCOPE, json.dumps({"mode": "incomplete"}))
-    result = link_records(records, settings, rulings, pair_source=pair_source)
+    writer = None
+
+    def write_index_beside(standardised, blocking):  # the index needs only records and keys
+        nonlocal writer
+        if len(records) >= INDEX_WRITER_FROM:
+            writer = IndexWriter(engine, index_parts(records, standardised, blocking))
+
+    try:
+        result = link_records(records, settings, rulings, pair_source=pair_source, on_blocked=write_index_beside)
+    finally:
+        if writer is not None:
+            writer.wait()
+    if writer is None:
+        rebuild_index(engine, records, result.standardised, result.block_keys)
     model_id = save_model(engine, result.model.to_json()) if result.model is not None else None
     queued = save_review_queue(engine, result.review_pairs, model_id)
     save_clusters(engine, records["id"], result.clusters)
-    rebuild_index(engine, records, result.standardised, result.block_keys)
     set_state(engine, LINK_SCOPE, json.dumps({"mode": "full"}))
     set_state(engine, INPUTS, inputs)
     set_state(engine, LINK_VERSION, version)

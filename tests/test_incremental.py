@@ -103,3 +103,50 @@ def test_the_list_for_the_children_a_delivery_touched_equals_the_list_computed_a
     again = run_pipeline(db, str(landing), archive=str(tmp_path / "a"), as_of=AS_OF)
     assert asset_metadata(again, "cme_flags")["computed"] == "full"
     assert the_list(db, AS_OF) == part and part
+
+
+def _stored_index_is_the_records_own(db):
+    import pandas as pd
+
+    from register.current import active_records
+    from register.linkindex import index_frame
+    from register.models import RecordIndex
+
+    engine = open_register(db)
+    with engine.connect() as conn:
+        stored = pd.DataFrame(conn.execute(select(RecordIndex.__table__).order_by(RecordIndex.record_id)).all())
+    expected = index_frame(active_records(engine))
+    assert len(stored) == len(expected) > 1000
+    def plain(frame):  # Python values, None for no value
+        frame = frame.astype(object)
+        return frame.where(frame.notna(), None)
+
+    pd.testing.assert_frame_equal(plain(stored[expected.columns]), plain(expected), check_dtype=False)
+
+
+@pytest.mark.parametrize("writer", ["spawned", "dies"])
+def test_a_full_link_writes_its_index_in_a_second_process_or_else_itself(deliveries, tmp_path, monkeypatch, caplog,
+                                                                        writer):
+    """A large full link writes the link index in a spawned process while it scores and
+    clusters; the index is exactly its records' (keys, names, content), and when that process
+    dies the run writes it itself."""
+    import concurrent.futures
+    import logging
+    import os
+
+    from register import linking
+
+    monkeypatch.setattr(linking, "INDEX_WRITER_FROM", 0)
+    if writer == "dies":
+        class DyingPool(concurrent.futures.ProcessPoolExecutor):
+            def submit(self, fn, *args, **kwargs):
+                return super().submit(os._exit, 1)
+
+        monkeypatch.setattr(concurrent.futures, "ProcessPoolExecutor", DyingPool)
+    landing, db = tmp_path / "landing", f"sqlite:///{tmp_path / 'register.sqlite'}"
+    shutil.copytree(deliveries / "landing" / "round1", landing)
+    with caplog.at_level(logging.WARNING, logger="rollcall.register"):
+        result = run_pipeline(db, str(landing), archive=str(tmp_path / "archive"), as_of=START)
+    assert result.success and asset_metadata(result, "links")["mode"] == "full"
+    assert ("could not be written in its own process" in caplog.text) == (writer == "dies")
+    _stored_index_is_the_records_own(db)
