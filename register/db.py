@@ -5,6 +5,7 @@ log or an exception message.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, datetime
 from functools import lru_cache
 from pathlib import Path
@@ -61,34 +62,55 @@ def placeholder(conn) -> str:
     return "?" if conn.dialect.paramstyle == "qmark" else "%s"
 
 
-def insert_frame(conn, table: Table, frame: pd.DataFrame, batch: int = 50_000) -> None:
-    """Insert a frame's rows (columns named as the table's) with the driver's executemany, in
-    the caller's transaction: SQLAlchemy's per-row parameter handling cost more than the
-    database's work on the largest tables. Values are stored as SQLAlchemy stores them: NULL
-    for None, NaN and NaT; the column's Python default where the frame has no such column; on
-    SQLite, dates and times in SQLAlchemy's text forms."""
-    sqlite = conn.dialect.name == "sqlite"
-    values = {}
-    for column in table.columns:
-        if column.name in frame:
-            col = frame[column.name]
-            v = col.astype(object).where(col.notna(), None)
-            if isinstance(column.type, DateTime):
-                v = v.map(_sqlite_datetime if sqlite else _python_datetime)
-            elif sqlite and isinstance(column.type, Date):
-                v = v.map(_sqlite_date)
-            values[column.name] = v.tolist()
-        elif column.default is not None and column.default.is_scalar:
-            values[column.name] = [column.default.arg] * len(frame)
-    unknown = set(frame.columns) - set(values)
-    if unknown:
-        raise ValueError(f"{table.name} has no column(s) {', '.join(sorted(unknown))}")
-    names = list(values)
+@dataclass
+class RowValues:
+    """A table's rows as the driver takes them: column names and one tuple per row."""
+    names: list[str]
+    rows: list[tuple]
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    @classmethod
+    def of(cls, table: Table, frame: pd.DataFrame, sqlite: bool) -> RowValues:
+        """A frame's rows (columns named as the table's) stored as SQLAlchemy stores them: NULL
+        for None, NaN and NaT; the column's Python default where the frame has no such column;
+        on SQLite, dates and times in SQLAlchemy's text forms. Needs no connection, so another
+        process can make them."""
+        values = {}
+        for column in table.columns:
+            if column.name in frame:
+                col = frame[column.name]
+                v = col.astype(object).where(col.notna(), None)
+                if isinstance(column.type, DateTime):
+                    v = v.map(_sqlite_datetime if sqlite else _python_datetime)
+                elif sqlite and isinstance(column.type, Date):
+                    v = v.map(_sqlite_date)
+                values[column.name] = v.tolist()
+            elif column.default is not None and column.default.is_scalar:
+                values[column.name] = [column.default.arg] * len(frame)
+        unknown = set(frame.columns) - set(values)
+        if unknown:
+            raise ValueError(f"{table.name} has no column(s) {', '.join(sorted(unknown))}")
+        return cls(list(values), list(zip(*values.values())))
+
+    def frame(self) -> pd.DataFrame:
+        return pd.DataFrame(self.rows, columns=self.names)
+
+
+def insert_values(conn, table: Table, values: RowValues, batch: int = 50_000) -> None:
+    """Insert the rows with the driver's executemany, in the caller's transaction."""
     mark = placeholder(conn)
-    sql = f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({', '.join([mark] * len(names))})"
-    rows = list(zip(*values.values()))
-    for i in range(0, len(rows), batch):
-        conn.exec_driver_sql(sql, rows[i:i + batch])
+    sql = f"INSERT INTO {table.name} ({', '.join(values.names)}) VALUES ({', '.join([mark] * len(values.names))})"
+    for i in range(0, len(values.rows), batch):
+        conn.exec_driver_sql(sql, values.rows[i:i + batch])
+
+
+def insert_frame(conn, table: Table, frame: pd.DataFrame) -> None:
+    """Insert a frame's rows (RowValues.of) with the driver's executemany, in the caller's
+    transaction: SQLAlchemy's per-row parameter handling cost more than the database's work on
+    the largest tables."""
+    insert_values(conn, table, RowValues.of(table, frame, conn.dialect.name == "sqlite"))
 
 
 def read_frame(conn, statement) -> pd.DataFrame:
@@ -103,14 +125,15 @@ def read_frame(conn, statement) -> pd.DataFrame:
     columns = list(statement.selected_columns)
     rows = conn.exec_driver_sql(str(compiled)).fetchall()
     frame = pd.DataFrame.from_records(rows, columns=[c.name for c in columns], coerce_float=False)
-    if conn.dialect.name != "sqlite":
+    if conn.dialect.name != "sqlite" or not rows:
         return frame
     for i, column in enumerate(columns):
         name = frame.columns[i]
         if isinstance(column.type, Date) and not isinstance(column.type, DateTime):
             frame[name] = _spread(frame[name], _iso_date)
         elif isinstance(column.type, Boolean):
-            frame[name] = _spread(frame[name], bool)
+            flags = _spread(frame[name], bool)
+            frame[name] = flags.astype(bool) if flags.notna().all() else flags
     return frame
 
 
@@ -122,10 +145,7 @@ def _spread(values: pd.Series, fn) -> pd.Series:
     """fn over each distinct non-null value once, spread back to every row (None stays None)."""
     codes, uniques = pd.factorize(values, use_na_sentinel=True)
     table = np.array([fn(u) for u in uniques] + [None], dtype=object)
-    out = pd.Series(table[codes], index=values.index, dtype=object)
-    if values.notna().all() and all(isinstance(v, bool) for v in table[:-1]):
-        return out.astype(bool)
-    return out
+    return pd.Series(table[codes], index=values.index, dtype=object)
 
 
 def begin_write(session) -> None:

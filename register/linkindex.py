@@ -94,6 +94,10 @@ def _insert(conn, frame: pd.DataFrame) -> None:
 def rebuild_index(engine, records: pd.DataFrame, standardised: pd.DataFrame | None = None,
                   keys: pd.DataFrame | None = None) -> int:
     """After a full link: the index holds exactly these (the current) records."""
+    if not len(records):
+        with engine.begin() as conn:
+            conn.execute(delete(RecordIndex))
+        return 0
     return write_index(engine, index_parts(records, standardised, keys))
 
 

@@ -17,7 +17,7 @@ from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session
 
 from matching import CONFLICT_MARK
-from register.db import begin_write, insert_frame
+from register.db import RowValues, begin_write, insert_values
 from register.keys import keyed, keyed_series, record_key_secret
 from register.models import ExtractFile, QuarantinedRow, SourceRecord
 from schemas.contract import FileRejected, RowFault
@@ -59,6 +59,12 @@ class LoadReport:
     failed: int = 0  # files that could not be loaded this run (left collected)
     held: int = 0  # files held for an operator: far smaller than their provider's current extract
     per_feed_rows: dict[str, int] = field(default_factory=dict)
+
+    def add(self, other: LoadReport) -> None:
+        for name in ("accepted", "rejected", "rows_accepted", "rows_quarantined", "warnings", "failed", "held"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        for feed, rows in other.per_feed_rows.items():
+            self.per_feed_rows[feed] = self.per_feed_rows.get(feed, 0) + rows
 
 
 def provider_identifiers(feed: str, frame: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
@@ -159,7 +165,7 @@ def _db_rows(rec: pd.DataFrame, file_id: int) -> pd.DataFrame:
 ROW_FAULTS = (DataError, IntegrityError)
 
 
-def store_rows(s: Session, rows: pd.DataFrame) -> list[RowFault]:
+def store_rows(s: Session, rows: RowValues) -> list[RowFault]:
     """Insert the rows; should the database refuse the batch for what a row holds, insert them
     one at a time and return a fault for each row it refuses (quarantined with its reason, never
     its content). Any other database fault (locked, unreachable, full) is no row's fault: it is
@@ -167,17 +173,18 @@ def store_rows(s: Session, rows: pd.DataFrame) -> list[RowFault]:
     table = SourceRecord.__table__
     try:
         with s.begin_nested():
-            insert_frame(s.connection(), table, rows)
+            insert_values(s.connection(), table, rows)
         return []
     except ROW_FAULTS:
         pass
     unstored = []
-    for i in range(len(rows)):
+    row_no = rows.names.index("row_no")
+    for row in rows.rows:
         try:
             with s.begin_nested():
-                insert_frame(s.connection(), table, rows.iloc[i:i + 1])
+                insert_values(s.connection(), table, RowValues(rows.names, [row]))
         except ROW_FAULTS as exc:
-            unstored.append(RowFault(int(rows["row_no"].iloc[i]), "", "the row could not be stored in the register "
+            unstored.append(RowFault(int(row[row_no]), "", "the row could not be stored in the register "
                                      f"({type(exc.orig).__name__}); please check its values"))
     return unstored
 
@@ -235,25 +242,34 @@ class _Loaded:
 class Prepared:
     """One chunk of a file made ready to store: what validation found and the register rows of
     its valid rows, worked out without the database (so a second process can do it)."""
+    feed: str
+    provider: str
     rows_total: int
     warnings: list[str]
     faults: list[RowFault]  # validation's row faults
     valid_rows: pd.Index  # data row numbers of the rows that passed validation
-    records: pd.DataFrame  # to_records of those rows
+    rows: RowValues  # their source_records rows
     bad_keys: dict[int, str]  # record keys of the faulted rows whose identifier is valid
 
+    def keys_of(self, row_numbers: list[int], secret: bytes) -> dict[int, str]:
+        """quarantined_keys for stored rows the database refused."""
+        rec = self.rows.frame().fillna("").set_index("row_no", drop=False)
+        return quarantined_keys(self.feed, self.provider, rec, row_numbers, secret)
 
-def prepare_chunk(feed: str, provider: str, chunk: ParsedExtract, valid: pd.DataFrame, faults: list[RowFault],
-                  secret: bytes) -> Prepared:
-    records = to_records(feed, provider, valid, secret) if len(valid) else valid
+
+def prepare_chunk(feed: str, provider: str, file_id: int, chunk: ParsedExtract, valid: pd.DataFrame,
+                  faults: list[RowFault], secret: bytes, sqlite: bool) -> Prepared:
+    rows = (RowValues.of(SourceRecord.__table__, _db_rows(to_records(feed, provider, valid, secret), file_id), sqlite)
+            if len(valid) else RowValues([], []))
     bad = quarantined_keys(feed, provider, chunk.frame, [x.row for x in faults], secret) if faults else {}
-    return Prepared(chunk.rows_total, chunk.warnings, faults, valid.index, records, bad)
+    return Prepared(feed, provider, chunk.rows_total, chunk.warnings, faults, valid.index, rows, bad)
 
 
-def _prepared_chunks(f: ExtractFile, secret: bytes):
+def _prepared_chunks(f: ExtractFile, secret: bytes, sqlite: bool):
     with open(f.archive_path, "rb") as fh:
         for chunk in iter_extract(fh, f.feed, CHUNK_ROWS):
-            yield prepare_chunk(f.feed, f.provider, chunk, *validate_extract(chunk, f.extract_date), secret)
+            yield prepare_chunk(f.feed, f.provider, f.id, chunk, *validate_extract(chunk, f.extract_date), secret,
+                                sqlite)
 
 
 @dataclass(frozen=True)
@@ -281,6 +297,7 @@ def prepare_files(engine, file_ids: list[int], secret: bytes, workers: int = 1):
     that many worker processes while this one stores, taking a batch itself when no worker has
     started it; a worker that fails leaves its batches to this process. Workers only read the
     archive and compute: everything is stored here, in load_file's transaction."""
+    sqlite = engine.dialect.name == "sqlite"
     with engine.connect() as conn:
         infos = {r.id: _FileInfo(*r) for r in conn.execute(
             select(ExtractFile.id, ExtractFile.archive_path, ExtractFile.sha256, ExtractFile.feed, ExtractFile.provider,
@@ -300,9 +317,9 @@ def prepare_files(engine, file_ids: list[int], secret: bytes, workers: int = 1):
         total += size
     if workers < 1 or total < WORKER_FROM_BYTES or len(batches) < 2:
         for b in batches:
-            yield from _prepare_batch(b, secret)
+            yield from _prepare_batch(b, secret, sqlite)
         return
-    yield from _prepared_ahead(batches, secret, workers)
+    yield from _prepared_ahead(batches, secret, sqlite, workers)
 
 
 def _small_size(f: _FileInfo | None) -> int | None:
@@ -316,7 +333,7 @@ def _small_size(f: _FileInfo | None) -> int | None:
     return size if size <= SMALL_BYTES else None
 
 
-def _prepared_ahead(batches, secret: bytes, workers: int, ahead: int = 4):
+def _prepared_ahead(batches, secret: bytes, sqlite: bool, workers: int, ahead: int = 4):
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
@@ -331,7 +348,7 @@ def _prepared_ahead(batches, secret: bytes, workers: int, ahead: int = 4):
             for j in range(max(1, i + 1), min(len(batches), i + 1 + ahead * workers)):
                 if j not in futures and not broken:
                     try:
-                        futures[j] = pool.submit(_prepare_batch_list, batches[j], secret)
+                        futures[j] = pool.submit(_prepare_batch_list, batches[j], secret, sqlite)
                     except Exception:  # noqa: BLE001 - a broken pool: this process prepares the rest
                         broken = True
             future = futures.pop(i, None)
@@ -342,21 +359,21 @@ def _prepared_ahead(batches, secret: bytes, workers: int, ahead: int = 4):
                 except Exception:  # noqa: BLE001 - the worker failed; this process prepares the batch
                     log.warning("an intake worker failed; its batch of %d files is prepared in the run's process",
                                 len(batch))
-            yield from (done if done is not None else _prepare_batch(batch, secret))
+            yield from (done if done is not None else _prepare_batch(batch, secret, sqlite))
     finally:
         for future in futures.values():
             future.cancel()
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _prepare_batch_list(batch, secret: bytes) -> list:
-    return list(_prepare_batch(batch, secret))
+def _prepare_batch_list(batch, secret: bytes, sqlite: bool) -> list:
+    return list(_prepare_batch(batch, secret, sqlite))
 
 
 SMALL_BYTES = 16 << 20  # a file larger than this is left to load_file whole, never read ahead
 
 
-def _prepare_batch(batch: list[tuple[int, _FileInfo | None]], secret: bytes):
+def _prepare_batch(batch: list[tuple[int, _FileInfo | None]], secret: bytes, sqlite: bool):
     chunks = {file_id: _small_extract(info) for file_id, info in batch}
     parts = [(chunks[file_id], info.extract_date) for file_id, info in batch if chunks[file_id] is not None]
     try:
@@ -370,7 +387,7 @@ def _prepare_batch(batch: list[tuple[int, _FileInfo | None]], secret: bytes):
         if chunk is not None and results is not None:
             valid, faults = next(results)
             try:
-                prepared = [prepare_chunk(info.feed, info.provider, chunk, valid, faults, secret)]
+                prepared = [prepare_chunk(info.feed, info.provider, file_id, chunk, valid, faults, secret, sqlite)]
             except Exception:  # noqa: BLE001 - load_file meets the same fault and reports it
                 prepared = None
         yield file_id, prepared
@@ -396,14 +413,14 @@ def _load_chunks(s: Session, f: ExtractFile, secret: bytes, out: _Loaded,
     prepared here a chunk at a time) into `out`; quarantine bad rows with their keys. Raises
     FileRejected for a fault of the whole file (the caller rolls back; `out` keeps the row
     faults found so far for the receipt)."""
-    for p in (prepared if prepared is not None else _prepared_chunks(f, secret)):
+    sqlite = s.get_bind().dialect.name == "sqlite"
+    for p in (prepared if prepared is not None else _prepared_chunks(f, secret, sqlite)):
         faults, bad_keys = p.faults, p.bad_keys
-        if len(p.records):
-            refused = store_rows(s, _db_rows(p.records, f.id))
+        if len(p.rows):
+            refused = store_rows(s, p.rows)
             if refused:
                 faults = sorted(faults + refused, key=lambda x: x.row)
-                bad_keys = {**bad_keys, **quarantined_keys(f.feed, f.provider, p.records, [x.row for x in refused],
-                                                           secret)}
+                bad_keys = {**bad_keys, **p.keys_of([x.row for x in refused], secret)}
         if faults:
             s.execute(insert(QuarantinedRow), [{"file_id": f.id, "row_no": x.row, "column": x.column or "(row)",
                                                 "reason": x.reason, "record_key": bad_keys.get(x.row)}
@@ -444,49 +461,63 @@ def load_file(engine, file_id: int, report: LoadReport, hold_below: float = 0.5,
     """Validate and store one collected file in one transaction, finish its ledger row and
     return (its provider, its receipt) for the caller to send. prepared: its chunks as
     prepare_files verified, read, validated and prepared them (None: all of that is done here)."""
-    secret = record_key_secret(engine)
     with Session(engine) as s:
         begin_write(s)  # the file's rows, faults and ledger row are kept, or none of them
-        f = s.get(ExtractFile, file_id)
-        provider, name = f.provider, f.name
-        receipt = Receipt(file=name, status="accepted", sha256=f.sha256, feed=f.feed, provider=f.provider,
-                          extract_date=str(f.extract_date))
-        loaded = _Loaded()
-        try:
-            if prepared is None:
-                _verify_archive(f.archive_path, f.sha256)
-            _load_chunks(s, f, secret, loaded, prepared)
-        except FileRejected as exc:
-            s.rollback()  # nothing of a rejected file stays
-            f = s.get(ExtractFile, file_id)
-            receipt.status, receipt.reason, receipt.faults = "rejected", str(exc), loaded.faults
-            f.status, f.reason = "rejected", str(exc)
-            report.rejected += 1
-        else:
-            for rows in _split_stored_conflicts(s, f.id, secret):
-                loaded.warnings.append(
-                    f"rows {', '.join(map(str, rows))} share one {KEY_COLUMN[f.feed]} but describe different "
-                    "children: they are kept apart and sent to the register's review queue; please correct "
-                    "the identifier")
-            receipt.rows_total, receipt.rows_accepted = loaded.rows_total, loaded.rows_accepted
-            receipt.warnings, receipt.faults = loaded.warnings, loaded.faults
-            f.status = "accepted"
-            held = _hold_reason(s, f, loaded.rows_accepted, hold_below)
-            if held:
-                # Stored but not applied: an operator releases or rejects it (rollcall held).
-                f.status, f.reason = "held", held
-                receipt.status, receipt.reason = "held", held
-                report.held += 1
-                log.warning("ledger file %s is held: far fewer rows than its provider's last extract", file_id)
-            f.rows_total, f.rows_accepted = loaded.rows_total, loaded.rows_accepted
-            f.rows_quarantined = receipt.rows_quarantined
-            f.warnings = json.dumps(loaded.warnings) if loaded.warnings else None
-            report.accepted += 1
-            report.rows_accepted += loaded.rows_accepted
-            report.rows_quarantined += receipt.rows_quarantined
-            report.warnings += len(loaded.warnings)
-            report.per_feed_rows[f.feed] = report.per_feed_rows.get(f.feed, 0) + loaded.rows_accepted
-        f.processed_at = datetime.now(UTC).replace(tzinfo=None)
+        out = load_file_in(s, file_id, report, record_key_secret(engine), hold_below, prepared)
         s.commit()
+    return out
+
+
+def load_file_in(s: Session, file_id: int, report: LoadReport, secret: bytes, hold_below: float = 0.5,
+                 prepared: list[Prepared] | None = None) -> tuple[str, Receipt]:
+    """load_file in the caller's open write transaction (which the caller commits, with other
+    files': see sources.acknowledge). A rejected file's rows go back to a savepoint taken here,
+    so only its ledger row and receipt say what happened; an unexpected fault is raised."""
+    f = s.get(ExtractFile, file_id)
+    provider, name = f.provider, f.name
+    receipt = Receipt(file=name, status="accepted", sha256=f.sha256, feed=f.feed, provider=f.provider,
+                      extract_date=str(f.extract_date))
+    loaded = _Loaded()
+    stored = s.begin_nested()
+    try:
+        if prepared is None:
+            _verify_archive(f.archive_path, f.sha256)
+        _load_chunks(s, f, secret, loaded, prepared)
+    except FileRejected as exc:
+        stored.rollback()  # nothing of a rejected file stays
+        f = s.get(ExtractFile, file_id)
+        receipt.status, receipt.reason, receipt.faults = "rejected", str(exc), loaded.faults
+        f.status, f.reason = "rejected", str(exc)
+        report.rejected += 1
+    except BaseException:
+        stored.rollback()
+        raise
+    else:
+        stored.commit()
+        for rows in _split_stored_conflicts(s, f.id, secret):
+            loaded.warnings.append(
+                f"rows {', '.join(map(str, rows))} share one {KEY_COLUMN[f.feed]} but describe different "
+                "children: they are kept apart and sent to the register's review queue; please correct "
+                "the identifier")
+        receipt.rows_total, receipt.rows_accepted = loaded.rows_total, loaded.rows_accepted
+        receipt.warnings, receipt.faults = loaded.warnings, loaded.faults
+        f.status = "accepted"
+        held = _hold_reason(s, f, loaded.rows_accepted, hold_below)
+        if held:
+            # Stored but not applied: an operator releases or rejects it (rollcall held).
+            f.status, f.reason = "held", held
+            receipt.status, receipt.reason = "held", held
+            report.held += 1
+            log.warning("ledger file %s is held: far fewer rows than its provider's last extract", file_id)
+        f.rows_total, f.rows_accepted = loaded.rows_total, loaded.rows_accepted
+        f.rows_quarantined = receipt.rows_quarantined
+        f.warnings = json.dumps(loaded.warnings) if loaded.warnings else None
+        report.accepted += 1
+        report.rows_accepted += loaded.rows_accepted
+        report.rows_quarantined += receipt.rows_quarantined
+        report.warnings += len(loaded.warnings)
+        report.per_feed_rows[f.feed] = report.per_feed_rows.get(f.feed, 0) + loaded.rows_accepted
+    f.processed_at = datetime.now(UTC).replace(tzinfo=None)
+    s.flush()
     log.info("ledger file %s: %s", file_id, receipt.status)
     return provider, receipt

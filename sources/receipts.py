@@ -24,8 +24,14 @@ def send_receipt(source, provider: str, receipt: Receipt) -> None:
 
 
 def mark_receipt_sent(engine, ledger_id: int) -> None:
+    mark_receipts_sent(engine, [ledger_id])
+
+
+def mark_receipts_sent(engine, ledger_ids: list[int]) -> None:
+    if not ledger_ids:
+        return
     with Session(engine) as s:
-        s.execute(update(ExtractFile).where(ExtractFile.id == ledger_id)
+        s.execute(update(ExtractFile).where(ExtractFile.id.in_(ledger_ids))
                   .values(receipt_sent_at=datetime.now(UTC).replace(tzinfo=None)))
         s.commit()
 

@@ -334,6 +334,7 @@ def test_a_row_the_database_refuses_is_quarantined_not_the_file(pg_url):
     import pandas as pd
     from sqlalchemy.orm import Session as OrmSession
 
+    from register.db import RowValues
     from register.loading import store_rows
     engine = open_register(pg_url)
     with OrmSession(engine) as s:
@@ -345,10 +346,30 @@ def test_a_row_the_database_refuses_is_quarantined_not_the_file(pg_url):
                 "dob": datetime(2015, 3, 2).date(), "active": False}
         good = dict(base, row_no=1, record_key="school:8802001:a", upn=make_upn("8802001", 1))
         bad = dict(base, row_no=2, record_key="school:8802001:b", upn="X" * 40)  # longer than the column
-        faults = store_rows(s, pd.DataFrame([good, bad]))
+        faults = store_rows(s, RowValues.of(SourceRecord.__table__, pd.DataFrame([good, bad]), sqlite=False))
         s.commit()
         assert [(x.row, "could not be stored" in x.reason) for x in faults] == [(2, True)]
         assert s.scalar(select(func.count()).select_from(SourceRecord)) == 1
+
+
+def test_a_row_the_database_refuses_keeps_its_record_key_for_the_quarantine():
+    """A stored row the database refuses is quarantined under the key its rows have (so the
+    child's previous record stands in), worked out from the prepared rows alone."""
+    from register.loading import prepare_chunk
+    from schemas.reader import read_extract
+    from schemas.validation import validate_extract
+
+    rows = [{"upn": make_upn("8802001", i), "surname": "Quinn", "forename": "Ava", "dob": "2015-03-02", "sex": "F",
+             "entry_date": "2020-09-01", "enrol_status": "C", "postcode": "RA1 1AB"} for i in (1, 2)]
+    rows.append(dict(rows[0], upn="not a upn"))
+    chunk = read_extract(school_csv(rows), "school")
+    valid, faults = validate_extract(chunk, AS_OF)
+    secret = b"s" * 32
+    prepared = prepare_chunk("school", "8802001", 7, chunk, valid, faults, secret, sqlite=True)
+    stored = prepared.rows.frame()
+    assert list(stored["row_no"]) == [1, 2] and set(stored["file_id"]) == {7}
+    assert [x.row for x in prepared.faults] == [3] and not prepared.bad_keys  # an invalid UPN has no key
+    assert prepared.keys_of([2], secret) == {2: stored["record_key"][1]}
 
 
 def test_an_extract_whose_every_row_is_bad_replaces_nothing(landing, sqlite_url, tmp_path):
@@ -489,10 +510,10 @@ def test_a_database_fault_that_is_no_rows_doing_leaves_the_file_for_the_next_run
     report = collect(LocalLanding(landing), engine, tmp_path / "archive")
     fid = report.collected[0]
 
-    def failing_insert(conn, table, frame):  # the database cannot take anything (as if locked or gone)
+    def failing_insert(conn, table, values):  # the database cannot take anything (as if locked or gone)
         conn.execute(text("INSERT INTO no_such_table VALUES (1)"))
 
-    monkeypatch.setattr(loading, "insert_frame", failing_insert)
+    monkeypatch.setattr(loading, "insert_values", failing_insert)
     loaded = load_and_acknowledge(engine, SourceRouter([LocalLanding(landing)]), [fid])
     assert loaded.failed == 1 and loaded.rejected == 0
     with engine.connect() as conn:
@@ -609,3 +630,40 @@ def test_a_worker_process_that_dies_leaves_its_extracts_to_the_run(landing, tmp_
         assert run(landing, helped, tmp_path / "b") == 0
     assert "intake worker failed" in caplog.text
     assert _loaded(landing, helped) == _loaded(other, alone)
+
+
+def test_a_crash_before_a_group_of_files_is_committed_leaves_every_one_collected(landing, sqlite_url, tmp_path,
+                                                                                 monkeypatch):
+    """Files are committed a group at a time (one disk flush for many small extracts): a crash
+    while a group is open stores none of it and sends no receipt, and the next run loads it all."""
+    from register import loading
+    from sources import acknowledge
+    from sources.acknowledge import load_and_acknowledge
+    from sources.collect import collect
+    from sources.landing import LocalLanding
+    from sources.router import SourceRouter
+
+    engine = open_register(sqlite_url)
+    ids = collect(LocalLanding(landing), engine, tmp_path / "archive").collected
+    assert len(ids) > 3
+    real, calls = loading.load_file_in, []
+
+    def crashing(*args, **kwargs):
+        calls.append(args[1])
+        if len(calls) == 3:
+            raise KeyboardInterrupt  # the process stops here, as if killed
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(acknowledge, "load_file_in", crashing)
+    with pytest.raises(KeyboardInterrupt):
+        load_and_acknowledge(engine, SourceRouter([LocalLanding(landing)]), ids)
+    with engine.connect() as conn:
+        assert set(conn.execute(select(ExtractFile.status)).scalars()) == {"collected"}
+        assert conn.execute(select(func.count()).select_from(SourceRecord)).scalar() == 0
+    assert not list(landing.rglob("*.receipt.json"))
+    monkeypatch.undo()
+    report = load_and_acknowledge(engine, SourceRouter([LocalLanding(landing)]), ids)
+    assert report.accepted == len(ids) and report.failed == 0
+    assert len(list(landing.rglob("*.receipt.json"))) == len(ids)
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).where(ExtractFile.receipt_sent_at.is_(None))).scalar() == 0
