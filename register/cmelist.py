@@ -68,8 +68,14 @@ def compute_cme(engine, as_of: date, stale: set[str]) -> CmeResult:
     return _full(engine, as_of, stale, directory_version)
 
 
+# What the CME rules read of a record (not its names, identifiers or address line).
+CME_COLUMNS = ["id", "record_key", "child_id", "feed", "provider", "nhs_number", "dob", "sex", "postcode",
+               "residence_la", "start_date", "end_date", "end_reason", "enrol_status", "record_type",
+               "destination_laestab", "shielded", "carried_forward", "carried_because"]
+
+
 def _full(engine, as_of: date, stale: set[str], directory_version) -> CmeResult:
-    records = active_records(engine)
+    records = active_records(engine, columns=CME_COLUMNS)
     directory = postcode_authorities(engine, records["postcode"])
     flags, stats = flag_missing_children(records, as_of, directory)
     flags, held = _marked(engine, flags, stale, records)
@@ -83,7 +89,7 @@ def _full(engine, as_of: date, stale: set[str], directory_version) -> CmeResult:
 
 
 def _part(engine, as_of: date, stale: set[str], basis: dict, touched: set[str]) -> CmeResult:
-    records = active_records(engine, children=sorted(touched))
+    records = active_records(engine, children=sorted(touched), columns=CME_COLUMNS)
     directory = postcode_authorities(engine, records["postcode"])
     with engine.connect() as conn:
         schools = set(conn.execute(select(SourceRecord.provider).where(
@@ -96,7 +102,8 @@ def _part(engine, as_of: date, stale: set[str], basis: dict, touched: set[str]) 
                                          held_rolls=set(basis["held_rolls"]) | schools)
     flags = pd.concat([others, fresh[["child_id", "la_code", "reason", "residence_source"]]], ignore_index=True)
     flags = flags.sort_values("child_id").reset_index(drop=True)
-    marks_from = active_records(engine, children=sorted(set(flags["child_id"]))) if len(flags) else records
+    marks_from = active_records(engine, children=sorted(set(flags["child_id"])), columns=CME_COLUMNS) \
+        if len(flags) else records
     flags, held = _marked(engine, flags, stale, marks_from)
     save_cme(engine, flags, as_of)
     set_state(engine, TOUCHED, "[]")

@@ -100,11 +100,15 @@ ACTIVE_COLUMNS = ["id", "record_key", "feed", "provider", "child_id", "upn", "fo
                   "carried_because"]
 
 
-def active_records(engine, ids: list[int] | None = None, children: list[str] | None = None) -> pd.DataFrame:
+def active_records(engine, ids: list[int] | None = None, children: list[str] | None = None,
+                   columns: list[str] | None = None) -> pd.DataFrame:
     """Current records, with the date of the extract each came from and, for a school row
     carried forward with no leaving date before that extract, gone_from_roll. With ids or
-    children: only those records, and the records of those children (an incremental link)."""
-    cols = [getattr(SourceRecord, c) for c in ACTIVE_COLUMNS]
+    children: only those records, and the records of those children (an incremental link).
+    columns: only these of ACTIVE_COLUMNS (with id and what gone_from_roll is made of)."""
+    wanted = ACTIVE_COLUMNS if columns is None else \
+        [c for c in ACTIVE_COLUMNS if c in set(columns) | {"id", "feed", "end_date", "carried_because"}]
+    cols = [getattr(SourceRecord, c) for c in wanted]
     base = select(*cols, ExtractFile.extract_date).join(ExtractFile, ExtractFile.id == SourceRecord.file_id) \
         .where(SourceRecord.active.is_(True))
     with engine.connect() as conn:
@@ -119,8 +123,8 @@ def active_records(engine, ids: list[int] | None = None, children: list[str] | N
                             seen.add(row[0])
                             rows.append(row)
             rows.sort(key=lambda r: r[0])
-            df = pd.DataFrame(rows, columns=ACTIVE_COLUMNS + ["extract_date"])
-    for c in ACTIVE_COLUMNS:
+            df = pd.DataFrame(rows, columns=wanted + ["extract_date"])
+    for c in wanted:
         if df[c].dtype == object and c not in ("dob", "start_date", "end_date", "shielded", "carried_forward"):
             df[c] = df[c].fillna("")
     left_before = pd.to_datetime(df["end_date"]).le(pd.to_datetime(df["extract_date"]))
