@@ -63,7 +63,7 @@ def main() -> None:
                "--as-of", as_of]
         t0 = time.perf_counter()
         before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-        first = subprocess.run(run, check=True, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        first, tree_mb = _run_sampled(run, env)
         run_s = time.perf_counter() - t0
         steps = step_times(first.stderr)
         peak_mb = max(before, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024
@@ -77,11 +77,47 @@ def main() -> None:
         files = sum(1 for _ in inbox.rglob("*.csv"))
         out["rounds"].append({
             "round": n, "as_of": as_of, "files": files, "run_s": round(run_s, 1),
-            "rerun_no_new_files_s": round(rerun_s, 1), "peak_rss_mb_so_far": round(peak_mb), "steps_s": steps,
+            "rerun_no_new_files_s": round(rerun_s, 1), "peak_rss_mb_so_far": round(peak_mb),
+            "peak_rss_all_processes_mb": round(tree_mb), "steps_s": steps,
             **linkage_scores(full, truth_n), **cme_scores(full, cme, truth_n), **cme_causes(full, cme, truth_n),
             **shield_leaks(full, default, cme, truth_n)})
         print(json.dumps(out["rounds"][-1]), flush=True)
     print(json.dumps(out, indent=2))
+
+
+def _run_sampled(cmd, env) -> tuple[subprocess.CompletedProcess, float]:
+    """Run cmd, sampling the summed resident memory of it and every process it starts (the
+    intake worker, the index writer) five times a second: (the finished process, peak MB)."""
+    import threading
+
+    import psutil
+
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    peak, done = [0], threading.Event()
+
+    def sample():
+        root = psutil.Process(proc.pid)
+        while not done.wait(0.2):
+            try:
+                procs = [root, *root.children(recursive=True)]
+                total = 0
+                for p in procs:
+                    try:
+                        total += p.memory_info().rss
+                    except psutil.Error:
+                        pass
+                peak[0] = max(peak[0], total)
+            except psutil.Error:
+                return
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    _, err = proc.communicate()
+    done.set()
+    sampler.join()
+    if proc.returncode != 0:
+        raise subprocess.CalledProcessError(proc.returncode, cmd, stderr=err)
+    return subprocess.CompletedProcess(cmd, proc.returncode, None, err), peak[0] / 2**20
 
 
 if __name__ == "__main__":

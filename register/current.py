@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 
 import pandas as pd
-from sqlalchemy import func, select, update
+from sqlalchemy import String, func, literal_column, select, update
 from sqlalchemy.orm import Session
 
 from register.db import read_frame
@@ -100,6 +100,9 @@ ACTIVE_COLUMNS = ["id", "record_key", "feed", "provider", "child_id", "upn", "fo
                   "carried_because"]
 
 
+_TEXT = {c for c in ACTIVE_COLUMNS if isinstance(getattr(SourceRecord, c).type, String)}
+
+
 def active_records(engine, ids: list[int] | None = None, children: list[str] | None = None,
                    columns: list[str] | None = None) -> pd.DataFrame:
     """Current records, with the date of the extract each came from and, for a school row
@@ -108,7 +111,9 @@ def active_records(engine, ids: list[int] | None = None, children: list[str] | N
     columns: only these of ACTIVE_COLUMNS (with id and what gone_from_roll is made of)."""
     wanted = ACTIVE_COLUMNS if columns is None else \
         [c for c in ACTIVE_COLUMNS if c in set(columns) | {"id", "feed", "end_date", "carried_because"}]
-    cols = [getattr(SourceRecord, c) for c in wanted]
+    # Text columns come as "" for NULL (nothing known), from the database.
+    cols = [func.coalesce(getattr(SourceRecord, c), literal_column("''")).label(c) if c in _TEXT else getattr(SourceRecord, c)
+            for c in wanted]
     base = select(*cols, ExtractFile.extract_date).join(ExtractFile, ExtractFile.id == SourceRecord.file_id) \
         .where(SourceRecord.active.is_(True))
     with engine.connect() as conn:
@@ -124,9 +129,6 @@ def active_records(engine, ids: list[int] | None = None, children: list[str] | N
                             rows.append(row)
             rows.sort(key=lambda r: r[0])
             df = pd.DataFrame(rows, columns=wanted + ["extract_date"])
-    for c in wanted:
-        if df[c].dtype == object and c not in ("dob", "start_date", "end_date", "shielded", "carried_forward"):
-            df[c] = df[c].fillna("")
     left_before = pd.to_datetime(df["end_date"]).le(pd.to_datetime(df["extract_date"]))
     df["gone_from_roll"] = (df["carried_because"] == "left_out") & (df["feed"] == "school") & ~left_before
     return df

@@ -333,27 +333,33 @@ def _small_size(f: _FileInfo | None) -> int | None:
     return size if size <= SMALL_BYTES else None
 
 
-def _prepared_ahead(batches, secret: bytes, sqlite: bool, workers: int, ahead: int = 4):
+def _prepared_ahead(batches, secret: bytes, sqlite: bool, workers: int, ahead: int = 2):
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
     # A fresh interpreter, not a fork: the run's process holds open database connections and
     # threads that a forked copy must never touch. This process prepares the first batch
-    # itself while the workers start.
+    # itself while the workers start, and whenever it would wait for a worker it prepares the
+    # next batch nobody has taken, keeping it until its turn.
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
     futures: dict[int, object] = {}
-    broken = False
+    kept: dict[int, list] = {}
+    untaken, broken = 1, False
     try:
         for i, batch in enumerate(batches):
-            for j in range(max(1, i + 1), min(len(batches), i + 1 + ahead * workers)):
-                if j not in futures and not broken:
-                    try:
-                        futures[j] = pool.submit(_prepare_batch_list, batches[j], secret, sqlite)
-                    except Exception:  # noqa: BLE001 - a broken pool: this process prepares the rest
-                        broken = True
+            while not broken and untaken < len(batches) and untaken <= i + ahead * workers:
+                try:
+                    futures[untaken] = pool.submit(_prepare_batch_list, batches[untaken], secret, sqlite)
+                except Exception:  # noqa: BLE001 - a broken pool: this process prepares the rest
+                    broken = True
+                    break
+                untaken += 1
+            done = kept.pop(i, None)
             future = futures.pop(i, None)
-            done = None
             if future is not None:
+                while not future.done() and untaken < len(batches) and len(kept) < ahead * workers:
+                    kept[untaken] = list(_prepare_batch(batches[untaken], secret, sqlite))
+                    untaken += 1
                 try:
                     done = future.result()
                 except Exception:  # noqa: BLE001 - the worker failed; this process prepares the batch

@@ -11,6 +11,7 @@ from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from register.db import insert_frame
 from register.models import CandidatePair, LinkageModel, ReviewDecision
 
 
@@ -68,8 +69,9 @@ def save_review_queue(engine, review: pd.DataFrame, model_id: int | None = None,
             if key in existing:
                 updates.append({"pid": existing[key][0], **values})
             else:
-                new_rows.append(CandidatePair(key_a=rec.key_a, key_b=rec.key_b, created_at=now, **values))
-        s.add_all(new_rows)
+                new_rows.append({"key_a": rec.key_a, "key_b": rec.key_b, "created_at": now, **values})
+        if new_rows:  # straight to the driver: a first link queues tens of thousands
+            insert_frame(s.connection(), CandidatePair.__table__, pd.DataFrame(new_rows))
         if updates:
             s.connection().execute(update(CandidatePair).where(CandidatePair.id == bindparam("pid")), updates)
         stale = [pid for key, (pid, dec) in existing.items() if key not in wanted and dec is None
