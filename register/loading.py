@@ -294,9 +294,9 @@ def prepare_files(engine, file_ids: list[int], secret: bytes, workers: int = 1):
     gets None, and load_file prepares it itself and meets any fault as it always has.
 
     With workers, and a delivery of at least WORKER_FROM_BYTES, batches are prepared ahead in
-    that many worker processes while this one stores, taking a batch itself when no worker has
-    started it; a worker that fails leaves its batches to this process. Workers only read the
-    archive and compute: everything is stored here, in load_file's transaction."""
+    that many worker processes while this one stores, preparing the next untaken batch itself
+    whenever it would wait for them; a worker that fails leaves its batches to this process.
+    Workers only read the archive and compute: everything is stored here (load_file_in)."""
     sqlite = engine.dialect.name == "sqlite"
     with engine.connect() as conn:
         infos = {r.id: _FileInfo(*r) for r in conn.execute(
