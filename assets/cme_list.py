@@ -10,7 +10,7 @@ from dagster import (
 )
 
 from alerts.notify import raise_alert
-from assets.policies import DAILY
+from assets.policies import DAILY, bulk_step
 from assets.safety import scrubbed
 from register.cases import open_cases
 from register.cmelist import compute_cme, la_providers
@@ -32,6 +32,7 @@ from register.watch import authorities_without_current_roll, compare_flag_counts
                     AssetCheckSpec("every_authority_has_a_current_roll", asset="cme_flags",
                                    description="Each authority has at least one school whose roll is not stale.")])
 @scrubbed
+@bulk_step
 def cme_flags(context: AssetExecutionContext) -> MaterializeResult:
     db, settings = context.resources.db, context.resources.settings
     engine = db.engine()

@@ -17,6 +17,7 @@ from dagster import (
     multi_asset,
 )
 
+from assets.policies import bulk_step
 from assets.safety import scrubbed
 from register.clock import utc_now
 from register.deliveries import files_by_provider
@@ -90,6 +91,7 @@ def raw_extracts(context: AssetExecutionContext) -> MaterializeResult:
                                 description="No extract is held for an operator (far smaller than its provider's "
                                             "current one): release or reject it with `rollcall held`.")])
 @scrubbed
+@bulk_step
 def validate_extracts(context: AssetExecutionContext):
     db, delivery = context.resources.db, context.resources.delivery
     started = utc_now()

@@ -11,7 +11,7 @@ from dagster import (
 )
 
 from alerts.notify import raise_alert
-from assets.policies import DAILY
+from assets.policies import DAILY, bulk_step
 from assets.safety import scrubbed
 from matching import LinkSettings
 from register.clock import utc_now
@@ -48,6 +48,7 @@ def standardised_records(context: AssetExecutionContext) -> MaterializeResult:
                    "delivery or a ruling touches) or in full when the model, settings or matcher changed; handed "
                    "to the register through the database; uncertain pairs go to review.")
 @scrubbed
+@bulk_step
 def links(context: AssetExecutionContext) -> MaterializeResult:
     db, settings = context.resources.db, context.resources.settings
     with settings.pair_source() as source:
@@ -67,6 +68,7 @@ def links(context: AssetExecutionContext) -> MaterializeResult:
                                    description="The share of current records linked to another record did not "
                                                "fall by more than the configured amount since the last run.")])
 @scrubbed
+@bulk_step
 def children(context: AssetExecutionContext) -> MaterializeResult:
     db = context.resources.db
     engine = db.engine()

@@ -3,12 +3,10 @@ in-process that `dagster dev` shows, and prints counts, never a child's data."""
 from __future__ import annotations
 
 import argparse
-import gc
 import json
 import logging
 import os
 import sys
-from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 
@@ -86,23 +84,8 @@ def run_pipeline(db_url: str, landing: str | None = None, sftp: str | None = Non
     loggers = {"console": {"config": {"log_level": level}}}
     if os.environ.get("ROLLCALL_PROGRESS", "1") != "0":
         loggers["progress"] = {}
-    with _fewer_collections():
-        return job.execute_in_process(instance=instance, raise_on_error=False, tags=tags, asset_selection=selection,
-                                      run_config={"loggers": loggers})
-
-
-@contextmanager
-def _fewer_collections():
-    """Python's cyclic garbage collector runs after every 700 new container objects; a run
-    makes millions (rows read and written, pairs, clusters) and each collection scanned them
-    again: about 2 s of the 17 s full link at 200,000 children. A run's objects are seldom
-    cyclic, so it collects a hundred times less often while it runs."""
-    before = gc.get_threshold()
-    gc.set_threshold(70_000, 20, 100)
-    try:
-        yield
-    finally:
-        gc.set_threshold(*before)
+    return job.execute_in_process(instance=instance, raise_on_error=False, tags=tags, asset_selection=selection,
+                                  run_config={"loggers": loggers})
 
 
 def summary(db_url: str, as_of: date | None = None) -> list[str]:

@@ -666,3 +666,35 @@ def test_a_crash_before_a_group_of_files_is_committed_leaves_every_one_collected
     assert len(list(landing.rglob("*.receipt.json"))) == len(ids)
     with engine.connect() as conn:
         assert conn.execute(select(func.count()).where(ExtractFile.receipt_sent_at.is_(None))).scalar() == 0
+
+
+def test_the_bulk_steps_collect_garbage_rarely_however_the_run_is_launched(landing, sqlite_url, tmp_path,
+                                                                          monkeypatch):
+    """The collector's tuning is part of the steps themselves, so a run from the Dagster UI's run
+    worker gets it as the command line does; other steps and the caller keep Python's own."""
+    import gc
+
+    from assets import cme_list, intake, linkage
+
+    seen = {}
+
+    def spy(module, name):
+        real = getattr(module, name)
+
+        def wrapper(*args, **kwargs):
+            seen[name] = gc.get_threshold()
+            return real(*args, **kwargs)
+        monkeypatch.setattr(module, name, wrapper)
+
+    for module, name in ((intake, "load_and_acknowledge"), (linkage, "link_register"),
+                         (linkage, "regroup_register"), (cme_list, "compute_cme"),
+                         (intake, "collect")):
+        spy(module, name)
+    before = gc.get_threshold()
+    assert before[0] < 70_000
+    assert run(landing, sqlite_url, tmp_path) == 0
+    assert gc.get_threshold() == before
+    rare = (70_000, 20, 100)
+    assert {k: v == rare for k, v in seen.items()} == {"load_and_acknowledge": True, "link_register": True,
+                                                       "regroup_register": True, "compute_cme": True,
+                                                       "collect": False}
