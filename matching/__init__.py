@@ -6,7 +6,7 @@ from matching.score import Model
 
 # Bumped whenever the matcher's behaviour changes (blocking, comparison, scoring, decisions,
 # clustering): a register linked by another version is re-linked in full.
-MATCHER_VERSION = "2026.11.30.3"
+MATCHER_VERSION = "2026.11.30.4"
 
 __all__ = ["MATCHER_VERSION", "COMPARISONS", "CONFLICT_MARK", "MISSING", "Comparison", "Level", "LinkResult",
            "LinkSettings", "Model", "link_records"]

@@ -33,10 +33,14 @@ BLOCKING_RULES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     # any that could be the child for review.
     "shielded:year_month+family_initial+sex": (("shield_ym", "family_initial", "sex"),
                                                ("dob_ym", "family_initial", "sex")),
+    # The same with the shielded record's day read as the month: a GP record whose birth date
+    # has day and month swapped on top of the rest.
+    "shielded:year_day_as_month+family_initial+sex": (("shield_yd_as_ym", "family_initial", "sex"),
+                                                      ("dob_ym", "family_initial", "sex")),
 }
 MAX_BLOCK = 400  # a block larger than this says the key is too common to be evidence
 # A rule whose one side is rare may meet larger blocks: only shielded records pair through it.
-BLOCK_CAPS = {"shielded:year_month+family_initial+sex": 1000}
+BLOCK_CAPS = {"shielded:year_month+family_initial+sex": 1000, "shielded:year_day_as_month+family_initial+sex": 1000}
 
 
 def block_cap(rule: str) -> int:
@@ -87,11 +91,14 @@ def _pairs_across(left: np.ndarray, right: np.ndarray, cap: int) -> np.ndarray:
 
 def _with_parts(standardised: pd.DataFrame) -> pd.DataFrame:
     dob = standardised["dob"]
+    shielded = standardised["shielded"].to_numpy(dtype=bool)
+    swapped = standardised["dob_swap"]  # "" where the day could not be a month
     return standardised.assign(given_initial=standardised["given_canon"].str[:1],
                                family_initial=standardised["family"].str[:1],
                                family_first2=standardised["family"].str[:2],
                                dob_ym=dob.str[:6], dob_yd=dob.str[:4] + dob.str[6:], dob_md=dob.str[4:],
-                               shield_ym=dob.str[:6].where(standardised["shielded"].to_numpy(dtype=bool), ""))
+                               shield_ym=dob.str[:6].where(shielded, ""),
+                               shield_yd_as_ym=swapped.str[:6].where(shielded & (swapped != dob).to_numpy(), ""))
 
 
 def key_columns(rules: dict | None = None) -> list[str]:

@@ -126,12 +126,18 @@ def shield_leaks(full_register_csv: Path, default_register_csv: Path, cme_csv: P
             if members[r["child_id"]] & shielded:
                 cme_fields += sum(bool(r[c]) for c in ("address_line1", "postcode", "last_school"))
                 cme_fields += any(":" in s for s in r["sources"].split(";"))
-    register_rows = 0
+    planted = {r["true_child"]: r.get("gp_record", "") for r in csv.DictReader(open(truth_dir / "shielded.csv"))}
+    register_rows, by_gp_record = 0, Counter()
     with open(default_register_csv, newline="") as fh:
         for r in csv.DictReader(fh):
-            register_rows += truth_of.get((r["file"], int(r["row"]))) in shielded
+            child = truth_of.get((r["file"], int(r["row"])))
+            if child in shielded:
+                register_rows += 1
+                by_gp_record[planted.get(child) or "other"] += 1
     return {"shielded_children": len(shielded), "shield_leaks_cme_fields": cme_fields,
-            "shield_leaks_register_rows": register_rows}
+            "shield_leaks_register_rows": register_rows,
+            "shielded_gp_records_mistyped_everywhere": dict(sorted(Counter(v for v in planted.values() if v).items())),
+            "shield_leaks_register_rows_by_gp_record": dict(sorted(by_gp_record.items()))}
 
 
 def cme_scores(register_csv: Path, cme_csv: Path, truth_dir: Path) -> dict:

@@ -81,6 +81,11 @@ GP_RESIDENCE_BLANK = 0.2  # GP practices often leave residence_la empty
 SCHOOL_EHE_RECORD = 0.6  # the school's EHE leaving record is still in its extract when EHE ends
 SHIELDED = 0.004
 SHIELDED_GP_TYPO = 0.5  # a shielded child's GP record mistyped, so it may not link
+# A fixed share of shielded children whose GP record is mistyped everywhere at once: both names,
+# no NHS number, a new postcode, and the birth date's day mistyped or (half of them, where
+# it can be) its day and month swapped. Rare in real extracts and the likeliest to leak a
+# shielded child's GP, so every bench plants some (truth: shielded.csv's gp_record).
+SHIELDED_GP_EVERYWHERE = 0.04
 TWIN_NAMED_AFTER_TWIN = 0.3  # one twin's middle name is the other's given name
 KNOWN_BY_MIDDLE_NAME = 0.01  # of children with a middle name, at school
 SHARED_DISTRICT = 0.1  # addresses in a postcode district that straddles authorities
@@ -377,7 +382,9 @@ def _deliver(pop: _Population, people: list[dict], history: dict, delivery: int,
         if c["twin_of"]:
             twins.append((c["twin_of"], c["cid"]))
         if c["shielded"]:
-            shielded.append((c["cid"],))
+            gp = mistyped_everywhere(pop, c)
+            shielded.append((c["cid"], {"day": "mistyped everywhere", "swapped": "mistyped everywhere, day and "
+                                        "month swapped"}.get(gp, "")))
     _share_la_keys(pop, rows, len(people), delivery)
     truth.mkdir(parents=True, exist_ok=True)
     if earlier is not None and (earlier / "records.csv").exists():
@@ -392,7 +399,7 @@ def _deliver(pop: _Population, people: list[dict], history: dict, delivery: int,
     _write_csv(truth / "cme.csv", ["true_child", "la_code", "situation"], cme_truth)
     _write_csv(truth / "twins.csv", ["child_a", "child_b"], twins)
     _write_csv(truth / "children.csv", ["true_child", "la_code", "situation"], child_rows)
-    _write_csv(truth / "shielded.csv", ["true_child"], shielded)
+    _write_csv(truth / "shielded.csv", ["true_child", "gp_record"], shielded)
     return Summary(children=len(people), files=files, rows=total, cme_children=len(cme_truth), providers=len(rows))
 
 
@@ -483,13 +490,31 @@ def _health_record(pop, child, situation, today) -> dict | None:
     given, family = vary_forename(rand, child["forename"]), vary_surname(rand, child["surname"], child["other_parent"])
     if child["shielded"] and rand.chance(SHIELDED_GP_TYPO):
         given, family = typo(rand, given), typo(rand, family)
+    dob = vary_dob(rand, child["dob"])
+    everywhere = mistyped_everywhere(pop, child)
+    if everywhere:
+        more = _Rand(pop.seed, child["idx"], "shielded-gp-typed")
+        given, family, nhs = typo(more, child["forename"]), typo(more, child["surname"]), ""
+        pc = child["pc"] if child["moved"] else child["moved_pc"]
+        d = child["dob"]
+        dob = date(d.year, d.day, d.month) if everywhere == "swapped" else d.replace(day=d.day % 28 + 1)
     return {"nhs_number": nhs, "family_name": family, "given_name": given, "other_given_names": child["middle"],
-            "dob": _iso(vary_dob(rand, child["dob"])), "gender": gender,
+            "dob": _iso(dob), "gender": gender,
             "address_line1": child["moved_line1"] if child["moved"] else child["line1"], "address_line2": "",
             "town": child["town"], "postcode": pc,
             "residence_la": "" if rand.chance(GP_RESIDENCE_BLANK) else child["la"],
             "registration_date": _iso(rand.date_between(child["dob"], today)),
             "deregistration_date": dereg, "deregistration_reason": dreason}
+
+
+def mistyped_everywhere(pop, child) -> str | None:
+    """For a shielded child whose GP record is mistyped everywhere (SHIELDED_GP_EVERYWHERE):
+    "swapped" when its birth date has day and month swapped, "day" when the day is mistyped."""
+    rand = _Rand(pop.seed, child["idx"], "shielded-gp")
+    if not (child["shielded"] and rand.chance(SHIELDED_GP_EVERYWHERE)):
+        return None
+    d = child["dob"]
+    return "swapped" if rand.chance(0.5) and d.day <= 12 and d.day != d.month else "day"
 
 
 def _la_record(pop, child, situation, event) -> dict | None:

@@ -70,3 +70,26 @@ def test_each_situation_a_rule_depends_on_is_made(two_rounds):
     assert shielded and any(r["shielded"] == "Y" for r in la)
     directory = list(csv.DictReader(open(root / "reference/postcode_directory.csv")))
     assert directory and {"pcds", "oslaua"} <= set(directory[0])
+
+
+def test_some_shielded_childrens_gp_records_are_mistyped_everywhere(two_rounds):
+    """So every bench measures the shielded blocking rule: a GP record of a shielded child with
+    both names mistyped, no NHS number, a new postcode and a changed birth date."""
+    root, _ = two_rounds
+    truth = root / "truth/round1"
+    planted = {r["true_child"]: r["gp_record"] for r in csv.DictReader(open(truth / "shielded.csv")) if r["gp_record"]}
+    assert planted
+    rows = {}
+    for r in csv.DictReader(open(truth / "records.csv")):
+        if r["true_child"] in planted:
+            rows[(r["true_child"], r["file"].split("_")[0])] = (r["file"], int(r["row"]))
+    for child in planted:
+        gp_file, gp_row = rows[(child, "health")]
+        la_file, la_row = rows[(child, "la")]
+        gp = list(csv.DictReader(open(next((root / "landing/round1").rglob(gp_file)))))[gp_row - 1]
+        la = list(csv.DictReader(open(next((root / "landing/round1").rglob(la_file)))))[la_row - 1]
+        assert la["shielded"] == "Y" and gp["nhs_number"] == ""
+        assert (gp["family_name"], gp["given_name"]) != (la["surname"], la["forename"])
+        assert gp["postcode"] != la["postcode"] and gp["dob"] != la["dob"]
+        if planted[child].endswith("swapped"):
+            assert gp["dob"][5:7] == la["dob"][8:10] and gp["dob"][8:10] == la["dob"][5:7]
