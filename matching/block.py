@@ -40,7 +40,7 @@ BLOCKING_RULES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 }
 MAX_BLOCK = 400  # a block larger than this says the key is too common to be evidence
 # A rule whose one side is rare may meet larger blocks: only shielded records pair through it.
-BLOCK_CAPS = {"shielded:year_month+family_initial+sex": 1000, "shielded:year_day_as_month+family_initial+sex": 1000}
+BLOCK_CAPS = {name: 1000 for name in BLOCKING_RULES if name.startswith("shielded:")}
 
 
 def block_cap(rule: str) -> int:

@@ -10,12 +10,12 @@ from datetime import date, datetime
 from functools import lru_cache
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 from sqlalchemy import Boolean, Date, DateTime, Table, create_engine, event
 from sqlalchemy.engine import Engine
 
 from register.private import private_database_file
+from schemas.identifiers import per_distinct
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_URL = "sqlite:///var/rollcall.sqlite"
@@ -129,23 +129,18 @@ def read_frame(conn, statement) -> pd.DataFrame:
         return frame
     for i, column in enumerate(columns):
         name = frame.columns[i]
-        if isinstance(column.type, Date) and not isinstance(column.type, DateTime):
-            frame[name] = _spread(frame[name], _iso_date)
+        if isinstance(column.type, (Date, DateTime)):
+            parse = datetime.fromisoformat if isinstance(column.type, DateTime) else date.fromisoformat
+            frame[name] = _each_distinct(frame[name], parse)
         elif isinstance(column.type, Boolean):
-            flags = _spread(frame[name], bool)
+            flags = _each_distinct(frame[name], bool)
             frame[name] = flags.astype(bool) if flags.notna().all() else flags
     return frame
 
 
-def _iso_date(text):
-    return date.fromisoformat(text)
-
-
-def _spread(values: pd.Series, fn) -> pd.Series:
-    """fn over each distinct non-null value once, spread back to every row (None stays None)."""
-    codes, uniques = pd.factorize(values, use_na_sentinel=True)
-    table = np.array([fn(u) for u in uniques] + [None], dtype=object)
-    return pd.Series(table[codes], index=values.index, dtype=object)
+def _each_distinct(values: pd.Series, fn) -> pd.Series:
+    """fn over each distinct value once (schemas.identifiers.per_distinct); None stays None."""
+    return per_distinct(values, lambda distinct: distinct.map(fn, na_action="ignore").astype(object))
 
 
 def begin_write(session) -> None:

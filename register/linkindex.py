@@ -46,13 +46,16 @@ def index_parts(records: pd.DataFrame, standardised: pd.DataFrame | None = None,
                 keys: pd.DataFrame | None = None) -> IndexParts:
     """The index rows of these records (as records' order); standardised and their block keys
     are made here unless given (a full link has made both)."""
+    if not len(records):
+        return IndexParts(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=object), np.zeros(0, dtype=np.uint64),
+                          np.zeros(0, dtype=object), np.zeros(0, dtype=object),
+                          np.zeros((0, len(key_columns())), dtype=np.int64))
     standardised = standardise(records) if standardised is None else standardised
     keys = block_keys(standardised) if keys is None else keys
     return IndexParts(records["id"].astype(np.int64).to_numpy(), records["record_key"].to_numpy(dtype=object),
                       _content_values(records), standardised["given"].to_numpy(dtype=object),
                       standardised["family"].to_numpy(dtype=object),
-                      np.column_stack([keys[c].to_numpy(dtype=np.int64) for c in key_columns()])
-                      if len(records) else np.zeros((0, len(key_columns())), dtype=np.int64))
+                      np.column_stack([keys[c].to_numpy(dtype=np.int64) for c in key_columns()]))
 
 
 def _content_values(records: pd.DataFrame) -> np.ndarray:
@@ -94,10 +97,6 @@ def _insert(conn, frame: pd.DataFrame) -> None:
 def rebuild_index(engine, records: pd.DataFrame, standardised: pd.DataFrame | None = None,
                   keys: pd.DataFrame | None = None) -> int:
     """After a full link: the index holds exactly these (the current) records."""
-    if not len(records):
-        with engine.begin() as conn:
-            conn.execute(delete(RecordIndex))
-        return 0
     return write_index(engine, index_parts(records, standardised, keys))
 
 

@@ -17,8 +17,8 @@ from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session
 
 from matching import CONFLICT_MARK
-from register.db import RowValues, begin_write, insert_values
-from register.keys import keyed, keyed_series, record_key_secret
+from register.db import RowValues, insert_values
+from register.keys import keyed, keyed_series
 from register.models import ExtractFile, QuarantinedRow, SourceRecord
 from schemas.contract import FileRejected, RowFault
 from schemas.identifiers import nhs_digits, nhs_valid, postcode_normalise, upn_valid
@@ -291,7 +291,7 @@ def prepare_files(engine, file_ids: list[int], secret: bytes, workers: int = 1):
     are read, verified, validated in one Pandera pass with their neighbours (its cost is mostly
     per pass, and most extracts are a few hundred rows) and turned into register rows, a batch
     at a time; a file of several chunks, or one that cannot be prepared here for any reason,
-    gets None, and load_file prepares it itself and meets any fault as it always has.
+    gets None, and load_file_in prepares it itself and meets any fault as it always has.
 
     With workers, and a delivery of at least WORKER_FROM_BYTES, batches are prepared ahead in
     that many worker processes while this one stores, preparing the next untaken batch itself
@@ -376,7 +376,7 @@ def _prepare_batch_list(batch, secret: bytes, sqlite: bool) -> list:
     return list(_prepare_batch(batch, secret, sqlite))
 
 
-SMALL_BYTES = 16 << 20  # a file larger than this is left to load_file whole, never read ahead
+SMALL_BYTES = 16 << 20  # a file larger than this is left to load_file_in whole, never read ahead
 
 
 def _prepare_batch(batch: list[tuple[int, _FileInfo | None]], secret: bytes, sqlite: bool):
@@ -384,7 +384,7 @@ def _prepare_batch(batch: list[tuple[int, _FileInfo | None]], secret: bytes, sql
     parts = [(chunks[file_id], info.extract_date) for file_id, info in batch if chunks[file_id] is not None]
     try:
         results = iter(validate_extracts(parts)) if parts else iter(())
-    except Exception:  # noqa: BLE001 - each file is then prepared alone, by load_file
+    except Exception:  # noqa: BLE001 - each file is then prepared alone, by load_file_in
         log.warning("validating %d extracts together failed; each is validated alone", len(parts))
         results = None
     for file_id, info in batch:
@@ -394,7 +394,7 @@ def _prepare_batch(batch: list[tuple[int, _FileInfo | None]], secret: bytes, sql
             valid, faults = next(results)
             try:
                 prepared = [prepare_chunk(info.feed, info.provider, file_id, chunk, valid, faults, secret, sqlite)]
-            except Exception:  # noqa: BLE001 - load_file meets the same fault and reports it
+            except Exception:  # noqa: BLE001 - load_file_in meets the same fault and reports it
                 prepared = None
         yield file_id, prepared
 
@@ -408,7 +408,7 @@ def _small_extract(f: _FileInfo | None) -> ParsedExtract | None:
         _verify_archive(f.archive_path, f.sha256)
         with open(f.archive_path, "rb") as fh:
             chunks = list(islice(iter_extract(fh, f.feed, CHUNK_ROWS), 2))
-    except Exception:  # noqa: BLE001 - load_file meets the same fault and reports it
+    except Exception:  # noqa: BLE001 - load_file_in meets the same fault and reports it
         return None
     return chunks[0] if len(chunks) == 1 else None
 
@@ -462,23 +462,14 @@ def _split_stored_conflicts(s: Session, file_id: int, secret: bytes) -> list[lis
     return conflicts
 
 
-def load_file(engine, file_id: int, report: LoadReport, hold_below: float = 0.5,
-              prepared: list[Prepared] | None = None) -> tuple[str, Receipt]:
-    """Validate and store one collected file in one transaction, finish its ledger row and
-    return (its provider, its receipt) for the caller to send. prepared: its chunks as
-    prepare_files verified, read, validated and prepared them (None: all of that is done here)."""
-    with Session(engine) as s:
-        begin_write(s)  # the file's rows, faults and ledger row are kept, or none of them
-        out = load_file_in(s, file_id, report, record_key_secret(engine), hold_below, prepared)
-        s.commit()
-    return out
-
-
 def load_file_in(s: Session, file_id: int, report: LoadReport, secret: bytes, hold_below: float = 0.5,
                  prepared: list[Prepared] | None = None) -> tuple[str, Receipt]:
-    """load_file in the caller's open write transaction (which the caller commits, with other
-    files': see sources.acknowledge). A rejected file's rows go back to a savepoint taken here,
-    so only its ledger row and receipt say what happened; an unexpected fault is raised."""
+    """Validate and store one collected file, finish its ledger row and return (its provider,
+    its receipt) for the caller to send, in the caller's open write transaction (which the
+    caller commits, with other files': see sources.acknowledge). prepared: its chunks as
+    prepare_files verified, read, validated and prepared them (None: all of that is done here).
+    A rejected file's rows go back to a savepoint taken here, so only its ledger row and
+    receipt say what happened; an unexpected fault is raised."""
     f = s.get(ExtractFile, file_id)
     provider, name = f.provider, f.name
     receipt = Receipt(file=name, status="accepted", sha256=f.sha256, feed=f.feed, provider=f.provider,
