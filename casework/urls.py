@@ -1,7 +1,22 @@
 from django.contrib.auth import views as auth_views
-from django.urls import path
+from django.urls import path, register_converter
 
 from casework import views
+
+
+class RowNumber:
+    """A case, pair or record number: digits that fit a database integer. A longer run of digits
+    is no page (404), never a number the database cannot hold (500)."""
+    regex = "[0-9]{1,18}"
+
+    def to_python(self, value: str) -> int:
+        return int(value)
+
+    def to_url(self, value) -> str:
+        return str(int(value))
+
+
+register_converter(RowNumber, "row")
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -12,12 +27,12 @@ urlpatterns = [
     path("children/<str:child_id>/break-glass", views.child_break_glass, name="child-break-glass"),
     path("cme", views.cme_cases, name="cme"),
     path("cme/dfe-counts.csv", views.dfe_export, name="dfe-export"),
-    path("cases/<int:case_id>", views.case, name="case"),
+    path("cases/<row:case_id>", views.case, name="case"),
     path("review", views.review, name="review"),
     path("search", views.search, name="search"),
     path("users", views.users, name="users"),
-    path("review/<int:pair_id>", views.review_pair, name="review-pair"),
-    path("records/<str:record_key>", views.record, name="record"),
+    path("review/<row:pair_id>", views.review_pair, name="review-pair"),
+    path("records/<row:ref>", views.record, name="record"),
     path("audit", views.audit_log, name="audit"),
     path("alerts", views.alerts, name="alerts"),
     path("providers", views.providers, name="providers"),

@@ -40,11 +40,13 @@ from register.deliveries import provider_status
 from register.history import current_children
 from register.history import history as child_history
 from register.lookup import (
+    child_authorities,
     child_page,
     child_visible,
     in_caseload,
     pair_for_review,
     record_candidates,
+    record_key_of,
     review_queue,
     search_children,
 )
@@ -127,8 +129,7 @@ def child(request, child_id: str):
         "page": page, "cases": cases_of_child(engine, child_id, las), "outcomes": OUTCOMES,
         "history": child_history(engine, child_id),
         "analyst": ANALYST in roles_of(request.user), "ruled": request.GET.get("ruled") == "1", "looked": looked,
-        "glass": glass, "errors": {"glass": request.session.pop("glass_error", None)}
-        if request.session.get("glass_error") else {}})
+        "glass": glass, "errors": _errors_of_page(request, child_id)})
 
 
 @require_http_methods(["POST"])
@@ -148,10 +149,14 @@ def child_break_glass(request, child_id: str):
         return redirect("child", child_id=child_id)
     reason = request.POST.get("reason", "").strip()[:500]
     if len(reason) < 10:
-        request.session["glass_error"] = "say why you need this child's location (at least 10 characters)"
+        _errors_for_page(request, child_id, {"glass": "say why you need this child's location (at least 10 "
+                                                      "characters)"})
         return redirect("child", child_id=child_id)
     entry = audited(request, "break_glass", [child_id], reason=reason)
-    raise_alert(engine, "break_glass", request.user.get_username(), f"break_glass:{entry}", la_codes=las,
+    # The privacy officer of the child's authority is told, not those of every authority the
+    # user works for.
+    theirs = sorted(child_authorities(engine, child_id) & set(las))
+    raise_alert(engine, "break_glass", request.user.get_username(), f"break_glass:{entry}", la_codes=theirs,
                 children=[child_id], detail={"audit_entry": entry})
     deliver(engine)  # at once; one that cannot be sent now is sent by the next access check
     request.session["glass"] = {**request.session.get("glass", {}), child_id: reason}
@@ -162,36 +167,55 @@ def child_break_glass(request, child_id: str):
 @requires(ANALYST)
 def child_cluster(request, child_id: str):
     """The cluster view's two actions, each with a reason: take a record out of this child
-    (split) or join this child with another (merge). They take effect at the next run."""
+    (split) or join this child with another (merge). They take effect at the next run. The
+    caseload rule is the page's: a child outside it is ruled on only after the user said why they
+    opened it; an error goes back to the child's page (which audits the look), never a page of
+    its own."""
     engine = register_engine()
     las = authorities_of(request.user)
+    if not child_visible(engine, child_id, las):
+        raise Http404("No child with that id in your authorities")
+    if _reason_for(request, child_id) is None and not in_caseload(engine, child_id, las):
+        return redirect("child", child_id=child_id)  # which asks why first
     page = child_page(engine, child_id, las, may_see_shielded=_shielded(request))
     if page is None:
         raise Http404("No child with that id in your authorities")
     keys = sorted({r["record_key"] for r in page.records if r["active"]})
     reason, user = request.POST.get("reason", ""), request.user.get_username()
-    errors = {}
     try:
         if request.POST.get("action") == "split":
-            key = request.POST.get("record_key", "")
-            if key not in keys:
-                raise Http404("No such record of this child")
+            refs = {str(r["id"]): r["record_key"] for r in page.records if r["active"]}
+            key = refs.get(request.POST.get("record", ""))
+            if key is None:
+                raise ValueError("choose a current record of this child")
             split_record(engine, key, keys, user, reason)
             audited(request, "split", [child_id], reason=reason)
         else:
-            other = child_page(engine, request.POST.get("other_child", "").strip(), las, _shielded(request))
+            other_id = request.POST.get("other_child", "").strip()[:16]
+            other = child_page(engine, other_id, las, _shielded(request)) if other_id else None
             if other is None or other.child_id == child_id:
-                raise ValueError("give the id of another child in your authorities")
+                raise LookupError("give the id of another child in your authorities")
             other_key = next(r["record_key"] for r in other.records if r["active"])
             rule_records(engine, keys[0], other_key, "same", user, reason)
             audited(request, "merge", [child_id, other.child_id], reason=reason)
         return redirect(reverse("child", args=[child_id]) + "?ruled=1")
-    except (ReasonRequired, ValueError) as exc:
-        errors["reason" if isinstance(exc, ReasonRequired) else "other_child"] = str(exc)
-    return render(request, "casework/child.html", {
-        "page": page, "cases": cases_of_child(engine, child_id, las), "outcomes": OUTCOMES,
-        "history": child_history(engine, child_id), "errors": errors,
-        "analyst": True}, status=400)
+    except ReasonRequired as exc:
+        _errors_for_page(request, child_id, {"split" if request.POST.get("action") == "split" else "reason": str(exc)})
+    except LookupError as exc:
+        _errors_for_page(request, child_id, {"other_child": str(exc)})
+    except ValueError as exc:
+        _errors_for_page(request, child_id, {"split": str(exc)})
+    return redirect("child", child_id=child_id)
+
+
+def _errors_for_page(request, child_id: str, errors: dict) -> None:
+    """Errors a form on a child's page met, shown by that page at the redirect."""
+    request.session["child_errors"] = {"child": child_id, "errors": errors}
+
+
+def _errors_of_page(request, child_id: str) -> dict:
+    kept = request.session.pop("child_errors", None) or {}
+    return kept.get("errors", {}) if kept.get("child") == child_id else {}
 
 
 @require_GET
@@ -276,10 +300,7 @@ def cme_cases(request):
     engine = register_engine()
     status = "closed" if request.GET.get("status") == "closed" else "open"
     as_of = latest_cme_date(engine)
-    try:
-        page = max(1, int(request.GET.get("page", "1")))
-    except ValueError:
-        page = 1
+    page = page_number(request)
     total, cases = case_list(engine, authorities_of(request.user), as_of, status, limit=PAGE, offset=(page - 1) * PAGE)
     audited(request, "view_cme_list", [c["child_id"] for c in cases], {"status": status, "page": page})
     late = sum(p.late for p in provider_status(engine, authorities_of(request.user)))
@@ -289,6 +310,20 @@ def cme_cases(request):
 
 
 PAGE = 100  # cases per page of the list
+
+
+def _version(request) -> int:
+    """The version a form was made from; anything else is a version no row has (a conflict)."""
+    given = request.POST.get("version", "").strip()
+    return int(given) if given.isascii() and given.isdigit() and len(given) <= 9 else -1
+
+
+def page_number(request) -> int:
+    """The page asked for: 1 when none; a page that is not a small whole number is no page."""
+    asked = request.GET.get("page", "1").strip()
+    if not asked.isascii() or not asked.isdigit() or len(asked) > 6 or int(asked) < 1:
+        raise Http404("No such page")
+    return int(asked)
 
 
 @require_GET
@@ -336,7 +371,7 @@ def case(request, case_id: int):
                          request.user.get_username())
                 audited(request, "case_note", [found[0].child_id], {"case": case_id, "kind": request.POST.get("kind")})
             elif action == "close":
-                close_case(engine, case_id, int(request.POST.get("version", "-1")), request.POST.get("outcome", ""),
+                close_case(engine, case_id, _version(request), request.POST.get("outcome", ""),
                            request.user.get_username())
                 audited(request, "case_outcome", [found[0].child_id],
                         {"case": case_id, "outcome": request.POST.get("outcome")})
@@ -348,8 +383,7 @@ def case(request, case_id: int):
             status = 400
         found = case_of(engine, case_id, authorities_of(request.user))
     the_case, notes = found
-    if request.method == "GET":
-        audited(request, "view_case", [the_case.child_id], {"case": case_id})
+    audited(request, "view_case", [the_case.child_id], {"case": case_id, **({"error": sorted(errors)} if errors else {})})
     return render(request, "casework/case.html", {"case": the_case, "notes": notes, "outcomes": OUTCOMES,
                                                   "kinds": NOTE_KINDS, "errors": errors}, status=status)
 
@@ -378,14 +412,14 @@ def review_pair(request, pair_id: int):
         user = request.user.get_username()
         try:
             if request.POST.get("action") == "undo":
-                undo(engine, pair_id, int(request.POST.get("version", "-1")), user)
+                undo(engine, pair_id, _version(request), user)
                 audited(request, "review_undo", pair["children"].values(), {"pair": pair_id})
                 return redirect("review-pair", pair_id=pair_id)
             decision = request.POST.get("decision", "")
             if decision not in ("same", "different", "unsure", "skip"):
                 raise ValueError("choose whether the two records are the same child")
             if decision != "skip":
-                decide(engine, pair_id, int(request.POST.get("version", "-1")), decision, user,
+                decide(engine, pair_id, _version(request), decision, user,
                        request.POST.get("reason", ""), score_shown=show_score)
                 audited(request, "review_decision", pair["children"].values(),
                         {"pair": pair_id, "decision": decision, "score_shown": show_score},
@@ -401,8 +435,9 @@ def review_pair(request, pair_id: int):
             errors["decision"], status = str(exc), 400
         pair = pair_for_review(engine, pair_id, las, may_see_shielded=_shielded(request))
     decided = bool(pair["ruling"]) or request.GET.get("decided") == "1"
-    if request.method == "GET":
-        audited(request, "view_pair", pair["children"].values(), {"pair": pair_id, "score_shown": show_score or decided})
+    # Every page that shows the two records is a look, an error page as much as the page itself.
+    audited(request, "view_pair", pair["children"].values(), {"pair": pair_id, "score_shown": show_score or decided,
+                                                              **({"error": sorted(errors)} if errors else {})})
     return render(request, "casework/review_pair.html", {
         "pair": pair, "errors": errors, "show_score": show_score or decided, "decided": decided,
         "history": decision_history(engine, pair["key_a"], pair["key_b"]), "posted": request.POST},
@@ -411,10 +446,13 @@ def review_pair(request, pair_id: int):
 
 @require_GET
 @requires(ANALYST)
-def record(request, record_key: str):
-    """A record with its top few candidates, each a link to review the pair."""
-    found = record_candidates(register_engine(), record_key, authorities_of(request.user),
-                              may_see_shielded=_shielded(request))
+def record(request, ref: int):
+    """A record with its top few candidates, each a link to review the pair. A record is named
+    by its opaque reference (a source row's id), never by its key, which names the provider."""
+    engine = register_engine()
+    record_key = record_key_of(engine, ref)
+    found = record_key and record_candidates(engine, record_key, authorities_of(request.user),
+                                             may_see_shielded=_shielded(request))
     if found is None:
         raise Http404("No record with that key in your authorities")
     audited(request, "view_record", [found["record"]["child_id"], *(c["other"]["child_id"] for c in found["candidates"])],

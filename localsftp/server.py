@@ -130,12 +130,15 @@ PermitTunnel no
 MaxStartups 100:30:200
 LogLevel ERROR
 Subsystem sftp internal-sftp
+# Files made over SFTP get modes of their own, whatever the umask of the process that started sshd
+# (Rollcall's are owner-only): a receipt is readable by its provider (whose outbox folder alone
+# lets them reach it), an upload by the collector.
 Match User {RECEIPTS_USER}
     ChrootDirectory {self.root / 'homes'}
-    ForceCommand internal-sftp
+    ForceCommand internal-sftp -u 0022
 Match User {USER_PREFIX}*
     ChrootDirectory {self.root / 'homes'}/%u
-    ForceCommand internal-sftp
+    ForceCommand internal-sftp -u 0022
 """)
 
     def write_known_hosts(self, key_file: Path | None = None) -> None:

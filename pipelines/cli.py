@@ -407,6 +407,13 @@ def register_exists(url: str) -> bool:
         engine.dispose()
 
 
+def _db_option(parser, help_text: str = "the register database URL (SQLite or PostgreSQL)") -> None:
+    """Every command's --db: by default ROLLCALL_DB_URL, so a PostgreSQL password stays out of
+    the process list (or in PGPASSWORD or ~/.pgpass); else the local SQLite register."""
+    parser.add_argument("--db", default=os.environ.get("ROLLCALL_DB_URL") or DEFAULT_URL,
+                        help=f"{help_text} (default: ROLLCALL_DB_URL, else {DEFAULT_URL})")
+
+
 def _existing_register(command: str, url: str):
     """The engine of an existing register, or None having said there is none."""
     from register.db import open_register
@@ -484,6 +491,8 @@ def cmd_reference(args) -> int:
     from register.db import open_register
     from register.reference import ReferenceError, load_postcode_directory
 
+    if _existing_register("reference", args.db) is None:
+        return 1
     try:
         got = load_postcode_directory(open_register(args.db), Path(args.directory), Path(args.la_codes), args.version)
     except (ReferenceError, OSError, ValueError) as exc:
@@ -530,6 +539,8 @@ def cmd_serve(args) -> int:
     """The casework service on this register, under gunicorn (docs/operations.md)."""
     from casework.users import setup
 
+    if _existing_register("serve", args.db) is None:
+        return 1
     setup(args.db)
     argv = [str(Path(sys.executable).with_name("gunicorn")), "casework.wsgi:application",
             "--bind", f"{args.host}:{args.port}", "--workers", str(args.workers), "--access-logfile", "-",
@@ -543,6 +554,8 @@ def cmd_serve(args) -> int:
 def cmd_users(args) -> int:
     from casework.users import UserError, add_user, disable_user, list_users, setup, totp_secret
 
+    if _existing_register("users", args.db) is None:
+        return 1
     setup(args.db)
     try:
         if args.action == "add":
@@ -584,12 +597,15 @@ def cmd_audit(args) -> int:
             print(f"rollcall audit verify: no key at {path}; give --key the checkpoint key (public or private)",
                   file=sys.stderr)
             return 2
-        verdict = audit.verify(engine, audit.load_public_key(path))
+        verdict = audit.verify(engine, audit.load_public_key(path), Path(args.anchor) if args.anchor else None)
+        for warning in verdict.warnings:
+            print(f"rollcall audit verify: warning: {warning}", file=sys.stderr)
         if not verdict.ok:
-            print(f"rollcall audit verify: FAILED at entry {verdict.entry_id}: {verdict.problem}", file=sys.stderr)
+            where = f"at entry {verdict.entry_id}" if verdict.entry_id else "the anchor"
+            print(f"rollcall audit verify: FAILED {where}: {verdict.problem}", file=sys.stderr)
             return 1
-        print(f"the audit log holds {verdict.entries} entries and {verdict.checkpoints} signed checkpoints, "
-              "all as written")
+        print(f"the audit log holds {verdict.entries} entries and {verdict.checkpoints} signed checkpoints "
+              f"({verdict.anchored} of them anchored outside the database), all as written")
         return 0
     if args.action == "checkpoint":
         signed = audit.checkpoint(engine)
@@ -741,7 +757,7 @@ def parser() -> argparse.ArgumentParser:
     r = sub.add_parser("run", help="process every complete extract and update the register")
     r.add_argument("--landing", help="folder of <provider>/inbox and outbox folders")
     r.add_argument("--sftp", help="YAML file naming the SFTP providers to collect from")
-    r.add_argument("--db", default=DEFAULT_URL, help="register database URL (SQLite or PostgreSQL)")
+    _db_option(r)
     r.add_argument("--archive", default=DEFAULT_ARCHIVE, help="where raw files are archived by checksum")
     r.add_argument("--as-of", type=_date, help="date for the CME list (default today)")
     r.add_argument("--relink", choices=["auto", "full"], default=os.environ.get("ROLLCALL_RELINK", "auto"),
@@ -753,7 +769,7 @@ def parser() -> argparse.ArgumentParser:
 
     e = sub.add_parser("export", help="write the register or the CME list as CSV")
     e.add_argument("what", choices=["register", "cme"])
-    e.add_argument("--db", default=DEFAULT_URL)
+    _db_option(e)
     e.add_argument("--out", required=True)
     e.add_argument("--as-of", type=_date)
     e.add_argument("--include-shielded", action="store_true",
@@ -764,7 +780,7 @@ def parser() -> argparse.ArgumentParser:
     h.add_argument("action", choices=["list", "release", "reject"])
     h.add_argument("ledger_id", nargs="?", type=int)
     h.add_argument("--reason", help="why it is rejected (goes to the provider's receipt)")
-    h.add_argument("--db", default=DEFAULT_URL)
+    _db_option(h)
     h.set_defaults(fn=cmd_held)
 
     ref = sub.add_parser("reference", help="load reference data into the register")
@@ -773,7 +789,7 @@ def parser() -> argparse.ArgumentParser:
     pc.add_argument("--directory", required=True, help="ONS postcode directory CSV (ONSPD or NSPL)")
     pc.add_argument("--la-codes", required=True, help="CSV of district code (lad_code) to 3-digit la_code")
     pc.add_argument("--version", help="a label for this version (default: the directory's file name)")
-    pc.add_argument("--db", default=DEFAULT_URL)
+    _db_option(pc)
     pc.set_defaults(fn=cmd_reference)
 
     v = sub.add_parser("validate", help="check one extract offline, as its receipt would")
@@ -781,8 +797,7 @@ def parser() -> argparse.ArgumentParser:
     v.set_defaults(fn=cmd_validate)
 
     srv = sub.add_parser("serve", help="run the casework service (match review, CME cases) on this register")
-    srv.add_argument("--db", default=os.environ.get("ROLLCALL_DB_URL") or DEFAULT_URL,
-                     help="the register (default: ROLLCALL_DB_URL, which keeps a password out of the process list)")
+    _db_option(srv)
     srv.add_argument("--host", default="127.0.0.1")
     srv.add_argument("--port", type=int, default=8000)
     srv.add_argument("--workers", type=int, default=2)
@@ -796,51 +811,53 @@ def parser() -> argparse.ArgumentParser:
     u.add_argument("--la", action="append", help="an authority's 3-digit LA code (repeat for more than one)")
     u.add_argument("--shielded", action="store_true", help="may see shielded children's location")
     u.add_argument("--surname", help="the user's surname (unusual access: looking up a child who shares it)")
-    u.add_argument("--db", default=DEFAULT_URL)
+    _db_option(u)
     u.set_defaults(fn=cmd_users)
 
     a = sub.add_parser("audit", help="the audit log: verify its chain and signed checkpoints, sign one now, show")
     a.add_argument("action", choices=["verify", "checkpoint", "show"])
     a.add_argument("--key", help="verify: the checkpoint key file, public or private (default: ROLLCALL_AUDIT_KEY_FILE)")
+    a.add_argument("--anchor", help="verify: the checkpoints' copy outside the database (default: "
+                                    "ROLLCALL_AUDIT_ANCHOR, else the file beside the key named after the register)")
     a.add_argument("--user", help="show: one user's entries")
     a.add_argument("--child", help="show: the entries naming one child")
     a.add_argument("--limit", type=int, default=200)
-    a.add_argument("--db", default=DEFAULT_URL)
+    _db_option(a)
     a.set_defaults(fn=cmd_audit)
 
     ret = sub.add_parser("retention", help="delete what has outlived its retention period (as the weekly job does)")
     ret.add_argument("--today", type=_date, help="the date to count from (default: today)")
-    ret.add_argument("--db", default=DEFAULT_URL)
+    _db_option(ret)
     ret.set_defaults(fn=cmd_retention)
 
     hist = sub.add_parser("history", help="every change to a child (created, records joined and left, merges, "
                                           "splits, retired) with its time and cause")
     hist.add_argument("child_id")
-    hist.add_argument("--db", default=DEFAULT_URL)
+    _db_option(hist)
     hist.set_defaults(fn=cmd_history)
 
     sar = sub.add_parser("sar", help="a subject access report: everything held about one child, as JSON")
     sar.add_argument("child_id")
     sar.add_argument("--out", required=True, help="the file to write (owner-only)")
-    sar.add_argument("--db", default=DEFAULT_URL)
+    _db_option(sar)
     sar.set_defaults(fn=cmd_sar)
 
     bk = sub.add_parser("backup", help="back up the register database and the raw archive into a new folder")
     bk.add_argument("--out", required=True, help="a new (or empty) folder; made owner-only")
     bk.add_argument("--archive", default=DEFAULT_ARCHIVE)
-    bk.add_argument("--db", default=DEFAULT_URL)
+    _db_option(bk)
     bk.set_defaults(fn=cmd_backup)
 
     rs = sub.add_parser("restore", help="restore a backup into an empty database and archive folder")
     rs.add_argument("backup", help="the backup's folder")
     rs.add_argument("--archive", default=DEFAULT_ARCHIVE)
-    rs.add_argument("--db", default=DEFAULT_URL)
+    _db_option(rs)
     rs.set_defaults(fn=cmd_restore)
 
     dbp = sub.add_parser("db", help="the register database: grant the service's PostgreSQL role its rights")
     dbp.add_argument("action", choices=["grant"])
     dbp.add_argument("role", help="the role the casework service and the pipeline connect as")
-    dbp.add_argument("--db", default=DEFAULT_URL, help="the register's URL, as its owner")
+    _db_option(dbp, "the register's URL, as its owner")
     dbp.set_defaults(fn=cmd_grant)
 
     g = sub.add_parser("generate", help="write synthetic extracts and their ground truth")
@@ -866,6 +883,9 @@ class _CurrentStderr(logging.StreamHandler):
 
 
 def main(argv: list[str] | None = None) -> int:
+    from register.private import owner_only_umask
+
+    owner_only_umask()
     root = logging.getLogger()
     if not any(isinstance(h, _CurrentStderr) for h in root.handlers):
         handler = _CurrentStderr()

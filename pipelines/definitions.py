@@ -13,6 +13,9 @@ from assets.retention import retention
 from pipelines.alerts import check_failure_alert, run_failure_alert
 from pipelines.resources import resources_from_env
 from pipelines.sensors import cme_watch, inbox_sensor, relink_sensor, review_sensor
+from register.private import owner_only_umask
+
+owner_only_umask()  # a run worker's compute logs and storage are its owner's only, like every file Rollcall writes
 
 PIPELINE_ASSETS = [raw_extracts, validate_extracts, provider_deliveries, standardised_records, links, children,
                    cme_flags]

@@ -204,12 +204,16 @@ def _drop_stale_batch_copies(url: str) -> None:
 
 
 APPEND_ONLY_TABLES = ("audit_log", "audit_children", "audit_checkpoints")
+# Read only for the service: the audit log's head moves by the database's own trigger as entries
+# are added (migration 0021); the schema's version moves only when its owner migrates it.
+READ_ONLY_TABLES = ("audit_head", "alembic_version")
 
 
 def grant_service_role(engine: Engine, role: str) -> list[str]:
     """On PostgreSQL, give the service's database role (which should not own the tables) what
-    it needs: read and write on the register's tables, but on the audit log's tables only read
-    and insert, never update or delete. Returns the statements run."""
+    it needs and no more: read and write on the register's tables; on the audit log's tables
+    read and insert, never update or delete; on the log's head and the schema's version, read
+    only. Returns the statements run."""
     from sqlalchemy import inspect, text
 
     if engine.dialect.name != "postgresql":
@@ -221,7 +225,9 @@ def grant_service_role(engine: Engine, role: str) -> list[str]:
         for table in sorted(tables):
             name = engine.dialect.identifier_preparer.quote(table)
             done.append(f"REVOKE ALL ON {name} FROM {quoted}")
-            if table in APPEND_ONLY_TABLES:
+            if table in READ_ONLY_TABLES:
+                done.append(f"GRANT SELECT ON {name} TO {quoted}")
+            elif table in APPEND_ONLY_TABLES:
                 done.append(f"GRANT SELECT, INSERT ON {name} TO {quoted}")
             else:
                 done.append(f"GRANT SELECT, INSERT, UPDATE, DELETE ON {name} TO {quoted}")

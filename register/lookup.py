@@ -51,6 +51,18 @@ def child_visible(engine, child_id: str, la_codes: list[str]) -> bool:
                                                      CmeFlag.la_code.in_(la_codes)).limit(1)).first() is not None
 
 
+def child_authorities(engine, child_id: str) -> set[str]:
+    """The authorities a child belongs to: those of the child's records (as in_authorities()
+    reads them) and of the child's CME flags."""
+    with engine.connect() as conn:
+        found = {la for feed, provider, residence_la in conn.execute(
+            select(SourceRecord.feed, SourceRecord.provider, SourceRecord.residence_la)
+            .where(SourceRecord.child_id == child_id).distinct())
+            for la in ([provider] if feed == "la" else [provider[:3]] if feed == "school" else [residence_la]) if la}
+        found |= set(conn.execute(select(CmeFlag.la_code).where(CmeFlag.child_id == child_id).distinct()).scalars())
+    return found
+
+
 def in_caseload(engine, child_id: str, la_codes: list[str]) -> bool:
     """A child is in a user's caseload when the child has a CME case in one of the user's
     authorities, or a pair waiting for review touches one of the child's records. Opening any
@@ -80,8 +92,11 @@ class ChildPage:
     notes: list[str] = field(default_factory=list)
 
 
+# What is withheld of a shielded child: where they live, and where they go to school or see a GP
+# (a UPN's digits name the authority and the school that issued it). Pages link records by
+# their opaque row reference, never by record key (which names the provider).
 LOCATION_FIELDS = ("address_line1", "address_line2", "town", "postcode", "provider", "residence_la",
-                   "destination_laestab")
+                   "destination_laestab", "upn", "former_upn")
 
 
 def child_page(engine, child_id: str, la_codes: list[str], may_see_shielded: bool) -> ChildPage | None:
@@ -146,6 +161,12 @@ def cme_list(engine, la_codes: list[str], as_of: date | None = None) -> tuple[da
     return when, [{"child_id": r.child_id, "la_code": r.la_code, "reason": r.reason,
                    "possible_match_in_review": r.possible_match_in_review, "first_flagged": r.first_flagged,
                    "days_missing": (when - r.first_flagged).days} for r in rows]
+
+
+def record_key_of(engine, ref: int) -> str | None:
+    """The record key behind a page's opaque record reference (a source row's id)."""
+    with engine.connect() as conn:
+        return conn.execute(select(SourceRecord.record_key).where(SourceRecord.id == ref)).scalar()
 
 
 def _record_of(s, key: str):
@@ -258,7 +279,7 @@ def pair_for_review(engine, pair_id: int, la_codes: list[str], may_see_shielded:
             values = [str(getattr(rec, c)) for c in cols if getattr(rec, c) not in (None, "")]
             return " / ".join(values)
         part = explanation.get(name, {})
-        hide = withheld and name == "postcode"
+        hide = withheld and name in ("postcode", "upn")
         fields.append({"name": label, "left": "Withheld" if hide else shown(left[0]),
                        "right": "Withheld" if hide else shown(right[0]),
                        "level": part.get("level", ""), "weight": part.get("weight")})
@@ -269,6 +290,7 @@ def pair_for_review(engine, pair_id: int, la_codes: list[str], may_see_shielded:
             "ruling": pair.analyst_decision, "model_id": pair.model_id, "location_withheld": withheld,
             "sources": {k: ("withheld" if withheld else f"{v[0].feed} {v[0].provider}") for k, v in side.items()},
             "children": {k: v[0].child_id for k, v in side.items()},
+            "refs": {k: v[0].id for k, v in side.items()},
             "extract_dates": {k: v[1] for k, v in side.items()}}
 
 
@@ -301,7 +323,7 @@ def record_candidates(engine, record_key: str, la_codes: list[str], may_see_shie
     def brief(row) -> dict:
         rec, extract_date = row
         withheld = not may_see_shielded and scope.covers(rec.record_key, rec.child_id)
-        return {"record_key": rec.record_key, "child_id": rec.child_id, "active": rec.active,
+        return {"ref": rec.id, "child_id": rec.child_id, "active": rec.active,
                 "name": " ".join(x for x in (rec.forename, rec.middle_names, rec.surname) if x),
                 "dob": rec.dob, "sex": rec.sex, "extract_date": extract_date,
                 "source": rec.feed if withheld else f"{rec.feed} {rec.provider}",
@@ -333,8 +355,8 @@ def search_children(engine, query: str, la_codes: list[str], limit: int = 20,
                     may_see_shielded: bool = False) -> list[str]:
     """Children found by an exact identifier (a child id, a UPN or an NHS number) or by a
     postcode, only those visible in these authorities: a child elsewhere is not found, not even
-    as a count. An old child id finds the child its records went to. A search by postcode never
-    finds a shielded child for a user without shielded-records access (as the NHS spine does
+    as a count. An old child id finds the child its records went to. A search by postcode or UPN
+    never finds a shielded child for a user without shielded-records access (as the NHS spine does
     for its S flag): their location must not be inferable from the answer."""
     import pandas as pd
 
@@ -354,8 +376,15 @@ def search_children(engine, query: str, la_codes: list[str], limit: int = 20,
         return sorted(c for c in found if child_visible(engine, c, la_codes))[:limit]
     with engine.connect() as conn:
         found = set(conn.execute(select(SourceRecord.child_id).where(
-            or_(SourceRecord.child_id == q, SourceRecord.upn == q, SourceRecord.former_upn == q,
-                SourceRecord.nhs_number == q), SourceRecord.child_id.is_not(None)).limit(100)).scalars())
+            or_(SourceRecord.child_id == q, SourceRecord.nhs_number == q), SourceRecord.child_id.is_not(None))
+            .limit(100)).scalars())
+        by_upn = set(conn.execute(select(SourceRecord.child_id).where(
+            or_(SourceRecord.upn == q, SourceRecord.former_upn == q), SourceRecord.child_id.is_not(None))
+            .limit(100)).scalars())
+    if by_upn and not may_see_shielded:
+        # A UPN names the school that issued it: finding a shielded child by it would place them.
+        by_upn -= current_shield_scope(engine).child_ids
+    found |= by_upn
     now = current_child_id(engine, q)
     if now:
         found.add(now)

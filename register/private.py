@@ -52,3 +52,11 @@ def fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def owner_only_umask() -> None:
+    """Every file this process (and each process it starts) creates from now on is its owner's
+    only: Dagster's run storage and compute logs, which Rollcall does not open itself, included.
+    Called where a Rollcall process starts: the command line, and Dagster's code locations and
+    run workers as they load the definitions (systemd's units also set UMask=0077)."""
+    os.umask(0o077)

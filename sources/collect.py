@@ -127,11 +127,28 @@ def _reject_unread(source, provider: str, engine, report: CollectionReport, csv:
         source.remove(provider, csv.name)
 
 
+def _reject_not_a_file(source, provider: str, engine, report: CollectionReport, entry: InboxFile) -> None:
+    """An inbox entry that is not a file of its own (a symbolic or hard link, a named pipe, a
+    device): rejected with a receipt without ever being opened, and taken out of the inbox (the
+    link or node only; whatever it points at is not touched)."""
+    row = ExtractFile(provider=provider, name=safe_label(entry.name), sha256="", size_bytes=0, archive_path="",
+                      collected_at=datetime.now(UTC).replace(tzinfo=None))
+    _record_rejection(source, provider, engine, report, row,
+                      f"this is a {entry.kind}, not a file of its own: upload the extract itself")
+    source.remove(provider, entry.name)
+    log.warning("provider %s: an inbox entry that is a %s was rejected unread", provider, entry.kind)
+
+
 def collect_provider(source: ExtractSource, provider: str, engine, archive: Path, report: CollectionReport,
                      max_bytes: int = DEFAULT_MAX_FILE_BYTES) -> None:
     """Collect every complete file (CSV and sidecar) in one provider's inbox; orphan sidecars
     are rejected; CSVs still waiting for their sidecar are counted and left alone."""
-    listing = {f.name: f for f in source.list_inbox(provider)}
+    listing = {}
+    for f in source.list_inbox(provider):
+        if f.kind == "file":
+            listing[f.name] = f
+        else:
+            _reject_not_a_file(source, provider, engine, report, f)
     pairs, orphans, waiting = complete_files(list(listing))
     report.waiting += waiting
     for orphan in orphans:
@@ -243,8 +260,10 @@ def _record(source: ExtractSource, provider: str, row: ExtractFile, csv: InboxFi
 
 
 def _unchanged(source: ExtractSource, provider: str, listed: InboxFile) -> bool:
+    """Still the file that was listed: the same size and time, and (where the source can tell)
+    the same file, not another put in its place with its size and time copied."""
     now = source.stat(provider, listed.name)
-    return now is not None and (now.size, now.mtime) == (listed.size, listed.mtime)
+    return now is not None and (now.size, now.mtime, now.ident) == (listed.size, listed.mtime, listed.ident)
 
 
 def _clear(source: ExtractSource, provider: str, csv: InboxFile, sidecar: InboxFile) -> None:

@@ -18,6 +18,26 @@ class InboxFile:
     name: str
     size: int
     mtime: float
+    # "file" for a regular file of its own; anything else (a symbolic link, a hard link to a file
+    # elsewhere, a named pipe, a device, a socket) is rejected with a receipt, never read.
+    kind: str = "file"
+    # What else tells this file from one put in its place under the same name, size and time
+    # (the local landing's inode and change time, which no client can set); () where unknown.
+    ident: tuple = ()
+
+
+def kind_of(mode: int, links: int = 1) -> str | None:
+    """What an inbox entry is, from its mode (lstat) and link count; None for a folder."""
+    if stat.S_ISREG(mode):
+        return "file" if links <= 1 else "hard link"
+    if stat.S_ISDIR(mode):
+        return None
+    return ("symbolic link" if stat.S_ISLNK(mode) else "named pipe" if stat.S_ISFIFO(mode) else
+            "device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "socket" if stat.S_ISSOCK(mode) else "other")
+
+
+def _listed(name: str, st: os.stat_result, kind: str) -> InboxFile:
+    return InboxFile(name, st.st_size, st.st_mtime, kind, (st.st_ino, st.st_ctime_ns))
 
 
 class ExtractSource(Protocol):
@@ -93,32 +113,37 @@ class LocalLanding:
         out = []
         for entry in os.scandir(self._inbox(provider)):
             try:
-                if entry.is_file(follow_symlinks=False):
-                    st = entry.stat(follow_symlinks=False)
-                    out.append(InboxFile(entry.name, st.st_size, st.st_mtime))
+                st = entry.stat(follow_symlinks=False)
             except FileNotFoundError:
                 continue  # gone between listing and stat (some clients upload under a temporary name)
+            kind = kind_of(st.st_mode, st.st_nlink)
+            if kind is not None:
+                out.append(_listed(entry.name, st, kind))
         return sorted(out, key=lambda f: f.name)
 
     def stat(self, provider: str, name: str) -> InboxFile | None:
+        """The file as it is now; None when it is gone or no longer a regular file of its own."""
         try:
             st = os.lstat(self._inbox(provider) / name)
         except FileNotFoundError:
             return None
-        return InboxFile(name, st.st_size, st.st_mtime) if stat.S_ISREG(st.st_mode) else None
+        return _listed(name, st, "file") if kind_of(st.st_mode, st.st_nlink) == "file" else None
 
     def _open(self, provider: str, name: str):
-        """The inbox file itself: a symlink put in its place after listing is never followed
-        (it counts as a file that vanished)."""
+        """The inbox file itself: a symlink put in its place after listing is never followed,
+        and a named pipe or device never waited on or read (each counts as a file that
+        vanished; the next listing rejects it with a receipt)."""
         try:
-            fd = os.open(self._inbox(provider) / name, os.O_RDONLY | os.O_NOFOLLOW)
+            fd = os.open(self._inbox(provider) / name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
         except OSError as exc:
-            if exc.errno == errno.ELOOP:
+            if exc.errno in (errno.ELOOP, errno.ENXIO, errno.EWOULDBLOCK):
                 raise FileNotFoundError(errno.ENOENT, "no longer a regular file") from None
             raise
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
+        st = os.fstat(fd)
+        if kind_of(st.st_mode, st.st_nlink) != "file":
             os.close(fd)
-            raise FileNotFoundError(errno.ENOENT, "no longer a regular file")
+            raise FileNotFoundError(errno.ENOENT, "no longer a regular file of its own")
+        os.set_blocking(fd, True)
         return os.fdopen(fd, "rb")
 
     def fetch(self, provider: str, name: str, dest: Path, limit: int | None = None) -> None:

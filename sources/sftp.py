@@ -8,7 +8,6 @@ import errno
 import logging
 import os
 import socket
-import stat
 import time
 import uuid
 from collections.abc import Callable
@@ -18,7 +17,7 @@ from pathlib import Path
 import paramiko
 import yaml
 
-from sources.landing import InboxFile, kept_name
+from sources.landing import InboxFile, kept_name, kind_of
 
 log = logging.getLogger("rollcall.sources.sftp")
 
@@ -234,8 +233,9 @@ class SftpSource:
                 if not _safe_remote_name(a.filename):
                     log.warning("SFTP provider %s: a name that is not a plain file name was ignored", provider)
                     continue
-                if a.st_mode is not None and stat.S_ISREG(a.st_mode):  # by mode, never by parsing longname
-                    out.append(InboxFile(a.filename, a.st_size or 0, float(a.st_mtime or 0)))
+                kind = kind_of(a.st_mode) if a.st_mode is not None else "other"  # by mode, never by longname
+                if kind is not None:
+                    out.append(InboxFile(a.filename, a.st_size or 0, float(a.st_mtime or 0), kind))
             return sorted(out, key=lambda f: f.name)
         return self._retry(provider, ls)
 
@@ -298,6 +298,8 @@ class SftpSource:
                 if getattr(exc, "errno", None) == 2:
                     return None
                 raise
+            if a.st_mode is not None and kind_of(a.st_mode) != "file":
+                return None  # no longer a regular file: the next listing rejects it
             return InboxFile(name, a.st_size or 0, float(a.st_mtime or 0))
         return self._retry(provider, st)
 

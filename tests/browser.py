@@ -38,10 +38,12 @@ class ServiceDidNotStart(RuntimeError):
 
 
 @contextmanager
-def serving(db: str, workers: int = 1, env: dict | None = None) -> Iterator[str]:
-    """`rollcall serve` on a free loopback port until the block ends; yields its URL."""
+def serving(db: str, workers: int = 1, env: dict | None = None, log: Path | None = None) -> Iterator[str]:
+    """`rollcall serve` on a free loopback port until the block ends; yields its URL. Its output
+    (the access log and any error) goes to `log` when given, for a test to read."""
     port = free_port()
-    output = tempfile.TemporaryFile()  # a file, not a pipe: a full pipe would stall the server
+    # A file, not a pipe: a full pipe would stall the server.
+    output = open(log, "w+b") if log is not None else tempfile.TemporaryFile()
     server = subprocess.Popen([sys.executable, "-m", "pipelines.cli", "serve", "--db", db, "--port", str(port),
                                "--workers", str(workers)], cwd=ROOT, env={**os.environ, **(env or {})},
                               stdout=output, stderr=subprocess.STDOUT, start_new_session=True)

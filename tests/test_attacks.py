@@ -8,6 +8,7 @@ another site, the security headers (HSTS when served over TLS), formula cells in
 from __future__ import annotations
 
 import csv
+import re
 import subprocess
 import sys
 import time
@@ -25,6 +26,8 @@ from synth.generate import generate
 from tests.browser import ROOT, serving, sign_in
 from tests.helpers import AS_OF
 
+pytestmark = pytest.mark.attacks
+
 PASSWORD = "Correct-horse-battery-9"
 SCRIPT = '<script>window.__pwned = 1</script>'
 IMG = '"><img src=x onerror="window.__pwned = 1">'
@@ -36,8 +39,8 @@ def rollcall(*args, stdin: str | None = None) -> subprocess.CompletedProcess:
 
 
 def add_user(db: str, name: str, roles: tuple[str, ...], la: str) -> bytes:
-    done = rollcall("users", "add", name, *[a for r in roles for a in ("--role", r)], "--la", la, "--db", db,
-                    stdin=PASSWORD + "\n")
+    done = rollcall("users", "add", name, *[a for r in roles for a in ("--role", r)],
+                    *[a for code in la.split(",") for a in ("--la", code)], "--db", db, stdin=PASSWORD + "\n")
     assert done.returncode == 0, done.stderr
     return key_bytes(next(x.split(": ", 1)[1] for x in done.stdout.splitlines() if x.startswith("or as a link")))
 
@@ -61,17 +64,64 @@ def target(tmp_path_factory):
         conn.execute(update(SourceRecord).where(SourceRecord.child_id == other).values(surname="=HYPERLINK(\"x\")"))
         theirs = next(c for c in conn.execute(select(CmeCase.id, CmeCase.child_id).where(CmeCase.la_code == "881")
                                               .order_by(CmeCase.id)) if not child_visible(engine, c.child_id, ["880"]))
-        their_record = conn.execute(select(SourceRecord.record_key, SourceRecord.upn, SourceRecord.nhs_number,
+        their_record = conn.execute(select(SourceRecord.id, SourceRecord.record_key, SourceRecord.upn, SourceRecord.nhs_number,
                                            SourceRecord.postcode, SourceRecord.la_child_id)
                                     .where(SourceRecord.child_id == theirs.child_id)).first()
         keys_880 = set(conn.execute(select(SourceRecord.record_key).where(in_authorities(["880"]))).scalars())
         their_pair = next((p.id for p in conn.execute(select(CandidatePair.id, CandidatePair.key_a, CandidatePair.key_b))
                            if not {p.key_a, p.key_b} & keys_880), None)
+    hidden = plant_shields(engine, avoid={case.child_id}, rather_not={other})
     keys = {name: add_user(db, name, ("cme_officer", "analyst", "auditor"), "880")
-            for name in ("eve", "mal", "rex", "zed", "sid")}
-    with serving(db, workers=2, env={"ROLLCALL_SECRET_KEY_FILE": str(home / "secret-key")}) as url:
+            for name in ("eve", "mal", "rex", "zed", "sid", "kim", "ned", "pat")}
+    keys["sol"] = add_user(db, "sol", ("cme_officer", "analyst", "shielded_access"), "880")
+    keys["two"] = add_user(db, "two", ("cme_officer", "analyst"), "880,881")
+    log = home / "service.log"
+    with serving(db, workers=2, env={"ROLLCALL_SECRET_KEY_FILE": str(home / "secret-key")}, log=log) as url:
         yield {"url": url, "db": db, "keys": keys, "home": home, "case": case, "formula_child": other,
-               "theirs": theirs, "their_record": their_record, "their_pair": their_pair}
+               "theirs": theirs, "their_record": their_record, "their_pair": their_pair, "hidden": hidden,
+               "log": log}
+
+
+def plant_shields(engine, avoid: set[str], rather_not: set[str]) -> dict:
+    """Shield two children of 880 as an authority's extract would: one on a school roll and
+    registered with a GP (in a review pair where there is one), and one with a CME case. Returns
+    them with every value that would place them: their schools' LAESTABs, GP practice codes, UPNs
+    and postcodes."""
+    from register.models import RegisterState
+    from register.shield import SCOPE_STATE
+
+    with engine.begin() as conn:
+        rows = conn.execute(select(SourceRecord.child_id, SourceRecord.feed, SourceRecord.provider,
+                                   SourceRecord.record_key).where(in_authorities(["880"]),
+                                                                  SourceRecord.active.is_(True))).all()
+        feeds: dict[str, set] = {}
+        for r in rows:
+            feeds.setdefault(r.child_id, set()).add(r.feed)
+        paired = {k for p in conn.execute(select(CandidatePair.key_a, CandidatePair.key_b)) for k in p}
+        with_pair = {r.child_id for r in rows if r.record_key in paired}
+        cased = set(conn.execute(select(CmeCase.child_id).where(CmeCase.la_code == "880")).scalars())
+        both = sorted(c for c, f in feeds.items() if {"school", "health"} <= f and c not in avoid | rather_not | cased)
+        at_school = next((c for c in both if c in with_pair), both[0])
+        missing = sorted(cased - avoid - {at_school}, key=lambda c: (c in rather_not, c))[0]
+        children = [at_school, missing]
+        children += sorted(with_pair - avoid - rather_not - set(children))[:1]  # one in a review pair
+        conn.execute(update(SourceRecord).where(SourceRecord.child_id.in_(children)).values(shielded=True))
+        conn.execute(RegisterState.__table__.delete().where(RegisterState.name == SCOPE_STATE))
+        placing = set()
+        for r in conn.execute(select(SourceRecord.feed, SourceRecord.provider, SourceRecord.upn,
+                                     SourceRecord.former_upn, SourceRecord.postcode, SourceRecord.destination_laestab)
+                              .where(SourceRecord.child_id.in_(children))):
+            placing |= {v for v in (r.upn, r.former_upn, r.postcode, r.destination_laestab) if v}
+            if r.feed != "la":
+                placing.add(r.provider)
+        nhs = set(conn.execute(select(SourceRecord.nhs_number).where(SourceRecord.child_id == at_school,
+                                                                     SourceRecord.nhs_number.is_not(None))).scalars())
+        upns = set(conn.execute(select(SourceRecord.upn).where(SourceRecord.child_id == at_school,
+                                                               SourceRecord.upn.is_not(None))).scalars())
+        case_id = conn.execute(select(CmeCase.id).where(CmeCase.child_id == missing)).scalar()
+    return {"at_school": at_school, "missing": missing, "children": children, "case": case_id,
+            "placing": placing - {""},
+            "nhs": sorted(nhs - {""}), "upns": sorted(upns - {""})}
 
 
 def signed_in(browser, target, name):
@@ -103,7 +153,7 @@ def test_another_authoritys_child_is_not_there_by_any_url_or_search(browser, tar
         "case": page.request.get(f"{url}/cases/{theirs.id}"),
         "case note": page.request.post(f"{url}/cases/{theirs.id}", form={
             "action": "note", "kind": "call", "text": "x", "csrfmiddlewaretoken": token}, headers=headers),
-        "record": page.request.get(f"{url}/records/{record.record_key}"),
+        "record": page.request.get(f"{url}/records/{record.id}"),
     }
     if target["their_pair"]:
         answers["pair"] = page.request.get(f"{url}/review/{target['their_pair']}")
@@ -150,10 +200,11 @@ def test_script_in_names_and_addresses_is_shown_as_text_on_every_page(browser, t
         page.get_by_role("button", name="Open the record").click()
     paths = [f"/children/{child}", f"/cases/{case}", "/cme", f"/search?q={child}", "/review"]
     with open_register(target["db"]).connect() as conn:
-        keys = conn.execute(select(SourceRecord.record_key).where(SourceRecord.child_id == child)).scalars().all()
+        rows = conn.execute(select(SourceRecord.id, SourceRecord.record_key).where(SourceRecord.child_id == child)).all()
+        keys = [r.record_key for r in rows]
         pairs = conn.execute(select(CandidatePair.id).where(CandidatePair.key_a.in_(keys) |
                                                             CandidatePair.key_b.in_(keys))).scalars().all()
-    paths += [f"/records/{keys[0]}"] + [f"/review/{p}" for p in pairs]
+    paths += [f"/records/{rows[0].id}"] + [f"/review/{p}" for p in pairs]
     for path in paths:
         page.goto(url + path)
         assert page.evaluate("() => window.__pwned") is None, path
@@ -256,3 +307,184 @@ def test_no_export_cell_runs_as_a_formula(target, tmp_path):
     assert rollcall("export", "register", "--db", target["db"], "--out", str(out)).returncode == 0
     with open(out, newline="") as fh:
         assert not [v for r in csv.reader(fh) for v in r if v and v[0] in "=+-@"]
+
+
+def reason_given(page, url: str, child: str, token: str) -> None:
+    """Open a child outside the caseload as the service asks: say why first."""
+    page.request.post(f"{url}/children/{child}", form={"reason": "checking a school place enquiry",
+                                                       "csrfmiddlewaretoken": token}, headers={"Referer": url + "/"})
+
+
+def everything_shown(answers) -> str:
+    return "\n".join(f"{path} {a.status} {a.headers_array} {a.text()}" for path, a in answers)
+
+
+def test_a_shielded_childs_school_gp_and_upn_reach_no_page_link_form_header_or_log_line(browser, target):
+    hidden, url = target["hidden"], target["url"]
+    assert hidden["placing"], "the planted children have schools, practices, UPNs or postcodes to withhold"
+    context, page = signed_in(browser, target, "kim")  # an analyst and CME officer without shielded access
+    token = csrf(context)
+    for child in hidden["children"]:
+        reason_given(page, url, child, token)
+    answers = []
+
+    def get(path: str):
+        answers.append((path, page.request.get(url + path)))
+        return answers[-1][1]
+
+    for child in hidden["children"]:
+        body = get(f"/children/{child}").text()
+        assert "location is withheld" in body, child
+        for ref in sorted(set(re.findall(r'href="/records/([^"]+)"', body))):
+            record = get(f"/records/{ref}").text()
+            for pair in sorted(set(re.findall(r'href="/review/([0-9]+)"', record))):
+                get(f"/review/{pair}")
+                get(f"/review/{pair}?score=shown")
+        for pair in sorted(set(re.findall(r'href="/review/([0-9]+)"', body))):
+            get(f"/review/{pair}")
+        get(f"/search?q={child}")
+        get(f"/audit?child={child}")
+        # An error on the page's forms comes back to the page, withheld as before.
+        answers.append(("split", page.request.post(f"{url}/children/{child}/cluster", form={
+            "action": "split", "record": "0", "reason": "", "csrfmiddlewaretoken": token},
+            headers={"Referer": url + "/"})))
+    assert any(p.startswith("/records/") for p, _ in answers) and any(p.startswith("/review/") for p, _ in answers)
+    for nhs in hidden["nhs"]:
+        assert hidden["at_school"] in get(f"/search?q={nhs}").text(), "found by NHS number, which places no one"
+    for upn in hidden["upns"]:
+        found = page.request.get(f"{url}/search", params={"q": upn}).text()
+        assert f"/children/{hidden['at_school']}" not in found, "a UPN names the school: no shielded child by it"
+    for path in (f"/cases/{hidden['case']}", "/cme", "/cme?status=closed", "/cme/dfe-counts.csv", "/review", "/"):
+        get(path)
+    assert [(p, a.status) for p, a in answers if a.status not in (200, 302, 404)] == []
+    shown = everything_shown(answers)
+    time.sleep(1)  # the access log is written as each request ends
+    logged = target["log"].read_text()
+    assert [v for v in sorted(hidden["placing"]) if v in shown] == [], "withheld from every page, link and form"
+    assert [v for v in sorted(hidden["placing"]) if v in logged] == [], "and from the service's log"
+    context.close()
+
+    # A user with shielded-records access sees the same child's school: the values were there to leak.
+    context, page = signed_in(browser, target, "sol")
+    reason_given(page, url, hidden["at_school"], csrf(context))
+    seen = page.request.get(f"{url}/children/{hidden['at_school']}").text()
+    assert [v for v in sorted(hidden["placing"]) if v in seen], "shown to shielded-records access"
+    context.close()
+
+
+def test_every_view_that_shows_a_child_audits_its_error_paths_and_keeps_the_caseload_rule(browser, target):
+    """Each error path of each form that shows a child: the answer is a redirect to the page
+    (which asks why first, or audits the look), or a page whose look is audited like the page."""
+    from register.audit import entries
+    from register.lookup import in_caseload
+
+    engine = open_register(target["db"])
+    url = target["url"]
+    context, page = signed_in(browser, target, "ned")
+    token = csrf(context)
+    headers = {"Referer": url + "/"}
+    with engine.connect() as conn:
+        keys_880 = set(conn.execute(select(SourceRecord.record_key).where(in_authorities(["880"]))).scalars())
+        outside = next(c for c in conn.execute(select(SourceRecord.child_id).where(
+            in_authorities(["880"]), SourceRecord.active.is_(True)).distinct().order_by(SourceRecord.child_id)).scalars()
+            if c not in target["hidden"]["children"] and not in_caseload(engine, c, ["880"]))
+        pair = next(p for p in conn.execute(select(CandidatePair.id, CandidatePair.key_a, CandidatePair.key_b,
+                                                   CandidatePair.version)
+                                            .where(CandidatePair.analyst_decision.is_(None)).order_by(CandidatePair.id))
+                    if {p.key_a, p.key_b} & keys_880)
+        name = conn.execute(select(SourceRecord.surname).where(SourceRecord.child_id == outside)).scalar()
+    case = target["case"]
+
+    def looks(child: str) -> int:
+        return len([e for e in entries(engine, child_id=child) if e["action"].startswith("view")])
+
+    # The cluster forms of a child outside the caseload: back to the page, which asks why first.
+    unseen = looks(outside)
+    for form in ({"action": "split", "record": "0", "reason": ""},
+                 {"action": "split", "record": "0", "reason": "a different child entirely"},
+                 {"action": "merge", "other_child": "RC9999999999", "reason": "same child"},
+                 {"action": "merge", "other_child": "", "reason": ""}):
+        answer = page.request.post(f"{url}/children/{outside}/cluster", form={**form, "csrfmiddlewaretoken": token},
+                                   headers=headers, max_redirects=0)
+        assert answer.status == 302 and answer.headers["location"] == f"/children/{outside}", form
+        assert name not in answer.text()
+        followed = page.request.get(url + answer.headers["location"])
+        assert "Why are you opening this" in followed.text() and name not in followed.text(), form
+    assert looks(outside) == unseen, "nothing shown, so no look"
+    # Once the user has said why: the error shows on the page, and the page's look is audited.
+    reason_given(page, url, outside, token)
+    for form, error in (({"action": "split", "record": "0", "reason": "x" * 12}, "choose a current record"),
+                        ({"action": "merge", "other_child": "RC9999999999", "reason": "same child"}, "another child")):
+        before = looks(outside)
+        answer = page.request.post(f"{url}/children/{outside}/cluster", form={**form, "csrfmiddlewaretoken": token},
+                                   headers=headers)
+        assert answer.status == 200 and error in answer.text() and name in answer.text(), form
+        assert looks(outside) == before + 1, form
+    # The review pair's error paths: each answer that shows both records is an audited look.
+    children = set()
+    with engine.connect() as conn:
+        for key in (pair.key_a, pair.key_b):
+            children.add(conn.execute(select(SourceRecord.child_id).where(SourceRecord.record_key == key)).scalar())
+    for form, status in (({"decision": "maybe", "version": str(pair.version)}, 400),
+                         ({"decision": "same", "version": str(pair.version + 7), "reason": "x"}, 409),
+                         ({"decision": "same", "version": "9" * 30, "reason": "x"}, 409),
+                         ({"action": "undo", "version": "1"}, 409),
+                         ({"decision": "same", "version": str(pair.version), "score_shown": "1"}, None)):
+        before = {c: looks(c) for c in children}
+        answer = page.request.post(f"{url}/review/{pair.id}", form={**form, "csrfmiddlewaretoken": token},
+                                   headers=headers, max_redirects=0)
+        if answer.status in (301, 302):
+            continue  # decided (the reason was not needed): the page it goes to audits itself
+        assert status is None or answer.status == status, (form, answer.status)
+        after = entries(engine, child_id=sorted(children)[0])[0]
+        assert after["action"] == "view_pair" and after["detail"].get("error"), form
+        assert all(looks(c) == before[c] + 1 for c in children), form
+    # The case page's error paths.
+    for form, status in (({"action": "note", "kind": "telepathy", "text": "x"}, 400),
+                         ({"action": "note", "kind": "call", "text": "  "}, 400),
+                         ({"action": "close", "outcome": "vanished", "version": "0"}, 400),
+                         ({"action": "close", "outcome": "ON_ROLL_HERE", "version": "999"}, 409)):
+        before = looks(case.child_id)
+        answer = page.request.post(f"{url}/cases/{case.id}", form={**form, "csrfmiddlewaretoken": token},
+                                   headers=headers, max_redirects=0)
+        assert answer.status in (400, 409) and (status is None or answer.status == status), (form, answer.status)
+        assert looks(case.child_id) == before + 1, form
+    # Break-glass without a reason goes back to the page.
+    answer = page.request.post(f"{url}/children/{outside}/break-glass", form={"reason": "", "csrfmiddlewaretoken": token},
+                               headers=headers, max_redirects=0)
+    assert answer.status in (302, 404)
+    context.close()
+
+
+def test_out_of_range_numbers_are_no_page_and_every_signed_in_answer_is_no_store(browser, target):
+    context, page = signed_in(browser, target, "pat")
+    url = target["url"]
+    for path in ("/cme?page=" + "9" * 30, "/cme?page=0", "/cme?page=-1", "/cme?page=x", "/cases/" + "9" * 23,
+                 "/review/" + "9" * 23, "/records/" + "9" * 23, "/children/" + "9" * 40):
+        answer = page.request.get(url + path)
+        assert answer.status == 404, (path, answer.status)
+    assert "Traceback" not in target["log"].read_text() and "Internal Server Error" not in target["log"].read_text()
+    child, case = target["case"].child_id, target["case"].id
+    for path in ("/", f"/children/{child}", f"/cases/{case}", "/cme", "/cme/dfe-counts.csv", "/review", "/search?q=x",
+                 "/audit", "/providers", "/records/1", "/cases/1"):
+        answer = page.request.get(url + path)
+        assert "no-store" in answer.headers.get("cache-control", ""), (path, answer.headers.get("cache-control"))
+    context.close()
+
+
+def test_break_glass_alerts_the_childs_authority_not_every_authority_of_the_user(browser, target):
+    from register.access_alerts import alerts_for
+    from register.lookup import child_authorities
+
+    engine = open_register(target["db"])
+    child, url = target["hidden"]["at_school"], target["url"]
+    assert child_authorities(engine, child) & {"880", "881"} == {"880"}
+    context, page = signed_in(browser, target, "two")  # works for 880 and 881
+    token = csrf(context)
+    reason_given(page, url, child, token)
+    page.request.post(f"{url}/children/{child}/break-glass", form={
+        "reason": "police welfare check this afternoon", "csrfmiddlewaretoken": token}, headers={"Referer": url + "/"})
+    (alert,) = [a for a in alerts_for(engine, None) if a["rule"] == "break_glass" and a["actor"] == "two"]
+    assert alert["la_codes"] == ["880"], alert
+    assert [a for a in alerts_for(engine, ["881"]) if a["actor"] == "two"] == [], "881's privacy officer is not told"
+    context.close()

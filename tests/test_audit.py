@@ -36,10 +36,10 @@ def tamper(engine, *statements: str) -> None:
     """What an attacker holding the tables' owner could do: lift the triggers and change rows."""
     with engine.begin() as conn:
         if engine.dialect.name == "postgresql":
-            for table in ("audit_log", "audit_children"):
+            for table in ("audit_log", "audit_children", "audit_checkpoints"):
                 conn.execute(text(f"ALTER TABLE {table} DISABLE TRIGGER USER"))
         else:
-            for table in ("audit_log", "audit_children"):
+            for table in ("audit_log", "audit_children", "audit_checkpoints"):
                 for what in ("update", "delete"):
                     conn.execute(text(f"DROP TRIGGER IF EXISTS {table}_no_{what}"))
         for statement in statements:
@@ -123,6 +123,62 @@ def test_entries_cut_from_the_end_are_found(logged):
     assert found.entry_id == 9 and "deleted" in found.problem, found
 
 
+def rewrite_without(engine, actor: str) -> list[str]:
+    """The statements of the attack the third security review made: delete every checkpoint,
+    delete one user's entries, number and chain the rest again, and move the head."""
+    from sqlalchemy import select
+
+    from register.models import AuditEntry
+
+    with engine.connect() as conn:
+        kept = [r for r in conn.execute(select(AuditEntry).order_by(AuditEntry.id)) if r.actor != actor]
+        children = {r.id: r.children for r in kept}
+    statements = ["DELETE FROM audit_checkpoints", "DELETE FROM audit_children", "DELETE FROM audit_log"]
+    prev = audit.GENESIS
+    for new_id, r in enumerate(kept, 1):
+        digest = audit.entry_hash(prev, new_id, r.at, r.actor, r.source, r.action, children[r.id], r.detail, r.reason)
+        statements.append(AuditEntry.__table__.insert().values(
+            id=new_id, at=r.at, actor=r.actor, source=r.source, action=r.action, children=children[r.id],
+            detail=r.detail, reason=r.reason, prev_hash=prev, hash=digest))
+        for child in (children[r.id] or "").split():
+            statements.append(text(f"INSERT INTO audit_children (entry_id, child_id) VALUES ({new_id}, '{child}')"))
+        prev = digest
+    statements.append(text(f"UPDATE audit_head SET entry_id = {len(kept)}, hash = '{prev}'"))
+    return statements
+
+
+def test_a_log_rewritten_without_its_checkpoints_is_caught_by_the_anchor_outside_the_database(logged):
+    anchor = audit.anchor_file(logged)
+    lines = anchor.read_text().splitlines()
+    assert len(lines) == 3 and oct(anchor.stat().st_mode & 0o777) == "0o600", "every checkpoint copied, owner-only"
+    tamper(logged, *rewrite_without(logged, "user1"))
+    done = cli_verify(logged)
+    assert done.returncode == 1 and "outside the database" in done.stderr, done.stderr
+    assert "all as written" not in done.stdout
+
+
+def test_a_log_rewritten_without_its_checkpoints_or_its_anchor_fails_the_checkpoint_policy(logged):
+    audit.anchor_file(logged).unlink()
+    tamper(logged, *rewrite_without(logged, "user1"))
+    found = verdict(logged)  # as the register's writers have it: a checkpoint every 3 entries
+    assert not found.ok and "went without a checkpoint" in found.problem and found.entry_id == 1, found
+    assert found.entries == 7 and found.checkpoints == 0
+
+
+def test_unsigned_entries_older_than_a_day_fail_and_a_days_old_checkpoint_brings_a_new_one(logged, monkeypatch):
+    from datetime import timedelta
+
+    assert verdict(logged).ok  # entry 10 is unsigned, but new
+    later = audit.utc_now() + timedelta(hours=26)
+    key = audit.load_public_key(audit.key_file())
+    found = audit.verify(logged, key, now=later)
+    assert not found.ok and "unsigned since" in found.problem and found.entry_id == 10, found
+    monkeypatch.setattr(audit, "utc_now", lambda: later)  # a day after the newest checkpoint
+    assert audit.record(logged, "user0", "view_child") == 11
+    found = audit.verify(logged, key, now=later)
+    assert found.ok and found.checkpoints == 4, "a day since the last checkpoint: the entry is signed at once"
+
+
 def test_a_checkpoint_signed_with_another_key_is_refused(logged, tmp_path, monkeypatch):
     monkeypatch.setenv("ROLLCALL_AUDIT_KEY_FILE", str(tmp_path / "another-key"))
     audit.record(logged, "user0", "view_child")
@@ -147,7 +203,9 @@ def test_the_services_postgresql_role_can_insert_and_read_the_log_but_never_chan
         assert audit.record(service, "ava", "view_child", children=["RC0000000001"]) == 12
         assert len(audit.entries(service)) == 12
         for statement in ("UPDATE audit_log SET actor = 'x' WHERE id = 1", "DELETE FROM audit_log WHERE id = 1",
-                          "DELETE FROM audit_children", "UPDATE audit_checkpoints SET signature = ''"):
+                          "DELETE FROM audit_children", "UPDATE audit_checkpoints SET signature = ''",
+                          "UPDATE audit_head SET entry_id = 1", "DELETE FROM audit_head",
+                          "UPDATE alembic_version SET version_num = '0001'"):
             with pytest.raises(Exception, match="permission denied"), service.begin() as conn:
                 conn.execute(text(statement))
         with service.begin() as conn:  # and the register's other tables as usual

@@ -130,3 +130,45 @@ def test_the_demo_refuses_a_folder_it_did_not_make(tmp_path):
     p = cli("demo", "--home", str(production), "--children", "50", "--no-sftp")
     assert p.returncode == 2 and "did not make" in p.stderr
     assert (production / "rollcall.sqlite").read_bytes() == b"the real register"
+
+
+def cli_env(*args, env: dict, stdin: str | None = None, cwd=None):
+    full = {**{k: v for k, v in os.environ.items() if k not in ("DAGSTER_HOME", "ROLLCALL_DB_URL")}, **env}
+    return subprocess.run([ROLLCALL, *args], capture_output=True, text=True, cwd=cwd, env=full, input=stdin,
+                          timeout=600)
+
+
+# Every command that reads or changes an existing register (all but run, demo and restore).
+ON_A_REGISTER = [("users", "add", "nobody", "--role", "analyst", "--la", "880"), ("users", "list"),
+                 ("audit", "verify"), ("audit", "show"), ("audit", "checkpoint"), ("history", "RC0000000001"),
+                 ("sar", "RC0000000001", "--out", "sar.json"), ("held", "list"), ("export", "cme", "--out", "c.csv"),
+                 ("retention",), ("backup", "--out", "backup"), ("db", "grant", "someone"),
+                 ("reference", "postcodes", "--directory", "d.csv", "--la-codes", "l.csv"), ("serve", "--port", "1")]
+
+
+def test_every_command_reads_the_register_from_rollcall_db_url_and_refuses_one_that_does_not_exist(pg_url, tmp_path):
+    """A PostgreSQL password in ROLLCALL_DB_URL, never on the command line; and a command given
+    no register never makes an empty one (where a new user could not sign in, and `audit verify`
+    would speak of the wrong database)."""
+    from sqlalchemy import text
+
+    from register.db import open_register
+
+    with_password = pg_url.replace("postgres@", "postgres:Planted-pw-4417@")  # trust auth: the password is not asked
+    open_register(with_password)
+    done = cli_env("users", "add", "ava", "--role", "analyst", "--la", "880", env={"ROLLCALL_DB_URL": with_password},
+                   stdin="Correct-horse-battery-9\n", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    with open_register(pg_url).connect() as conn:
+        assert conn.execute(text("SELECT username FROM auth_user")).scalars().all() == ["ava"], "added where it says"
+    done = cli_env("audit", "verify", env={"ROLLCALL_DB_URL": with_password}, cwd=tmp_path)
+    assert done.returncode == 0 and "all as written" in done.stdout, done.stderr
+    assert "admin_user_add" in cli_env("audit", "show", env={"ROLLCALL_DB_URL": with_password}, cwd=tmp_path).stdout
+    missing = with_password.rsplit("/", 1)[0] + "/rollcall_no_such_register"
+    for args in ON_A_REGISTER:
+        done = cli_env(*args, env={"ROLLCALL_DB_URL": missing}, stdin="Correct-horse-battery-9\n", cwd=tmp_path)
+        assert done.returncode == 1 and "no register at postgresql+psycopg://postgres:***@" in done.stderr, (args, done)
+        assert "Planted-pw-4417" not in done.stdout + done.stderr, args
+        done = cli_env(*args, env={}, stdin="Correct-horse-battery-9\n", cwd=tmp_path)
+        assert done.returncode == 1 and "no register at sqlite:///var/rollcall.sqlite" in done.stderr, (args, done)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [], "nothing made: no empty register, no files"

@@ -298,6 +298,39 @@ def test_files_holding_childrens_data_are_owner_only_whatever_the_umask(landing,
         assert mode & 0o077 == 0, f"{p.relative_to(tmp_path)} is {oct(mode)}"
 
 
+RUN_WORKER = """
+import os, sys
+os.umask(0)  # the loosest umask a shell could give
+import pipelines.definitions  # what a code location and each run worker load first
+from dagster import DagsterInstance
+with DagsterInstance.get() as instance:
+    with instance.compute_log_manager.capture_logs(["a-run", "compute_logs", "a-step"]):
+        print("a step's output", flush=True)
+        sys.stderr.write("a step's warning\\n")
+"""
+
+
+@pytest.mark.attacks
+def test_dagster_compute_logs_and_storage_are_owner_only_whatever_the_umask(tmp_path):
+    """A step's captured output (Dagster's compute logs) and its run storage, written by a run
+    worker as `dagster dev` or the daemon launches it, are their owner's only."""
+    import os
+    import stat
+    import subprocess
+    import sys
+
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    done = subprocess.run([sys.executable, "-c", RUN_WORKER], cwd=Path(__file__).resolve().parents[1],
+                          env={**os.environ, "DAGSTER_HOME": str(home)}, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    logs = [p for p in home.rglob("*") if p.suffix in (".out", ".err")]
+    assert len(logs) == 2 and "a step's output" in "".join(p.read_text() for p in logs), logs
+    loose = {str(p.relative_to(home)): oct(stat.S_IMODE(p.stat().st_mode)) for p in home.rglob("*")
+             if stat.S_IMODE(p.stat().st_mode) & 0o077}
+    assert loose == {}, "readable by others"
+
+
 def test_a_tampered_archive_copy_is_never_loaded(landing, sqlite_url, tmp_path):
     from sources.acknowledge import load_and_acknowledge
     from sources.collect import collect

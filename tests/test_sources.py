@@ -214,9 +214,12 @@ def test_only_real_provider_folders_are_accounts_and_symlinks_are_never_followed
     (landing / "8802007" / "inbox" / "school_8802007_20261101.csv.sha256").write_text("0" * 64)
     source = LocalLanding(landing)
     assert source.providers() == ["8802001", "8802007"]
-    assert [f.name for f in source.list_inbox("8802007")] == ["school_8802007_20261101.csv.sha256"]
+    assert [(f.name, f.kind) for f in source.list_inbox("8802007")] == [
+        ("school_8802007_20261101.csv", "symbolic link"), ("school_8802007_20261101.csv.sha256", "file")]
     collect(source, open_register(sqlite_url), tmp_path / "archive")
     assert ledger(sqlite_url)[0][:2] == (NAME, "collected")
+    assert ("school_8802007_20261101.csv", "rejected",
+            "this is a symbolic link, not a file of its own: upload the extract itself") in ledger(sqlite_url)
     assert not victim_file.exists() and secret.exists()
     archived = [p.read_bytes() for p in (tmp_path / "archive").rglob("*.csv")]
     assert school_csv([ROW]) in archived and secret.read_bytes() not in archived

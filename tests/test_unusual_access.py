@@ -142,6 +142,7 @@ def test_staff_surnames_and_authorities_come_from_the_services_users(db_url):
     from register.unusual import user_authorities, user_surnames
     from tests.browser import ROOT
 
+    open_register(db_url)  # a register to add the user to (a command never makes an empty one)
     done = subprocess.run([sys.executable, "-m", "pipelines.cli", "users", "add", "tom", "--role", "cme_officer",
                            "--la", "880", "--surname", "Okafor", "--db", db_url], input="Correct-horse-battery-9\n",
                           capture_output=True, text=True, cwd=ROOT, timeout=300)
