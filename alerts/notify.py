@@ -22,7 +22,8 @@ TITLES = {"run_failed": "a pipeline run failed", "checks_failed": "a pipeline ch
           "cme_not_refreshed": "the CME list has not been refreshed for a day",
           "cme_count_changed": "an authority's CME flag count dropped to zero or moved sharply",
           "no_current_roll": "an authority has no current school roll",
-          "linked_share_fell": "the share of records linked fell"}
+          "linked_share_fell": "the share of records linked fell",
+          "disk_full": "a disk Rollcall writes to is full"}
 
 
 def raise_alert(kind: str, db_url: str | None = None, **fields) -> None:
@@ -45,6 +46,8 @@ NEXT_STEP = {
     "cme_not_refreshed": "The CME list is out of date: see the last relink run in Dagster and run it again.",
     "cme_count_changed": "Check the authority's extracts and the last run before acting on the list.",
     "no_current_roll": "No school of the authority has a current roll: its CME flags cannot be trusted.",
+    "disk_full": "Free space on the register's disk or the archive's. Nothing was half stored: each file waits, "
+                 "collected or in its inbox, and loads at the next run.",
 }
 
 

@@ -18,7 +18,7 @@ from dagster import (
 )
 
 from assets.policies import bulk_step
-from assets.safety import scrubbed
+from assets.safety import alert_disk_full, scrubbed
 from register.clock import utc_now
 from register.deliveries import files_by_provider
 from register.held import held_files
@@ -87,6 +87,9 @@ def raw_extracts(context: AssetExecutionContext) -> MaterializeResult:
                      description="Rows that failed the contract, each with its reasons; never their content.")],
     check_specs=[AssetCheckSpec("quarantine_rate_below_5_percent", asset="validated_rows",
                                 description="Fewer than 5% of this run's rows were quarantined."),
+                 AssetCheckSpec("every_collected_file_stored", asset="validated_rows",
+                                description="Every collected file was stored, rejected or held; none failed "
+                                            "(a full disk, a database fault), so none waits for the next run."),
                  AssetCheckSpec("no_extract_held", asset="validated_rows",
                                 description="No extract is held for an operator (far smaller than its provider's "
                                             "current one): release or reject it with `rollcall held`.")])
@@ -118,6 +121,11 @@ def validate_extracts(context: AssetExecutionContext):
         "unknown_column_warnings": report.warnings,
         **{f"rows_{feed}": n for feed, n in sorted(report.per_feed_rows.items())}})
     yield MaterializeResult(asset_key="quarantined_rows", metadata={"rows_quarantined": report.rows_quarantined})
+    if report.disk_full:
+        alert_disk_full("validate_extracts", "the register database's disk is full", files_waiting=report.disk_full)
+    yield AssetCheckResult(asset_key="validated_rows", check_name="every_collected_file_stored",
+                           passed=not report.failed, severity=AssetCheckSeverity.ERROR,
+                           metadata={"files_failed": report.failed, "files_failed_disk_full": report.disk_full})
     held = held_files(db.engine())
     yield AssetCheckResult(asset_key="validated_rows", check_name="no_extract_held", passed=not held,
                            severity=AssetCheckSeverity.WARN,

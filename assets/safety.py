@@ -7,6 +7,8 @@ import inspect
 import traceback
 from pathlib import Path
 
+from register.db import disk_full
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -29,7 +31,16 @@ def describe(exc: BaseException) -> str:
         text += f": {exc}"
     elif isinstance(exc, OSError) and exc.errno:
         text += f" ({errno.errorcode.get(exc.errno, exc.errno)})"
+    if disk_full(exc):
+        text += ": the disk is full"
     return text
+
+
+def alert_disk_full(step: str, error: str, **fields) -> None:
+    """A full disk stops Rollcall's work without losing any: say so at once, by name."""
+    from alerts.notify import raise_alert
+
+    raise_alert("disk_full", step=step, error=error, **fields)
 
 
 def scrubbed(fn):
@@ -41,6 +52,8 @@ def scrubbed(fn):
             except StepFailed:
                 raise
             except Exception as exc:  # noqa: BLE001 - re-raised; only its text is withheld
+                if disk_full(exc):
+                    alert_disk_full(fn.__name__, describe(exc))
                 raise StepFailed(describe(exc)) from None
         return gen_wrapper
 
@@ -51,5 +64,7 @@ def scrubbed(fn):
         except StepFailed:
             raise
         except Exception as exc:  # noqa: BLE001 - re-raised; only its text is withheld
+            if disk_full(exc):
+                alert_disk_full(fn.__name__, describe(exc))
             raise StepFailed(describe(exc)) from None
     return wrapper

@@ -10,6 +10,7 @@ from django.contrib.auth.signals import user_logged_in, user_logged_out, user_lo
 from django.dispatch import receiver
 
 from casework.database import register_engine
+from casework.users import shown_name
 from register.audit import record
 
 
@@ -50,7 +51,7 @@ def _signed_in(sender, request, user, **kwargs):
 
 @receiver(user_login_failed)
 def _sign_in_failed(sender, credentials, request=None, **kwargs):
-    name = str((credentials or {}).get("username") or "")[:150] or "(no user name)"
+    name = shown_name(str((credentials or {}).get("username") or ""))[:150] or "(no user name)"
     record(register_engine(), name, "sign_in_failed", source=client_address(request))
 
 
@@ -61,7 +62,7 @@ def _signed_out(sender, request, user, **kwargs):
 
 
 def _locked_out(sender, request=None, username=None, ip_address=None, **kwargs):
-    record(register_engine(), str(username or "")[:150] or "(no user name)", "locked_out",
+    record(register_engine(), shown_name(str(username or ""))[:150] or "(no user name)", "locked_out",
            source=client_address(request) or ip_address)
 
 

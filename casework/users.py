@@ -25,6 +25,34 @@ class UserError(Exception):
     """A user command that cannot be done; the message says why and is safe to print."""
 
 
+def user_name(name: str) -> str:
+    """A new user's name as it is kept: NFKC-normalised (a fullwidth ａ881 is a881), of letters,
+    digits and . _ - @ only, and refused when it could pass for another name: characters of
+    another script that look like Latin ones (a Cyrillic а in а881), or a mix of scripts
+    (Unicode's confusables, TR39)."""
+    import unicodedata
+
+    from confusable_homoglyphs import confusables
+
+    name = unicodedata.normalize("NFKC", name).strip()
+    if not name or len(name) > 150 or not all(c.isalnum() or c in "._-@" for c in name):
+        raise UserError("a user name is 1 to 150 letters, digits and . _ - @")
+    if confusables.is_dangerous(name) or confusables.is_confusable(name, preferred_aliases=["latin", "common"]):
+        raise UserError("that user name has letters that look like others (as a Cyrillic а looks like a Latin a): "
+                        "choose one that cannot pass for another name")
+    return name
+
+
+def shown_name(name: str) -> str:
+    """A name typed at sign-in, as the audit log keeps it: NFKC-normalised, and anything outside
+    printable ASCII written as its code point (\\u0430881), so a look-alike never reads as the
+    user it imitates."""
+    import unicodedata
+
+    name = unicodedata.normalize("NFKC", name)
+    return "".join(c if " " <= c <= "~" else f"\\u{ord(c):04x}" for c in name)[:150]
+
+
 def add_user(name: str, password: str, roles: list[str], la_codes: list[str], surname: str = "") -> str:
     """Make a user with these roles and authorities and a TOTP device; return the device's
     otpauth:// URI, whose secret the user puts in an authenticator app."""
@@ -46,9 +74,10 @@ def add_user(name: str, password: str, roles: list[str], la_codes: list[str], su
         raise UserError("an authority is its 3-digit LA code")
     if not la_codes and "system_admin" not in roles:
         raise UserError("give the user's authority with --la CODE (one or more)")
+    name = user_name(name)
     users = get_user_model()
-    if users.objects.filter(username=name).exists():
-        raise UserError(f"there is already a user called {name}")
+    if users.objects.filter(username__iexact=name).exists():
+        raise UserError(f"there is already a user called {name} (or the same name in other capitals)")
     user = users(username=name, last_name=surname.strip()[:150])  # the same-surname access rule reads it
     try:
         validate_password(password, user)

@@ -258,7 +258,7 @@ def users(request):
     roles an administrator may give and authorities of their own), or disable one."""
     from django.contrib.auth import get_user_model
 
-    from casework.users import UserError, add_user, disable_user, totp_secret
+    from casework.users import UserError, add_user, disable_user, totp_secret, user_name
 
     mine = authorities_of(request.user)
     errors, added = {}, None
@@ -278,8 +278,9 @@ def users(request):
                     raise UserError("choose at least one role")
                 if not las or not set(las) <= set(mine):
                     raise UserError("choose authorities of your own")
-                uri = add_user(request.POST.get("name", "").strip(), request.POST.get("password", ""), roles, las)
-                added = {"name": request.POST.get("name", "").strip(), "secret": totp_secret(uri)}
+                name = user_name(request.POST.get("name", ""))
+                uri = add_user(name, request.POST.get("password", ""), roles, las)
+                added = {"name": name, "secret": totp_secret(uri)}
                 audited(request, "admin_user_add", detail={"user": added["name"], "roles": roles, "authorities": las})
         except UserError as exc:
             errors["name"] = str(exc)

@@ -552,7 +552,7 @@ def cmd_serve(args) -> int:
 
 
 def cmd_users(args) -> int:
-    from casework.users import UserError, add_user, disable_user, list_users, setup, totp_secret
+    from casework.users import UserError, add_user, disable_user, list_users, setup, totp_secret, user_name
 
     if _existing_register("users", args.db) is None:
         return 1
@@ -564,10 +564,11 @@ def cmd_users(args) -> int:
                 return 2
             password = sys.stdin.readline().rstrip("\n")
             roles = list(args.role) + (["shielded_access"] if args.shielded else [])
-            uri = add_user(args.name, password, roles, args.la or [], surname=args.surname or "")
+            name = user_name(args.name)
+            uri = add_user(name, password, roles, args.la or [], surname=args.surname or "")
             _audit_cli(open_register(args.db), "admin_user_add",
-                       detail={"user": args.name, "roles": roles, "authorities": args.la or []})
-            print(f"added {args.name}. TOTP secret (put it in an authenticator app): {totp_secret(uri)}")
+                       detail={"user": name, "roles": roles, "authorities": args.la or []})
+            print(f"added {name}. TOTP secret (put it in an authenticator app): {totp_secret(uri)}")
             print(f"or as a link for a QR code: {uri}")
         elif args.action == "list":
             print("\n".join(list_users()) or "no users")

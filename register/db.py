@@ -235,3 +235,20 @@ def grant_service_role(engine: Engine, role: str) -> list[str]:
         for statement in done:
             conn.execute(text(statement))
     return done
+
+
+def disk_full(exc: BaseException) -> bool:
+    """Whether a failure is a full disk (or quota): the operating system's ENOSPC or EDQUOT,
+    SQLite's "database or disk is full", PostgreSQL's disk_full (SQLSTATE 53100)."""
+    import errno
+
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        if "disk is full" in str(exc).lower() or getattr(exc, "sqlstate", None) == "53100" or \
+                type(exc).__name__ == "DiskFull":
+            return True
+        exc = getattr(exc, "orig", None) or exc.__cause__ or exc.__context__
+    return False

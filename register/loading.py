@@ -57,11 +57,13 @@ class LoadReport:
     rows_quarantined: int = 0
     warnings: int = 0
     failed: int = 0  # files that could not be loaded this run (left collected)
+    disk_full: int = 0  # of those, files a full disk stopped
     held: int = 0  # files held for an operator: far smaller than their provider's current extract
     per_feed_rows: dict[str, int] = field(default_factory=dict)
 
     def add(self, other: LoadReport) -> None:
-        for name in ("accepted", "rejected", "rows_accepted", "rows_quarantined", "warnings", "failed", "held"):
+        for name in ("accepted", "rejected", "rows_accepted", "rows_quarantined", "warnings", "failed", "disk_full",
+                     "held"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         for feed, rows in other.per_feed_rows.items():
             self.per_feed_rows[feed] = self.per_feed_rows.get(feed, 0) + rows

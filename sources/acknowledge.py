@@ -10,7 +10,7 @@ import time
 
 from sqlalchemy.orm import Session
 
-from register.db import begin_write
+from register.db import begin_write, disk_full
 from register.keys import record_key_secret
 from register.loading import LoadReport, load_file_in, prepare_files
 from sources.landing import ExtractSource
@@ -70,8 +70,9 @@ class _Group:
                 provider, receipt = load_file_in(self.session, file_id, part, secret, hold_below, prepared)
         except Exception as exc:  # noqa: BLE001 - counted and logged; the other files go on
             report.failed += 1
-            log.error("ledger file %s could not be loaded (%s); it stays collected for the next run",
-                      file_id, type(exc).__name__)
+            report.disk_full += disk_full(exc)
+            log.error("ledger file %s could not be loaded (%s%s); it stays collected for the next run",
+                      file_id, type(exc).__name__, ": the disk is full" if disk_full(exc) else "")
             return
         self.loaded.append((file_id, provider, receipt, part))
         self.rows += part.rows_accepted + part.rows_quarantined
@@ -87,8 +88,9 @@ class _Group:
                 self.session.commit()
         except Exception as exc:  # noqa: BLE001 - none of the group is stored; all stay collected
             report.failed += len(self.loaded)
-            log.error("%d ledger files could not be committed (%s); they stay collected for the next run",
-                      len(self.loaded), type(exc).__name__)
+            report.disk_full += len(self.loaded) if disk_full(exc) else 0
+            log.error("%d ledger files could not be committed (%s%s); they stay collected for the next run",
+                      len(self.loaded), type(exc).__name__, ": the disk is full" if disk_full(exc) else "")
             return
         sent = []
         for file_id, provider, receipt, part in self.loaded:

@@ -143,12 +143,14 @@ def collect_provider(source: ExtractSource, provider: str, engine, archive: Path
                      max_bytes: int = DEFAULT_MAX_FILE_BYTES) -> None:
     """Collect every complete file (CSV and sidecar) in one provider's inbox; orphan sidecars
     are rejected; CSVs still waiting for their sidecar are counted and left alone."""
-    listing = {}
-    for f in source.list_inbox(provider):
-        if f.kind == "file":
-            listing[f.name] = f
-        else:
-            _reject_not_a_file(source, provider, engine, report, f)
+    listing = {f.name: f for f in source.list_inbox(provider)}
+    for f in [f for f in listing.values() if f.kind != "file"]:
+        _reject_not_a_file(source, provider, engine, report, f)
+        del listing[f.name]
+        sidecar = listing.get(f.name + SIDECAR_SUFFIX)
+        if sidecar is not None and sidecar.kind == "file" and _unchanged(source, provider, sidecar):
+            source.remove(provider, sidecar.name)  # answered by the receipt of its CSV
+            del listing[sidecar.name]
     pairs, orphans, waiting = complete_files(list(listing))
     report.waiting += waiting
     for orphan in orphans:

@@ -488,3 +488,25 @@ def test_break_glass_alerts_the_childs_authority_not_every_authority_of_the_user
     assert alert["la_codes"] == ["880"], alert
     assert [a for a in alerts_for(engine, ["881"]) if a["actor"] == "two"] == [], "881's privacy officer is not told"
     context.close()
+
+
+def test_look_alike_user_names_are_refused_and_the_audit_log_never_shows_one_as_another(browser, target):
+    from register.audit import entries
+
+    cyrillic = "\u0435ve"  # a Cyrillic е, then "ve": looks like eve
+    for name in ("\u0430881", cyrillic, "EVE"):
+        done = rollcall("users", "add", name, "--role", "analyst", "--la", "880", "--db", target["db"],
+                        stdin=PASSWORD + "\n")
+        assert done.returncode == 1 and ("look like others" in done.stderr or "already a user" in done.stderr), name
+    done = rollcall("users", "add", "\uff4b\uff49\uff54881", "--role", "analyst", "--la", "880", "--db", target["db"],
+                    stdin=PASSWORD + "\n")  # fullwidth ｋｉｔ881
+    assert done.returncode == 0 and "added kit881." in done.stdout, done.stderr
+    assert "kit881\t" in rollcall("users", "list", "--db", target["db"]).stdout, "kept NFKC-normalised"
+    # Signing in as the look-alike, with eve's password: refused, and recorded as what was typed.
+    page = sign_in(browser.new_context(), target["url"], cyrillic, PASSWORD, target["keys"]["eve"])
+    assert page.url.endswith("/sign-in")
+    engine = open_register(target["db"])
+    failed = [e for e in entries(engine, limit=20) if e["action"] == "sign_in_failed"]
+    assert failed and failed[0]["actor"] == "\\u0435ve", failed[:1]
+    assert not [e for e in entries(engine, limit=200) if e["actor"] == cyrillic], "never the look-alike itself"
+    page.context.close()

@@ -14,6 +14,7 @@ import register.audit as audit
 from register.db import open_register
 
 ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.attacks  # each test is an attack on the log, or the defence it meets
 
 
 @pytest.fixture

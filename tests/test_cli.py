@@ -146,6 +146,7 @@ ON_A_REGISTER = [("users", "add", "nobody", "--role", "analyst", "--la", "880"),
                  ("reference", "postcodes", "--directory", "d.csv", "--la-codes", "l.csv"), ("serve", "--port", "1")]
 
 
+@pytest.mark.attacks
 def test_every_command_reads_the_register_from_rollcall_db_url_and_refuses_one_that_does_not_exist(pg_url, tmp_path):
     """A PostgreSQL password in ROLLCALL_DB_URL, never on the command line; and a command given
     no register never makes an empty one (where a new user could not sign in, and `audit verify`

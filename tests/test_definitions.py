@@ -25,7 +25,8 @@ def test_every_asset_and_check_is_defined():
                     "children", "cme_flags", "unusual_access", "retention", "provider_deliveries", "daily_digest"}
     checks = {c.name for c in graph.asset_check_keys}
     assert checks == {"every_provider_reachable", "quarantine_rate_below_5_percent", "no_extract_held",
-                      "no_child_with_two_nhs_numbers", "linked_share_steady", "every_provider_on_time",
+                      "every_collected_file_stored", "no_child_with_two_nhs_numbers", "linked_share_steady",
+                      "every_provider_on_time",
                       "every_authority_assessed", "flag_counts_steady", "every_authority_has_a_current_roll"}
     assert defs.resolve_job_def("relink_job") is not None and defs.resolve_job_def("digest_job") is not None
     assert defs.resolve_job_def("pipeline_job").partitions_def is not None

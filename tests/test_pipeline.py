@@ -731,3 +731,122 @@ def test_the_bulk_steps_collect_garbage_rarely_however_the_run_is_launched(landi
     assert {k: v == rare for k, v in seen.items()} == {"load_and_acknowledge": True, "link_register": True,
                                                        "regroup_register": True, "compute_cme": True,
                                                        "collect": False}
+
+
+@pytest.mark.attacks
+def test_a_compressed_bomb_is_rejected_whole_without_being_expanded(landing, sqlite_url, tmp_path):
+    """No compressed input is accepted: gzip, bzip2, xz and zip bodies under a CSV's name, each
+    expanding to 66 MB of rows, are rejected whole with a receipt, never expanded, and every
+    other provider's files load."""
+    import bz2
+    import gzip
+    import io
+    import lzma
+    import resource
+    import zipfile
+
+    body = b"upn,surname,forename,dob,sex,entry_date,enrol_status\n" + b"A,B,C,2015-01-01,F,2019-09-01,C\n" * 2_000_000
+    packed = io.BytesIO()
+    with zipfile.ZipFile(packed, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("pupils.csv", body)
+    bombs = {"gzip": gzip.compress(body, 9), "bzip2": bz2.compress(body, 9), "xz": lzma.compress(body),
+             "zip": packed.getvalue()}
+    names = {kind: f"school_881999{i}_20261103.csv" for i, kind in enumerate(bombs, 1)}
+    for kind, data in bombs.items():
+        assert len(data) < len(body) // 100, kind
+        drop_extract(landing, names[kind][7:14], names[kind], data)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    assert run(landing, sqlite_url, tmp_path) == 0
+    grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+    for kind, name in names.items():
+        got = receipt(landing, name[7:14], name)
+        assert got["status"] == "rejected" and "not a text CSV" in got["reason"], (kind, got)
+    assert grown_mb < 150, f"the run grew by {grown_mb:.0f} MB: something expanded a bomb"
+    assert {s for n, s, _ in ledger(sqlite_url) if n not in names.values()} == {"accepted"}
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 48 MB disk of its own (tmpfs), to fill."""
+    import subprocess
+
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=48m,mode=0700", "tmpfs", str(disk)], check=True)
+    yield disk
+    subprocess.run(["umount", "-l", str(disk)], check=True)
+
+
+def fill(disk: Path, leave: int) -> Path:
+    import os
+
+    st = os.statvfs(disk)
+    filler = disk / "filler"
+    with open(filler, "wb") as fh:
+        fh.write(b"\0" * max(0, st.f_bavail * st.f_frsize - leave))
+    return filler
+
+
+def big_school_extract(landing: Path) -> str:
+    rows = [{"upn": make_upn("8802001", i), "surname": "Okonkwo-Smithfield" * 3, "forename": "Ava",
+             "dob": "2015-03-02", "sex": "F", "entry_date": "2019-09-04", "enrol_status": "C"} for i in range(1, 999)]
+    name = "school_8802001_20261103.csv"
+    drop_extract(landing, "8802001", name, school_csv(rows))
+    return name
+
+
+def alerts_said(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+@pytest.mark.attacks
+@pytest.mark.root
+def test_a_full_register_disk_stores_nothing_half_keeps_the_file_collected_and_says_so(landing, small_disk, tmp_path,
+                                                                                      monkeypatch):
+    alerts = tmp_path / "alerts.log"
+    monkeypatch.setenv("ROLLCALL_ALERTS", str(alerts))
+    db = f"sqlite:///{small_disk / 'register.sqlite'}"
+    assert run(landing, db, tmp_path) == 0
+    filler = fill(small_disk, leave=150_000)
+    name = big_school_extract(landing)
+    assert run(landing, db, tmp_path) == CHECKS_FAILED, "the run says a file could not be stored"
+    status = {n: s for n, s, _ in ledger(db)}
+    assert status[name] == "collected", "the file stays collected for the next run"
+    with open_register(db).connect() as conn:
+        fid = conn.execute(select(ExtractFile.id).where(ExtractFile.name == name)).scalar()
+        assert conn.execute(select(func.count()).select_from(SourceRecord).where(SourceRecord.file_id == fid)).scalar() \
+            == 0, "nothing half-stored"
+    said = alerts_said(alerts)
+    assert any(a["alert"] == "disk_full" and a["step"] == "validate_extracts" for a in said), said
+    assert any(a["alert"] == "checks_failed" and "validated_rows:every_collected_file_stored" in a["checks"]
+               for a in said), said
+    filler.unlink()
+    assert run(landing, db, tmp_path) in (0, CHECKS_FAILED)  # 998 new children: the linked share falls
+    assert {n: s for n, s, _ in ledger(db)}[name] == "accepted"
+    assert receipt(landing, "8802001", name)["rows"]["accepted"] == 998
+
+
+@pytest.mark.attacks
+@pytest.mark.root
+def test_a_full_archive_disk_leaves_the_file_in_its_inbox_and_says_so(landing, small_disk, sqlite_url, tmp_path,
+                                                                      monkeypatch):
+    alerts = tmp_path / "alerts.log"
+    monkeypatch.setenv("ROLLCALL_ALERTS", str(alerts))
+
+    def run_to(archive: Path):
+        return main(["run", "--landing", str(landing), "--db", sqlite_url, "--archive", str(archive),
+                     "--as-of", AS_OF.isoformat()])
+
+    archive = small_disk / "archive"
+    assert run_to(archive) == 0
+    filler = fill(small_disk, leave=40_000)
+    name = big_school_extract(landing)
+    assert run_to(archive) == 1, "the run fails, loudly"
+    assert (landing / "8802001" / "inbox" / name).exists(), "the file waits in its inbox"
+    assert name not in {n for n, _, _ in ledger(sqlite_url)}, "nothing recorded of it"
+    assert not list((archive / "tmp").glob("*.part")), "no partial copy left"
+    said = alerts_said(alerts)
+    assert any(a["alert"] == "disk_full" and a["step"] == "raw_extracts" and "ENOSPC" in a["error"] for a in said), said
+    filler.unlink()
+    assert run_to(archive) in (0, CHECKS_FAILED)  # 998 new children: the linked share falls
+    assert {n: s for n, s, _ in ledger(sqlite_url)}[name] == "accepted"

@@ -337,3 +337,103 @@ def test_every_receipt_is_kept_when_a_file_is_sent_again(tmp_path, sqlite_url):
     assert len(kept) == 1
     import json
     assert json.loads((landing / "8802001" / "outbox" / kept[0]).read_text()) == first
+
+
+def collect_within(source, engine, archive, seconds: float = 60):
+    """collect() in a thread, failing the test when it is still blocked after `seconds`."""
+    import concurrent.futures
+
+    pool = concurrent.futures.ThreadPoolExecutor(1)
+    try:
+        return pool.submit(collect, source, engine, archive).result(timeout=seconds)
+    finally:
+        pool.shutdown(wait=False)
+
+
+@pytest.mark.attacks
+@pytest.mark.root
+def test_a_pipe_a_device_or_a_hard_link_in_an_inbox_never_blocks_and_is_rejected_with_a_receipt(tmp_path, sqlite_url):
+    import os
+    import stat
+
+    landing = tmp_path / "landing"
+    drop_extract(landing, "8802001", NAME, school_csv([ROW]))
+    inbox = landing / "8802001" / "inbox"
+    pipe, device, linked = (f"school_8802001_2026110{d}.csv" for d in (2, 3, 4))
+    os.mkfifo(inbox / pipe)
+    (inbox / f"{pipe}.sha256").write_text("0" * 64 + "\n")
+    os.mknod(inbox / device, stat.S_IFCHR | 0o600, os.makedev(1, 5))  # /dev/zero: endless
+    elsewhere = tmp_path / "another-providers-extract.csv"
+    elsewhere.write_bytes(school_csv([dict(ROW, surname="Elsewhere")]))
+    os.link(elsewhere, inbox / linked)
+    drop_extract(landing, "8802001", linked, elsewhere.read_bytes())  # a sidecar that matches it
+    (inbox / linked).unlink()
+    os.link(elsewhere, inbox / linked)
+    try:
+        report = collect_within(LocalLanding(landing), open_register(sqlite_url), tmp_path / "archive")
+    finally:
+        try:  # a collector blocked on the pipe would be freed by a writer
+            os.close(os.open(inbox / pipe, os.O_WRONLY | os.O_NONBLOCK))
+        except OSError:
+            pass
+    found = {name: (status, reason) for name, status, reason in ledger(sqlite_url)}
+    assert found[NAME][0] == "collected" and report.rejected == 3
+    assert found[pipe] == ("rejected", "this is a named pipe, not a file of its own: upload the extract itself")
+    assert found[device][1].startswith("this is a device") and found[linked][1].startswith("this is a hard link")
+    for name in (pipe, device, linked):
+        assert receipt(landing, "8802001", name)["status"] == "rejected", name
+        assert not os.path.lexists(inbox / name), "taken out of the inbox"
+    assert elsewhere.exists() and b"Elsewhere" not in b"".join(
+        p.read_bytes() for p in (tmp_path / "archive").rglob("*.csv")), "what the link points at is never read"
+
+
+class SwappedAfterListing(LocalLanding):
+    """Between listing and collection the provider's file is replaced: by a named pipe, or by
+    another file of the same size with the listed time copied onto it."""
+
+    def __init__(self, root, swap):
+        super().__init__(root)
+        self.swap = swap
+
+    def fetch(self, provider, name, dest, limit=None):
+        if self.swap == "pipe" and name == NAME:
+            import os
+
+            path = self._inbox(provider) / name
+            path.unlink()
+            os.mkfifo(path)
+        super().fetch(provider, name, dest, limit)
+        if self.swap == "same size and time" and name == NAME and not getattr(self, "done", False):
+            import os
+
+            self.done = True
+            path = self._inbox(provider) / name
+            st = path.stat()
+            other = path.with_name(".upload")
+            other.write_bytes(school_csv([dict(ROW, surname="Patem")]))  # the same length
+            os.utime(other, ns=(st.st_atime_ns, st.st_mtime_ns))
+            os.replace(other, path)
+
+
+@pytest.mark.attacks
+def test_a_file_swapped_for_a_pipe_after_listing_never_blocks_and_is_rejected_next_time(tmp_path, sqlite_url):
+    landing = tmp_path / "landing"
+    drop_extract(landing, "8802001", NAME, school_csv([ROW]))
+    engine = open_register(sqlite_url)
+    report = collect_within(SwappedAfterListing(landing, "pipe"), engine, tmp_path / "archive")
+    assert report.collected == [] and ledger(sqlite_url) == [], "nothing read, nothing recorded"
+    collect_within(LocalLanding(landing), engine, tmp_path / "archive")
+    assert [s for n, s, _ in ledger(sqlite_url) if n == NAME] == ["rejected"]
+
+
+@pytest.mark.attacks
+def test_a_file_replaced_with_its_size_and_time_copied_is_never_deleted_unread(tmp_path, sqlite_url):
+    landing = tmp_path / "landing"
+    path = drop_extract(landing, "8802001", NAME, school_csv([ROW]))
+    engine = open_register(sqlite_url)
+    collect(SwappedAfterListing(landing, "same size and time"), engine, tmp_path / "archive")
+    assert b"Patem" in path.read_bytes(), "the replacement is still in the inbox"
+    assert ledger(sqlite_url) == [], "nothing recorded for a file that changed under us"
+    collect(LocalLanding(landing), engine, tmp_path / "archive")
+    (name, status, reason), = ledger(sqlite_url)
+    assert status == "rejected" and "sidecar does not match" in reason, "the replacement met the old sidecar"
