@@ -170,6 +170,7 @@ Match User {USER_PREFIX}*
         home = self.home(account)
         home.mkdir(mode=0o755, exist_ok=True)
         os.chown(home, 0, 0)
+        os.chmod(home, 0o755)  # whatever the umask (Rollcall's own processes run owner-only)
         (home / "inbox").mkdir(exist_ok=True)
         os.chown(home / "inbox", uid, gid)
         os.chmod(home / "inbox", 0o750)

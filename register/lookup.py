@@ -323,7 +323,7 @@ def record_candidates(engine, record_key: str, la_codes: list[str], may_see_shie
     def brief(row) -> dict:
         rec, extract_date = row
         withheld = not may_see_shielded and scope.covers(rec.record_key, rec.child_id)
-        return {"ref": rec.id, "child_id": rec.child_id, "active": rec.active,
+        return {"ref": rec.id, "record_key": rec.record_key, "child_id": rec.child_id, "active": rec.active,
                 "name": " ".join(x for x in (rec.forename, rec.middle_names, rec.surname) if x),
                 "dob": rec.dob, "sex": rec.sex, "extract_date": extract_date,
                 "source": rec.feed if withheld else f"{rec.feed} {rec.provider}",

@@ -13,6 +13,21 @@ from synth.generate import generate
 from tests.helpers import AS_OF, NEEDS
 
 PG_ADMIN = os.environ.get("ROLLCALL_TEST_PG", "host=127.0.0.1 port=5432 user=postgres dbname=postgres")
+# The umask the tests were started with. Rollcall's entry points (the CLI's main, the Dagster
+# definitions) make their process owner-only; a test calling them in-process must not leave the
+# test session so for the next test's fixtures (an SFTP server's shared folders, say).
+SESSION_UMASK = os.umask(0o022)
+os.umask(SESSION_UMASK)
+
+
+def pytest_collection_finish(session):
+    os.umask(SESSION_UMASK)  # importing the definitions while collecting set it
+
+
+@pytest.fixture(autouse=True)
+def session_umask_after_each_test():
+    yield
+    os.umask(SESSION_UMASK)
 
 
 @pytest.fixture(autouse=True, scope="session")
