@@ -1,7 +1,7 @@
 """Alerts that reach people: e-mail over SMTP and webhooks (Teams- and Slack-compatible JSON,
 `{"text": ...}`), routed by kind and authority as the routes file says (alerts.routes).
 
-Every alert goes through the outbox in the register (register.outbox) first, so one that
+Every alert goes through the outbox in the register (alerts.outbox) first, so one that
 cannot be sent is kept, its failure counted and logged (the error's class, never a text that
 could carry data), and sent at the next delivery: the hourly access job delivers, and so does
 every new alert. An alert's text names a rule, a user, a run or a child's register id, never
@@ -15,9 +15,9 @@ import smtplib
 import urllib.request
 from email.message import EmailMessage
 
+from alerts.outbox import enqueue, mark_failed, mark_sent, unsent
 from alerts.routes import Routes, load_routes
-from register.access_alerts import mark_delivered, undelivered
-from register.outbox import enqueue, mark_failed, mark_sent, unsent
+from oversight.access_alerts import mark_delivered, undelivered
 
 log = logging.getLogger(__name__)
 

@@ -53,8 +53,8 @@ NEXT_STEP = {
 
 def _send(db_url: str, kind: str, fields: dict) -> None:
     from alerts.channels import deliver
+    from alerts.outbox import enqueue
     from register.db import open_register
-    from register.outbox import enqueue
 
     try:
         engine = open_register(db_url)

@@ -1,4 +1,4 @@
-"""The unusual-access asset: the audit log's last day read against the rules (register.unusual),
+"""The unusual-access asset: the audit log's last day read against the rules (oversight.unusual),
 each finding raised once as an access alert and delivered to the privacy officers by e-mail
 (alerts.channels), with any alert an earlier run could not send; then a signed checkpoint of
 the audit log, so its tail is never long unsigned. Thin: counts out, no names."""
@@ -8,8 +8,8 @@ from dagster import AssetExecutionContext, MaterializeResult, asset
 
 from alerts.channels import deliver
 from assets.safety import scrubbed
-from register.audit import checkpoint
-from register.unusual import check_access, raise_findings
+from oversight.audit import checkpoint
+from oversight.unusual import check_access, raise_findings
 
 
 @asset(group_name="audit", kinds={"sql"}, required_resource_keys={"db"},

@@ -12,11 +12,11 @@ from dagster import (
 from alerts.notify import raise_alert
 from assets.policies import DAILY, bulk_step
 from assets.safety import scrubbed
-from register.cases import open_cases
-from register.cmelist import compute_cme, la_providers
-from register.deliveries import stale_rolls
-from register.reference import reference_version
-from register.watch import authorities_without_current_roll, compare_flag_counts, mark_relinked
+from cme.cases import open_cases
+from cme.flags import compute_cme, la_providers
+from cme.watch import authorities_without_current_roll, compare_flag_counts, mark_relinked
+from sources.deliveries import stale_rolls
+from sources.reference import reference_version
 
 
 @asset(group_name="cme", deps=["children", "provider_deliveries"], freshness_policy=DAILY, kinds={"sql"},

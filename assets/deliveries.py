@@ -1,4 +1,4 @@
-"""The providers' deliveries: who is late, whose roll is stale (register.deliveries). Runs with
+"""The providers' deliveries: who is late, whose roll is stale (sources.deliveries). Runs with
 every relink, so also every morning; a late provider raises an alert for its authority once
 per missed extract, and the check shows it in Dagster. Thin: counts and provider ids out."""
 from dagster import (
@@ -12,8 +12,8 @@ from dagster import (
 
 from alerts.notify import raise_alert
 from assets.safety import scrubbed
-from register.deliveries import provider_deliveries as deliveries_of
-from register.deliveries import save_provider_status
+from sources.deliveries import provider_deliveries as deliveries_of
+from sources.deliveries import save_provider_status
 
 
 @asset(group_name="intake", deps=["validated_rows"], kinds={"sql"}, required_resource_keys={"db", "delivery", "settings"},

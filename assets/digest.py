@@ -6,11 +6,11 @@ from datetime import timedelta
 from dagster import AssetExecutionContext, MaterializeResult, asset
 
 from alerts.channels import deliver
+from alerts.outbox import enqueue
 from alerts.routes import load_routes
 from assets.safety import scrubbed
+from cme.digest import authorities, authority_digest
 from register.clock import utc_now
-from register.digest import authorities, authority_digest
-from register.outbox import enqueue
 
 
 @asset(group_name="cme", kinds={"sql"}, required_resource_keys={"db"},

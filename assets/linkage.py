@@ -13,15 +13,16 @@ from dagster import (
 from alerts.notify import raise_alert
 from assets.policies import DAILY, bulk_step
 from assets.safety import scrubbed
+from cme.flags import touch
+from cme.reports import mark_cme_pending
+from cme.watch import RELINK_STARTED, compare_linked_share, linked_share
+from linkage.current import refresh_active
+from linkage.identity import children_with_two_nhs_numbers
+from linkage.relinking import link_register, regroup_register
 from matching import LinkSettings
+from oversight.shield import keep_shield_scope
 from register.clock import utc_now
-from register.current import refresh_active
-from register.identity import children_with_two_nhs_numbers
-from register.linking import link_register, regroup_register
-from register.reports import mark_cme_pending
-from register.shield import keep_shield_scope
 from register.state import set_state
-from register.watch import RELINK_STARTED, compare_linked_share, linked_share
 
 
 @asset(group_name="linkage", deps=["validated_rows"], kinds={"sql"}, required_resource_keys={"db"},
@@ -31,7 +32,7 @@ from register.watch import RELINK_STARTED, compare_linked_share, linked_share
 def standardised_records(context: AssetExecutionContext) -> MaterializeResult:
     db = context.resources.db
     # The moment this relink read its inputs: a sensor need not start another for files and
-    # rulings older than it (register.watch.relinked_from, once the list is saved).
+    # rulings older than it (cme.watch.relinked_from, once the list is saved).
     set_state(db.engine(), RELINK_STARTED, utc_now().isoformat())
     # From here until cme_flags saves a new list, the newest list is not to be exported.
     mark_cme_pending(db.engine())
@@ -72,7 +73,8 @@ def links(context: AssetExecutionContext) -> MaterializeResult:
 def children(context: AssetExecutionContext) -> MaterializeResult:
     db = context.resources.db
     engine = db.engine()
-    counts = regroup_register(engine, f"run {context.run.run_id}")
+    # The CME list is computed again for the children regrouped (all of them after a full link).
+    counts = regroup_register(engine, f"run {context.run.run_id}", on_regrouped=lambda kids: touch(engine, kids))
     conflicts = len(children_with_two_nhs_numbers(engine))
     counts["shield_scope_saved"] = keep_shield_scope(engine)  # for the casework pages
     share = linked_share(engine)

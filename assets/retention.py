@@ -1,9 +1,9 @@
 """The retention asset: superseded records, old archived files and long-closed cases deleted
-after their periods (register.retention), weekly. Thin: counts out."""
+after their periods (oversight.retention), weekly. Thin: counts out."""
 from dagster import AssetExecutionContext, MaterializeResult, asset
 
 from assets.safety import scrubbed
-from register.retention import Periods, apply_retention
+from oversight.retention import Periods, apply_retention
 
 
 @asset(group_name="housekeeping", kinds={"sql"}, required_resource_keys={"db", "settings"},

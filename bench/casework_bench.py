@@ -59,9 +59,9 @@ def main() -> None:
     ap.add_argument("--db", required=True)
     ap.add_argument("--n", type=int, default=50)
     args = ap.parse_args()
-    from register.cases import case_list, open_cases
+    from cme.cases import case_list, open_cases
+    from cme.reports import latest_cme_date
     from register.db import open_register
-    from register.reports import latest_cme_date
 
     engine = open_register(args.db)
     as_of = latest_cme_date(engine)

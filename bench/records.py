@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-# The columns linkage reads (register.current.active_records gives the same).
+# The columns linkage reads (linkage.current.active_records gives the same).
 COLUMNS = ["record_key", "feed", "provider", "upn", "former_upn", "nhs_number", "surname", "forename",
            "middle_names", "alt_surname", "dob", "sex", "postcode", "shielded"]
 
@@ -15,9 +15,9 @@ COLUMNS = ["record_key", "feed", "provider", "upn", "former_upn", "nhs_number", 
 def records_from_extracts(landing: Path, truth: Path) -> tuple[pd.DataFrame, list[tuple[str, str]]]:
     """Every extract under landing as records with a `truth` column (the true child), and the
     true twins as pairs of child ids."""
-    from register.loading import to_records
     from schemas.reader import read_extract
     from schemas.validation import validate_extract
+    from sources.loading import to_records
     from sources.naming import parse_name
 
     known = pd.read_csv(truth / "records.csv", dtype=str)

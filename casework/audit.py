@@ -1,4 +1,4 @@
-"""What the service writes to the audit log (register.audit): every look at a child's data,
+"""What the service writes to the audit log (oversight.audit): every look at a child's data,
 every decision, note, outcome and administrative action, every sign-in, failed sign-in,
 lockout and sign-out, with who, when, from where, which children and why."""
 from __future__ import annotations
@@ -11,7 +11,7 @@ from django.dispatch import receiver
 
 from casework.database import register_engine
 from casework.users import shown_name
-from register.audit import record
+from oversight.audit import record
 
 
 def client_address(request) -> str | None:

@@ -7,7 +7,7 @@ from django_otp.forms import OTPAuthenticationForm
 
 from casework.audit import client_address
 from casework.database import register_engine
-from register.audit import record
+from oversight.audit import record
 
 
 class SignInForm(OTPAuthenticationForm):

@@ -24,8 +24,7 @@ from casework.access import (
 from casework.audit import audited
 from casework.database import register_engine
 from casework.forms import SignInForm
-from register.audit import entries as audit_entries
-from register.cases import (
+from cme.cases import (
     NOTE_KINDS,
     OUTCOMES,
     CaseConflict,
@@ -36,10 +35,21 @@ from register.cases import (
     close_case,
     dfe_counts,
 )
-from register.deliveries import provider_status
-from register.history import current_children
-from register.history import history as child_history
-from register.lookup import (
+from cme.reports import latest_cme_date
+from linkage.history import current_children
+from linkage.history import history as child_history
+from linkage.review import (
+    DecisionConflict,
+    ReasonRequired,
+    decide,
+    decision_history,
+    review_quality,
+    rule_records,
+    split_record,
+    undo,
+)
+from oversight.audit import entries as audit_entries
+from oversight.lookup import (
     child_authorities,
     child_page,
     child_visible,
@@ -50,18 +60,8 @@ from register.lookup import (
     review_queue,
     search_children,
 )
-from register.reports import latest_cme_date
-from register.review import (
-    DecisionConflict,
-    ReasonRequired,
-    decide,
-    decision_history,
-    review_quality,
-    rule_records,
-    split_record,
-    undo,
-)
 from schemas.cells import safe_cell
+from sources.deliveries import provider_status
 
 
 class SignInView(auth_views.LoginView):
@@ -138,7 +138,7 @@ def child_break_glass(request, child_id: str):
     """Break-glass: a user without shielded-records access opens a shielded child's location
     after stating why. The look is audited and an alert goes to the privacy officers at once."""
     from alerts.channels import deliver
-    from register.access_alerts import raise_alert
+    from oversight.access_alerts import raise_alert
 
     engine = register_engine()
     las = authorities_of(request.user)
@@ -493,7 +493,7 @@ def alerts(request):
     from django.contrib.auth import get_user_model
 
     from casework.users import UserError, disable_user
-    from register.access_alerts import alerts_for, handle_alert
+    from oversight.access_alerts import alerts_for, handle_alert
 
     engine = register_engine()
     las = authorities_of(request.user)

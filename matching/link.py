@@ -162,7 +162,7 @@ def shielded_possibles(standardised: pd.DataFrame, pairs: np.ndarray, levels: pd
     under the review threshold: the birth date agrees (or is a swap or a keystroke away) and
     the given name or the surname is at least alike (a mistyped nickname, "Antnony" for "Tony",
     leaves only the surname). They go to review so the shield spreads to them
-    (register.shield) while linkage is unsure: a mistyped GP record of a shielded child must
+    (oversight.shield) while linkage is unsure: a mistyped GP record of a shielded child must
     never carry the child's address out unshielded."""
     shielded = standardised["shielded"].to_numpy(dtype=bool)
     touches = shielded[pairs[:, 0]] | shielded[pairs[:, 1]]
@@ -173,7 +173,7 @@ def shielded_possibles(standardised: pd.DataFrame, pairs: np.ndarray, levels: pd
 
 def key_conflict_pairs(keys: list[str]) -> np.ndarray:
     """Pairs of records whose keys were split because one extract gave clearly different
-    children the same identifier (register.loading.split_key_conflicts)."""
+    children the same identifier (sources.loading.split_key_conflicts)."""
     groups: dict[str, list[int]] = {}
     for i, k in enumerate(keys):
         if CONFLICT_MARK in k:
@@ -275,7 +275,7 @@ def link_records(records: pd.DataFrame, settings: LinkSettings = LinkSettings(),
                  name_counts: dict[str, pd.Series] | None = None,
                  pair_source: Callable[..., tuple[np.ndarray, pd.DataFrame, dict, dict]] | None = None,
                  on_blocked: Callable[[pd.DataFrame, pd.DataFrame], None] | None = None) -> LinkResult:
-    """records: one row per active record with the register's columns (see register.current).
+    """records: one row per active record with the register's columns (see linkage.current).
     Standardise, block, compare, score, decide each pair, cluster, and queue the uncertain.
     For part of a register (an incremental link), give the model the full link trained and
     the whole register's name counts ({"forename": given -> records, "surname": family ->

@@ -10,8 +10,8 @@ import sys
 from datetime import date
 from pathlib import Path
 
+from pipelines.unchanged import inputs_fingerprint, remember_run, unchanged_since_last_run
 from register.db import DEFAULT_URL, open_register
-from register.unchanged import inputs_fingerprint, remember_run, unchanged_since_last_run
 from sources.collect import DEFAULT_ARCHIVE
 
 
@@ -91,9 +91,9 @@ def run_pipeline(db_url: str, landing: str | None = None, sftp: str | None = Non
 def summary(db_url: str, as_of: date | None = None) -> list[str]:
     from sqlalchemy import func, select
 
+    from cme.reports import latest_cme_date
     from register.db import open_register
     from register.models import Child, CmeFlag, ExtractFile, SourceRecord
-    from register.reports import latest_cme_date
 
     engine = open_register(db_url)
     with engine.connect() as conn:
@@ -326,7 +326,7 @@ def _generate_demo_data(home: Path, args, as_of: date) -> None:
 
 def _load_demo_directory(home: Path, db_url: str) -> None:
     from register.db import open_register
-    from register.reference import load_postcode_directory
+    from sources.reference import load_postcode_directory
 
     if (home / "reference" / "postcode_directory.csv").exists():
         got = load_postcode_directory(open_register(db_url), home / "reference" / "postcode_directory.csv",
@@ -425,7 +425,7 @@ def _existing_register(command: str, url: str):
 
 
 def cmd_export(args) -> int:
-    from register.reports import NoCmeList, cme_children, cme_list_date, export_cme, export_register
+    from cme.reports import NoCmeList, cme_children, cme_list_date, export_cme, export_register
 
     engine = _existing_register("export", args.db)
     if engine is None:
@@ -454,13 +454,13 @@ def _audit_cli(engine, action: str, children=(), detail: dict | None = None) -> 
     """An operator's command in the audit log: the operating-system user, from the command line."""
     import getpass
 
-    from register.audit import record
+    from oversight.audit import record
 
     record(engine, "cli:" + getpass.getuser(), action, children=children, detail=detail, source="cli")
 
 
 def cmd_held(args) -> int:
-    from register.held import NotHeld, held_files, reject_held, release_held
+    from sources.held import NotHeld, held_files, reject_held, release_held
 
     engine = _existing_register("held", args.db)
     if engine is None:
@@ -489,7 +489,7 @@ def cmd_held(args) -> int:
 
 def cmd_reference(args) -> int:
     from register.db import open_register
-    from register.reference import ReferenceError, load_postcode_directory
+    from sources.reference import ReferenceError, load_postcode_directory
 
     if _existing_register("reference", args.db) is None:
         return 1
@@ -587,8 +587,7 @@ def cmd_users(args) -> int:
 
 def cmd_audit(args) -> int:
     """The audit log: verify its chain and checkpoints, sign a checkpoint now, or show entries."""
-    from register import audit
-
+    from oversight import audit
     engine = _existing_register("audit", args.db)
     if engine is None:
         return 1
@@ -619,7 +618,7 @@ def cmd_audit(args) -> int:
 
 
 def cmd_retention(args) -> int:
-    from register.retention import Periods, apply_retention
+    from oversight.retention import Periods, apply_retention
 
     engine = _existing_register("retention", args.db)
     if engine is None:
@@ -633,8 +632,8 @@ def cmd_retention(args) -> int:
 def cmd_sar(args) -> int:
     """A subject access report: everything the register holds about one child, as JSON, in an
     owner-only file."""
+    from oversight.retention import subject_access_report
     from register.private import private_file
-    from register.retention import subject_access_report
 
     engine = _existing_register("sar", args.db)
     if engine is None:
@@ -658,7 +657,7 @@ HISTORY_WORDS = {"created": "created", "record_joined": "record joined", "record
 def cmd_history(args) -> int:
     """Every change to a child, oldest first, with its time and cause; an old id says which
     children it names now. Record keys are keyed hashes; no personal data is printed."""
-    from register.history import current_children, history
+    from linkage.history import current_children, history
 
     engine = _existing_register("history", args.db)
     if engine is None:

@@ -55,8 +55,8 @@ class RunSettings(ConfigurableResource):
     as_of: str | None = None  # YYYY-MM-DD; today when not set
     link_at: float = 0.95
     review_at: float = 0.5
-    cadence_file: str | None = None  # providers' expected cadence and staleness (register.deliveries)
-    relink: str = "auto"  # "auto": incrementally when the register can; "full": every record (register.linking)
+    cadence_file: str | None = None  # providers' expected cadence and staleness (sources.deliveries)
+    relink: str = "auto"  # "auto": incrementally when the register can; "full": every record (linkage.relinking)
     # A full link in this many partitions by blocking key (0: in one piece), on the Dask scheduler
     # at this address ("local:N" starts a LocalCluster of N workers; none: in the run's process).
     link_partitions: int = 0
@@ -72,7 +72,7 @@ class RunSettings(ConfigurableResource):
         return pair_source(self.link_partitions, self.dask_scheduler)
 
     def cadence(self):
-        from register.deliveries import load_cadence
+        from sources.deliveries import load_cadence
 
         return load_cadence(self.cadence_file)
 

@@ -11,13 +11,13 @@ from sqlalchemy import func, select
 
 from alerts.notify import raise_alert
 from assets.intake import provider_partitions
+from cme.watch import list_overdue, relinked_since
+from linkage.review import newest_ruling_change
 from pipelines.resources import DeliverySources, RegisterDatabase
 from register.clock import utc_now
-from register.deliveries import provider_status
 from register.models import ExtractFile
-from register.review import newest_ruling_change
-from register.watch import list_overdue, relinked_since
 from sources.collect import complete_files
+from sources.deliveries import provider_status
 
 UNREACHABLE_ALERT_AFTER_S = 3600
 

@@ -80,7 +80,7 @@ class SourceRecord(Base):
     feed: Mapped[str] = mapped_column(String(16))
     provider: Mapped[str] = mapped_column(String(16))
     record_key: Mapped[str] = mapped_column(Text)  # the same child at the same provider
-    active: Mapped[bool] = mapped_column(Boolean, default=False)  # current: see register.current.refresh_active
+    active: Mapped[bool] = mapped_column(Boolean, default=False)  # current: see linkage.current.refresh_active
     # A school's newest extract left this child out: the row stays current as the last thing
     # that roll said (a leaver, or a child dropped with no leaving record).
     carried_forward: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
@@ -130,7 +130,7 @@ class QuarantinedRow(Base):
     row_no: Mapped[int] = mapped_column(Integer)
     column: Mapped[str] = mapped_column(String(64))
     reason: Mapped[str] = mapped_column(Text)
-    # The row's record key when its identifier is valid (register.keys), so the child's previous
+    # The row's record key when its identifier is valid (sources.keys), so the child's previous
     # record stays current while this row waits for a correction: a bad cell loses no child.
     record_key: Mapped[str | None] = mapped_column(Text)
     __table_args__ = (Index("ix_quarantined_rows_file_id", "file_id"),)
@@ -192,7 +192,7 @@ class CmeFlag(Base):
     possible_match_in_review: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     # Which source decided the authority (cme.rules.RESIDENCE_SOURCES).
     residence_source: Mapped[str | None] = mapped_column(String(24))
-    # School rolls the flag rests on that were stale when it was found (register.deliveries):
+    # School rolls the flag rests on that were stale when it was found (sources.deliveries):
     # space-separated provider ids, "" when none.
     stale_rolls: Mapped[str | None] = mapped_column(Text)
     computed_at: Mapped[datetime] = mapped_column(DateTime)
@@ -247,7 +247,7 @@ class RegisterState(Base):
 
 class AuditEntry(Base):
     """One entry of the append-only audit log: who, when, from where, what action, which
-    children (register ids, never names), why, and the hash of the entry before (register.audit).
+    children (register ids, never names), why, and the hash of the entry before (oversight.audit).
     Triggers refuse an update or delete; on PostgreSQL the service's role may only insert and read."""
     __tablename__ = "audit_log"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)  # 1, 2, 3 ... no gaps
@@ -294,7 +294,7 @@ class AuditHead(Base):
 
 
 class AccessAlert(Base):
-    """An alert about how someone used the register (register.access_alerts): break-glass,
+    """An alert about how someone used the register (oversight.access_alerts): break-glass,
     unusual access. It goes to the authority's privacy officer and waits on the administrators'
     page until someone handles it. Child ids only, never personal data."""
     __tablename__ = "access_alerts"
@@ -331,7 +331,7 @@ class OutboxMessage(Base):
 
 
 class ShieldedMember(Base):
-    """The shield's scope as the last run left it (register.shield): every record key ("r") and
+    """The shield's scope as the last run left it (oversight.shield): every record key ("r") and
     register child ("c") it covers, with no personal data. Pages read it instead of computing
     the scope again; register_state "shield_scope" says which register state it was made for."""
     __tablename__ = "shield_scope"
@@ -341,7 +341,7 @@ class ShieldedMember(Base):
 
 class ReviewDecision(Base):
     """Every decision an analyst made on a pair of records, never changed or deleted: the
-    pair's ruling is its newest same/different decision not undone (register.review)."""
+    pair's ruling is its newest same/different decision not undone (linkage.review)."""
     __tablename__ = "review_decisions"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     key_a: Mapped[str] = mapped_column(Text)
@@ -390,7 +390,7 @@ class CaseNote(Base):
 
 
 class ProviderStatus(Base):
-    """Each provider's deliveries as last checked (register.deliveries): when its newest extract
+    """Each provider's deliveries as last checked (sources.deliveries): when its newest extract
     is dated, how often one is expected (configured, learned or the default), when the next is
     due, and whether it is late or its roll stale. Replaced whole at each check."""
     __tablename__ = "provider_status"
@@ -410,7 +410,7 @@ class ProviderStatus(Base):
 
 
 class ChildEvent(Base):
-    """A child's history, one row per change (register.history): created, record_joined,
+    """A child's history, one row per change (linkage.history): created, record_joined,
     record_left, merged_into, split_from, retired, revived; when, and its cause (the run, and
     the analyst decision that led to it, if one did). Never changed or deleted."""
     __tablename__ = "child_events"
@@ -431,7 +431,7 @@ KEY_SLOTS = 18  # blocking-key columns in record_index (matching.block.key_colum
 
 class RecordIndex(Base):
     """What the last link knew of each current record, so the next one reads only what changed
-    (register.linkindex): its key, a hash of its linkage fields, its standardised given and
+    (linkage.link_index): its key, a hash of its linkage fields, its standardised given and
     family names (for the register's name frequencies) and its blocking keys as 63-bit hashes
     (k0 to k17; a slot no rule uses stays empty)."""
     __tablename__ = "record_index"

@@ -1,5 +1,5 @@
 """Apply collected files to the register and acknowledge each to its provider: load files
-(register.loading) a group at a time in one transaction, each file behind its own savepoint;
+(sources.loading) a group at a time in one transaction, each file behind its own savepoint;
 once the group is committed send each file's receipt, then mark them sent in the ledger, in
 that order, so a crash between the last two is healed by resending from the ledger, and a
 crash before the commit leaves the group's files collected, to be loaded again next run."""
@@ -11,9 +11,9 @@ import time
 from sqlalchemy.orm import Session
 
 from register.db import begin_write, disk_full
-from register.keys import record_key_secret
-from register.loading import LoadReport, load_file_in, prepare_files
+from sources.keys import record_key_secret
 from sources.landing import ExtractSource
+from sources.loading import LoadReport, load_file_in, prepare_files
 from sources.receipts import mark_receipts_sent, send_receipt
 
 log = logging.getLogger("rollcall.register")
@@ -30,7 +30,7 @@ def load_and_acknowledge(engine, source: ExtractSource, file_ids: list[int], hol
     goes back to its savepoint, it stays collected (tried again next run), is counted in
     files_failed and logged by its ledger id. on_file(done, total) is called after each file,
     for progress. workers: processes that prepare small extracts ahead of loading
-    (register.loading.prepare_files); 0 for none."""
+    (sources.loading.prepare_files); 0 for none."""
     report = LoadReport()
     secret = record_key_secret(engine)
     group: _Group | None = None

@@ -18,9 +18,9 @@ import pytest
 from sqlalchemy import select, update
 
 from casework.users import key_bytes
+from oversight.lookup import child_visible, in_authorities
 from pipelines.cli import run_pipeline
 from register.db import open_register
-from register.lookup import child_visible, in_authorities
 from register.models import CandidatePair, CmeCase, SourceRecord
 from synth.generate import generate
 from tests.browser import ROOT, serving, sign_in
@@ -87,8 +87,8 @@ def plant_shields(engine, avoid: set[str], rather_not: set[str]) -> dict:
     registered with a GP (in a review pair where there is one), and one with a CME case. Returns
     them with every value that would place them: their schools' LAESTABs, GP practice codes, UPNs
     and postcodes."""
+    from oversight.shield import SCOPE_STATE
     from register.models import RegisterState
-    from register.shield import SCOPE_STATE
 
     with engine.begin() as conn:
         rows = conn.execute(select(SourceRecord.child_id, SourceRecord.feed, SourceRecord.provider,
@@ -375,8 +375,8 @@ def test_a_shielded_childs_school_gp_and_upn_reach_no_page_link_form_header_or_l
 def test_every_view_that_shows_a_child_audits_its_error_paths_and_keeps_the_caseload_rule(browser, target):
     """Each error path of each form that shows a child: the answer is a redirect to the page
     (which asks why first, or audits the look), or a page whose look is audited like the page."""
-    from register.audit import entries
-    from register.lookup import in_caseload
+    from oversight.audit import entries
+    from oversight.lookup import in_caseload
 
     engine = open_register(target["db"])
     url = target["url"]
@@ -473,8 +473,8 @@ def test_out_of_range_numbers_are_no_page_and_every_signed_in_answer_is_no_store
 
 
 def test_break_glass_alerts_the_childs_authority_not_every_authority_of_the_user(browser, target):
-    from register.access_alerts import alerts_for
-    from register.lookup import child_authorities
+    from oversight.access_alerts import alerts_for
+    from oversight.lookup import child_authorities
 
     engine = open_register(target["db"])
     child, url = target["hidden"]["at_school"], target["url"]
@@ -491,7 +491,7 @@ def test_break_glass_alerts_the_childs_authority_not_every_authority_of_the_user
 
 
 def test_look_alike_user_names_are_refused_and_the_audit_log_never_shows_one_as_another(browser, target):
-    from register.audit import entries
+    from oversight.audit import entries
 
     cyrillic = "\u0435ve"  # a Cyrillic е, then "ve": looks like eve
     for name in ("\u0430881", cyrillic, "EVE"):

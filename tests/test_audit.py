@@ -10,7 +10,7 @@ import psycopg
 import pytest
 from sqlalchemy import text
 
-import register.audit as audit
+import oversight.audit as audit
 from register.db import open_register
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -7,12 +7,12 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select, update
 
+from cme.cases import CaseConflict, add_note, case_list, close_case, open_cases
+from linkage.history import current_child_id
+from linkage.review import DecisionConflict, ReasonRequired, decide, review_quality, undo
 from pipelines.cli import run_pipeline
-from register.cases import CaseConflict, add_note, case_list, close_case, open_cases
 from register.db import open_register
-from register.lookup import current_child_id
 from register.models import Child, CmeCase, SourceRecord
-from register.review import DecisionConflict, ReasonRequired, decide, review_quality, undo
 from tests.helpers import AS_OF
 
 
@@ -70,7 +70,7 @@ def test_an_old_child_id_finds_the_child_its_records_went_to(register):
 def test_year_groups_and_time_missing_bands_follow_the_school_year():
     from datetime import date
 
-    from register.cases import time_missing, year_group
+    from cme.cases import time_missing, year_group
 
     on = date(2026, 11, 2)
     assert year_group(date(2021, 8, 31), on) == "Year 1"  # 5 on 31 August 2026
@@ -83,7 +83,7 @@ def test_year_groups_and_time_missing_bands_follow_the_school_year():
 
 
 def test_the_dfe_counts_add_up_to_the_authoritys_list_and_hold_no_child_data(register):
-    from register.cases import dfe_counts
+    from cme.cases import dfe_counts
     from register.models import CmeFlag
 
     with register.connect() as conn:
@@ -114,8 +114,8 @@ def test_a_blind_second_review_is_another_analysts_and_counts_towards_agreement(
 
 def test_pages_read_the_shield_scope_the_run_kept_and_compute_it_again_only_when_a_ruling_can_widen_it(
         register, monkeypatch):
-    import register.shield as shield
-    from register.review import rule_records
+    import oversight.shield as shield
+    from linkage.review import rule_records
 
     truth = shield.shield_scope(register)
     assert truth.record_keys, "the generated extracts hold shielded children"
@@ -141,7 +141,7 @@ def test_pages_read_the_shield_scope_the_run_kept_and_compute_it_again_only_when
 def test_a_record_shows_its_five_strongest_reviewable_candidates_strongest_first(register):
     from datetime import datetime
 
-    from register.lookup import in_authorities, record_candidates
+    from oversight.lookup import in_authorities, record_candidates
     from register.models import CandidatePair
 
     with register.connect() as conn:
@@ -167,8 +167,8 @@ def test_a_record_shows_its_five_strongest_reviewable_candidates_strongest_first
 
 
 def test_a_search_by_postcode_never_finds_a_shielded_child_without_shielded_access(register):
-    from register.lookup import search_children
-    from register.shield import shield_scope
+    from oversight.lookup import search_children
+    from oversight.shield import shield_scope
 
     scope = shield_scope(register)
     with register.connect() as conn:

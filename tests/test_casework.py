@@ -331,8 +331,8 @@ def test_search_finds_a_child_of_ones_own_authority_and_nothing_of_anothers(brow
     ours = next(f["child_id"] for f in service["flags"] if f["la_code"] == "880")
     theirs = next(f["child_id"] for f in service["flags"] if f["la_code"] == "881")
     page = sign_in(browser, service, "sue")
+    from linkage.history import current_child_id
     from register.db import open_register
-    from register.lookup import current_child_id
 
     page.goto(service["url"] + f"/search?q={ours}")
     # The child, under its id now (an earlier test's ruling may have merged it into another).
@@ -370,8 +370,8 @@ def test_an_authority_administrator_manages_their_own_authoritys_users_only(brow
 def test_an_analyst_sees_a_record_with_its_top_candidates_and_nothing_outside_their_authorities(browser, service):
     from sqlalchemy import select
 
+    from oversight.lookup import in_authorities
     from register.db import open_register
-    from register.lookup import in_authorities
     from register.models import CandidatePair, SourceRecord
 
     with open_register(service["db"]).connect() as conn:
@@ -411,7 +411,7 @@ def record_ref(service, key: str) -> int:
 
 
 def audit_entries(service, **kwargs) -> list[dict]:
-    from register.audit import entries
+    from oversight.audit import entries
     from register.db import open_register
 
     return entries(open_register(service["db"]), **kwargs)
@@ -421,8 +421,8 @@ def a_child_in_caseload(service, la: str) -> str:
     """A child with a CME case in this authority, under its own id still."""
     from sqlalchemy import select
 
+    from linkage.history import current_child_id
     from register.db import open_register
-    from register.lookup import current_child_id
     from register.models import CmeCase
 
     engine = open_register(service["db"])
@@ -436,8 +436,8 @@ def a_child_outside_every_caseload(service, la: str) -> str:
     earlier test has looked at."""
     from sqlalchemy import select
 
+    from oversight.lookup import in_authorities, in_caseload
     from register.db import open_register
-    from register.lookup import in_authorities, in_caseload
     from register.models import SourceRecord
 
     engine = open_register(service["db"])
@@ -512,10 +512,10 @@ def test_a_child_outside_ones_caseload_opens_only_after_a_reason_which_the_audit
 
 
 def test_break_glass_shows_a_shielded_location_after_a_reason_and_tells_the_privacy_officer_at_once(browser, service):
+    from oversight.lookup import child_visible
+    from oversight.shield import shield_scope
     from register.db import open_register
-    from register.lookup import child_visible
     from register.models import SourceRecord
-    from register.shield import shield_scope
 
     engine = open_register(service["db"])
     child = next(c for c in sorted(shield_scope(engine).child_ids) if child_visible(engine, c, ["882"]))
@@ -549,7 +549,7 @@ def test_break_glass_shows_a_shielded_location_after_a_reason_and_tells_the_priv
 
 
 def test_an_administrator_sees_their_authoritys_access_alerts_and_suspends_the_account(browser, service):
-    from register.access_alerts import raise_alert
+    from oversight.access_alerts import raise_alert
     from register.db import open_register
 
     engine = open_register(service["db"])
@@ -581,8 +581,8 @@ def test_an_officer_sees_late_providers_and_records_from_stale_rolls_marked(brow
     from sqlalchemy import select
 
     from register.db import open_register
-    from register.deliveries import Cadence, provider_deliveries, save_provider_status
     from register.models import SourceRecord
+    from sources.deliveries import Cadence, provider_deliveries, save_provider_status
 
     engine = open_register(service["db"])
     later = AS_OF + timedelta(days=90)  # as the deliveries would be checked three months on
@@ -639,7 +639,7 @@ def test_a_childs_page_shows_its_history_and_an_old_id_finds_the_children_it_bec
 
 
 def a_child_visible_to_880(service, child_id: str) -> bool:
+    from oversight.lookup import child_visible
     from register.db import open_register
-    from register.lookup import child_visible
 
     return child_visible(open_register(service["db"]), child_id, ["880"])

@@ -64,12 +64,12 @@ def test_the_cme_export_refuses_when_no_list_was_computed(landing, sqlite_url, t
     assert main(["export", "cme", "--db", sqlite_url, "--out", str(out), "--as-of", "2026-10-01"]) == 1
     assert "no CME list was computed for 2026-10-01" in capsys.readouterr().err and not out.exists()
     # A run that changes the register and stops before the list: the old list is not handed out.
-    import register.cmelist
+    import cme.flags
 
     def broken(*args, **kwargs):
         raise RuntimeError("stopped")
 
-    monkeypatch.setattr(register.cmelist, "flag_missing_children", broken)
+    monkeypatch.setattr(cme.flags, "flag_missing_children", broken)
     drop_extract(landing, "8802001", "school_8802001_20261103.csv", school_csv([
         {"upn": make_upn("8802001", 997), "surname": "Quinn", "forename": "Ava", "dob": "2015-03-02", "sex": "F",
          "entry_date": "2019-09-04", "enrol_status": "C"}]))

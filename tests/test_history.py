@@ -9,11 +9,11 @@ import sys
 import pytest
 from sqlalchemy import func, select
 
+from linkage.history import current_children, events_of_change, history
+from linkage.review import rule_records, split_record, undecided_pairs
 from pipelines.cli import main, run_pipeline
 from register.db import open_register
-from register.history import current_children, events_of_change, history
 from register.models import SourceRecord
-from register.review import rule_records, split_record, undecided_pairs
 from tests.helpers import AS_OF
 
 

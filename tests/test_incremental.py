@@ -11,9 +11,9 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
+from linkage.identity import children_with_two_nhs_numbers
 from pipelines.cli import main, run_pipeline
 from register.db import open_register
-from register.identity import children_with_two_nhs_numbers
 from register.models import SourceRecord
 from synth.evaluate import linkage_scores
 from synth.generate import generate
@@ -85,7 +85,7 @@ def the_list(db, as_of):
 
 
 def test_the_list_for_the_children_a_delivery_touched_equals_the_list_computed_again_in_full(deliveries, tmp_path):
-    from register.cmelist import BASIS
+    from cme.flags import BASIS
     from register.state import set_state
 
     landing, db = tmp_path / "landing", f"sqlite:///{tmp_path / 'register.sqlite'}"
@@ -108,8 +108,8 @@ def test_the_list_for_the_children_a_delivery_touched_equals_the_list_computed_a
 def _stored_index_is_the_records_own(db):
     import pandas as pd
 
-    from register.current import active_records
-    from register.linkindex import index_frame
+    from linkage.current import active_records
+    from linkage.link_index import index_frame
     from register.models import RecordIndex
 
     engine = open_register(db)
@@ -134,8 +134,7 @@ def test_a_full_link_writes_its_index_in_a_second_process_or_else_itself(deliver
     import logging
     import os
 
-    from register import linking
-
+    from linkage import relinking as linking
     monkeypatch.setattr(linking, "INDEX_WRITER_FROM", 0)
     if writer == "dies":
         class DyingPool(concurrent.futures.ProcessPoolExecutor):

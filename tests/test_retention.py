@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select, update
 
+from oversight.audit import entries
+from oversight.retention import PURGED, Periods, apply_retention
 from pipelines.cli import run_pipeline
-from register.audit import entries
 from register.db import open_register
 from register.models import CmeCase, ExtractFile, RecordIndex, SourceRecord
-from register.retention import PURGED, Periods, apply_retention
 from synth.generate import generate
 from tests.helpers import AS_OF
 

@@ -8,10 +8,10 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
+from linkage.review import rule_records, undecided_pairs
 from pipelines.cli import main, run_pipeline
 from register.db import open_register
 from register.models import CmeList
-from register.review import rule_records, undecided_pairs
 from tests.helpers import AS_OF, asset_metadata, drop_extract, make_upn, school_csv
 
 
@@ -79,7 +79,7 @@ def test_a_file_half_uploaded_is_not_new_but_a_complete_one_is(landing, tmp_path
 
 
 def test_a_changed_matcher_relinks_though_the_data_did_not_change(landing, tmp_path, sqlite_url, monkeypatch):
-    import register.linking
+    import linkage.relinking
 
     def relinked():
         result = run_pipeline(sqlite_url, str(landing), archive=str(tmp_path / "a"), as_of=AS_OF)
@@ -88,7 +88,7 @@ def test_a_changed_matcher_relinks_though_the_data_did_not_change(landing, tmp_p
 
     assert relinked() is True
     assert relinked() is False
-    monkeypatch.setattr(register.linking, "MATCHER_VERSION", "a newer matcher")
+    monkeypatch.setattr(linkage.relinking, "MATCHER_VERSION", "a newer matcher")
     assert relinked() is True
     assert relinked() is False, "once re-linked with the new matcher, nothing more to do"
 

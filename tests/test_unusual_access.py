@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from register.unusual import Limits, entries_frame, find_unusual_access
+from oversight.unusual import Limits, entries_frame, find_unusual_access
 
 MONDAY_NOON = datetime(2026, 11, 23, 12, 0)  # UTC; London is on GMT in November
 LIMITS = Limits(hourly_children=10, usual_factor=3, usual_floor=12, outside_caseload_per_day=3, viewers_per_child=3,
@@ -106,9 +106,9 @@ def test_the_asset_raises_each_alert_once_and_mails_the_privacy_officer(db_url, 
     from dagster import materialize
 
     from assets.access import unusual_access
+    from oversight.access_alerts import alerts_for
+    from oversight.audit import record
     from pipelines.resources import rollcall_resources
-    from register.access_alerts import alerts_for
-    from register.audit import record
     from register.db import open_register
     from tests.mail import LocalSmtp
 
@@ -138,8 +138,8 @@ def test_staff_surnames_and_authorities_come_from_the_services_users(db_url):
     import subprocess
     import sys
 
+    from oversight.unusual import user_authorities, user_surnames
     from register.db import open_register
-    from register.unusual import user_authorities, user_surnames
     from tests.browser import ROOT
 
     open_register(db_url)  # a register to add the user to (a command never makes an empty one)

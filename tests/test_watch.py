@@ -13,15 +13,15 @@ from dagster import DagsterInstance, build_sensor_context, materialize
 from sqlalchemy import select, update
 
 from assets.digest import daily_digest
+from cme.watch import LINKED_STATE, count_moves
 from pipelines.cli import CHECKS_FAILED, main, run_pipeline
 from pipelines.resources import RegisterDatabase, rollcall_resources
 from pipelines.sensors import cme_watch, relink_sensor
 from register.clock import utc_now
 from register.db import open_register
-from register.deliveries import Cadence, CadenceError, learned_cadence, load_cadence, provider_status
 from register.models import CmeFlag, CmeList, ExtractFile
 from register.state import set_state
-from register.watch import LINKED_STATE, count_moves
+from sources.deliveries import Cadence, CadenceError, learned_cadence, load_cadence, provider_status
 from synth.generate import generate
 from tests.helpers import AS_OF
 from tests.mail import LocalSmtp

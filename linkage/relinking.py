@@ -1,6 +1,6 @@
 """Linking the register, in full or by what changed. A full link reads every current record,
 trains the model, saves it (as data, with the matcher's version) and rebuilds the link index.
-An incremental link (register.linkindex) re-links only the children a delivery, a removal or
+An incremental link (linkage.link_index) re-links only the children a delivery, a removal or
 an analyst's ruling touches, with the saved model and the whole register's name counts, so
 its cost follows the delivery. A changed model, setting or matcher version, or a handover
 the register never took (a run that stopped between links and children), makes the next
@@ -9,18 +9,15 @@ database (record_clusters and the link scope), never through Dagster's storage."
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import datetime
 
 from sqlalchemy import select
 
-from matching import MATCHER_VERSION, LinkSettings, link_records
-from matching.block import key_columns
-from matching.score import model_from_json
-from register.cmelist import touch
-from register.current import active_records
-from register.history import decisions_since
-from register.identity import assign_ids, live_children, load_clusters, prior_ids, save_clusters, save_register
-from register.linkindex import (
+from linkage.current import active_records
+from linkage.history import decisions_since
+from linkage.identity import assign_ids, live_children, load_clusters, prior_ids, save_clusters, save_register
+from linkage.link_index import (
     IndexWriter,
     apply_increment,
     index_parts,
@@ -30,10 +27,12 @@ from register.linkindex import (
     plan_increment,
     rebuild_index,
 )
+from linkage.review import analyst_rulings, save_model, save_review_queue
+from matching import MATCHER_VERSION, LinkSettings, link_records
+from matching.block import key_columns
+from matching.score import model_from_json
 from register.models import LinkageModel
-from register.review import analyst_rulings, save_model, save_review_queue
 from register.state import fingerprint, get_state, set_state
-from register.watch import RELINKED_FROM
 
 LINK_VERSION = "link_version"  # settings, matcher version and blocking keys the index and model were made with
 LINKED_MODEL = "linked_model_id"  # the model the last full link trained
@@ -134,10 +133,17 @@ def _link_increment(engine, settings: LinkSettings, plan) -> dict:
             "linkage_model_id": model_id}
 
 
-def regroup_register(engine, cause: str) -> dict:
+# When the last relink that saved a CME list read its inputs (cme.watch sets it): the analysts'
+# decisions since then are the ones a regrouping records as causes.
+RELINKED_FROM = "relinked_from"
+
+
+def regroup_register(engine, cause: str, on_regrouped: Callable[[set[str] | None], None] | None = None) -> dict:
     """The children step: take the grouping the link handed over (all records, or the part an
     incremental link re-linked), give each group its child id, and write every change to the
-    children's history. Nothing handed over: nothing to do."""
+    children's history. Nothing handed over: nothing to do. `on_regrouped` is told the children
+    regrouped (None: all of them) before the hand-over is cleared, so a crash between the two
+    regroups them again (the children step passes the CME list's `touch`)."""
     scope = json.loads(get_state(engine, LINK_SCOPE) or '{"mode": "none"}')
     if scope["mode"] in ("none", "incomplete"):  # incomplete: the next link is a full one
         return {"children": live_children(engine), "regrouped": "none"}
@@ -149,8 +155,8 @@ def regroup_register(engine, cause: str) -> dict:
     counts = save_register(engine, handed, child_ids, cause,
                            decisions_since(engine, datetime.fromisoformat(since) if since else None),
                            scope_children=set(scope["children"]) if partial else None)
-    # The CME list is computed again for these children (all of them after a full link).
-    touch(engine, set(child_ids) | set(scope["children"]) if partial else None)
+    if on_regrouped is not None:
+        on_regrouped(set(child_ids) | set(scope["children"]) if partial else None)
     set_state(engine, LINK_SCOPE, json.dumps({"mode": "none"}))
     counts["children"] = live_children(engine)
     return {**counts, "regrouped": scope["mode"]}

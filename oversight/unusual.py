@@ -1,6 +1,6 @@
 """Unusual access, found in the audit log: each rule reads the entries of a window (and the
 users' history where it needs a baseline) and returns findings, which the access asset raises
-as alerts (register.access_alerts) for the privacy officers. A finding names the rule, the user,
+as alerts (oversight.access_alerts) for the privacy officers. A finding names the rule, the user,
 the children by register id and a dedupe key (one alert per rule, user and day, or per child)."""
 from __future__ import annotations
 
@@ -192,7 +192,7 @@ def user_authorities(engine) -> dict[str, set[str]]:
 def outside_authorities(engine, window: pd.DataFrame, memberships: dict[str, set[str]]) -> list[Finding]:
     """Looks by a service user at a child with no record in any of their authorities (the pages
     refuse these, so one found means a defence failed or a path was missed)."""
-    from register.lookup import child_visible
+    from oversight.lookup import child_visible
 
     found = []
     looks = window[window["action"].isin(LOOKS) & window["child"].notna() & window["actor"].isin(memberships)]
@@ -205,7 +205,7 @@ def outside_authorities(engine, window: pd.DataFrame, memberships: dict[str, set
 def check_access(engine, now: datetime, window: timedelta = timedelta(hours=24),
                  limits: Limits | None = None) -> list[Finding]:
     """Every rule over the last `window` of the audit log (the 28 days before it as history)."""
-    from register.shield import shield_scope
+    from oversight.shield import shield_scope
 
     since = now - window
     recent = read_entries(engine, since)
@@ -225,7 +225,7 @@ def check_access(engine, now: datetime, window: timedelta = timedelta(hours=24),
 def raise_findings(engine, findings: list[Finding]) -> int:
     """Each finding as an access alert for the privacy officers of the user's authorities (of the
     child's, when many users looked at one child). How many were new."""
-    from register.access_alerts import raise_alert
+    from oversight.access_alerts import raise_alert
 
     memberships = user_authorities(engine)
     raised = 0

@@ -18,13 +18,13 @@ from sqlalchemy.orm import Session
 
 from matching import CONFLICT_MARK
 from register.db import RowValues, insert_values
-from register.keys import keyed, keyed_series
 from register.models import ExtractFile, QuarantinedRow, SourceRecord
 from schemas.contract import FileRejected, RowFault
 from schemas.identifiers import nhs_digits, nhs_valid, postcode_normalise, upn_valid
 from schemas.reader import ParsedExtract, iter_extract
 from schemas.receipt import Receipt
 from schemas.validation import require_some_valid_rows, validate_extract, validate_extracts
+from sources.keys import keyed, keyed_series
 
 log = logging.getLogger("rollcall.register")
 
@@ -84,7 +84,7 @@ def provider_identifiers(feed: str, frame: pd.DataFrame) -> tuple[pd.Series, pd.
 def record_keys(feed: str, provider: str, rec: pd.DataFrame, secret: bytes) -> pd.Series:
     """A key that names the same child at the same provider across that provider's extracts:
     the feed, the provider and a keyed hash of the provider's identifier for the child (a GP
-    record with no NHS number: of its name and birth date). See register.keys."""
+    record with no NHS number: of its name and birth date). See sources.keys."""
     ident, _ = provider_identifiers(feed, rec)
     if feed == "health":
         by_name = "name:" + rec["surname"].str.upper() + "|" + rec["forename"].str.upper() + "|" + rec["dob"].astype(str)

@@ -2,7 +2,7 @@
 created, record_joined, record_left, merged_into (a retired child whose records went to
 another), split_from (a new child made of records that were another's), retired (nobody
 names the child any more), revived. The cause is the run that made the change and, when an
-analyst's decision led to it, that decision. Record keys are keyed hashes (register.keys);
+analyst's decision led to it, that decision. Record keys are keyed hashes (sources.keys);
 no event holds a child's data."""
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import pandas as pd
 from sqlalchemy import or_, select
 
 from register.db import insert_frame
-from register.models import ChildEvent, ReviewDecision, SourceRecord
+from register.models import Child, ChildEvent, ReviewDecision, SourceRecord
 
 EVENTS = ("created", "record_joined", "record_left", "merged_into", "split_from", "retired", "revived")
 
@@ -89,8 +89,6 @@ def current_children(engine, child_id: str) -> list[str]:
     """The children an id names now: itself while it lives; for a retired id, every live child
     now holding a record that was ever its (one for a merge, several for a split), or, for an id
     retired before histories were kept, the child most of its records went to."""
-    from register.models import Child
-
     with engine.connect() as conn:
         row = conn.execute(select(Child.retired_at).where(Child.child_id == child_id)).first()
         if row is None:
@@ -109,8 +107,21 @@ def current_children(engine, child_id: str) -> list[str]:
                                       .where(SourceRecord.record_key.in_(key_list[i:i + 500]),
                                              SourceRecord.active.is_(True), Child.retired_at.is_(None))).scalars())
     if not found:  # retired before histories were kept: where most of its records went
-        from register.lookup import current_child_id
-
         now = current_child_id(engine, child_id)
         return [now] if now else []
     return sorted(found)
+
+
+def current_child_id(engine, child_id: str) -> str | None:
+    """The child an old id now names: itself, or where its records went when it was retired."""
+    seen = set()
+    with engine.connect() as conn:
+        while child_id and child_id not in seen:
+            seen.add(child_id)
+            row = conn.execute(select(Child.retired_at, Child.now_child_id).where(Child.child_id == child_id)).first()
+            if row is None:
+                return None
+            if row.retired_at is None or not row.now_child_id:
+                return child_id
+            child_id = row.now_child_id
+    return child_id

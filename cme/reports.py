@@ -11,9 +11,9 @@ from pathlib import Path
 import pandas as pd
 from sqlalchemy import delete, insert, select
 
+from oversight.shield import shield_scope
 from register.models import CmeFlag, CmeList, ExtractFile, SourceRecord
 from register.private import open_private
-from register.shield import shield_scope
 from register.state import get_state, set_state
 from schemas.cells import safe_cell
 
@@ -68,7 +68,7 @@ def _write(out: Path, header: list[str], rows) -> int:
 
 def export_register(engine, out: Path, include_shielded: bool = False,
                     children: set[str] | None = None) -> tuple[int, int]:
-    """Every accepted row with its child. Rows the shield covers (register.shield) are left out
+    """Every accepted row with its child. Rows the shield covers (oversight.shield) are left out
     unless include_shielded (a reconciliation export for the operator). Returns (rows written,
     shielded rows left out)."""
     q = (select(SourceRecord.feed, SourceRecord.provider, ExtractFile.name, SourceRecord.row_no,

@@ -10,13 +10,13 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import case, func, select
 
+from linkage.relinking import RELINKED_FROM  # when the last relink that saved a CME list read its inputs
 from register.models import CmeList, ProviderStatus, SourceRecord
 from register.state import get_state, set_state
 
 COUNTS_STATE = "cme_flag_counts"
 LINKED_STATE = "linked_share"
 RELINK_STARTED = "relink_started_at"  # when the running (or last) relink read its inputs
-RELINKED_FROM = "relinked_from"  # when the last relink that saved a CME list read its inputs
 MIN_COUNT_TO_COMPARE = 10  # below this a count moving by half is noise, not news
 
 
@@ -50,7 +50,7 @@ def compare_flag_counts(engine, now: dict[str, int], share: float) -> list[Count
 
 def authorities_without_current_roll(engine, authorities: list[str]) -> list[str]:
     """Authorities none of whose schools has a current (not stale) roll, as the providers were
-    last checked (register.deliveries): their CME flags cannot be trusted."""
+    last checked (sources.deliveries): their CME flags cannot be trusted."""
     with engine.connect() as conn:
         current = set(conn.execute(select(ProviderStatus.la_code).where(
             ProviderStatus.feed == "school", ProviderStatus.stale.is_(False))).scalars())

@@ -9,6 +9,8 @@ from datetime import date, datetime
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
+from linkage.history import current_child_id
+from oversight.shield import current_shield_scope
 from register.kept import Kept
 from register.models import (
     CandidatePair,
@@ -19,7 +21,6 @@ from register.models import (
     ReviewDecision,
     SourceRecord,
 )
-from register.shield import current_shield_scope
 
 
 def in_authorities(la_codes: list[str]):
@@ -126,7 +127,7 @@ def child_page(engine, child_id: str, la_codes: list[str], may_see_shielded: boo
     for rec, extract_date, file_name in rows:
         shown = {c.name: getattr(rec, c.name) for c in SourceRecord.__table__.columns}
         shown["extract_date"], shown["file"] = extract_date, file_name
-        # From a provider whose newest extract is older than the stale age (register.deliveries).
+        # From a provider whose newest extract is older than the stale age (sources.deliveries).
         shown["stale"] = bool(rec.active and rec.provider in stale)
         if withheld:
             for name in LOCATION_FIELDS:
@@ -332,23 +333,6 @@ def record_candidates(engine, record_key: str, la_codes: list[str], may_see_shie
     return {"record": brief(mine),
             "candidates": [{"pair_id": p.id, "ruling": p.analyst_decision, "other": brief(others[p.id])}
                            for p in pairs if others[p.id] is not None]}
-
-
-def current_child_id(engine, child_id: str) -> str | None:
-    """The child an old id now names: itself, or where its records went when it was retired."""
-    from register.models import Child
-
-    seen = set()
-    with engine.connect() as conn:
-        while child_id and child_id not in seen:
-            seen.add(child_id)
-            row = conn.execute(select(Child.retired_at, Child.now_child_id).where(Child.child_id == child_id)).first()
-            if row is None:
-                return None
-            if row.retired_at is None or not row.now_child_id:
-                return child_id
-            child_id = row.now_child_id
-    return child_id
 
 
 def search_children(engine, query: str, la_codes: list[str], limit: int = 20,

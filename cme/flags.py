@@ -8,7 +8,7 @@ basis, keeps everyone else's, and then re-marks the whole list (held for a confl
 possible match in review, resting on a stale roll), which needs no records of untouched
 children. A new day, a new directory, or more than a fifth of the register touched: in full.
 
-Children touched: every child a regrouping changed (register.linking) and every child with a
+Children touched: every child a regrouping changed (linkage.relinking) and every child with a
 current record from a provider whose file was processed since the list was computed."""
 from __future__ import annotations
 
@@ -19,14 +19,14 @@ from datetime import date
 import pandas as pd
 from sqlalchemy import select
 
+from cme.reports import save_cme
 from cme.rules import flag_missing_children, possible_match_in_review, stale_rolls_of
-from register.current import active_records
-from register.identity import children_with_two_nhs_numbers, live_children
+from linkage.current import active_records
+from linkage.identity import children_with_two_nhs_numbers, live_children
+from linkage.review import undecided_pairs
 from register.models import CandidatePair, CmeFlag, CmeList, ExtractFile, SourceRecord
-from register.reference import postcode_authorities, reference_version
-from register.reports import save_cme
-from register.review import undecided_pairs
 from register.state import get_state, set_state
+from sources.reference import postcode_authorities, reference_version
 
 BASIS = "cme_basis"
 TOUCHED = "cme_touched"  # JSON list of child ids changed since the list was computed, or "all"

@@ -14,9 +14,9 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import bindparam, delete, func, or_, select
 
+from linkage.current import ACTIVE_COLUMNS
 from matching.block import block_cap, block_keys, key_columns
 from matching.standardise import standardise
-from register.current import ACTIVE_COLUMNS
 from register.db import insert_frame
 from register.models import KEY_SLOTS, RecordIndex, ReviewDecision, SourceRecord
 

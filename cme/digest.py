@@ -8,7 +8,7 @@ from datetime import date, datetime
 
 from sqlalchemy import func, or_, select
 
-from register.lookup import review_queue
+from oversight.lookup import review_queue
 from register.models import CaseNote, CmeCase, CmeFlag, CmeList, ExtractFile, ProviderStatus
 
 

@@ -9,11 +9,11 @@ from datetime import date
 
 from sqlalchemy import func, select
 
+from cme.reports import CME_PENDING
+from linkage.review import newest_ruling_change
 from register.models import CandidatePair, CmeList, ExtractFile
-from register.reference import reference_version
-from register.reports import CME_PENDING
-from register.review import newest_ruling_change
 from register.state import fingerprint, get_state, set_state
+from sources.reference import reference_version
 
 LAST_RUN = "last_command_line_run"
 
