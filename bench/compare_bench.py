@@ -37,6 +37,9 @@ def run_commit(src: Path, label: str, work: Path, rounds: int, first: date, gap:
     top_help = subprocess.run([py, "-m", "pipelines.cli", "--help"], env=env, cwd=src, capture_output=True,
                               text=True).stdout
     if "reference" in top_help:  # a commit that can use the operator's postcode directory is given it
+        # into a register made first (a command other than run refuses a register that is not there)
+        subprocess.run([py, "-c", f"from register.db import open_register; open_register({db!r})"], env=env, cwd=src,
+                       check=True)
         subprocess.run([py, "-m", "pipelines.cli", "reference", "postcodes", "--db", db,
                         "--directory", str(work / "reference" / "postcode_directory.csv"),
                         "--la-codes", str(work / "reference" / "la_codes.csv")], check=True, **quiet)

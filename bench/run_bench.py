@@ -51,6 +51,7 @@ def main() -> None:
     env.pop("DAGSTER_HOME", None)
     quiet = dict(check=True, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     if not args.no_directory:
+        subprocess.run([rollcall, "db", "create", "--db", db], **quiet)  # reference data goes into a register
         subprocess.run([rollcall, "reference", "postcodes", "--directory", str(work / "reference/postcode_directory.csv"),
                         "--la-codes", str(work / "reference/la_codes.csv"), "--db", db], **quiet)
     out = {"children": s.children, "generate_s": round(gen_s, 1), "postcode_directory": not args.no_directory,

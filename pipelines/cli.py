@@ -708,9 +708,22 @@ def cmd_restore(args) -> int:
     return 0
 
 
-def cmd_grant(args) -> int:
+def cmd_db(args) -> int:
+    """`db create`: an empty register, its schema up to date, made on purpose (to load reference
+    data before a first run, say), where every other command refuses a register that is not
+    there. `db grant ROLE`: the service role's rights."""
     from register.db import grant_service_role
 
+    if args.action == "create":
+        if register_exists(args.db):
+            print(f"rollcall db create: there is a register at {_safe_url(args.db)} already", file=sys.stderr)
+            return 1
+        open_register(args.db)
+        print(f"made an empty register at {_safe_url(args.db)}")
+        return 0
+    if not args.role:
+        print("rollcall db grant: give the ROLE the casework service and the pipeline connect as", file=sys.stderr)
+        return 2
     engine = _existing_register("db grant", args.db)
     if engine is None:
         return 1
@@ -854,11 +867,12 @@ def parser() -> argparse.ArgumentParser:
     _db_option(rs)
     rs.set_defaults(fn=cmd_restore)
 
-    dbp = sub.add_parser("db", help="the register database: grant the service's PostgreSQL role its rights")
-    dbp.add_argument("action", choices=["grant"])
-    dbp.add_argument("role", help="the role the casework service and the pipeline connect as")
+    dbp = sub.add_parser("db", help="the register database: make an empty one, or grant the service's PostgreSQL "
+                                    "role its rights")
+    dbp.add_argument("action", choices=["create", "grant"])
+    dbp.add_argument("role", nargs="?", help="grant: the role the casework service and the pipeline connect as")
     _db_option(dbp, "the register's URL, as its owner")
-    dbp.set_defaults(fn=cmd_grant)
+    dbp.set_defaults(fn=cmd_db)
 
     g = sub.add_parser("generate", help="write synthetic extracts and their ground truth")
     g.add_argument("--out", required=True)

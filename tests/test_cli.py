@@ -173,3 +173,14 @@ def test_every_command_reads_the_register_from_rollcall_db_url_and_refuses_one_t
         done = cli_env(*args, env={}, stdin="Correct-horse-battery-9\n", cwd=tmp_path)
         assert done.returncode == 1 and "no register at sqlite:///var/rollcall.sqlite" in done.stderr, (args, done)
     assert sorted(p.name for p in tmp_path.iterdir()) == [], "nothing made: no empty register, no files"
+
+
+def test_db_create_makes_an_empty_register_on_purpose_once(tmp_path):
+    url = f"sqlite:///{tmp_path / 'new.sqlite'}"
+    refused = cli_env("reference", "postcodes", "--directory", "d.csv", "--la-codes", "l.csv", env={"ROLLCALL_DB_URL": url})
+    assert refused.returncode == 1 and not (tmp_path / "new.sqlite").exists()
+    made = cli_env("db", "create", env={"ROLLCALL_DB_URL": url})
+    assert made.returncode == 0 and f"made an empty register at {url}" in made.stdout, made.stderr
+    again = cli_env("db", "create", env={"ROLLCALL_DB_URL": url})
+    assert again.returncode == 1 and "already" in again.stderr
+    assert cli_env("audit", "verify", env={"ROLLCALL_DB_URL": url}).returncode == 0, "a register, empty"
