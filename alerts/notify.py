@@ -7,8 +7,9 @@ from __future__ import annotations
 import json
 import logging
 import os
-from datetime import UTC, datetime
 from pathlib import Path
+
+from register.clock import utc_stamp
 
 log = logging.getLogger("rollcall.alerts")
 
@@ -30,7 +31,7 @@ def raise_alert(kind: str, db_url: str | None = None, **fields) -> None:
     """An alert line in Dagster's log and the alerts file, and, with the register known
     (db_url, else ROLLCALL_DB_URL), a message through the routes file to people (alerts.channels),
     kept in the outbox until it is sent."""
-    line = json.dumps({"at": datetime.now(UTC).isoformat(timespec="seconds"), "alert": kind, **fields})
+    line = json.dumps({"at": utc_stamp(), "alert": kind, **fields})
     log.error("ALERT %s", line)
     path = alerts_file()
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -7,6 +7,6 @@ class CaseworkConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from casework import audit
+        from casework import audited
 
-        audit.connect()  # the sign-in receivers connect as the module is imported
+        audited.connect()  # the sign-in receivers connect as the module is imported

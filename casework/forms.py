@@ -5,7 +5,7 @@ from django.contrib.auth.forms import AuthenticationForm
 from django_otp import devices_for_user
 from django_otp.forms import OTPAuthenticationForm
 
-from casework.audit import client_address
+from casework.audited import client_address
 from casework.database import register_engine
 from oversight.audit import record
 

@@ -1,5 +1,5 @@
 """The service's own tables: which authorities each user works for. Roles are Django groups
-(casework.access.ROLES)."""
+(casework.roles.ROLES)."""
 from django.conf import settings
 from django.db import models
 

@@ -70,7 +70,7 @@ TEMPLATES = [{
         "django.template.context_processors.request",
         "django.contrib.auth.context_processors.auth",
         "django.contrib.messages.context_processors.messages",
-        "casework.access.roles_context",
+        "casework.roles.roles_context",
     ]},
 }]
 DATABASES = {"default": django_database(DB_URL)}

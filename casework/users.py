@@ -63,8 +63,8 @@ def add_user(name: str, password: str, roles: list[str], la_codes: list[str], su
     from django.db import transaction
     from django_otp.plugins.otp_totp.models import TOTPDevice
 
-    from casework.access import ROLES
     from casework.models import AuthorityMembership
+    from casework.roles import ROLES
 
     unknown = sorted(set(roles) - set(ROLES))
     if unknown:
@@ -104,7 +104,7 @@ def totp_secret(config_url: str) -> str:
 def list_users() -> list[str]:
     from django.contrib.auth import get_user_model
 
-    from casework.access import authorities_of, roles_of
+    from casework.roles import authorities_of, roles_of
 
     out = []
     for user in get_user_model().objects.order_by("username"):

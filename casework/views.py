@@ -9,7 +9,10 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
 
-from casework.access import (
+from casework.audited import audited
+from casework.database import register_engine
+from casework.forms import SignInForm
+from casework.roles import (
     ANALYST,
     AUDITOR,
     AUTHORITY_ADMIN,
@@ -21,9 +24,6 @@ from casework.access import (
     requires,
     roles_of,
 )
-from casework.audit import audited
-from casework.database import register_engine
-from casework.forms import SignInForm
 from cme.cases import (
     NOTE_KINDS,
     OUTCOMES,
@@ -138,7 +138,7 @@ def child_break_glass(request, child_id: str):
     """Break-glass: a user without shielded-records access opens a shielded child's location
     after stating why. The look is audited and an alert goes to the privacy officers at once."""
     from alerts.channels import deliver
-    from oversight.access_alerts import raise_alert
+    from oversight.access_alerts import raise_access_alert
 
     engine = register_engine()
     las = authorities_of(request.user)
@@ -156,7 +156,7 @@ def child_break_glass(request, child_id: str):
     # The privacy officer of the child's authority is told, not those of every authority the
     # user works for.
     theirs = sorted(child_authorities(engine, child_id) & set(las))
-    raise_alert(engine, "break_glass", request.user.get_username(), f"break_glass:{entry}", la_codes=theirs,
+    raise_access_alert(engine, "break_glass", request.user.get_username(), f"break_glass:{entry}", la_codes=theirs,
                 children=[child_id], detail={"audit_entry": entry})
     deliver(engine)  # at once; one that cannot be sent now is sent by the next access check
     request.session["glass"] = {**request.session.get("glass", {}), child_id: reason}

@@ -5,11 +5,12 @@ with an outcome from a fixed list. A closed case stays closed unless newer evide
 from __future__ import annotations
 
 import json
-from datetime import UTC, date, datetime
+from datetime import date
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from register.clock import utc_now
 from register.kept import Kept
 from register.models import CaseNote, CmeCase, CmeFlag, SourceRecord
 
@@ -53,7 +54,7 @@ def newer_evidence(then: dict, now: dict) -> bool:
 def open_cases(engine, as_of: date) -> dict[str, int]:
     """After a CME list is computed: open a case for each flag with no case, and reopen a
     closed case whose child has newer evidence than it was closed on."""
-    now = datetime.now(UTC).replace(tzinfo=None)
+    now = utc_now()
     opened = reopened = 0
     with Session(engine) as s:
         flags = s.execute(select(CmeFlag.child_id, CmeFlag.la_code, CmeFlag.reason).where(CmeFlag.as_of == as_of)).all()
@@ -138,7 +139,7 @@ def add_note(engine, case_id: int, kind: str, text: str, author: str) -> None:
     if not text.strip():
         raise ValueError("write what was found")
     with Session(engine) as s:
-        s.add(CaseNote(case_id=case_id, written_at=datetime.now(UTC).replace(tzinfo=None), author=author, kind=kind,
+        s.add(CaseNote(case_id=case_id, written_at=utc_now(), author=author, kind=kind,
                        text=text.strip()))
         s.commit()
 
@@ -148,7 +149,7 @@ def close_case(engine, case_id: int, version: int, outcome: str, author: str) ->
     back only when something newer arrives. A stale version is a CaseConflict."""
     if outcome not in OUTCOMES:
         raise ValueError("choose an outcome")
-    now = datetime.now(UTC).replace(tzinfo=None)
+    now = utc_now()
     with Session(engine) as s:
         case = s.get(CmeCase, case_id)
         evidence = json.dumps(evidence_of(s, case.child_id), sort_keys=True)

@@ -5,13 +5,14 @@ written where a spreadsheet would run it as a formula.
 from __future__ import annotations
 
 import csv
-from datetime import UTC, date, datetime
+from datetime import date
 from pathlib import Path
 
 import pandas as pd
 from sqlalchemy import delete, insert, select
 
 from oversight.shield import shield_scope
+from register.clock import utc_now
 from register.models import CmeFlag, CmeList, ExtractFile, SourceRecord
 from register.private import open_private
 from register.state import get_state, set_state
@@ -39,7 +40,7 @@ def mark_cme_pending(engine) -> None:
 def save_cme(engine, flags: pd.DataFrame, as_of: date) -> None:
     """Replace the list for the date, record that it was computed (even when empty), and clear
     the pending mark, in one transaction."""
-    now = datetime.now(UTC).replace(tzinfo=None)
+    now = utc_now()
     with engine.begin() as conn:
         conn.execute(delete(CmeFlag).where(CmeFlag.as_of == as_of))
         conn.execute(delete(CmeList).where(CmeList.as_of == as_of))

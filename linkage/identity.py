@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import secrets
 from collections import Counter
-from datetime import UTC, datetime
 
 import numpy as np
 import pandas as pd
@@ -14,6 +13,7 @@ from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from linkage.history import events_of_change, save_events
+from register.clock import utc_now
 from register.db import insert_frame, placeholder
 from register.models import Child, RecordCluster, SourceRecord
 
@@ -55,7 +55,7 @@ def save_register(engine, records: pd.DataFrame, child_ids: pd.Series, cause: st
     to the children's history (linkage.history) with its cause, in one transaction. With
     scope_children (an incremental link): records are only those children's and the new
     ones, and only those children can be retired."""
-    now = datetime.now(UTC).replace(tzinfo=None)
+    now = utc_now()
     changed = records.loc[records["child_id"] != child_ids, "id"]
     with Session(engine) as s:
         live = set(child_ids)

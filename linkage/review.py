@@ -4,13 +4,14 @@ the next re-link; and the linkage models that scored the pairs, saved as data.""
 from __future__ import annotations
 
 import hashlib
-from datetime import UTC, datetime
+from datetime import datetime
 
 import pandas as pd
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from register.clock import utc_now
 from register.db import insert_frame
 from register.models import CandidatePair, LinkageModel, ReviewDecision
 
@@ -23,7 +24,7 @@ def save_model(engine, parameters: str) -> int:
         if found is not None:
             return found
         row = LinkageModel(fingerprint=fingerprint, parameters=parameters,
-                           trained_at=datetime.now(UTC).replace(tzinfo=None))
+                           trained_at=utc_now())
         s.add(row)
         try:
             s.commit()
@@ -53,7 +54,7 @@ def save_review_queue(engine, review: pd.DataFrame, model_id: int | None = None,
     and with no decision are dropped. With a scope (an incremental link of those record keys):
     only pairs within it, or touching a changed or removed record, can be dropped; the rest of
     the queue stands."""
-    now = datetime.now(UTC).replace(tzinfo=None)
+    now = utc_now()
     with Session(engine) as s:
         existing = {(a, b): (pid, dec) for pid, a, b, dec in
                     s.execute(select(CandidatePair.id, CandidatePair.key_a, CandidatePair.key_b,
@@ -114,7 +115,7 @@ def decide(engine, pair_id: int, version: int, decision: str, user: str, reason:
     Returns the pair's new version."""
     if decision not in DECISIONS:
         raise ValueError(f"a decision is one of {', '.join(DECISIONS)}")
-    now = datetime.now(UTC).replace(tzinfo=None)
+    now = utc_now()
     with Session(engine) as s:
         pair = s.get(CandidatePair, pair_id)
         if pair is None:
@@ -148,7 +149,7 @@ def decide(engine, pair_id: int, version: int, decision: str, user: str, reason:
 
 def undo(engine, pair_id: int, version: int, user: str) -> int:
     """Take back the pair's ruling: it waits for an analyst again (the history keeps both)."""
-    now = datetime.now(UTC).replace(tzinfo=None)
+    now = utc_now()
     with Session(engine) as s:
         pair = s.get(CandidatePair, pair_id)
         if pair is None:
@@ -183,7 +184,7 @@ def decision_history(engine, key_a: str, key_b: str) -> list[ReviewDecision]:
 def review_quality(engine, now: datetime | None = None) -> dict:
     """Agreement of blind second reviews with the first, decisions per hour over the last day,
     and the backlog: pairs waiting and how long the oldest has waited."""
-    now = now or datetime.now(UTC).replace(tzinfo=None)
+    now = now or utc_now()
     with engine.connect() as conn:
         decisions = conn.execute(select(ReviewDecision.key_a, ReviewDecision.key_b, ReviewDecision.decision,
                                         ReviewDecision.blind_second, ReviewDecision.decided_at)
@@ -216,7 +217,7 @@ def rule_records(engine, key_a: str, key_b: str, decision: str, user: str, reaso
     if not reason.strip():
         raise ReasonRequired("say why these records are split or joined")
     key_a, key_b = sorted((key_a, key_b))
-    now = datetime.now(UTC).replace(tzinfo=None)
+    now = utc_now()
     with Session(engine) as s:
         pair = s.execute(select(CandidatePair).where(CandidatePair.key_a == key_a, CandidatePair.key_b == key_b)
                          ).scalar_one_or_none()

@@ -1,5 +1,5 @@
 """Alerts about how people use the register: a break-glass look at a shielded child's location,
-and the unusual-access rules (assets/access.py). Each alert is raised once (a dedupe key per
+and the unusual-access rules (assets/unusual_access.py). Each alert is raised once (a dedupe key per
 rule, user and window), delivered to the privacy officers of the authorities it concerns
 (alerts.channels), and waits on the administrators' page until someone handles it."""
 from __future__ import annotations
@@ -14,7 +14,7 @@ from register.clock import utc_now
 from register.models import AccessAlert
 
 
-def raise_alert(engine, rule: str, actor: str, dedupe_key: str, *, la_codes: Iterable[str] = (),
+def raise_access_alert(engine, rule: str, actor: str, dedupe_key: str, *, la_codes: Iterable[str] = (),
                 children: Iterable[str] = (), detail: dict | None = None) -> int | None:
     """Raise an alert unless one with this key exists; its id, or None when it was raised before."""
     row = {"raised_at": utc_now(), "rule": rule, "actor": actor[:150], "la_codes": " ".join(sorted(set(la_codes))) or None,

@@ -225,7 +225,7 @@ def check_access(engine, now: datetime, window: timedelta = timedelta(hours=24),
 def raise_findings(engine, findings: list[Finding]) -> int:
     """Each finding as an access alert for the privacy officers of the user's authorities (of the
     child's, when many users looked at one child). How many were new."""
-    from oversight.access_alerts import raise_alert
+    from oversight.access_alerts import raise_access_alert
 
     memberships = user_authorities(engine)
     raised = 0
@@ -233,7 +233,7 @@ def raise_findings(engine, findings: list[Finding]) -> int:
         las = memberships.get(f.actor, set())
         if not las and f.children:
             las = _authorities_of_children(engine, f.children)
-        if raise_alert(engine, f.rule, f.actor, f.dedupe_key, la_codes=las, children=f.children, detail=f.detail):
+        if raise_access_alert(engine, f.rule, f.actor, f.dedupe_key, la_codes=las, children=f.children, detail=f.detail):
             raised += 1
     return raised
 

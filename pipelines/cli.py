@@ -11,6 +11,7 @@ from datetime import date
 from pathlib import Path
 
 from pipelines.unchanged import inputs_fingerprint, remember_run, unchanged_since_last_run
+from register.clock import today
 from register.db import DEFAULT_URL, open_register
 from sources.collect import DEFAULT_ARCHIVE
 
@@ -69,7 +70,7 @@ def run_pipeline(db_url: str, landing: str | None = None, sftp: str | None = Non
         keys = [k for k in keys if k in providers]
     tags = {"rollcall/trigger": "cli"}
     if starter_alerts:
-        from pipelines.alerts import STARTER_ALERTS_TAG
+        from pipelines.failure_alerts import STARTER_ALERTS_TAG
 
         tags[STARTER_ALERTS_TAG] = "by-starter"
     selection = None
@@ -117,7 +118,7 @@ def summary(db_url: str, as_of: date | None = None) -> list[str]:
 
 def failed_checks_of(result) -> list[str]:
     """Failed checks of an in-process run, from its result's events."""
-    from pipelines.alerts import check_label
+    from pipelines.failure_alerts import check_label
 
     return [check_label(e.event_specific_data) for e in result.all_events
             if e.event_type_value == "ASSET_CHECK_EVALUATION" and not e.event_specific_data.passed]
@@ -192,7 +193,7 @@ def _run_inputs(args) -> str | None:
                 "relink": getattr(args, "relink", "auto"),
                 "matcher": MATCHER_VERSION, "cadence": _file_sha(os.environ.get("ROLLCALL_CADENCE")),
                 "sftp_config": _file_sha(args.sftp)}
-    return inputs_fingerprint(open_register(args.db), args.as_of or date.today(), settings)
+    return inputs_fingerprint(open_register(args.db), args.as_of or today(), settings)
 
 
 def _file_sha(path: str | None) -> str:
@@ -243,7 +244,7 @@ def cmd_demo(args) -> int:
         return 2
     landing = home / "landing"
     db_url = f"sqlite:///{home / 'rollcall.sqlite'}"
-    as_of = args.as_of or date.today()
+    as_of = args.as_of or today()
     if not os.environ.get("DAGSTER_HOME") and (Path.cwd() / "dagster.yaml").exists():
         # Record the demo's runs in the repository's instance, so `dagster dev` shows them.
         os.environ["DAGSTER_HOME"] = str(Path.cwd())
@@ -623,7 +624,7 @@ def cmd_retention(args) -> int:
     engine = _existing_register("retention", args.db)
     if engine is None:
         return 1
-    counts = apply_retention(engine, args.today or date.today(), Periods())
+    counts = apply_retention(engine, args.today or today(), Periods())
     _audit_cli(engine, "retention", detail=counts)
     print(", ".join(f"{k.replace('_', ' ')}: {v}" for k, v in counts.items()))
     return 0
@@ -741,7 +742,7 @@ def cmd_generate(args) -> int:
     from synth.generate import generate
 
     s = generate(Path(args.out), Path(args.truth), children=args.children, seed=args.seed,
-                 extract_date=args.extract_date or date.today())
+                 extract_date=args.extract_date or today())
     print(f"generated {s.children} children in {s.files} extracts ({s.rows} rows); "
           f"{s.cme_children} missing education in truth")
     return 0

@@ -3,14 +3,14 @@ partition per provider) and the relink job, the daily schedule, the sensors that
 and raise alerts, and resources from the environment."""
 from dagster import AssetSelection, Definitions, ScheduleDefinition, define_asset_job
 
-from assets.access import unusual_access
 from assets.cme_list import cme_flags
 from assets.deliveries import provider_deliveries
 from assets.digest import daily_digest
 from assets.intake import raw_extracts, validate_extracts
 from assets.linkage import children, links, standardised_records
 from assets.retention import retention
-from pipelines.alerts import check_failure_alert, run_failure_alert
+from assets.unusual_access import unusual_access
+from pipelines.failure_alerts import check_failure_alert, run_failure_alert
 from pipelines.resources import resources_from_env
 from pipelines.sensors import cme_watch, inbox_sensor, relink_sensor, review_sensor
 from register.private import owner_only_umask

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from dagster import ConfigurableResource, EnvVar, ResourceDefinition
 
+from register.clock import today
 from register.db import DEFAULT_URL, open_register
 from sources.collect import DEFAULT_ARCHIVE, DEFAULT_MAX_FILE_BYTES
 from sources.router import SourceRouter, make_router
@@ -65,7 +66,7 @@ class RunSettings(ConfigurableResource):
     linked_share_drop: float = 0.05  # the share of records linked to another falling by more is checked
 
     def as_of_date(self) -> date:
-        return date.fromisoformat(self.as_of) if self.as_of else date.today()
+        return date.fromisoformat(self.as_of) if self.as_of else today()
 
     def pair_source(self):
         """A context manager giving link_records' pair_source for a full link (None: one piece)."""

@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 import hashlib
-from datetime import UTC, datetime
 
 from sqlalchemy.orm import Session
 
+from register.clock import utc_now
 from register.models import RegisterState
 
 
@@ -18,7 +18,7 @@ def get_state(engine, name: str) -> str | None:
 def set_state(engine, name: str, value: str) -> None:
     with Session(engine) as s:
         row = s.get(RegisterState, name) or RegisterState(name=name)
-        row.value, row.updated_at = value, datetime.now(UTC).replace(tzinfo=None)
+        row.value, row.updated_at = value, utc_now()
         s.add(row)
         s.commit()
 

@@ -14,13 +14,13 @@ import os
 import sqlite3
 import subprocess
 import tarfile
-from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import create_engine, inspect, select, text
 from sqlalchemy.engine import make_url
 
 from register.checksums import file_sha256
+from register.clock import utc_stamp
 from register.private import private_dir, private_file
 
 MANIFEST = "manifest.json"
@@ -74,7 +74,7 @@ def backup(db_url: str, archive: Path, out: Path) -> dict:
                 if path.is_file():
                     tar.add(path, arcname=str(path.relative_to(archive)))
     files["archive"] = "archive.tar"
-    manifest = {"made_at": datetime.now(UTC).isoformat(timespec="seconds"), "schema_revision": revision,
+    manifest = {"made_at": utc_stamp(), "schema_revision": revision,
                 "database_kind": "sqlite" if db_url.startswith("sqlite:///") else "postgresql",
                 "archive_was_at": [str(archive.resolve()), str(archive)],  # as resolved, and as given
                 "files": {name: {"file": f, "sha256": file_sha256(out / f)} for name, f in files.items()}}

@@ -10,13 +10,13 @@ import os
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from register.clock import utc_now
 from register.models import ExtractFile
 from register.private import fsync_dir, private_dir, private_file
 from schemas.contract import FileRejected
@@ -92,7 +92,7 @@ def _fetch_to_archive(source: ExtractSource, provider: str, name: str, size: int
 
 def _ledger_row(provider: str, name: str, digest: str, size: int, path: Path) -> ExtractFile:
     return ExtractFile(provider=provider, name=name, sha256=digest, size_bytes=size, archive_path=str(path),
-                       status="collected", collected_at=datetime.now(UTC).replace(tzinfo=None))
+                       status="collected", collected_at=utc_now())
 
 
 def _too_large(listing: dict[str, InboxFile], name: str, sidecar: str | None, max_bytes: int) -> str | None:
@@ -119,7 +119,7 @@ def _reject_unread(source, provider: str, engine, report: CollectionReport, csv:
                    sidecar: InboxFile | None, reason: str) -> None:
     """Reject a file without downloading it (too large): a ledger row and a receipt, no archive."""
     row = ExtractFile(provider=provider, name=safe_label(csv.name), sha256="", size_bytes=csv.size, archive_path="",
-                      collected_at=datetime.now(UTC).replace(tzinfo=None))
+                      collected_at=utc_now())
     _record_rejection(source, provider, engine, report, row, reason)
     if sidecar is not None:
         _clear(source, provider, csv, sidecar)
@@ -132,7 +132,7 @@ def _reject_not_a_file(source, provider: str, engine, report: CollectionReport, 
     device): rejected with a receipt without ever being opened, and taken out of the inbox (the
     link or node only; whatever it points at is not touched)."""
     row = ExtractFile(provider=provider, name=safe_label(entry.name), sha256="", size_bytes=0, archive_path="",
-                      collected_at=datetime.now(UTC).replace(tzinfo=None))
+                      collected_at=utc_now())
     _record_rejection(source, provider, engine, report, row,
                       f"this is a {entry.kind}, not a file of its own: upload the extract itself")
     source.remove(provider, entry.name)

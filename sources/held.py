@@ -4,11 +4,10 @@ dropped). Either way the provider gets a new receipt at the next collection.
 """
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
+from register.clock import utc_now
 from register.models import ExtractFile, SourceRecord
 
 
@@ -24,7 +23,7 @@ def held_files(engine) -> list:
 
 
 def _decide(engine, ledger_id: int, status: str, reason: str | None) -> str:
-    now = datetime.now(UTC).replace(tzinfo=None)
+    now = utc_now()
     with Session(engine) as s:
         f = s.get(ExtractFile, ledger_id)
         if f is None or f.status != "held":

@@ -9,12 +9,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from datetime import UTC
 
 import pandas as pd
 from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 
+from register.clock import utc_now
 from register.models import RegisterState
 
 SECRET_STATE = "record_key_secret"
@@ -22,7 +22,6 @@ SECRET_STATE = "record_key_secret"
 
 def record_key_secret(engine) -> bytes:
     """The register's key-hashing secret, made on first use (two first runs agree on one)."""
-    from datetime import datetime
 
     with engine.begin() as conn:
         value = conn.execute(select(RegisterState.value).where(RegisterState.name == SECRET_STATE)).scalar()
@@ -31,7 +30,7 @@ def record_key_secret(engine) -> bytes:
             with engine.begin() as conn:
                 conn.execute(insert(RegisterState).values(
                     name=SECRET_STATE, value=secrets.token_hex(32),
-                    updated_at=datetime.now(UTC).replace(tzinfo=None)))
+                    updated_at=utc_now()))
         except IntegrityError:
             pass  # another run made it first
         with engine.begin() as conn:

@@ -7,7 +7,6 @@ import hashlib
 import json
 import logging
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from itertools import islice
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session
 
 from matching import CONFLICT_MARK
+from register.clock import utc_now
 from register.db import RowValues, insert_values
 from register.models import ExtractFile, QuarantinedRow, SourceRecord
 from schemas.contract import FileRejected, RowFault
@@ -516,7 +516,7 @@ def load_file_in(s: Session, file_id: int, report: LoadReport, secret: bytes, ho
         report.rows_quarantined += receipt.rows_quarantined
         report.warnings += len(loaded.warnings)
         report.per_feed_rows[f.feed] = report.per_feed_rows.get(f.feed, 0) + loaded.rows_accepted
-    f.processed_at = datetime.now(UTC).replace(tzinfo=None)
+    f.processed_at = utc_now()
     s.flush()
     log.info("ledger file %s: %s", file_id, receipt.status)
     return provider, receipt

@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime
 
+from register.clock import today as today_here
 from schemas.contract import FileRejected
 
 SIDECAR_SUFFIX = ".sha256"
@@ -60,7 +61,7 @@ def parse_name(name: str, expected_provider: str | None = None, today: date | No
         extract_date = datetime.strptime(stamp, "%Y%m%d").date()
     except ValueError:
         raise FileRejected("the date in the file name is not a real date") from None
-    if extract_date > (today or date.today()):
+    if extract_date > (today or today_here()):
         raise FileRejected("the date in the file name is after today: an extract cannot come from the future")
     if expected_provider is not None and provider != expected_provider:
         raise FileRejected("the provider id in the name is not this account's own")

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import UTC, datetime
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from register.clock import utc_now
 from register.models import ExtractFile, QuarantinedRow
 from schemas.contract import RowFault
 from schemas.receipt import Receipt
@@ -32,7 +32,7 @@ def mark_receipts_sent(engine, ledger_ids: list[int]) -> None:
         return
     with Session(engine) as s:
         s.execute(update(ExtractFile).where(ExtractFile.id.in_(ledger_ids))
-                  .values(receipt_sent_at=datetime.now(UTC).replace(tzinfo=None)))
+                  .values(receipt_sent_at=utc_now()))
         s.commit()
 
 

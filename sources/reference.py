@@ -6,7 +6,6 @@ codes to the 3-digit LA codes the extracts use. Read in chunks: the full directo
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
@@ -14,6 +13,7 @@ from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
 from register.checksums import file_sha256
+from register.clock import utc_now
 from register.models import PostcodeDirectory, ReferenceData
 from schemas.identifiers import postcode_normalise
 
@@ -65,7 +65,7 @@ def load_postcode_directory(engine, directory: Path, la_codes: Path, version: st
         version = version or directory.name
         ref = s.get(ReferenceData, POSTCODE_DIRECTORY) or ReferenceData(name=POSTCODE_DIRECTORY)
         ref.version, ref.sha256, ref.rows = version[:128], file_sha256(directory), rows
-        ref.loaded_at = datetime.now(UTC).replace(tzinfo=None)
+        ref.loaded_at = utc_now()
         s.add(ref)
         s.commit()
     return {"version": version, "rows": rows}

@@ -14,7 +14,7 @@ from alerts.channels import deliver
 from alerts.notify import raise_alert
 from alerts.outbox import unsent
 from alerts.routes import RoutesError, load_routes
-from oversight.access_alerts import raise_alert as raise_access_alert
+from oversight.access_alerts import raise_access_alert
 from register.db import open_register
 from tests.browser import free_port
 from tests.mail import LocalSmtp

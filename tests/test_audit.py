@@ -223,7 +223,7 @@ def test_the_services_postgresql_role_can_insert_and_read_the_log_but_never_chan
 
 
 def test_the_client_address_behind_a_trusted_proxy_is_the_one_the_proxy_saw():
-    from casework.audit import forwarded_client
+    from casework.audited import forwarded_client
 
     proxy = {"10.0.0.5"}
     assert forwarded_client("203.0.113.9", "1.2.3.4", proxy) == "203.0.113.9", "an untrusted peer says nothing"

@@ -549,13 +549,13 @@ def test_break_glass_shows_a_shielded_location_after_a_reason_and_tells_the_priv
 
 
 def test_an_administrator_sees_their_authoritys_access_alerts_and_suspends_the_account(browser, service):
-    from oversight.access_alerts import raise_alert
+    from oversight.access_alerts import raise_access_alert
     from register.db import open_register
 
     engine = open_register(service["db"])
-    mine = raise_alert(engine, "same_surname", "tom", "test:same_surname:tom", la_codes=["880"],
+    mine = raise_access_alert(engine, "same_surname", "tom", "test:same_surname:tom", la_codes=["880"],
                        children=["RC0000000001"])
-    theirs = raise_alert(engine, "hourly_limit", "ben", "test:hourly_limit:ben", la_codes=["881"])
+    theirs = raise_access_alert(engine, "hourly_limit", "ben", "test:hourly_limit:ben", la_codes=["881"])
     context = browser.new_context(bypass_csp=True)  # for axe, injected inline
     page = sign_in(context, service, "abi")
     page.goto(service["url"] + "/alerts")

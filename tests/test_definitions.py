@@ -53,7 +53,7 @@ def unreachable_provider(tmp_path, monkeypatch) -> None:
 
 
 def test_failed_checks_raise_an_alert(tmp_path, monkeypatch, sqlite_url):
-    from pipelines import alerts
+    from pipelines import failure_alerts as alerts
     from pipelines.cli import failed_checks_of, run_pipeline
     unreachable_provider(tmp_path, monkeypatch)
     instance = DagsterInstance.ephemeral()
@@ -70,7 +70,7 @@ def test_failed_checks_raise_an_alert(tmp_path, monkeypatch, sqlite_url):
 
 
 def test_a_failed_run_raises_an_alert(tmp_path, monkeypatch, sqlite_url):
-    from pipelines import alerts
+    from pipelines import failure_alerts as alerts
     from pipelines.cli import run_pipeline
 
     monkeypatch.setenv("ROLLCALL_ALERTS", str(tmp_path / "alerts.log"))
@@ -203,7 +203,7 @@ def test_the_database_url_is_read_from_the_environment_when_a_run_starts(monkeyp
 
 def test_a_command_line_run_with_a_failed_check_exits_non_zero_and_raises_the_alert_once(tmp_path, monkeypatch,
                                                                                           sqlite_url):
-    from pipelines import alerts
+    from pipelines import failure_alerts as alerts
     from pipelines.cli import CHECKS_FAILED, main
     monkeypatch.delenv("DAGSTER_HOME", raising=False)
     unreachable_provider(tmp_path, monkeypatch)

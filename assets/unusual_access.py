@@ -2,7 +2,6 @@
 each finding raised once as an access alert and delivered to the privacy officers by e-mail
 (alerts.channels), with any alert an earlier run could not send; then a signed checkpoint of
 the audit log, so its tail is never long unsigned. Thin: counts out, no names."""
-from datetime import UTC, datetime
 
 from dagster import AssetExecutionContext, MaterializeResult, asset
 
@@ -10,6 +9,7 @@ from alerts.channels import deliver
 from assets.safety import scrubbed
 from oversight.audit import checkpoint
 from oversight.unusual import check_access, raise_findings
+from register.clock import utc_now
 
 
 @asset(group_name="audit", kinds={"sql"}, required_resource_keys={"db"},
@@ -19,7 +19,7 @@ from oversight.unusual import check_access, raise_findings
 @scrubbed
 def unusual_access(context: AssetExecutionContext) -> MaterializeResult:
     engine = context.resources.db.engine()
-    findings = check_access(engine, datetime.now(UTC).replace(tzinfo=None))
+    findings = check_access(engine, utc_now())
     raised = raise_findings(engine, findings)
     delivered = deliver(engine)
     signed = checkpoint(engine)  # the log's newest entry signed every hour, besides every 100 entries
