@@ -286,6 +286,20 @@ def verify(engine, public_key, anchor: Path | None = None, every: int | None = N
             if e.id == last_signed + 1:
                 first_unsigned_at = e.at
             prev_id, prev = e.id, e.hash
+    problem = _against_checkpoints(count, checkpoints, indexed, (head.entry_id, head.hash), (prev_id, prev), public_key)
+    if problem is not None:
+        return problem
+    verdict = Verdict(count, len(checkpoints))
+    return (_against_anchor(verdict, anchored, anchor, signed, hashes, prev_id, public_key)
+            or _against_policy(verdict, sorted(signed), prev_id, every, first_unsigned_at, now or utc_now())
+            or verdict)
+
+
+def _against_checkpoints(count: int, checkpoints: list, indexed: dict, head: tuple, last: tuple,
+                         public_key) -> Verdict | None:
+    """After the walk: nothing left in the children index, every checkpoint signed by this key and
+    within the log, and the head at the last entry walked (None when all hold)."""
+    prev_id, prev = last
     if indexed:
         first = min(indexed)
         return Verdict(count, len(checkpoints), f"the children index names entry {first}, which is not in the log",
@@ -299,13 +313,10 @@ def verify(engine, public_key, anchor: Path | None = None, every: int | None = N
         if c.entry_id > prev_id:
             return Verdict(count, len(checkpoints), f"entries after {prev_id} were deleted: a checkpoint signed entry "
                            f"{c.entry_id}", prev_id + 1)
-    if (head.entry_id, head.hash) != (prev_id, prev):
+    if head != (prev_id, prev):
         return Verdict(count, len(checkpoints), f"the log ends at entry {prev_id} but its head says "
-                       f"{head.entry_id}: entries after {prev_id} were deleted", prev_id + 1)
-    verdict = Verdict(count, len(checkpoints))
-    return (_against_anchor(verdict, anchored, anchor, signed, hashes, prev_id, public_key)
-            or _against_policy(verdict, sorted(signed), prev_id, every, first_unsigned_at, now or utc_now())
-            or verdict)
+                       f"{head[0]}: entries after {prev_id} were deleted", prev_id + 1)
+    return None
 
 
 def _against_anchor(verdict: Verdict, anchored: list[dict], path: Path, signed: dict, hashes: dict[int, str],

@@ -215,7 +215,7 @@ def test_a_command_line_run_with_a_failed_check_exits_non_zero_and_raises_the_al
         return runs[-1]
 
     instance = DagsterInstance.ephemeral()
-    monkeypatch.setattr("pipelines.cli.run_pipeline", keep)
+    monkeypatch.setattr("pipelines.cli.run.run_pipeline", keep)  # where `rollcall run` finds it
     code = main(["run", "--landing", str(tmp_path / "landing"), "--db", sqlite_url, "--archive", str(tmp_path / "a")])
     assert code == CHECKS_FAILED
     lines = [json.loads(x) for x in (tmp_path / "alerts.log").read_text().splitlines()]
