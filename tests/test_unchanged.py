@@ -94,7 +94,7 @@ def test_a_changed_matcher_relinks_though_the_data_did_not_change(landing, tmp_p
 
 
 def test_a_run_collects_only_from_providers_with_work(landing, tmp_path, sqlite_url, monkeypatch):
-    import pipelines.cli as cli
+    import pipelines.cli.run as cli  # where `rollcall run` finds run_pipeline
 
     assert run(landing, sqlite_url, tmp_path) == 0
     asked, real = [], cli.run_pipeline
