@@ -1,0 +1,74 @@
+"""Signing in, the home page, and an authority administrator's users."""
+from __future__ import annotations
+
+from django.contrib.auth import views as auth_views
+from django.shortcuts import render
+from django.views.decorators.http import require_GET, require_http_methods
+
+from casework.audited import audited
+from casework.forms import SignInForm
+from casework.roles import (
+    ANALYST,
+    AUTHORITY_ADMIN,
+    CME_OFFICER,
+    authorities_of,
+    requires,
+    roles_of,
+)
+
+
+class SignInView(auth_views.LoginView):
+    template_name = "casework/sign_in.html"
+    authentication_form = SignInForm
+
+
+@require_GET
+@requires()
+def home(request):
+    return render(request, "casework/home.html", {"roles": sorted(roles_of(request.user)),
+                                                  "authorities": authorities_of(request.user)})
+
+
+ASSIGNABLE_ROLES = (ANALYST, CME_OFFICER, AUTHORITY_ADMIN)
+
+
+@require_http_methods(["GET", "POST"])
+@requires(AUTHORITY_ADMIN)
+def users(request):
+    """An authority administrator manages the users of their own authorities: add one (with
+    roles an administrator may give and authorities of their own), or disable one."""
+    from django.contrib.auth import get_user_model
+
+    from casework.users import UserError, add_user, disable_user, totp_secret, user_name
+
+    mine = authorities_of(request.user)
+    errors, added = {}, None
+    if request.method == "POST":
+        try:
+            if request.POST.get("action") == "disable":
+                name = request.POST.get("name", "")
+                target = get_user_model().objects.filter(username=name, authorities__la_code__in=mine).first()
+                if target is None or target == request.user:
+                    raise UserError("you can disable other users of your own authorities only")
+                disable_user(name)
+                audited(request, "admin_user_disable", detail={"user": name})
+            else:
+                roles = [r for r in request.POST.getlist("roles") if r in ASSIGNABLE_ROLES]
+                las = request.POST.getlist("authorities")
+                if not roles:
+                    raise UserError("choose at least one role")
+                if not las or not set(las) <= set(mine):
+                    raise UserError("choose authorities of your own")
+                name = user_name(request.POST.get("name", ""))
+                uri = add_user(name, request.POST.get("password", ""), roles, las)
+                added = {"name": name, "secret": totp_secret(uri)}
+                audited(request, "admin_user_add", detail={"user": added["name"], "roles": roles, "authorities": las})
+        except UserError as exc:
+            errors["name"] = str(exc)
+    people = (get_user_model().objects.filter(authorities__la_code__in=mine).distinct().order_by("username")
+              .prefetch_related("groups", "authorities"))
+    return render(request, "casework/users.html", {
+        "people": [{"name": u.get_username(), "active": u.is_active, "roles": sorted(roles_of(u)),
+                    "authorities": authorities_of(u)} for u in people],
+        "mine": mine, "roles": ASSIGNABLE_ROLES, "errors": errors, "added": added},
+        status=400 if errors else 200)
