@@ -7,6 +7,7 @@ import inspect
 import traceback
 from pathlib import Path
 
+from alerts.notify import raise_alert
 from register.db import disk_full
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -38,8 +39,6 @@ def describe(exc: BaseException) -> str:
 
 def alert_disk_full(step: str, error: str, **fields) -> None:
     """A full disk stops Rollcall's work without losing any: say so at once, by name."""
-    from alerts.notify import raise_alert
-
     raise_alert("disk_full", step=step, error=error, **fields)
 
 

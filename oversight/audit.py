@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -29,6 +30,7 @@ from register.clock import utc_now
 from register.models import AuditCheckpoint, AuditChild, AuditEntry, AuditHead
 from register.private import private_dir
 
+log = logging.getLogger("rollcall.audit")
 GENESIS = "0" * 64
 CHECKPOINT_EVERY = int(os.environ.get("ROLLCALL_AUDIT_CHECKPOINT_EVERY", "100"))
 CHECKPOINT_MAX_AGE = timedelta(days=1)  # a checkpoint at least daily, whatever the number of entries
@@ -112,8 +114,6 @@ def _anchor(engine, checkpoint: dict) -> None:
     """Append one checkpoint to the anchor (owner-only, opened for appending only). A failure
     is loud (the log says so; verify then finds the checkpoint unanchored) but never loses the
     entry, which is committed already."""
-    import logging
-
     path = anchor_file(engine)
     line = (json.dumps(checkpoint, sort_keys=True, separators=(",", ":")) + "\n").encode()
     try:
@@ -125,7 +125,7 @@ def _anchor(engine, checkpoint: dict) -> None:
         finally:
             os.close(fd)
     except OSError as exc:
-        logging.getLogger("rollcall.audit").error(
+        log.error(
             "the audit checkpoint at entry %s could not be anchored at %s (%s): anchor it by hand, or verify "
             "will say it is unanchored", checkpoint["entry_id"], path, type(exc).__name__)
 

@@ -32,10 +32,16 @@ def in_authorities(la_codes: list[str]):
                and_(SourceRecord.feed == "health", SourceRecord.residence_la.in_(la_codes)))
 
 
+def record_authority(feed: str, provider: str, residence_la: str | None) -> str | None:
+    """The authority one record already read belongs to, as in_authorities() reads it: the
+    authority's own record, a school's (its LAESTAB's first three digits), or where a GP
+    registration says the child lives."""
+    return provider if feed == "la" else provider[:3] if feed == "school" else residence_la if feed == "health" else None
+
+
 def record_in_authorities(feed: str, provider: str, residence_la: str | None, la_codes: set[str]) -> bool:
     """in_authorities() for one record already read."""
-    return ((feed == "la" and provider in la_codes) or (feed == "school" and provider[:3] in la_codes)
-            or (feed == "health" and residence_la in la_codes))
+    return record_authority(feed, provider, residence_la) in la_codes
 
 
 def child_visible(engine, child_id: str, la_codes: list[str]) -> bool:
@@ -56,10 +62,9 @@ def child_authorities(engine, child_id: str) -> set[str]:
     """The authorities a child belongs to: those of the child's records (as in_authorities()
     reads them) and of the child's CME flags."""
     with engine.connect() as conn:
-        found = {la for feed, provider, residence_la in conn.execute(
+        found = {record_authority(*r) for r in conn.execute(
             select(SourceRecord.feed, SourceRecord.provider, SourceRecord.residence_la)
-            .where(SourceRecord.child_id == child_id).distinct())
-            for la in ([provider] if feed == "la" else [provider[:3]] if feed == "school" else [residence_la]) if la}
+            .where(SourceRecord.child_id == child_id).distinct())} - {None, ""}
         found |= set(conn.execute(select(CmeFlag.la_code).where(CmeFlag.child_id == child_id).distinct()).scalars())
     return found
 

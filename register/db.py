@@ -5,6 +5,7 @@ log or an exception message.
 """
 from __future__ import annotations
 
+import errno
 from dataclasses import dataclass
 from datetime import date, datetime
 from functools import lru_cache
@@ -240,8 +241,6 @@ def grant_service_role(engine: Engine, role: str) -> list[str]:
 def disk_full(exc: BaseException) -> bool:
     """Whether a failure is a full disk (or quota): the operating system's ENOSPC or EDQUOT,
     SQLite's "database or disk is full", PostgreSQL's disk_full (SQLSTATE 53100)."""
-    import errno
-
     seen = set()
     while exc is not None and id(exc) not in seen:
         seen.add(id(exc))

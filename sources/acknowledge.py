@@ -69,10 +69,11 @@ class _Group:
             with self.session.begin_nested():
                 provider, receipt = load_file_in(self.session, file_id, part, secret, hold_below, prepared)
         except Exception as exc:  # noqa: BLE001 - counted and logged; the other files go on
+            full = disk_full(exc)
             report.failed += 1
-            report.disk_full += disk_full(exc)
+            report.disk_full += full
             log.error("ledger file %s could not be loaded (%s%s); it stays collected for the next run",
-                      file_id, type(exc).__name__, ": the disk is full" if disk_full(exc) else "")
+                      file_id, type(exc).__name__, ": the disk is full" if full else "")
             return
         self.loaded.append((file_id, provider, receipt, part))
         self.rows += part.rows_accepted + part.rows_quarantined
@@ -87,10 +88,11 @@ class _Group:
             with self.session:
                 self.session.commit()
         except Exception as exc:  # noqa: BLE001 - none of the group is stored; all stay collected
+            full = disk_full(exc)
             report.failed += len(self.loaded)
-            report.disk_full += len(self.loaded) if disk_full(exc) else 0
+            report.disk_full += len(self.loaded) if full else 0
             log.error("%d ledger files could not be committed (%s%s); they stay collected for the next run",
-                      len(self.loaded), type(exc).__name__, ": the disk is full" if disk_full(exc) else "")
+                      len(self.loaded), type(exc).__name__, ": the disk is full" if full else "")
             return
         sent = []
         for file_id, provider, receipt, part in self.loaded:

@@ -115,12 +115,18 @@ def _record_rejection(source, provider: str, engine, report: CollectionReport, r
     mark_receipt_sent(engine, row.id)
 
 
+def _record_unread(source, provider: str, engine, report: CollectionReport, entry: InboxFile, reason: str) -> None:
+    """A ledger row and a receipt for an inbox entry rejected without reading it: no checksum,
+    no archived copy."""
+    row = ExtractFile(provider=provider, name=safe_label(entry.name), sha256="",
+                      size_bytes=entry.size if entry.kind == "file" else 0, archive_path="", collected_at=utc_now())
+    _record_rejection(source, provider, engine, report, row, reason)
+
+
 def _reject_unread(source, provider: str, engine, report: CollectionReport, csv: InboxFile,
                    sidecar: InboxFile | None, reason: str) -> None:
     """Reject a file without downloading it (too large): a ledger row and a receipt, no archive."""
-    row = ExtractFile(provider=provider, name=safe_label(csv.name), sha256="", size_bytes=csv.size, archive_path="",
-                      collected_at=utc_now())
-    _record_rejection(source, provider, engine, report, row, reason)
+    _record_unread(source, provider, engine, report, csv, reason)
     if sidecar is not None:
         _clear(source, provider, csv, sidecar)
     elif _unchanged(source, provider, csv):
@@ -131,10 +137,8 @@ def _reject_not_a_file(source, provider: str, engine, report: CollectionReport, 
     """An inbox entry that is not a file of its own (a symbolic or hard link, a named pipe, a
     device): rejected with a receipt without ever being opened, and taken out of the inbox (the
     link or node only; whatever it points at is not touched)."""
-    row = ExtractFile(provider=provider, name=safe_label(entry.name), sha256="", size_bytes=0, archive_path="",
-                      collected_at=utc_now())
-    _record_rejection(source, provider, engine, report, row,
-                      f"this is a {entry.kind}, not a file of its own: upload the extract itself")
+    _record_unread(source, provider, engine, report, entry,
+                   f"this is a {entry.kind}, not a file of its own: upload the extract itself")
     source.remove(provider, entry.name)
     log.warning("provider %s: an inbox entry that is a %s was rejected unread", provider, entry.kind)
 

@@ -233,7 +233,9 @@ class SftpSource:
                 if not _safe_remote_name(a.filename):
                     log.warning("SFTP provider %s: a name that is not a plain file name was ignored", provider)
                     continue
-                kind = kind_of(a.st_mode) if a.st_mode is not None else "other"  # by mode, never by longname
+                if a.st_mode is None:
+                    continue  # a server that gives no mode: never guessed from longname
+                kind = kind_of(a.st_mode)
                 if kind is not None:
                     out.append(InboxFile(a.filename, a.st_size or 0, float(a.st_mtime or 0), kind))
             return sorted(out, key=lambda f: f.name)

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 
@@ -48,3 +51,14 @@ def asset_metadata(result, asset: str) -> dict:
     return next({k: v.value for k, v in e.event_specific_data.materialization.metadata.items()}
                 for e in result.all_events if e.event_type_value == "ASSET_MATERIALIZATION"
                 and e.event_specific_data.materialization.asset_key.to_user_string() == asset)
+
+
+@contextmanager
+def small_tmpfs(path: Path, size: str, options: str = "") -> Iterator[Path]:
+    """A disk of its own (tmpfs, needs root) at `path`, `size` large, to fill; unmounted after."""
+    path.mkdir(exist_ok=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}{options}", "tmpfs", str(path)], check=True)
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", "-l", str(path)], check=False)

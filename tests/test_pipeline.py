@@ -13,7 +13,7 @@ from pipelines.cli import CHECKS_FAILED, main, run_pipeline
 from register.db import open_register
 from register.models import CandidatePair, ExtractFile, QuarantinedRow, SourceRecord
 from synth.evaluate import linkage_scores
-from tests.helpers import AS_OF, drop_extract, make_upn, receipt, school_csv
+from tests.helpers import AS_OF, drop_extract, make_upn, receipt, school_csv, small_tmpfs
 
 
 @pytest.fixture(autouse=True)
@@ -765,13 +765,8 @@ def test_a_compressed_bomb_is_rejected_whole_without_being_expanded(landing, sql
 @pytest.fixture
 def small_disk(tmp_path):
     """A 48 MB disk of its own (tmpfs), to fill."""
-    import subprocess
-
-    disk = tmp_path / "disk"
-    disk.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=48m,mode=0700", "tmpfs", str(disk)], check=True)
-    yield disk
-    subprocess.run(["umount", "-l", str(disk)], check=True)
+    with small_tmpfs(tmp_path / "disk", "48m", ",mode=0700") as disk:
+        yield disk
 
 
 def fill(disk: Path, leave: int) -> Path:

@@ -20,7 +20,7 @@ from register.db import open_register
 from register.models import ExtractFile
 from sources.collect import collect
 from sources.sftp import SftpRefused, SftpSource, SftpUnreachable, load_config
-from tests.helpers import AS_OF, make_upn, school_csv
+from tests.helpers import AS_OF, make_upn, school_csv, small_tmpfs
 
 ACCOUNTS = ["8802001", "8802002", "A81001"]
 
@@ -204,11 +204,8 @@ def test_a_changed_or_unknown_host_key_is_refused_loudly(sftp, tmp_path, sqlite_
 
 @pytest.fixture
 def small_mount(tmp_path):
-    mount = tmp_path / "archive"
-    mount.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mount)], check=True)
-    yield mount
-    subprocess.run(["umount", "-l", str(mount)], check=False)
+    with small_tmpfs(tmp_path / "archive", "256k") as mount:
+        yield mount
 
 
 @pytest.mark.parametrize("fault", ["full", "read-only"])

@@ -112,7 +112,7 @@ def child_break_glass(request, child_id: str):
     # user works for.
     theirs = sorted(child_authorities(engine, child_id) & set(las))
     raise_access_alert(engine, "break_glass", request.user.get_username(), f"break_glass:{entry}", la_codes=theirs,
-                children=[child_id], detail={"audit_entry": entry})
+                       children=[child_id], detail={"audit_entry": entry})
     deliver(engine)  # at once; one that cannot be sent now is sent by the next access check
     request.session["glass"] = {**request.session.get("glass", {}), child_id: reason}
     return redirect("child", child_id=child_id)

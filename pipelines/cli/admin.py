@@ -29,7 +29,8 @@ def cmd_serve(args) -> int:
 def cmd_users(args) -> int:
     from casework.users import UserError, add_user, disable_user, list_users, setup, totp_secret, user_name
 
-    if existing_register("users", args.db) is None:
+    engine = existing_register("users", args.db)
+    if engine is None:
         return 1
     setup(args.db)
     try:
@@ -41,7 +42,7 @@ def cmd_users(args) -> int:
             roles = list(args.role) + (["shielded_access"] if args.shielded else [])
             name = user_name(args.name)
             uri = add_user(name, password, roles, args.la or [], surname=args.surname or "")
-            audit_cli(open_register(args.db), "admin_user_add",
+            audit_cli(engine, "admin_user_add",
                        detail={"user": name, "roles": roles, "authorities": args.la or []})
             print(f"added {name}. TOTP secret (put it in an authenticator app): {totp_secret(uri)}")
             print(f"or as a link for a QR code: {uri}")
@@ -52,7 +53,7 @@ def cmd_users(args) -> int:
                 print("rollcall users disable: give NAME", file=sys.stderr)
                 return 2
             disable_user(args.name)
-            audit_cli(open_register(args.db), "admin_user_disable", detail={"user": args.name})
+            audit_cli(engine, "admin_user_disable", detail={"user": args.name})
             print(f"disabled {args.name}: they cannot sign in, and their sessions have ended")
     except UserError as exc:
         print(f"rollcall users: {exc}", file=sys.stderr)

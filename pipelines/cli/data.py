@@ -67,13 +67,13 @@ def cmd_held(args) -> int:
 
 
 def cmd_reference(args) -> int:
-    from register.db import open_register
     from sources.reference import ReferenceError, load_postcode_directory
 
-    if existing_register("reference", args.db) is None:
+    engine = existing_register("reference", args.db)
+    if engine is None:
         return 1
     try:
-        got = load_postcode_directory(open_register(args.db), Path(args.directory), Path(args.la_codes), args.version)
+        got = load_postcode_directory(engine, Path(args.directory), Path(args.la_codes), args.version)
     except (ReferenceError, OSError, ValueError) as exc:
         print(f"rollcall reference: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
