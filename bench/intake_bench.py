@@ -2,7 +2,7 @@
 row) dropped in a landing folder, then collected, validated and stored (the intake assets'
 library calls, not linkage) in a child process on a fresh SQLite register; peak resident
 memory of that process. Loading validates and stores the file in chunks
-(sources.loading.CHUNK_ROWS), so memory should not grow with the file.
+(sources.preparing.CHUNK_ROWS), so memory should not grow with the file.
 
     .venv/bin/python bench/intake_bench.py --rows 100000 500000 [--work DIR]
 """

@@ -17,7 +17,7 @@ def records_from_extracts(landing: Path, truth: Path) -> tuple[pd.DataFrame, lis
     true twins as pairs of child ids."""
     from schemas.reader import read_extract
     from schemas.validation import validate_extract
-    from sources.loading import to_records
+    from sources.mapping import to_records
     from sources.naming import parse_name
 
     known = pd.read_csv(truth / "records.csv", dtype=str)

@@ -173,7 +173,7 @@ def shielded_possibles(standardised: pd.DataFrame, pairs: np.ndarray, levels: pd
 
 def key_conflict_pairs(keys: list[str]) -> np.ndarray:
     """Pairs of records whose keys were split because one extract gave clearly different
-    children the same identifier (sources.loading.split_key_conflicts)."""
+    children the same identifier (sources.mapping.split_key_conflicts)."""
     groups: dict[str, list[int]] = {}
     for i, k in enumerate(keys):
         if CONFLICT_MARK in k:

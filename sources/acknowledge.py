@@ -1,5 +1,5 @@
 """Apply collected files to the register and acknowledge each to its provider: load files
-(sources.loading) a group at a time in one transaction, each file behind its own savepoint;
+(sources.storing) a group at a time in one transaction, each file behind its own savepoint;
 once the group is committed send each file's receipt, then mark them sent in the ledger, in
 that order, so a crash between the last two is healed by resending from the ledger, and a
 crash before the commit leaves the group's files collected, to be loaded again next run."""
@@ -13,8 +13,9 @@ from sqlalchemy.orm import Session
 from register.db import begin_write, disk_full
 from sources.keys import record_key_secret
 from sources.landing import ExtractSource
-from sources.loading import LoadReport, load_file_in, prepare_files
+from sources.preparing import prepare_files
 from sources.receipts import mark_receipts_sent, send_receipt
+from sources.storing import LoadReport, load_file_in
 
 log = logging.getLogger("rollcall.register")
 
@@ -30,7 +31,7 @@ def load_and_acknowledge(engine, source: ExtractSource, file_ids: list[int], hol
     goes back to its savepoint, it stays collected (tried again next run), is counted in
     files_failed and logged by its ledger id. on_file(done, total) is called after each file,
     for progress. workers: processes that prepare small extracts ahead of loading
-    (sources.loading.prepare_files); 0 for none."""
+    (sources.preparing.prepare_files); 0 for none."""
     report = LoadReport()
     secret = record_key_secret(engine)
     group: _Group | None = None

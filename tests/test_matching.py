@@ -256,7 +256,7 @@ def test_records_split_for_a_shared_key_are_kept_apart_and_queued(background):
 
 
 def test_split_key_conflicts_keeps_one_childs_duplicate_rows_together():
-    from sources.loading import split_key_conflicts
+    from sources.mapping import split_key_conflicts
     frame = pd.DataFrame([
         {"record_key": "la:880:A", "row_no": 1, "surname": "Ashcombe", "forename": "Petra", "dob": date(2014, 5, 6),
          "nhs_number": ""},

@@ -368,7 +368,7 @@ def test_a_row_the_database_refuses_is_quarantined_not_the_file(pg_url):
     from sqlalchemy.orm import Session as OrmSession
 
     from register.db import RowValues
-    from sources.loading import store_rows
+    from sources.storing import store_rows
     engine = open_register(pg_url)
     with OrmSession(engine) as s:
         f = ExtractFile(provider="8802001", name="x.csv", sha256="0" * 64, size_bytes=1, archive_path="/x",
@@ -390,7 +390,7 @@ def test_a_row_the_database_refuses_keeps_its_record_key_for_the_quarantine():
     child's previous record stands in), worked out from the prepared rows alone."""
     from schemas.reader import read_extract
     from schemas.validation import validate_extract
-    from sources.loading import prepare_chunk
+    from sources.preparing import prepare_chunk
 
     rows = [{"upn": make_upn("8802001", i), "surname": "Quinn", "forename": "Ava", "dob": "2015-03-02", "sex": "F",
              "entry_date": "2020-09-01", "enrol_status": "C", "postcode": "RA1 1AB"} for i in (1, 2)]
@@ -488,8 +488,8 @@ def test_an_extract_far_smaller_than_the_last_is_held_until_an_operator_decides(
 def test_a_file_loads_the_same_a_few_rows_at_a_time(landing, sqlite_url, tmp_path, monkeypatch):
     """Files are validated and stored in chunks (bounded memory): a key conflict split across
     chunks, a bad row in a late chunk and row numbers all come out as for a whole file."""
-    from sources import loading
-    monkeypatch.setattr(loading, "CHUNK_ROWS", 2)
+    from sources import preparing
+    monkeypatch.setattr(preparing, "CHUNK_ROWS", 2)
     la = (b"la_child_id,upn,nhs_number,surname,forename,dob,sex,address_line1,postcode,record_type,status_date,shielded\r\n"
           b"A1,,,Ashcombe,Petra,2014-05-06,F,3 Elm Grove,RA1 1AB,CME_REFERRAL,2026-10-01,N\r\n"
           b"A2,,,Bell,Ann,2013-01-02,F,4 Elm Grove,RA1 1AB,RESIDENT,2026-10-01,N\r\n"
@@ -512,9 +512,9 @@ def test_a_file_rejected_in_a_late_chunk_leaves_none_of_its_rows(landing, sqlite
     """A file is stored in one transaction whatever its size: when a later chunk rejects it,
     the rows of the chunks already stored go too (on SQLite a savepoint must not be the
     outermost transaction, or releasing it commits them)."""
-    from sources import loading
-    monkeypatch.setattr(loading, "CHUNK_ROWS", 2)
-    monkeypatch.setattr(loading, "SMALL_BYTES", 0)  # no read-ahead: chunks are stored as they come
+    from sources import preparing
+    monkeypatch.setattr(preparing, "CHUNK_ROWS", 2)
+    monkeypatch.setattr(preparing, "SMALL_BYTES", 0)  # no read-ahead: chunks are stored as they come
     # The reader decodes 8 KB at a time: the stray byte sits well past the first chunks.
     la = (b"la_child_id,upn,nhs_number,surname,forename,dob,sex,address_line1,postcode,record_type,status_date,shielded\r\n"
           + b"".join(b"A%d,,,Bell,Ann,2013-01-02,F,%d Elm Grove,RA1 1AB,RESIDENT,2026-10-01,N\r\n" % (i, i)
@@ -533,7 +533,7 @@ def test_a_database_fault_that_is_no_rows_doing_leaves_the_file_for_the_next_run
     from sqlalchemy import text
 
     from register.models import QuarantinedRow
-    from sources import loading
+    from sources import storing
     from sources.acknowledge import load_and_acknowledge
     from sources.collect import collect
     from sources.landing import LocalLanding
@@ -546,7 +546,7 @@ def test_a_database_fault_that_is_no_rows_doing_leaves_the_file_for_the_next_run
     def failing_insert(conn, table, values):  # the database cannot take anything (as if locked or gone)
         conn.execute(text("INSERT INTO no_such_table VALUES (1)"))
 
-    monkeypatch.setattr(loading, "insert_values", failing_insert)
+    monkeypatch.setattr(storing, "insert_values", failing_insert)
     loaded = load_and_acknowledge(engine, SourceRouter([LocalLanding(landing)]), [fid])
     assert loaded.failed == 1 and loaded.rejected == 0
     with engine.connect() as conn:
@@ -611,7 +611,7 @@ def test_extracts_prepared_in_a_worker_process_load_as_in_the_runs_own(landing, 
     import concurrent.futures
     import shutil
 
-    from sources import loading
+    from sources import preparing
     _delivery_with_faults(landing)
     other = shutil.copytree(landing, tmp_path / "landing2")
     alone = f"sqlite:///{tmp_path / 'alone.sqlite'}"
@@ -625,8 +625,8 @@ def test_extracts_prepared_in_a_worker_process_load_as_in_the_runs_own(landing, 
             return super().submit(fn, *args, **kwargs)
 
     monkeypatch.setattr(concurrent.futures, "ProcessPoolExecutor", CountingPool)
-    monkeypatch.setattr(loading, "WORKER_FROM_BYTES", 0)
-    monkeypatch.setattr(loading, "BATCH_BYTES", 1)  # a batch a file: most go to the worker
+    monkeypatch.setattr(preparing, "WORKER_FROM_BYTES", 0)
+    monkeypatch.setattr(preparing, "BATCH_BYTES", 1)  # a batch a file: most go to the worker
     helped = f"sqlite:///{tmp_path / 'helped.sqlite'}"
     with caplog.at_level(logging.WARNING, logger="rollcall.register"):
         assert run(landing, helped, tmp_path / "b") == 0
@@ -642,7 +642,7 @@ def test_a_worker_process_that_dies_leaves_its_extracts_to_the_run(landing, tmp_
     import os
     import shutil
 
-    from sources import loading
+    from sources import preparing
     _delivery_with_faults(landing)
     other = shutil.copytree(landing, tmp_path / "landing2")
     alone = f"sqlite:///{tmp_path / 'alone.sqlite'}"
@@ -653,8 +653,8 @@ def test_a_worker_process_that_dies_leaves_its_extracts_to_the_run(landing, tmp_
             return super().submit(os._exit, 1)
 
     monkeypatch.setattr(concurrent.futures, "ProcessPoolExecutor", DyingPool)
-    monkeypatch.setattr(loading, "WORKER_FROM_BYTES", 0)
-    monkeypatch.setattr(loading, "BATCH_BYTES", 1)
+    monkeypatch.setattr(preparing, "WORKER_FROM_BYTES", 0)
+    monkeypatch.setattr(preparing, "BATCH_BYTES", 1)
     helped = f"sqlite:///{tmp_path / 'helped.sqlite'}"
     with caplog.at_level(logging.WARNING, logger="rollcall.register"):
         assert run(landing, helped, tmp_path / "b") == 0
@@ -666,7 +666,7 @@ def test_a_crash_before_a_group_of_files_is_committed_leaves_every_one_collected
                                                                                  monkeypatch):
     """Files are committed a group at a time (one disk flush for many small extracts): a crash
     while a group is open stores none of it and sends no receipt, and the next run loads it all."""
-    from sources import acknowledge, loading
+    from sources import acknowledge, storing
     from sources.acknowledge import load_and_acknowledge
     from sources.collect import collect
     from sources.landing import LocalLanding
@@ -675,7 +675,7 @@ def test_a_crash_before_a_group_of_files_is_committed_leaves_every_one_collected
     engine = open_register(sqlite_url)
     ids = collect(LocalLanding(landing), engine, tmp_path / "archive").collected
     assert len(ids) > 3
-    real, calls = loading.load_file_in, []
+    real, calls = storing.load_file_in, []
 
     def crashing(*args, **kwargs):
         calls.append(args[1])
