@@ -22,7 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import synth.generate as generator  # noqa: E402
+import synth.extracts as generator  # noqa: E402
 from synth.evaluate import cme_causes, cme_scores, linkage_scores, shield_leaks  # noqa: E402
 
 

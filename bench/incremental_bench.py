@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT))
 
 from pipelines.progress import step_times  # noqa: E402
 from synth.evaluate import linkage_scores  # noqa: E402
-from synth.generate import generate  # noqa: E402
+from synth.extracts import generate  # noqa: E402
 
 
 def run(rollcall: str, landing: Path, db: str, archive: Path, as_of: date, relink: str = "auto") -> dict:

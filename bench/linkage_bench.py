@@ -56,7 +56,7 @@ def febrl(which: str):
 def generated(n_records: int):
     """Records as the pipeline stores them, read from generated extracts through the contract."""
     from bench.records import records_from_extracts
-    from synth.generate import generate
+    from synth.extracts import generate
 
     children = int(n_records / 1.76)
     folder = WORK / f"gen{n_records}"

@@ -31,7 +31,7 @@ def records(n_records: int):
     import pandas as pd
 
     from bench.records import COLUMNS, records_from_extracts
-    from synth.generate import generate
+    from synth.extracts import generate
 
     folder = WORK / f"gen{n_records}"
     cached = folder / "records.parquet"

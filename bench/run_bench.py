@@ -23,7 +23,7 @@ sys.path.insert(0, str(ROOT))
 
 from pipelines.progress import step_times  # noqa: E402
 from synth.evaluate import cme_causes, cme_scores, linkage_scores, shield_leaks  # noqa: E402
-from synth.generate import generate  # noqa: E402
+from synth.extracts import generate  # noqa: E402
 
 
 def main() -> None:

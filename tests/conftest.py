@@ -9,7 +9,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from synth.generate import generate
+from synth.extracts import generate
 from tests.helpers import AS_OF, NEEDS
 
 PG_ADMIN = os.environ.get("ROLLCALL_TEST_PG", "host=127.0.0.1 port=5432 user=postgres dbname=postgres")

@@ -22,7 +22,7 @@ from oversight.lookup import child_visible, in_authorities
 from pipelines.cli import run_pipeline
 from register.db import open_register
 from register.models import CandidatePair, CmeCase, SourceRecord
-from synth.generate import generate
+from synth.extracts import generate
 from tests.browser import ROOT, serving, sign_in
 from tests.helpers import AS_OF
 

@@ -12,7 +12,7 @@ from playwright.sync_api import expect
 
 from casework.users import key_bytes
 from pipelines.cli import run_pipeline
-from synth.generate import generate
+from synth.extracts import generate
 from tests.browser import ROOT, ServiceDidNotStart, serving
 from tests.browser import sign_in as browser_sign_in
 from tests.helpers import AS_OF

@@ -16,7 +16,7 @@ from sqlalchemy import func, inspect, select
 from pipelines.cli import main
 from register.db import open_register
 from register.models import Child, CmeList, ExtractFile
-from synth.generate import generate
+from synth.extracts import generate
 from tests.helpers import AS_OF
 
 ROLLCALL = str(Path(sys.executable).with_name("rollcall"))

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from synth.generate import generate
+from synth.extracts import generate
 
 
 def rows_of(folder: Path, prefix: str) -> list[dict]:

@@ -16,7 +16,7 @@ from pipelines.cli import main, run_pipeline
 from register.db import open_register
 from register.models import SourceRecord
 from synth.evaluate import linkage_scores
-from synth.generate import generate
+from synth.extracts import generate
 from tests.helpers import AS_OF, asset_metadata
 
 ROUNDS, GAP = 4, 28

@@ -10,7 +10,7 @@ import pytest
 from matching.link import link_records
 from matching.score import FIELDS
 from schemas.identifiers import nhs_check_digit
-from synth.generate import BOYS, GIRLS, SURNAMES
+from synth.names import BOYS, GIRLS, SURNAMES
 from tests.helpers import make_upn
 
 _nhs_counter = [100_000_000]

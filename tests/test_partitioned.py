@@ -22,7 +22,7 @@ from pipelines.cli import run_pipeline
 from pipelines.resources import RunSettings, link_engine_from_env
 from register.db import open_register
 from register.models import ExtractFile, SourceRecord
-from synth.generate import generate
+from synth.extracts import generate
 from tests.helpers import AS_OF, asset_metadata
 
 

@@ -17,7 +17,7 @@ from oversight.retention import PURGED, Periods, apply_retention
 from pipelines.cli import run_pipeline
 from register.db import open_register
 from register.models import CmeCase, ExtractFile, RecordIndex, SourceRecord
-from synth.generate import generate
+from synth.extracts import generate
 from tests.helpers import AS_OF
 
 ROOT = Path(__file__).resolve().parents[1]

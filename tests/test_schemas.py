@@ -110,7 +110,7 @@ def test_many_extracts_validated_in_one_pass_give_what_each_gives_alone(tmp_path
 
     from schemas.validation import validate_extracts
     from sources.naming import parse_name
-    from synth.generate import generate
+    from synth.extracts import generate
 
     generate(tmp_path / "landing", tmp_path / "truth", children=600, seed=3, extract_date=date(2026, 11, 2))
     parts = []

@@ -22,7 +22,7 @@ from register.db import open_register
 from register.models import CmeFlag, CmeList, ExtractFile
 from register.state import set_state
 from sources.deliveries import Cadence, CadenceError, learned_cadence, load_cadence, provider_status
-from synth.generate import generate
+from synth.extracts import generate
 from tests.helpers import AS_OF
 from tests.mail import LocalSmtp
 

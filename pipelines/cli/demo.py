@@ -96,7 +96,7 @@ def _claim_demo_home(home: Path, keep: bool) -> bool:
 
 
 def _generate_demo_data(home: Path, args, as_of: date) -> None:
-    from synth.generate import generate
+    from synth.extracts import generate
 
     if not (home / "landing").exists():
         s = generate(home / "landing", home / "truth", children=args.children, seed=args.seed, extract_date=as_of,
@@ -171,7 +171,7 @@ def cmd_sftp_server(args) -> int:
 
 
 def cmd_generate(args) -> int:
-    from synth.generate import generate
+    from synth.extracts import generate
 
     s = generate(Path(args.out), Path(args.truth), children=args.children, seed=args.seed,
                  extract_date=args.extract_date or today())

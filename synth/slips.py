@@ -1,0 +1,109 @@
+"""Random draws and the slips real extracts carry: a seeded source of draws per purpose, a
+Zipf-like pick (a few names common, most rare), typing slips, nicknames, double-barrelled and
+upper-cased surnames, day and month swapped in a birth date."""
+from __future__ import annotations
+
+import hashlib
+import random
+from bisect import bisect
+from datetime import date, timedelta
+from itertools import accumulate
+
+from matching.standardise import diminutives
+
+
+class Rand:
+    """Random draws for one purpose: the population, or one child's records in one feed (seeded
+    by child and feed, so an unchanged child's records come out the same in every delivery)."""
+
+    def __init__(self, *seed):
+        self.r = random.Random(hashlib.sha256(repr(seed).encode()).digest())
+
+    def random(self) -> float:
+        return self.r.random()
+
+    def chance(self, p: float) -> bool:
+        return self.r.random() < p
+
+    def below(self, a: int, b: int) -> int:
+        return self.r.randrange(a, b)
+
+    def pick(self, seq):
+        return seq[self.r.randrange(len(seq))]
+
+    def weighted(self, seq, cum_weights):
+        return seq[bisect(cum_weights, self.r.random() * cum_weights[-1])]
+
+    def shuffle(self, seq) -> None:
+        self.r.shuffle(seq)
+
+    def date_between(self, a: date, b: date) -> date:
+        return a if b <= a else a + timedelta(days=self.r.randrange(0, (b - a).days + 1))
+
+
+_ZIPF: dict[int, list[float]] = {}
+
+
+def zipf_pick(rand: Rand, seq):
+    if len(seq) not in _ZIPF:
+        _ZIPF[len(seq)] = list(accumulate(1.0 / (i ** 0.7) for i in range(1, len(seq) + 1)))
+    return rand.weighted(seq, _ZIPF[len(seq)])
+
+
+def typo(rand: Rand, s: str) -> str:
+    if len(s) < 4:
+        return s
+    i = rand.below(1, len(s) - 1)
+    op = rand.below(0, 3)
+    if op == 0:
+        return s[:i] + s[i + 1:]
+    if op == 1:
+        return s[:i] + s[i + 1] + s[i] + s[i + 2:]
+    return s[:i] + rand.pick("aeinorst") + s[i + 1:]
+
+
+_NICKS: dict[str, list[str]] = {}
+
+
+def vary_forename(rand: Rand, name: str) -> str:
+    if not _NICKS:
+        for nick, canon in diminutives().items():
+            _NICKS.setdefault(canon, []).append(nick)
+    r = rand.random()
+    canon = name.lower()
+    if r < 0.08 and canon in _NICKS:
+        return rand.pick(_NICKS[canon]).capitalize()
+    if r < 0.11:
+        return typo(rand, name)
+    if r < 0.13:
+        return name.upper()
+    return name
+
+
+def vary_surname(rand: Rand, name: str, other_parent: str) -> str:
+    r = rand.random()
+    if r < 0.03:
+        return typo(rand, name)
+    if r < 0.05:
+        return f"{name}-{other_parent}"
+    if r < 0.06:
+        return name.upper()
+    return name
+
+
+def vary_dob(rand: Rand, dob: date) -> date:
+    r = rand.random()
+    if r < 0.012 and dob.day <= 12 and dob.day != dob.month:
+        return date(dob.year, dob.day, dob.month)
+    if r < 0.022:
+        try:
+            return dob.replace(day=dob.day % 28 + 1)
+        except ValueError:
+            return dob
+    return dob
+
+
+def canon(name: str) -> str:
+    n = name.lower()
+    return diminutives().get(n, n)
+
