@@ -295,25 +295,12 @@ def link_records(records: pd.DataFrame, settings: LinkSettings = LinkSettings(),
     stats: dict = {"records": n}
     if n < 2:
         return LinkResult(clusters.labels(), _empty_review(), stats)
-    levels, cost = None, {}
     blocking = block_keys(standardised)
     if on_blocked is not None:
         on_blocked(standardised, blocking)
-    if pair_source is None:
-        pairs, per_rule = candidate_pairs(standardised, keys=blocking)
-    else:
-        pairs, levels, per_rule, cost = pair_source(standardised, keys=blocking)
-    conflict_pairs = key_conflict_pairs(keys)
-    extra = [p for p in (conflict_pairs, ruled_pairs(keys, rulings or {})) if len(p)]
-    if extra:
-        # An analyst's split or merge may join records no blocking rule brought together.
-        pairs, levels = _with_pairs(standardised, pairs, levels, np.concatenate(extra))
-    distinct = standardised["record_key"].to_numpy()[pairs[:, 0]] != standardised["record_key"].to_numpy()[pairs[:, 1]]
-    pairs = pairs[distinct]
-    stats.update({"candidate_pairs": int(len(pairs)), **{f"pairs_{k}": v for k, v in per_rule.items()}, **cost})
+    pairs, levels, conflict_pairs = _compared_pairs(standardised, keys, blocking, pair_source, rulings or {}, stats)
     if not len(pairs):
         return LinkResult(clusters.labels(), _empty_review(), stats)
-    levels = compare_in_chunks(standardised, pairs) if levels is None else levels[distinct].reset_index(drop=True)
     model = model if model is not None else train(standardised, levels)
     total = match_weights(model, standardised, pairs, levels)
     total[(levels["nhs_number"] == NHS_NUMBER.DIFFERENT).to_numpy()] = -np.inf
@@ -328,15 +315,43 @@ def link_records(records: pd.DataFrame, settings: LinkSettings = LinkSettings(),
     # A review pair already joined through other links needs no analyst.
     review = (decided.review | refused) & apart
     review_pairs = _review_frame(pairs, keys, review, refused, decided, model, standardised, levels, total, prob)
-    stats.update({"linked_pairs": int(decided.link.sum()), "review_pairs": int(review.sum()),
-                  "refused_links_to_review": int(refused.sum()), "shared_key_pairs": int(decided.shared_key.sum()),
-                  "shielded_possible_pairs": int((decided.shield_net & apart).sum()),
-                  "cannot_link_pairs": int(decided.cannot.sum()),
-                  "withheld_rival_pairs": int(decided.withheld.sum()), "refused_merges": clusters.refused,
-                  "em_iterations": model.iterations, "prior_bits": round(float(np.log2(model.prior)), 2),
-                  "clusters": int(len(set(labels.tolist())))})
+    stats.update(_decision_stats(decided, review, refused, apart, clusters, model, labels))
     return LinkResult(labels, review_pairs.drop_duplicates(["key_a", "key_b"]), stats, model, pairs, prob, standardised,
                       blocking)
+
+
+def _compared_pairs(standardised: pd.DataFrame, keys: list[str], blocking, pair_source, rulings: dict,
+                    stats: dict) -> tuple[np.ndarray, pd.DataFrame, np.ndarray]:
+    """(candidate pairs of distinct record keys, their comparison levels, the pairs whose records
+    share a key given to clearly different children); counts go into stats."""
+    levels, cost = None, {}
+    if pair_source is None:
+        pairs, per_rule = candidate_pairs(standardised, keys=blocking)
+    else:
+        pairs, levels, per_rule, cost = pair_source(standardised, keys=blocking)
+    conflict_pairs = key_conflict_pairs(keys)
+    extra = [p for p in (conflict_pairs, ruled_pairs(keys, rulings)) if len(p)]
+    if extra:
+        # An analyst's split or merge may join records no blocking rule brought together.
+        pairs, levels = _with_pairs(standardised, pairs, levels, np.concatenate(extra))
+    record_keys = standardised["record_key"].to_numpy()
+    distinct = record_keys[pairs[:, 0]] != record_keys[pairs[:, 1]]
+    pairs = pairs[distinct]
+    stats.update({"candidate_pairs": int(len(pairs)), **{f"pairs_{k}": v for k, v in per_rule.items()}, **cost})
+    if not len(pairs):
+        return pairs, pd.DataFrame(), conflict_pairs
+    levels = compare_in_chunks(standardised, pairs) if levels is None else levels[distinct].reset_index(drop=True)
+    return pairs, levels, conflict_pairs
+
+
+def _decision_stats(decided, review, refused, apart, clusters, model: Model, labels: np.ndarray) -> dict:
+    return {"linked_pairs": int(decided.link.sum()), "review_pairs": int(review.sum()),
+            "refused_links_to_review": int(refused.sum()), "shared_key_pairs": int(decided.shared_key.sum()),
+            "shielded_possible_pairs": int((decided.shield_net & apart).sum()),
+            "cannot_link_pairs": int(decided.cannot.sum()),
+            "withheld_rival_pairs": int(decided.withheld.sum()), "refused_merges": clusters.refused,
+            "em_iterations": model.iterations, "prior_bits": round(float(np.log2(model.prior)), 2),
+            "clusters": int(len(set(labels.tolist())))}
 
 
 def _clusters_by_record_key(standardised: pd.DataFrame, keys: list[str]) -> ConstrainedClusters:

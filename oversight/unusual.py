@@ -103,20 +103,29 @@ def find_unusual_access(window: pd.DataFrame, history: pd.DataFrame, *, shielded
     """Every rule over the window's entries (exploded by child); `history` is the 28 days before
     it (the users' usual daily counts). Pure: frames and sets in, findings out."""
     limits = limits or Limits()
-    found: list[Finding] = []
     if window.empty:
-        return found
+        return []
     looks = window[window["action"].isin(LOOKS) & window["child"].notna()].copy()
     looks["day"] = looks["at"].dt.strftime("%Y-%m-%d")
     looks["hour"] = looks["at"].dt.strftime("%Y-%m-%dT%H")
+    return [*_over_the_hourly_limit(looks, limits), *_more_than_usual(looks, history, limits),
+            *_out_of_hours(looks, limits), *_outside_caseload(looks, limits), *_shielded_looks(looks, shielded),
+            *_same_surname(looks, surnames_of_users, surnames_of_children), *_many_viewers(looks, limits),
+            *_bulk_exports(window, limits), *_dormant_accounts(window, last_seen, limits)]
 
+
+def _over_the_hourly_limit(looks: pd.DataFrame, limits: Limits) -> list[Finding]:
+    found = []
     for (actor, hour), group in looks.groupby(["actor", "hour"]):
         n = group["child"].nunique()
         if n > limits.hourly_children:
             found.append(Finding("hourly_limit", actor, (), f"hourly_limit:{actor}:{hour}",
                                  {"children_in_the_hour": int(n), "limit": limits.hourly_children, "hour": hour}))
+    return found
 
-    usual = {}
+
+def _more_than_usual(looks: pd.DataFrame, history: pd.DataFrame, limits: Limits) -> list[Finding]:
+    usual, found = {}, []
     if not history.empty:
         past = history[history["action"].isin(LOOKS) & history["child"].notna()].copy()
         past["day"] = past["at"].dt.strftime("%Y-%m-%d")
@@ -127,36 +136,54 @@ def find_unusual_access(window: pd.DataFrame, history: pd.DataFrame, *, shielded
         if n > allowed:
             found.append(Finding("too_many_children", actor, (), f"too_many_children:{actor}:{day}",
                                  {"children_today": int(n), "usual_per_day": float(usual.get(actor, 0)), "day": day}))
+    return found
 
+
+def _out_of_hours(looks: pd.DataFrame, limits: Limits) -> list[Finding]:
     local = looks["at"].dt.tz_localize("UTC").dt.tz_convert(LONDON)
     late = looks[(local.dt.hour < limits.day_starts) | (local.dt.hour >= limits.day_ends) | (local.dt.weekday >= 5)]
-    for (actor, day), group in late.groupby(["actor", "day"]):
-        found.append(Finding("out_of_hours", actor, tuple(sorted(set(group["child"])))[:50],
-                             f"out_of_hours:{actor}:{day}", {"looks": int(group["id"].nunique()), "day": day}))
+    return [Finding("out_of_hours", actor, tuple(sorted(set(group["child"])))[:50], f"out_of_hours:{actor}:{day}",
+                    {"looks": int(group["id"].nunique()), "day": day})
+            for (actor, day), group in late.groupby(["actor", "day"])]
 
+
+def _outside_caseload(looks: pd.DataFrame, limits: Limits) -> list[Finding]:
     outside = looks[(looks["action"] == "view_child") & looks["reason"].notna()]
-    for (actor, day), group in outside.groupby(["actor", "day"]):
-        if group["child"].nunique() >= limits.outside_caseload_per_day:
-            found.append(Finding("outside_caseload", actor, tuple(sorted(set(group["child"])))[:50],
-                                 f"outside_caseload:{actor}:{day}", {"children": int(group["child"].nunique())}))
+    return [Finding("outside_caseload", actor, tuple(sorted(set(group["child"])))[:50],
+                    f"outside_caseload:{actor}:{day}", {"children": int(group["child"].nunique())})
+            for (actor, day), group in outside.groupby(["actor", "day"])
+            if group["child"].nunique() >= limits.outside_caseload_per_day]
 
-    seen_shielded = looks[looks["child"].isin(shielded)]
-    for (actor, day), group in seen_shielded.groupby(["actor", "day"]):
-        found.append(Finding("shielded_access", actor, tuple(sorted(set(group["child"]))),
-                             f"shielded_access:{actor}:{day}", {"looks": int(group["id"].nunique())}))
 
+def _shielded_looks(looks: pd.DataFrame, shielded: set[str]) -> list[Finding]:
+    seen = looks[looks["child"].isin(shielded)]
+    return [Finding("shielded_access", actor, tuple(sorted(set(group["child"]))), f"shielded_access:{actor}:{day}",
+                    {"looks": int(group["id"].nunique())})
+            for (actor, day), group in seen.groupby(["actor", "day"])]
+
+
+def _same_surname(looks: pd.DataFrame, surnames_of_users: dict[str, str],
+                  surnames_of_children: dict[str, set[str]]) -> list[Finding]:
+    found = []
     for actor, surname in surnames_of_users.items():
         mine = looks[looks["actor"] == actor]
         kin = sorted({c for c in mine["child"] if surname in surnames_of_children.get(c, set())})
-        for child in kin:
-            found.append(Finding("same_surname", actor, (child,), f"same_surname:{actor}:{child}", {}))
+        found += [Finding("same_surname", actor, (child,), f"same_surname:{actor}:{child}", {}) for child in kin]
+    return found
 
+
+def _many_viewers(looks: pd.DataFrame, limits: Limits) -> list[Finding]:
+    found = []
     for (child, day), group in looks.groupby(["child", "day"]):
         viewers = group["actor"].nunique()
         if viewers >= limits.viewers_per_child:
             found.append(Finding("many_viewers", "(several users)", (child,), f"many_viewers:{child}:{day}",
                                  {"users": int(viewers), "day": day}))
+    return found
 
+
+def _bulk_exports(window: pd.DataFrame, limits: Limits) -> list[Finding]:
+    found = []
     exports = window[window["action"].str.startswith("export")]
     for entry_id, group in exports.groupby("id"):
         n = int(group["child"].notna().sum())
@@ -164,9 +191,12 @@ def find_unusual_access(window: pd.DataFrame, history: pd.DataFrame, *, shielded
         if n >= limits.bulk_export_children or action == "export_register":
             found.append(Finding("bulk_export", group["actor"].iloc[0], (), f"bulk_export:{entry_id}",
                                  {"action": action, "children": n}))
+    return found
 
-    firsts = window.sort_values("id").groupby("actor").head(1)
-    for row in firsts.itertuples():
+
+def _dormant_accounts(window: pd.DataFrame, last_seen: dict[str, datetime], limits: Limits) -> list[Finding]:
+    found = []
+    for row in window.sort_values("id").groupby("actor").head(1).itertuples():
         before = last_seen.get(row.actor)
         if before is not None and row.at - before >= timedelta(days=limits.dormant_days):
             found.append(Finding("dormant_account", row.actor, (), f"dormant_account:{row.actor}:{row.at:%Y-%m-%d}",
