@@ -17,7 +17,7 @@ from email.message import EmailMessage
 
 from alerts.outbox import enqueue, mark_failed, mark_sent, unsent
 from alerts.routes import Routes, load_routes
-from oversight.access_alerts import mark_delivered, undelivered
+from oversight import mark_delivered, undelivered
 
 log = logging.getLogger(__name__)
 

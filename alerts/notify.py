@@ -9,7 +9,9 @@ import logging
 import os
 from pathlib import Path
 
-from register.clock import utc_stamp
+from alerts.channels import deliver
+from alerts.outbox import enqueue
+from register import open_register, utc_stamp
 
 log = logging.getLogger("rollcall.alerts")
 
@@ -53,9 +55,6 @@ NEXT_STEP = {
 
 
 def _send(db_url: str, kind: str, fields: dict) -> None:
-    from alerts.channels import deliver
-    from alerts.outbox import enqueue
-    from register.db import open_register
 
     try:
         engine = open_register(db_url)

@@ -3,8 +3,7 @@ from __future__ import annotations
 
 from sqlalchemy import select, update
 
-from register.clock import utc_now
-from register.models import OutboxMessage
+from register import OutboxMessage, utc_now
 
 
 def enqueue(engine, kind: str, subject: str, body: str, la_code: str | None = None) -> int:

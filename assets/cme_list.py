@@ -9,14 +9,11 @@ from dagster import (
     asset,
 )
 
-from alerts.notify import raise_alert
+from alerts import raise_alert
 from assets.policies import DAILY, bulk_step
 from assets.safety import scrubbed
-from cme.cases import open_cases
-from cme.flags import compute_cme, la_providers
-from cme.watch import authorities_without_current_roll, compare_flag_counts, mark_relinked
-from sources.deliveries import stale_rolls
-from sources.reference import reference_version
+from cme import authorities_without_current_roll, compare_flag_counts, compute_cme, la_providers, mark_relinked, open_cases
+from sources import reference_version, stale_rolls
 
 
 @asset(group_name="cme", deps=["children", "provider_deliveries"], freshness_policy=DAILY, kinds={"sql"},

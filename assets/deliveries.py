@@ -10,10 +10,10 @@ from dagster import (
     asset,
 )
 
-from alerts.notify import raise_alert
+from alerts import raise_alert
 from assets.safety import scrubbed
-from sources.deliveries import provider_deliveries as deliveries_of
-from sources.deliveries import save_provider_status
+from sources import provider_deliveries as deliveries_of
+from sources import save_provider_status
 
 
 @asset(group_name="intake", deps=["validated_rows"], kinds={"sql"}, required_resource_keys={"db", "delivery", "settings"},

@@ -5,12 +5,10 @@ from datetime import timedelta
 
 from dagster import AssetExecutionContext, MaterializeResult, asset
 
-from alerts.channels import deliver
-from alerts.outbox import enqueue
-from alerts.routes import load_routes
+from alerts import deliver, enqueue, load_routes
 from assets.safety import scrubbed
-from cme.digest import authorities, authority_digest
-from register.clock import utc_now
+from cme import authorities, authority_digest
+from register import utc_now
 
 
 @asset(group_name="cme", kinds={"sql"}, required_resource_keys={"db"},

@@ -19,11 +19,8 @@ from dagster import (
 
 from assets.policies import bulk_step
 from assets.safety import alert_disk_full, scrubbed
-from register.clock import utc_now
-from sources.acknowledge import load_and_acknowledge
-from sources.collect import collect, pending_files
-from sources.deliveries import files_by_provider
-from sources.held import held_files
+from register import utc_now
+from sources import collect, files_by_provider, held_files, load_and_acknowledge, pending_files
 
 # A single run over many provider partitions needs backfill_policy, still marked beta in 1.13.
 warnings.filterwarnings("ignore", message=".*backfill_policy.*", category=BetaWarning)

@@ -10,19 +10,14 @@ from dagster import (
     asset,
 )
 
-from alerts.notify import raise_alert
+from alerts import raise_alert
 from assets.policies import DAILY, bulk_step
 from assets.safety import scrubbed
-from cme.flags import touch
-from cme.reports import mark_cme_pending
-from cme.watch import RELINK_STARTED, compare_linked_share, linked_share
-from linkage.current import refresh_active
-from linkage.identity import children_with_two_nhs_numbers
-from linkage.relinking import link_register, regroup_register
+from cme import RELINK_STARTED, compare_linked_share, linked_share, mark_cme_pending, touch
+from linkage import children_with_two_nhs_numbers, link_register, refresh_active, regroup_register
 from matching import LinkSettings
-from oversight.shield import keep_shield_scope
-from register.clock import utc_now
-from register.state import set_state
+from oversight import keep_shield_scope
+from register import set_state, utc_now
 
 
 @asset(group_name="linkage", deps=["validated_rows"], kinds={"sql"}, required_resource_keys={"db"},

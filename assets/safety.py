@@ -7,8 +7,8 @@ import inspect
 import traceback
 from pathlib import Path
 
-from alerts.notify import raise_alert
-from register.db import disk_full
+from alerts import raise_alert
+from register import disk_full
 
 ROOT = Path(__file__).resolve().parents[1]
 

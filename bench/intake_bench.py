@@ -49,7 +49,7 @@ import sys
 from pathlib import Path
 from register.db import open_register
 from sources.acknowledge import load_and_acknowledge
-from sources.collect import collect
+from sources.collection import collect
 from sources.landing import LocalLanding
 work = Path(sys.argv[1])
 engine = open_register(f"sqlite:///{work / 'r.sqlite'}")

@@ -22,7 +22,7 @@ sys.path.insert(0, str(ROOT))
 from localsftp.server import OpenSshServer  # noqa: E402
 from register.db import make_engine, upgrade  # noqa: E402
 from schemas.identifiers import upn_check_letter  # noqa: E402
-from sources.collect import collect  # noqa: E402
+from sources.collection import collect  # noqa: E402
 from sources.sftp import SftpSource, load_config  # noqa: E402
 
 

@@ -11,7 +11,7 @@ from django.dispatch import receiver
 
 from casework.database import register_engine
 from casework.users import shown_name
-from oversight.audit import record
+from oversight import record
 
 
 def client_address(request) -> str | None:
@@ -68,6 +68,7 @@ def _locked_out(sender, request=None, username=None, ip_address=None, **kwargs):
 
 def connect() -> None:
     """Called once the apps are ready: django-axes's lockout signal."""
+    # After the apps are ready: django-axes's signals import its models.
     from axes.signals import user_locked_out
 
     user_locked_out.connect(_locked_out, dispatch_uid="rollcall-audit-locked-out")

@@ -2,7 +2,10 @@
 service and the pipeline share one database: Alembic owns the register's tables, Django its own."""
 from __future__ import annotations
 
+from django.conf import settings
 from sqlalchemy.engine import make_url
+
+from register import open_register
 
 
 def django_database(url: str) -> dict:
@@ -19,8 +22,6 @@ def django_database(url: str) -> dict:
 
 def register_engine():
     """The register database's engine for the service's requests (the same database as Django's)."""
-    from django.conf import settings
 
-    from register.db import open_register
 
     return open_register(settings.DB_URL)

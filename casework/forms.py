@@ -7,7 +7,7 @@ from django_otp.forms import OTPAuthenticationForm
 
 from casework.audited import client_address
 from casework.database import register_engine
-from oversight.audit import record
+from oversight import record
 
 
 class SignInForm(OTPAuthenticationForm):

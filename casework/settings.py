@@ -9,8 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from casework.database import django_database
-from register.db import DEFAULT_URL
-from register.private import private_file
+from register import DEFAULT_URL, private_file
 
 BASE_DIR = Path(__file__).resolve().parent
 ROOT = BASE_DIR.parent

@@ -2,6 +2,7 @@
 register's database (its own tables migrated, the register's by Alembic), users are made with a
 password (Django's hashing) and a TOTP device (django-otp), never by hand."""
 from __future__ import annotations
+# Imports inside functions, said once: Django's models and auth load only after setup() (here, from the command line), never at import.
 
 import base64
 import os
@@ -14,7 +15,7 @@ def setup(db_url: str) -> None:
     import django
     from django.core.management import call_command
 
-    from register.db import open_register
+    from register import open_register
 
     open_register(db_url)  # the register's tables (Alembic)
     django.setup()

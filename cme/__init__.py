@@ -1,2 +1,16 @@
 """Children missing education: the rules (`cme.rules`, pure), the flags the list is made of, the
 cases officers work, the watch on the list, the termly reports and the CME export, the digest."""
+import lazy_loader
+
+# The names other packages may import, each loaded from its module when first used.
+__getattr__, __dir__, __all__ = lazy_loader.attach(__name__, submod_attrs={
+    "cases": ["CaseConflict", "NOTE_KINDS", "OUTCOMES", "add_note", "case_list", "case_of", "cases_of_child",
+             "close_case", "dfe_counts", "open_cases"],
+    "digest": ["authorities", "authority_digest"],
+    "flags": ["compute_cme", "la_providers", "touch"],
+    "reports": ["CME_PENDING", "NoCmeList", "cme_children", "cme_list_date", "export_cme", "export_register",
+               "latest_cme_date", "mark_cme_pending"],
+    "rules": ["compulsory_school_age_window"],
+    "watch": ["RELINK_STARTED", "authorities_without_current_roll", "compare_flag_counts", "compare_linked_share",
+             "linked_share", "list_overdue", "mark_relinked", "relinked_since"],
+})

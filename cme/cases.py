@@ -10,9 +10,7 @@ from datetime import date
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from register.clock import utc_now
-from register.kept import Kept
-from register.models import CaseNote, CmeCase, CmeFlag, SourceRecord
+from register import CaseNote, CmeCase, CmeFlag, CmeList, Kept, SourceRecord, utc_now
 
 OUTCOMES = {
     "ON_ROLL_HERE": "On roll at a school in this authority",
@@ -81,7 +79,6 @@ _FLAGS: Kept[dict] = Kept()
 def _flags_of_list(conn, engine, as_of: date) -> dict:
     """(child id, LA code) -> flag of the list of this date, kept until the list is computed
     again (a list never changes otherwise)."""
-    from register.models import CmeList
 
     version = (as_of, conn.execute(select(CmeList.computed_at).where(CmeList.as_of == as_of)).scalar())
     return _FLAGS.get(engine, version, lambda: {(r.child_id, r.la_code): r for r in conn.execute(

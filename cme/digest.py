@@ -8,8 +8,8 @@ from datetime import date, datetime
 
 from sqlalchemy import func, or_, select
 
-from oversight.lookup import review_queue
-from register.models import CaseNote, CmeCase, CmeFlag, CmeList, ExtractFile, ProviderStatus
+from oversight import review_queue
+from register import CaseNote, CmeCase, CmeFlag, CmeList, ExtractFile, ProviderStatus
 
 
 @dataclass(frozen=True)

@@ -21,12 +21,9 @@ from sqlalchemy import select
 
 from cme.reports import save_cme
 from cme.rules import flag_missing_children, possible_match_in_review, stale_rolls_of
-from linkage.current import active_records
-from linkage.identity import children_with_two_nhs_numbers, live_children
-from linkage.review import undecided_pairs
-from register.models import CandidatePair, CmeFlag, CmeList, ExtractFile, SourceRecord
-from register.state import get_state, set_state
-from sources.reference import postcode_authorities, reference_version
+from linkage import active_records, children_with_two_nhs_numbers, live_children, undecided_pairs
+from register import CandidatePair, CmeFlag, CmeList, ExtractFile, SourceRecord, get_state, set_state
+from sources import postcode_authorities, reference_version
 
 BASIS = "cme_basis"
 TOUCHED = "cme_touched"  # JSON list of child ids changed since the list was computed, or "all"

@@ -11,12 +11,9 @@ from pathlib import Path
 import pandas as pd
 from sqlalchemy import delete, insert, select
 
-from oversight.shield import shield_scope
-from register.clock import utc_now
-from register.models import CmeFlag, CmeList, ExtractFile, SourceRecord
-from register.private import open_private
-from register.state import get_state, set_state
-from schemas.cells import safe_cell
+from oversight import shield_scope
+from register import CmeFlag, CmeList, ExtractFile, SourceRecord, get_state, open_private, set_state, utc_now
+from schemas import safe_cell
 
 # Set when a run starts to change the register and cleared when the CME list is saved: while
 # set, the newest list no longer describes the register (the run failed before the list).

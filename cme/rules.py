@@ -11,7 +11,7 @@ from datetime import date, timedelta
 import numpy as np
 import pandas as pd
 
-from schemas.identifiers import postcode_district, postcode_sector
+from schemas import postcode_district, postcode_sector
 
 # Why a child is flagged. The newest dated fact about a child off every roll decides (see
 # education_timeline); these are the facts that leave a child on the list.

@@ -10,9 +10,8 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import case, func, select
 
-from linkage.relinking import RELINKED_FROM  # when the last relink that saved a CME list read its inputs
-from register.models import CmeList, ProviderStatus, SourceRecord
-from register.state import get_state, set_state
+from linkage import RELINKED_FROM  # when the last relink that saved a CME list read its inputs
+from register import CmeList, ProviderStatus, SourceRecord, get_state, set_state
 
 COUNTS_STATE = "cme_flag_counts"
 LINKED_STATE = "linked_share"

@@ -9,8 +9,7 @@ import pandas as pd
 from sqlalchemy import String, func, literal_column, select, update
 from sqlalchemy.orm import Session
 
-from register.db import read_frame
-from register.models import ExtractFile, QuarantinedRow, SourceRecord
+from register import ExtractFile, QuarantinedRow, SourceRecord, get_state, read_frame, set_state, utc_now
 
 REFRESHED = "active_refreshed_at"  # when the last refresh began: providers with files since are redone
 
@@ -22,8 +21,6 @@ def refresh_active(engine) -> dict[str, int]:
     is how off-rolling shows, and a leaver dropped after a year must not vanish from tracking.
     Only providers with a file processed since the last refresh are looked at again (a file
     accepted, held, released or rejected); the first refresh looks at every provider."""
-    from register.clock import utc_now
-    from register.state import get_state, set_state
 
     began = utc_now()
     since = get_state(engine, REFRESHED)

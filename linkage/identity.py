@@ -12,10 +12,8 @@ import pandas as pd
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
-from linkage.history import events_of_change, save_events
-from register.clock import utc_now
-from register.db import insert_frame, placeholder
-from register.models import Child, RecordCluster, SourceRecord
+from linkage.histories import events_of_change, save_events
+from register import Child, RecordCluster, SourceRecord, insert_frame, placeholder, utc_now
 
 _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base 32: no I, L, O, U
 
@@ -52,7 +50,7 @@ def assign_ids(records: pd.DataFrame, clusters, prior: dict[str, str]) -> tuple[
 def save_register(engine, records: pd.DataFrame, child_ids: pd.Series, cause: str = "a run",
                   decisions: dict[str, int] | None = None, scope_children: set[str] | None = None) -> dict[str, int]:
     """Give each record its child, create, revive and retire children, and write every change
-    to the children's history (linkage.history) with its cause, in one transaction. With
+    to the children's history (linkage.histories) with its cause, in one transaction. With
     scope_children (an incremental link): records are only those children's and the new
     ones, and only those children can be retired."""
     now = utc_now()

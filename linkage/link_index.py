@@ -8,6 +8,8 @@ or changed a record or whose records an analyst has ruled on since, are re-linke
 from __future__ import annotations
 
 import logging
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -15,10 +17,8 @@ import pandas as pd
 from sqlalchemy import bindparam, delete, func, or_, select
 
 from linkage.current import ACTIVE_COLUMNS
-from matching.block import block_cap, block_keys, key_columns
-from matching.standardise import standardise
-from register.db import insert_frame
-from register.models import KEY_SLOTS, RecordIndex, ReviewDecision, SourceRecord
+from matching import block_cap, block_keys, key_columns, standardise
+from register import KEY_SLOTS, RecordIndex, ReviewDecision, SourceRecord, insert_frame, make_engine
 
 # What linkage reads of a record: a change to any of these re-links its child.
 LINK_FIELDS = ["record_key", "feed", "provider", "upn", "former_upn", "nhs_number", "surname", "forename",
@@ -123,8 +123,6 @@ class IndexWriter:
     and writes it here if the process failed. Nothing else may write the index meanwhile."""
 
     def __init__(self, engine, parts: IndexParts):
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
 
         self.engine, self.parts = engine, parts
         self.pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
@@ -146,7 +144,6 @@ class IndexWriter:
 
 
 def _write_index_at(url: str, parts: IndexParts) -> int:
-    from register.db import make_engine
 
     engine = make_engine(url)
     try:

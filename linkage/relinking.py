@@ -15,7 +15,7 @@ from datetime import datetime
 from sqlalchemy import select
 
 from linkage.current import active_records
-from linkage.history import decisions_since
+from linkage.histories import decisions_since
 from linkage.identity import assign_ids, live_children, load_clusters, prior_ids, save_clusters, save_register
 from linkage.link_index import (
     IndexWriter,
@@ -28,11 +28,8 @@ from linkage.link_index import (
     rebuild_index,
 )
 from linkage.review import analyst_rulings, save_model, save_review_queue
-from matching import MATCHER_VERSION, LinkSettings, link_records
-from matching.block import key_columns
-from matching.score import model_from_json
-from register.models import LinkageModel
-from register.state import fingerprint, get_state, set_state
+from matching import MATCHER_VERSION, LinkSettings, key_columns, link_records, model_from_json
+from register import LinkageModel, fingerprint, get_state, set_state
 
 LINK_VERSION = "link_version"  # settings, matcher version and blocking keys the index and model were made with
 LINKED_MODEL = "linked_model_id"  # the model the last full link trained

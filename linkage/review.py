@@ -11,9 +11,7 @@ from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from register.clock import utc_now
-from register.db import insert_frame
-from register.models import CandidatePair, LinkageModel, ReviewDecision
+from register import CandidatePair, LinkageModel, ReviewDecision, insert_frame, utc_now
 
 
 def save_model(engine, parameters: str) -> int:

@@ -1,12 +1,18 @@
 """Record linkage for the register, a pure library: standardise, block, compare, score,
 cluster. Its public surface is what is named here; the rest may change without notice."""
-from matching.compare import COMPARISONS, MISSING, Comparison, Level
-from matching.link import CONFLICT_MARK, LinkResult, LinkSettings, link_records
-from matching.score import Model
+import lazy_loader
 
 # Bumped whenever the matcher's behaviour changes (blocking, comparison, scoring, decisions,
 # clustering): a register linked by another version is re-linked in full.
 MATCHER_VERSION = "2026.11.30.4"
 
-__all__ = ["MATCHER_VERSION", "COMPARISONS", "CONFLICT_MARK", "MISSING", "Comparison", "Level", "LinkResult",
-           "LinkSettings", "Model", "link_records"]
+# The names other packages may import, each loaded from its module when first used.
+__getattr__, __dir__, __all__ = lazy_loader.attach(__name__, submod_attrs={
+    "block": ["block_cap", "block_keys", "key_columns"],
+    "compare": ["COMPARISONS", "Comparison", "Level", "MISSING"],
+    "link": ["CONFLICT_MARK", "LinkResult", "LinkSettings", "link_records"],
+    "partitioned": ["in_process", "on_dask", "partitioned_pairs"],
+    "score": ["Model", "model_from_json"],
+    "standardisation": ["diminutives", "standardise"],
+})
+__all__ = [*__all__, "MATCHER_VERSION"]

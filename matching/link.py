@@ -17,7 +17,7 @@ from matching.block import block_keys, candidate_pairs, unique_pairs
 from matching.cluster import ConstrainedClusters
 from matching.compare import COMPARISONS, DOB, FORENAME, MIDDLE_NAME, MISSING, NHS_NUMBER, SEX, SURNAME, UPN, compare
 from matching.score import FIELDS, Model, match_weights, probability, train, weight_matrix
-from matching.standardise import standardise
+from matching.standardisation import standardise
 
 # A record key split because one extract gave clearly different children the same identifier
 # is the shared key + CONFLICT_MARK + a hash of the child's name and birth date.

@@ -17,6 +17,7 @@ path (matching.block.candidate_pairs then compare): a test holds the two to that
 """
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -112,7 +113,6 @@ def _by_partition(ok: np.ndarray, key: np.ndarray, partitions: int) -> tuple[np.
 def link_partition(part: Partition) -> PartitionResult:
     """A partition's pairs (global row positions) and their comparison levels. Runs anywhere:
     it needs nothing but the partition."""
-    import time
     start = time.perf_counter()
     found, per_rule = [], {}
     for name, k in part.keys.items():
@@ -169,6 +169,7 @@ def on_dask(client, in_flight: int | None = None) -> Runner:
     """Partitions on a Dask distributed cluster (client: a distributed.Client), no more than
     in_flight of them shipped and not yet gathered at once (default: two per worker thread), so
     the planner never holds every partition."""
+    # Dask loads only for a link on a cluster (start-up of every other run stays fast).
     from distributed import as_completed
 
     def submit(part: Partition):

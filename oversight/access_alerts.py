@@ -1,5 +1,5 @@
 """Alerts about how people use the register: a break-glass look at a shielded child's location,
-and the unusual-access rules (assets/unusual_access.py). Each alert is raised once (a dedupe key per
+and the unusual-access rules (assets/oversight.py). Each alert is raised once (a dedupe key per
 rule, user and window), delivered to the privacy officers of the authorities it concerns
 (alerts.channels), and waits on the administrators' page until someone handles it."""
 from __future__ import annotations
@@ -10,8 +10,7 @@ from collections.abc import Iterable
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
-from register.clock import utc_now
-from register.models import AccessAlert
+from register import AccessAlert, utc_now
 
 
 def raise_access_alert(engine, rule: str, actor: str, dedupe_key: str, *, la_codes: Iterable[str] = (),

@@ -24,11 +24,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import func, select, text, update
 
-from register.clock import utc_now
-from register.models import AuditCheckpoint, AuditChild, AuditEntry, AuditHead
-from register.private import private_dir
+from register import AuditCheckpoint, AuditChild, AuditEntry, AuditHead, private_dir, utc_now
 
 log = logging.getLogger("rollcall.audit")
 GENESIS = "0" * 64
@@ -55,8 +55,6 @@ def key_file() -> Path:
 def signing_key(create: bool = True):
     """The Ed25519 private key that signs checkpoints: the key file (PEM), made owner-only the
     first time when `create`; None when there is none."""
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
     path = key_file()
     if not path.exists():
@@ -81,7 +79,6 @@ def public_key_of(key):
 
 
 def key_id(public_key) -> str:
-    from cryptography.hazmat.primitives import serialization
 
     raw = public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     return hashlib.sha256(raw).hexdigest()[:16]
@@ -89,7 +86,6 @@ def key_id(public_key) -> str:
 
 def load_public_key(path: Path):
     """A public key file (PEM) or the private key file itself."""
-    from cryptography.hazmat.primitives import serialization
 
     data = path.read_bytes()
     if b"PRIVATE KEY" in data:

@@ -3,24 +3,29 @@ child's records and review pairs, an authority's CME list. Every function takes 
 authorities and returns nothing outside them. Reads only."""
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
+import pandas as pd
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
-from linkage.history import current_child_id
+from linkage import current_child_id
 from oversight.shield import current_shield_scope
-from register.kept import Kept
-from register.models import (
+from register import (
     CandidatePair,
+    CmeCase,
     CmeFlag,
     CmeList,
     ExtractFile,
+    Kept,
     ProviderStatus,
+    RegisterState,
     ReviewDecision,
     SourceRecord,
 )
+from schemas import postcode_normalise
 
 
 def in_authorities(la_codes: list[str]):
@@ -73,7 +78,6 @@ def in_caseload(engine, child_id: str, la_codes: list[str]) -> bool:
     """A child is in a user's caseload when the child has a CME case in one of the user's
     authorities, or a pair waiting for review touches one of the child's records. Opening any
     other child needs a reason first (the audit log keeps it)."""
-    from register.models import CmeCase
 
     if not la_codes:
         return False
@@ -213,7 +217,6 @@ def _waiting_pairs(s, engine) -> list:
 def _known_records(s, engine, keys: set[str]) -> dict[str, tuple]:
     """record key -> (feed, provider, residence_la, current child id) for these keys, kept
     between requests until a run changes the register (records or links)."""
-    from register.models import RegisterState
 
     version = (s.execute(select(func.max(SourceRecord.id))).scalar(),
                s.execute(select(RegisterState.value).where(RegisterState.name == "links_inputs_fingerprint")).scalar())
@@ -265,7 +268,6 @@ def pair_for_review(engine, pair_id: int, la_codes: list[str], may_see_shielded:
     score (from the explanation the linkage stored; they add up with the prior); None when
     neither record is in the user's authorities. The score itself is returned separately so a
     page can keep it hidden until the analyst decides."""
-    import json
 
     with Session(engine) as s:
         pair = s.get(CandidatePair, pair_id)
@@ -347,9 +349,7 @@ def search_children(engine, query: str, la_codes: list[str], limit: int = 20,
     as a count. An old child id finds the child its records went to. A search by postcode or UPN
     never finds a shielded child for a user without shielded-records access (as the NHS spine does
     for its S flag): their location must not be inferable from the answer."""
-    import pandas as pd
 
-    from schemas.identifiers import postcode_normalise
 
     q = query.strip().upper().replace(" ", "")
     if not q or not la_codes:

@@ -26,7 +26,9 @@ from pathlib import Path
 from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
-from register.models import (
+from linkage import current_child_id, history
+from oversight.audit import entries
+from register import (
     CandidatePair,
     CaseNote,
     CmeCase,
@@ -110,8 +112,6 @@ def subject_access_report(engine, child_id: str) -> dict | None:
     from, rows of theirs held back by validation, review pairs and analysts' decisions on their
     records, CME flags, cases and notes, and the audit log's entries naming them. None when no
     such child."""
-    from linkage.history import current_child_id
-    from oversight.audit import entries
 
     now = current_child_id(engine, child_id)
     if now is None:
@@ -149,7 +149,6 @@ def subject_access_report(engine, child_id: str) -> dict | None:
     looks = entries(engine, child_id=now, limit=100_000)
     if now != child_id:
         looks += entries(engine, child_id=child_id, limit=100_000)
-    from linkage.history import history
 
     events = [{"at": e.at, "event": e.event, "record_key": e.record_key, "other_child_id": e.other_child_id,
                "cause": e.cause, "decision_id": e.decision_id}

@@ -13,8 +13,7 @@ from datetime import datetime
 import pandas as pd
 from sqlalchemy import func, or_, select
 
-from register.kept import Kept
-from register.models import CandidatePair, SourceRecord
+from register import CandidatePair, Kept, RegisterState, ReviewDecision, ShieldedMember, SourceRecord, get_state, set_state
 
 
 @dataclass(frozen=True)
@@ -79,7 +78,6 @@ class _Marks:
 
 
 def _record_marks(conn) -> tuple:
-    from register.models import RegisterState
 
     links = conn.execute(select(RegisterState.value, RegisterState.updated_at)
                          .where(RegisterState.name == "links_inputs_fingerprint")).first()
@@ -88,7 +86,6 @@ def _record_marks(conn) -> tuple:
 
 
 def _marks_now(conn) -> _Marks:
-    from register.models import ReviewDecision
 
     return _Marks(_record_marks(conn), conn.execute(select(func.max(CandidatePair.id))).scalar() or 0,
                   conn.execute(select(func.max(ReviewDecision.id))).scalar() or 0)
@@ -103,8 +100,6 @@ def _compute(engine) -> tuple[_Marks, ShieldScope]:
 def save_shield_scope(engine) -> int:
     """Compute the scope and keep it in the register for pages (the last step of a run that
     changed records or links). Returns how many records it covers."""
-    from register.models import ShieldedMember
-    from register.state import set_state
 
     marks, scope = _compute(engine)
     with engine.begin() as conn:
@@ -135,8 +130,6 @@ def _jsonable(records: tuple) -> list:
 def _saved(engine) -> tuple[_Marks, ShieldScope] | None:
     """The scope the last run kept, with the marks it was made at; None when there is none or
     a run is writing a new one as we read."""
-    from register.models import ShieldedMember
-    from register.state import get_state
 
     before = get_state(engine, SCOPE_STATE)
     if before is None:
@@ -156,7 +149,6 @@ def _saved(engine) -> tuple[_Marks, ShieldScope] | None:
 def _still_holds(engine, marks: _Marks, scope: ShieldScope) -> _Marks | None:
     """The marks moved on to now when nothing queued or decided since `marks` can widen the
     scope; None when something can (compute again)."""
-    from register.models import ReviewDecision
 
     with engine.connect() as conn:
         now = _marks_now(conn)

@@ -10,9 +10,12 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pandas as pd
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 
-from register.models import AuditEntry
+from oversight.access_alerts import raise_access_alert
+from oversight.lookup import child_visible
+from oversight.shield import shield_scope
+from register import AuditEntry, CmeFlag, SourceRecord
 
 LONDON = ZoneInfo("Europe/London")
 LOOKS = ("view_child", "view_case", "view_pair", "view_record", "search", "view_cme_list")
@@ -66,7 +69,6 @@ def entries_frame(rows) -> pd.DataFrame:
 
 def last_seen_before(engine, since: datetime) -> dict[str, datetime]:
     """Each user's newest entry before a time (for dormant accounts)."""
-    from sqlalchemy import func
 
     with engine.connect() as conn:
         return dict(conn.execute(select(AuditEntry.actor, func.max(AuditEntry.at)).where(AuditEntry.at < since)
@@ -84,7 +86,6 @@ def user_surnames(engine) -> dict[str, str]:
 
 
 def child_surnames(engine, children: set[str]) -> dict[str, set[str]]:
-    from register.models import SourceRecord
 
     out: dict[str, set[str]] = {}
     ids = sorted(children)
@@ -222,7 +223,6 @@ def user_authorities(engine) -> dict[str, set[str]]:
 def outside_authorities(engine, window: pd.DataFrame, memberships: dict[str, set[str]]) -> list[Finding]:
     """Looks by a service user at a child with no record in any of their authorities (the pages
     refuse these, so one found means a defence failed or a path was missed)."""
-    from oversight.lookup import child_visible
 
     found = []
     looks = window[window["action"].isin(LOOKS) & window["child"].notna() & window["actor"].isin(memberships)]
@@ -235,7 +235,6 @@ def outside_authorities(engine, window: pd.DataFrame, memberships: dict[str, set
 def check_access(engine, now: datetime, window: timedelta = timedelta(hours=24),
                  limits: Limits | None = None) -> list[Finding]:
     """Every rule over the last `window` of the audit log (the 28 days before it as history)."""
-    from oversight.shield import shield_scope
 
     since = now - window
     recent = read_entries(engine, since)
@@ -255,7 +254,6 @@ def check_access(engine, now: datetime, window: timedelta = timedelta(hours=24),
 def raise_findings(engine, findings: list[Finding]) -> int:
     """Each finding as an access alert for the privacy officers of the user's authorities (of the
     child's, when many users looked at one child). How many were new."""
-    from oversight.access_alerts import raise_access_alert
 
     memberships = user_authorities(engine)
     raised = 0
@@ -269,7 +267,6 @@ def raise_findings(engine, findings: list[Finding]) -> int:
 
 
 def _authorities_of_children(engine, children) -> set[str]:
-    from register.models import CmeFlag, SourceRecord
 
     with engine.connect() as conn:
         rows = conn.execute(select(SourceRecord.feed, SourceRecord.provider, SourceRecord.residence_la)

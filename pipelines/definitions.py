@@ -3,17 +3,22 @@ partition per provider) and the relink job, the daily schedule, the sensors that
 and raise alerts, and resources from the environment."""
 from dagster import AssetSelection, Definitions, ScheduleDefinition, define_asset_job
 
-from assets.cme_list import cme_flags
-from assets.deliveries import provider_deliveries
-from assets.digest import daily_digest
-from assets.intake import raw_extracts, validate_extracts
-from assets.linkage import children, links, standardised_records
-from assets.retention import retention
-from assets.unusual_access import unusual_access
+from assets import (
+                   children,
+                   cme_flags,
+                   daily_digest,
+                   links,
+                   provider_deliveries,
+                   raw_extracts,
+                   retention,
+                   standardised_records,
+                   unusual_access,
+                   validate_extracts,
+)
 from pipelines.failure_alerts import check_failure_alert, run_failure_alert
 from pipelines.resources import resources_from_env
 from pipelines.sensors import cme_watch, inbox_sensor, relink_sensor, review_sensor
-from register.private import owner_only_umask
+from register import owner_only_umask
 
 owner_only_umask()  # a run worker's compute logs and storage are its owner's only, like every file Rollcall writes
 

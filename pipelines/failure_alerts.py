@@ -12,7 +12,7 @@ from dagster import (
     run_status_sensor,
 )
 
-from alerts.notify import raise_alert
+from alerts import raise_alert
 
 __all__ = ["raise_alert", "run_failure_alert", "check_failure_alert", "failed_checks", "check_label"]
 

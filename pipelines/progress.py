@@ -4,6 +4,7 @@ long run is never silent. Step names and counts only; the steps log nothing else
 from __future__ import annotations
 
 import logging
+import re
 import sys
 import time
 
@@ -14,7 +15,6 @@ PREFIX = "progress: "
 
 def step_times(stderr: str) -> dict[str, float]:
     """Each step's time from a command-line run's progress lines (for benches)."""
-    import re
 
     return {m.group(1): float(m.group(2)) for m in re.finditer(r"rollcall: (\w+) done in ([0-9.]+) s", stderr)}
 

@@ -12,10 +12,8 @@ from pathlib import Path
 
 from dagster import ConfigurableResource, EnvVar, ResourceDefinition
 
-from register.clock import today
-from register.db import DEFAULT_URL, open_register
-from sources.collect import DEFAULT_ARCHIVE, DEFAULT_MAX_FILE_BYTES
-from sources.router import SourceRouter, make_router
+from register import DEFAULT_URL, open_register, today
+from sources import DEFAULT_ARCHIVE, DEFAULT_MAX_FILE_BYTES, SourceRouter, load_cadence, make_router
 
 DEFAULT_MAX_FILE_MB = DEFAULT_MAX_FILE_BYTES // (1024 * 1024)
 DEFAULT_HOLD_BELOW = 0.5
@@ -73,7 +71,6 @@ class RunSettings(ConfigurableResource):
         return pair_source(self.link_partitions, self.dask_scheduler)
 
     def cadence(self):
-        from sources.deliveries import load_cadence
 
         return load_cadence(self.cadence_file)
 
@@ -129,7 +126,8 @@ def pair_source(partitions: int, scheduler: str | None = None) -> Iterator[Calla
     if not partitions:
         yield None
         return
-    from matching.partitioned import in_process, on_dask, partitioned_pairs
+    # The partitioned link and Dask load only when a run asks for them (start-up stays fast).
+    from matching import in_process, on_dask, partitioned_pairs
 
     if not scheduler:
         yield partial(partitioned_pairs, partitions=partitions, runner=in_process)

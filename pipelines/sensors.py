@@ -9,15 +9,13 @@ from datetime import timedelta
 from dagster import DefaultSensorStatus, RunRequest, SensorEvaluationContext, SensorResult, SkipReason, sensor
 from sqlalchemy import func, select
 
-from alerts.notify import raise_alert
-from assets.intake import provider_partitions
-from cme.watch import list_overdue, relinked_since
-from linkage.review import newest_ruling_change
+from alerts import raise_alert
+from assets import provider_partitions
+from cme import list_overdue, relinked_since
+from linkage import newest_ruling_change
 from pipelines.resources import DeliverySources, RegisterDatabase
-from register.clock import utc_now
-from register.models import ExtractFile
-from sources.collect import complete_files
-from sources.deliveries import provider_status
+from register import ExtractFile, utc_now
+from sources import complete_files, provider_status
 
 UNREACHABLE_ALERT_AFTER_S = 3600
 

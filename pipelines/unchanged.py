@@ -9,11 +9,10 @@ from datetime import date
 
 from sqlalchemy import func, select
 
-from cme.reports import CME_PENDING
-from linkage.review import newest_ruling_change
-from register.models import CandidatePair, CmeList, ExtractFile
-from register.state import fingerprint, get_state, set_state
-from sources.reference import reference_version
+from cme import CME_PENDING
+from linkage import newest_ruling_change
+from register import CandidatePair, CmeList, ExtractFile, fingerprint, get_state, set_state
+from sources import reference_version
 
 LAST_RUN = "last_command_line_run"
 

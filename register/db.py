@@ -6,17 +6,18 @@ log or an exception message.
 from __future__ import annotations
 
 import errno
+import sys
 from dataclasses import dataclass
 from datetime import date, datetime
 from functools import lru_cache
 from pathlib import Path
 
 import pandas as pd
-from sqlalchemy import Boolean, Date, DateTime, Table, create_engine, event
+from sqlalchemy import Boolean, Date, DateTime, Table, create_engine, event, inspect, text
 from sqlalchemy.engine import Engine
 
 from register.private import private_database_file
-from schemas.identifiers import per_distinct
+from schemas import per_distinct
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_URL = "sqlite:///var/rollcall.sqlite"
@@ -164,8 +165,8 @@ def open_register(url: str) -> Engine:
 
 
 def alembic_config(url: str):
-    import sys
 
+    # Alembic loads only to migrate (start-up of every command stays fast).
     from alembic.config import Config
 
     # Alembic's default stdout is bound when it is first imported; give it today's.
@@ -178,6 +179,7 @@ def alembic_config(url: str):
 def upgrade(url: str) -> None:
     """Bring the database to the newest schema; safe to call on every run. Migrations run in
     one transaction each (migrations/env.py), so a crash leaves the schema as it was."""
+    # Alembic loads only to migrate.
     from alembic import command
 
     if url.startswith("sqlite:///"):
@@ -189,7 +191,6 @@ def _drop_stale_batch_copies(url: str) -> None:
     """A register migrated before migrations were transactional may hold the scratch copy of a
     table that an interrupted SQLite batch migration was rebuilding. While the table itself is
     intact the copy is waste and blocks every later upgrade; otherwise stop and say so."""
-    from sqlalchemy import inspect, text
 
     engine = make_engine(url)
     try:
@@ -215,7 +216,6 @@ def grant_service_role(engine: Engine, role: str) -> list[str]:
     it needs and no more: read and write on the register's tables; on the audit log's tables
     read and insert, never update or delete; on the log's head and the schema's version, read
     only. Returns the statements run."""
-    from sqlalchemy import inspect, text
 
     if engine.dialect.name != "postgresql":
         raise ValueError("database roles are PostgreSQL's; an SQLite register has none")

@@ -410,7 +410,7 @@ class ProviderStatus(Base):
 
 
 class ChildEvent(Base):
-    """A child's history, one row per change (linkage.history): created, record_joined,
+    """A child's history, one row per change (linkage.histories): created, record_joined,
     record_left, merged_into, split_from, retired, revived; when, and its cause (the run, and
     the analyst decision that led to it, if one did). Never changed or deleted."""
     __tablename__ = "child_events"

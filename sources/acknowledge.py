@@ -10,7 +10,7 @@ import time
 
 from sqlalchemy.orm import Session
 
-from register.db import begin_write, disk_full
+from register import begin_write, disk_full
 from sources.keys import record_key_secret
 from sources.landing import ExtractSource
 from sources.preparing import prepare_files

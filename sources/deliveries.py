@@ -21,7 +21,7 @@ from pathlib import Path
 import yaml
 from sqlalchemy import delete, func, insert, select
 
-from register.models import ExtractFile, ProviderStatus
+from register import ExtractFile, ProviderStatus
 
 DEFAULT_CADENCE = {"school": 30, "health": 30, "la": 30}
 LEARN_AFTER = 3  # extracts before a cadence is learned from a provider's own history

@@ -7,8 +7,7 @@ from __future__ import annotations
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
-from register.clock import utc_now
-from register.models import ExtractFile, SourceRecord
+from register import ExtractFile, SourceRecord, utc_now
 
 
 class NotHeld(Exception):

@@ -14,8 +14,7 @@ import pandas as pd
 from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 
-from register.clock import utc_now
-from register.models import RegisterState
+from register import RegisterState, utc_now
 
 SECRET_STATE = "record_key_secret"
 

@@ -8,9 +8,11 @@ import os
 import stat
 import uuid
 from dataclasses import dataclass
-from datetime import UTC
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
+
+from sources.naming import PROVIDER_SHAPES
 
 
 @dataclass(frozen=True)
@@ -62,7 +64,6 @@ class ExtractSource(Protocol):
 def kept_name(name: str, written: float, taken) -> str:
     """The name an earlier receipt keeps when a newer one takes its place:
     x.csv.receipt.json -> x.csv.receipt.20261101T060000Z.json (a counter if that is taken)."""
-    from datetime import datetime
 
     stem, dot, ext = name.rpartition(".")
     stamp = datetime.fromtimestamp(written, UTC).strftime("%Y%m%dT%H%M%SZ")
@@ -75,7 +76,6 @@ def kept_name(name: str, written: float, taken) -> str:
 
 def provider_id_shaped(name: str) -> bool:
     """An LA code, a LAESTAB or an ODS code: what a provider's folder may be called."""
-    from sources.naming import PROVIDER_SHAPES
 
     return any(shape.match(name) for shape, _ in PROVIDER_SHAPES.values())
 

@@ -8,7 +8,7 @@ import logging
 import pandas as pd
 
 from matching import CONFLICT_MARK
-from schemas.identifiers import nhs_digits, nhs_valid, postcode_normalise, upn_valid
+from schemas import nhs_digits, nhs_valid, postcode_normalise, upn_valid
 from sources.keys import keyed, keyed_series
 
 log = logging.getLogger("rollcall.register")

@@ -10,8 +10,8 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from register.clock import today as today_here
-from schemas.contract import FileRejected
+from register import today as today_here
+from schemas import FileRejected
 
 SIDECAR_SUFFIX = ".sha256"
 _NAME = re.compile(r"\A(school|health|la)_([A-Za-z0-9]+)_([0-9]{8})\.csv\Z")

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
@@ -12,11 +14,8 @@ from pathlib import Path
 import pandas as pd
 from sqlalchemy import select
 
-from register.db import RowValues
-from register.models import ExtractFile, SourceRecord
-from schemas.contract import FileRejected, RowFault
-from schemas.reader import ParsedExtract, iter_extract
-from schemas.validation import validate_extract, validate_extracts
+from register import ExtractFile, RowValues, SourceRecord
+from schemas import FileRejected, ParsedExtract, RowFault, iter_extract, validate_extract, validate_extracts
 from sources.mapping import db_rows, quarantined_keys, to_records
 
 log = logging.getLogger("rollcall.register")
@@ -133,8 +132,6 @@ def _small_size(f: _FileInfo | None) -> int | None:
 
 
 def _prepared_ahead(batches, secret: bytes, sqlite: bool, workers: int, ahead: int = 2):
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
 
     # A fresh interpreter, not a fork: the run's process holds open database connections and
     # threads that a forked copy must never touch. This process prepares the first batch

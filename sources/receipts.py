@@ -9,10 +9,8 @@ import logging
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from register.clock import utc_now
-from register.models import ExtractFile, QuarantinedRow
-from schemas.contract import RowFault
-from schemas.receipt import Receipt
+from register import ExtractFile, QuarantinedRow, utc_now
+from schemas import Receipt, RowFault
 from sources.landing import ExtractSource
 
 log = logging.getLogger("rollcall.sources")

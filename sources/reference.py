@@ -12,10 +12,8 @@ import pandas as pd
 from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
-from register.checksums import file_sha256
-from register.clock import utc_now
-from register.models import PostcodeDirectory, ReferenceData
-from schemas.identifiers import postcode_normalise
+from register import PostcodeDirectory, ReferenceData, file_sha256, utc_now
+from schemas import postcode_normalise
 
 POSTCODE_DIRECTORY = "postcode_directory"
 # Column names across the ONS products: ONSPD and NSPL, old (oslaua, laua) and new (lad25cd).

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sources.landing import ExtractSource, InboxFile
+from sources.landing import ExtractSource, InboxFile, LocalLanding
+from sources.sftp import SftpSource
 
 
 class SourceRouter:
@@ -58,12 +59,10 @@ class SourceRouter:
 def make_router(landing: str | None = None, sftp_config: str | None = None) -> SourceRouter:
     """The sources a run collects from: a folder of provider folders, and the SFTP providers
     a YAML file names."""
-    from sources.landing import LocalLanding
 
     sources = []
     if landing:
         sources.append(LocalLanding(landing))
     if sftp_config:
-        from sources.sftp import SftpSource
         sources.append(SftpSource.from_config(sftp_config))
     return SourceRouter(sources)

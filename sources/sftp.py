@@ -16,6 +16,7 @@ from pathlib import Path
 
 import paramiko
 import yaml
+from paramiko.sftp import CMD_CLOSE, CMD_HANDLE, CMD_NAME, CMD_OPENDIR, CMD_READDIR, SFTPError
 
 from sources.landing import InboxFile, kept_name, kind_of
 
@@ -65,7 +66,6 @@ def _listdir_attr_raw(sftp: paramiko.SFTPClient, path: str) -> list[paramiko.SFT
     escapes: paramiko decodes them strictly, so one upload under a name that is not UTF-8 made
     the whole inbox unreadable, run after run. (Uses paramiko's request layer, as listdir_attr
     itself does.)"""
-    from paramiko.sftp import CMD_CLOSE, CMD_HANDLE, CMD_NAME, CMD_OPENDIR, CMD_READDIR, SFTPError
 
     t, msg = sftp._request(CMD_OPENDIR, path)
     if t != CMD_HANDLE:

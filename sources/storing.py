@@ -14,12 +14,8 @@ from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session
 
-from register.clock import utc_now
-from register.db import RowValues, insert_values
-from register.models import ExtractFile, QuarantinedRow, SourceRecord
-from schemas.contract import FileRejected, RowFault
-from schemas.receipt import Receipt
-from schemas.validation import require_some_valid_rows
+from register import ExtractFile, QuarantinedRow, RowValues, SourceRecord, insert_values, utc_now
+from schemas import FileRejected, Receipt, RowFault, require_some_valid_rows
 from sources.mapping import KEY_COLUMN, split_key_conflicts
 from sources.preparing import Prepared, prepared_chunks, verify_archive
 

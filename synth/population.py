@@ -7,7 +7,8 @@ from datetime import date, timedelta
 
 from rapidfuzz.distance import JaroWinkler
 
-from schemas.identifiers import nhs_check_digit, upn_check_letter
+from cme import compulsory_school_age_window
+from schemas import nhs_check_digit, upn_check_letter
 from synth.names import BOYS, GIRLS, INWARD_LETTERS, STREETS, SURNAMES
 from synth.slips import Rand, canon, zipf_pick
 
@@ -51,7 +52,6 @@ class Summary:
 
 
 def compulsory_age(dob: date, on: date) -> bool:
-    from cme.rules import compulsory_school_age_window
     start, end = compulsory_school_age_window(dob)
     return start <= on <= end
 

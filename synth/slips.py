@@ -9,7 +9,7 @@ from bisect import bisect
 from datetime import date, timedelta
 from itertools import accumulate
 
-from matching.standardise import diminutives
+from matching import diminutives
 
 
 class Rand:

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import func, select, update
 
 from cme.cases import CaseConflict, add_note, case_list, close_case, open_cases
-from linkage.history import current_child_id
+from linkage.histories import current_child_id
 from linkage.review import DecisionConflict, ReasonRequired, decide, review_quality, undo
 from pipelines.cli import run_pipeline
 from register.db import open_register

@@ -331,7 +331,7 @@ def test_search_finds_a_child_of_ones_own_authority_and_nothing_of_anothers(brow
     ours = next(f["child_id"] for f in service["flags"] if f["la_code"] == "880")
     theirs = next(f["child_id"] for f in service["flags"] if f["la_code"] == "881")
     page = sign_in(browser, service, "sue")
-    from linkage.history import current_child_id
+    from linkage.histories import current_child_id
     from register.db import open_register
 
     page.goto(service["url"] + f"/search?q={ours}")
@@ -421,7 +421,7 @@ def a_child_in_caseload(service, la: str) -> str:
     """A child with a CME case in this authority, under its own id still."""
     from sqlalchemy import select
 
-    from linkage.history import current_child_id
+    from linkage.histories import current_child_id
     from register.db import open_register
     from register.models import CmeCase
 

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from matching.compare import COMPARISONS, DOB, FORENAME, MIDDLE_NAME, MISSING, NHS_NUMBER, POSTCODE, SEX, SURNAME, UPN, compare
-from matching.standardise import standardise
+from matching.standardisation import standardise
 
 BASE = {"forename": "Amelia", "middle_names": "", "surname": "Hart", "alt_surname": "", "dob": "2014-05-06",
         "sex": "F", "postcode": "RA1 2AB", "nhs_number": "", "upn": "", "former_upn": "", "record_key": "k",

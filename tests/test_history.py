@@ -9,7 +9,7 @@ import sys
 import pytest
 from sqlalchemy import func, select
 
-from linkage.history import current_children, events_of_change, history
+from linkage.histories import current_children, events_of_change, history
 from linkage.review import rule_records, split_record, undecided_pairs
 from pipelines.cli import main, run_pipeline
 from register.db import open_register

@@ -147,6 +147,114 @@ def test_tests_take_helpers_from_the_helpers_module_not_conftest():
     assert not wrong, "\n".join(wrong)
 
 
+_PUBLIC = """
+import importlib, importlib.util, json, sys
+out = {}
+for name in sys.argv[1:]:
+    package = importlib.import_module(name)
+    names = list(getattr(package, "__all__", []))
+    missing = [n for n in names if not hasattr(package, n)]
+    modules = [n for n in names if importlib.util.find_spec(name + "." + n) is not None]
+    out[name] = {"all": names, "missing": missing, "modules": modules}
+print(json.dumps(out))
+"""
+
+
+@functools.cache
+def public_surfaces() -> dict:
+    """Each package's __all__ (its public names, declared in its __init__), with any name that does
+    not resolve and any that is also a submodule's name, read in a fresh interpreter."""
+    done = subprocess.run([sys.executable, "-c", _PUBLIC, *sorted(PACKAGES)], capture_output=True, text=True,
+                          check=True, cwd=ROOT)
+    return json.loads(done.stdout)
+
+
+def not_public(top: str, path: Path) -> list[str]:
+    """Imports in `path` (of package `top`) that reach past another package's public names: a
+    package is imported from itself (`from sources import collect`), and only names its __init__
+    declares."""
+    wrong = []
+    for module, names, line in imports_of(path):
+        target = module.split(".")[0]
+        if target not in PACKAGES or target == top:
+            continue
+        if module != target:
+            wrong.append(f"{path.name}:{line} imports {module}: import the name from {target} itself")
+            continue
+        public = set(public_surfaces()[target]["all"])
+        wrong += [f"{path.name}:{line} imports {target}.{n}, not in {target}.__all__" for n in names if n not in public]
+    return wrong
+
+
+def test_packages_import_each_other_only_by_their_public_names():
+    """tests/ and bench/ are exempt: they reach inside a module to test or time it."""
+    wrong = [w for top, path in python_files() if top in PACKAGES for w in not_public(top, path)]
+    assert not wrong, "\n".join(wrong)
+
+
+def test_every_public_name_resolves_and_none_is_a_submodule():
+    """A public name that is also a submodule's name would be replaced by the module once the
+    submodule is imported (Python sets the attribute), so `from P import name` would change meaning."""
+    for package, surface in public_surfaces().items():
+        assert not surface["missing"], (package, surface["missing"])
+        assert not surface["modules"], (package, surface["modules"])
+
+
+@pytest.mark.parametrize("source, wrong", [
+    ("from sources.collection import collect\n", True),
+    ("import sources.collection\n", True),
+    ("from sources import collect\n", False),
+    ("from sources import no_such_name\n", True),
+    ("from pipelines.cli import main\n", False),  # a package's own modules may import each other freely
+])
+def test_the_public_names_rule_catches_a_reach_inside(tmp_path, source, wrong):
+    path = tmp_path / "probe.py"
+    path.write_text(source)
+    top = "pipelines" if "pipelines" in source else "assets"
+    assert bool(not_public(top, path)) is wrong
+
+
+_LOCAL_IMPORTS = """
+import ast, json, sys
+out = {}
+for path in sys.argv[1:]:
+    text = open(path).read()
+    lines = text.split("\\n")
+    said_once = "# Imports inside functions, said once:" in text
+    found = []
+    for fn in ast.walk(ast.parse(text, path)):
+        if isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            inner = [n for n in ast.walk(fn) if isinstance(n, (ast.Import, ast.ImportFrom))]
+            if inner and not said_once:
+                first = min(n.lineno for n in inner)
+                if not lines[first - 2].strip().startswith("#"):
+                    found.append([fn.name, first])
+    out[path] = found
+print(json.dumps(out))
+"""
+
+
+def unsaid_local_imports(paths: list[Path]) -> list[str]:
+    """Functions that import inside themselves without saying why (a comment above the first such
+    import, or one line at the top of a module whose commands all import late)."""
+    done = subprocess.run([sys.executable, "-c", _LOCAL_IMPORTS, *map(str, paths)], capture_output=True, text=True,
+                          check=True)
+    return [f"{Path(path).name}:{line} imports inside {fn}() without saying why"
+            for path, found in json.loads(done.stdout).items() for fn, line in found]
+
+
+def test_no_import_inside_a_function_unless_it_says_why():
+    wrong = unsaid_local_imports([path for top, path in python_files() if top in PACKAGES])
+    assert not wrong, "\n".join(wrong)
+
+
+def test_the_local_import_rule_catches_an_unsaid_one(tmp_path):
+    unsaid, said = tmp_path / "unsaid.py", tmp_path / "said.py"
+    unsaid.write_text("def f():\n    import json\n    return json\n")
+    said.write_text("def f():\n    # json loads late: start-up\n    import json\n    return json\n")
+    assert unsaid_local_imports([unsaid]) and not unsaid_local_imports([said])
+
+
 @pytest.mark.parametrize("source, rule", [
     ("from pipelines.resources import RegisterDatabase\n", "imports_only_point_down"),
     ("from register.db import _drop_stale_batch_copies\n", "private"),

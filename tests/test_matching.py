@@ -189,7 +189,7 @@ def test_no_records_and_one_record_link_to_nothing():
 
 def test_comparison_levels_for_a_given_name_found_among_the_other_records_middle_names():
     from matching.compare import compare
-    from matching.standardise import standardise
+    from matching.standardisation import standardise
     frame = pd.DataFrame([rec("a", "school", "Olivia", "Reyes", date(2015, 1, 2)),
                           rec("b", "health", "Amelia", "Reyes", date(2015, 1, 2), middle="Olivia"),
                           rec("c", "health", "Amelia", "Reyes", date(2015, 1, 2), middle="Grace"),
@@ -203,7 +203,7 @@ def test_comparison_levels_for_a_given_name_found_among_the_other_records_middle
 def test_established_names_need_both_a_share_and_a_count_of_records():
     from matching.compare import compare
     from matching.link import distinct_given_names
-    from matching.standardise import standardise
+    from matching.standardisation import standardise
     dob = date(2015, 1, 2)
     names = ["Isla"] * 6 + ["Isabella"] * 6 + ["Olvia", "Olivia"]
     frame = pd.DataFrame([rec(f"k{i}", "school", n, "Reyes", dob) for i, n in enumerate(names)])
@@ -392,7 +392,7 @@ def test_the_u_of_sharing_a_birth_date_or_postcode_is_counted_not_sampled(backgr
     levels' u badly and differently at each full link; they are counted from the values."""
     from matching.compare import DOB, POSTCODE
     from matching.score import estimate_u
-    from matching.standardise import standardise
+    from matching.standardisation import standardise
 
     frame = pd.DataFrame(background)
     frame.loc[frame.index[:40], "dob"] = date(2014, 1, 1)  # a 1 January pile, counted apart

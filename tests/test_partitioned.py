@@ -17,7 +17,7 @@ from bench.records import COLUMNS, records_from_extracts
 from matching.block import candidate_pairs
 from matching.link import compare_in_chunks, link_records
 from matching.partitioned import in_process, on_dask, partitioned_pairs, plan
-from matching.standardise import standardise
+from matching.standardisation import standardise
 from pipelines.cli import run_pipeline
 from pipelines.resources import RunSettings, link_engine_from_env
 from register.db import open_register

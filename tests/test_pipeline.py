@@ -333,7 +333,7 @@ def test_dagster_compute_logs_and_storage_are_owner_only_whatever_the_umask(tmp_
 
 def test_a_tampered_archive_copy_is_never_loaded(landing, sqlite_url, tmp_path):
     from sources.acknowledge import load_and_acknowledge
-    from sources.collect import collect
+    from sources.collection import collect
     from sources.landing import LocalLanding
     from sources.router import SourceRouter
 
@@ -535,7 +535,7 @@ def test_a_database_fault_that_is_no_rows_doing_leaves_the_file_for_the_next_run
     from register.models import QuarantinedRow
     from sources import storing
     from sources.acknowledge import load_and_acknowledge
-    from sources.collect import collect
+    from sources.collection import collect
     from sources.landing import LocalLanding
     from sources.router import SourceRouter
 
@@ -668,7 +668,7 @@ def test_a_crash_before_a_group_of_files_is_committed_leaves_every_one_collected
     while a group is open stores none of it and sends no receipt, and the next run loads it all."""
     from sources import acknowledge, storing
     from sources.acknowledge import load_and_acknowledge
-    from sources.collect import collect
+    from sources.collection import collect
     from sources.landing import LocalLanding
     from sources.router import SourceRouter
 

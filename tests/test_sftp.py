@@ -18,7 +18,7 @@ from pipelines.cli import failed_checks_of, run_pipeline
 from pipelines.resources import DeliverySources
 from register.db import open_register
 from register.models import ExtractFile
-from sources.collect import collect
+from sources.collection import collect
 from sources.sftp import SftpRefused, SftpSource, SftpUnreachable, load_config
 from tests.helpers import AS_OF, make_upn, school_csv, small_tmpfs
 

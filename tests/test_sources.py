@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 from register.db import open_register
 from register.models import ExtractFile
 from schemas.contract import FileRejected
-from sources.collect import collect, complete_files
+from sources.collection import collect, complete_files
 from sources.landing import InboxFile, LocalLanding
 from sources.naming import parse_name
 from tests.helpers import drop_extract, make_upn, receipt, school_csv

@@ -105,7 +105,7 @@ def test_a_dormant_account_suddenly_active():
 def test_the_asset_raises_each_alert_once_and_mails_the_privacy_officer(db_url, monkeypatch, tmp_path):
     from dagster import materialize
 
-    from assets.unusual_access import unusual_access
+    from assets.oversight import unusual_access
     from oversight.access_alerts import alerts_for
     from oversight.audit import record
     from pipelines.resources import rollcall_resources

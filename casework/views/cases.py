@@ -1,6 +1,8 @@
 """CME officers: the CME list, a case, the DfE's termly counts, providers' deliveries."""
 from __future__ import annotations
 
+import csv
+
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
@@ -16,19 +18,9 @@ from casework.roles import (
     requires,
 )
 from casework.views.common import PAGE, form_version, page_number
-from cme.cases import (
-    NOTE_KINDS,
-    OUTCOMES,
-    CaseConflict,
-    add_note,
-    case_list,
-    case_of,
-    close_case,
-    dfe_counts,
-)
-from cme.reports import latest_cme_date
-from schemas.cells import safe_cell
-from sources.deliveries import provider_status
+from cme import NOTE_KINDS, OUTCOMES, CaseConflict, add_note, case_list, case_of, close_case, dfe_counts, latest_cme_date
+from schemas import safe_cell
+from sources import provider_status
 
 
 @require_GET
@@ -59,7 +51,6 @@ def providers(request):
 @requires(CME_OFFICER)
 def dfe_export(request):
     """The counts the DfE's termly CME collection asks for, for the user's authorities, as CSV."""
-    import csv
 
     engine = register_engine()
     as_of = latest_cme_date(engine)

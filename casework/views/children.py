@@ -1,11 +1,13 @@
 """A child's page, its break-glass and cluster forms, and finding a child."""
 from __future__ import annotations
 
+import pandas as pd
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
 
+from alerts import deliver
 from casework.audited import audited
 from casework.database import register_engine
 from casework.roles import (
@@ -18,25 +20,12 @@ from casework.roles import (
     roles_of,
 )
 from casework.views.common import errors_for_page, errors_of_page, may_see_shielded, reason_given
-from cme.cases import (
-    OUTCOMES,
-    cases_of_child,
-)
-from linkage.history import current_children
-from linkage.history import history as child_history
-from linkage.review import (
-    ReasonRequired,
-    rule_records,
-    split_record,
-)
-from oversight.audit import entries as audit_entries
-from oversight.lookup import (
-    child_authorities,
-    child_page,
-    child_visible,
-    in_caseload,
-    search_children,
-)
+from cme import OUTCOMES, cases_of_child
+from linkage import ReasonRequired, current_children, rule_records, split_record
+from linkage import history as child_history
+from oversight import child_authorities, child_page, child_visible, in_caseload, raise_access_alert, search_children
+from oversight import entries as audit_entries
+from schemas import postcode_normalise
 
 
 @require_http_methods(["GET", "POST"])
@@ -92,8 +81,6 @@ def child(request, child_id: str):
 def child_break_glass(request, child_id: str):
     """Break-glass: a user without shielded-records access opens a shielded child's location
     after stating why. The look is audited and an alert goes to the privacy officers at once."""
-    from alerts.channels import deliver
-    from oversight.access_alerts import raise_access_alert
 
     engine = register_engine()
     las = authorities_of(request.user)
@@ -175,9 +162,7 @@ def search(request):
 
 
 def identifier_kind(query: str) -> str:
-    import pandas as pd
 
-    from schemas.identifiers import postcode_normalise
 
     q = query.strip().upper().replace(" ", "")
     if postcode_normalise(pd.Series([q])).iloc[0]:

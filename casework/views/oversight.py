@@ -1,6 +1,7 @@
 """Auditors and administrators: the audit log and access alerts."""
 from __future__ import annotations
 
+from django.contrib.auth import get_user_model
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
@@ -15,10 +16,9 @@ from casework.roles import (
     requires,
     roles_of,
 )
-from oversight.audit import entries as audit_entries
-from oversight.lookup import (
-    child_visible,
-)
+from casework.users import UserError, disable_user
+from oversight import alerts_for, child_visible, handle_alert
+from oversight import entries as audit_entries
 
 
 @require_GET
@@ -26,7 +26,6 @@ from oversight.lookup import (
 def audit_log(request):
     """The audit log by user or by child: a child within the auditor's authorities, a user who
     works for one of them (a system administrator sees everyone's)."""
-    from django.contrib.auth import get_user_model
 
     engine = register_engine()
     las = authorities_of(request.user)
@@ -48,10 +47,7 @@ def alerts(request):
     """Access alerts for the user's authorities (all, for a system administrator): mark one
     handled, or suspend the account it is about (an authority administrator, for a user of their
     own authorities)."""
-    from django.contrib.auth import get_user_model
 
-    from casework.users import UserError, disable_user
-    from oversight.access_alerts import alerts_for, handle_alert
 
     engine = register_engine()
     las = authorities_of(request.user)

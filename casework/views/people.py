@@ -1,6 +1,7 @@
 """Signing in, the home page, and an authority administrator's users."""
 from __future__ import annotations
 
+from django.contrib.auth import get_user_model
 from django.contrib.auth import views as auth_views
 from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_http_methods
@@ -15,6 +16,7 @@ from casework.roles import (
     requires,
     roles_of,
 )
+from casework.users import UserError, add_user, disable_user, totp_secret, user_name
 
 
 class SignInView(auth_views.LoginView):
@@ -37,9 +39,7 @@ ASSIGNABLE_ROLES = (ANALYST, CME_OFFICER, AUTHORITY_ADMIN)
 def users(request):
     """An authority administrator manages the users of their own authorities: add one (with
     roles an administrator may give and authorities of their own), or disable one."""
-    from django.contrib.auth import get_user_model
 
-    from casework.users import UserError, add_user, disable_user, totp_secret, user_name
 
     mine = authorities_of(request.user)
     errors, added = {}, None

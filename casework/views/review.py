@@ -14,20 +14,8 @@ from casework.roles import (
     requires,
 )
 from casework.views.common import form_version, may_see_shielded
-from linkage.review import (
-    DecisionConflict,
-    ReasonRequired,
-    decide,
-    decision_history,
-    review_quality,
-    undo,
-)
-from oversight.lookup import (
-    pair_for_review,
-    record_candidates,
-    record_key_of,
-    review_queue,
-)
+from linkage import DecisionConflict, ReasonRequired, decide, decision_history, review_quality, undo
+from oversight import pair_for_review, record_candidates, record_key_of, review_queue
 
 
 @require_GET

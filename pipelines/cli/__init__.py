@@ -12,7 +12,7 @@ import sys
 from pipelines.cli import admin, data, demo, run
 from pipelines.cli.common import register_exists
 from pipelines.cli.run import CHECKS_FAILED, failed_checks_of, run_pipeline, summary
-from register.private import owner_only_umask
+from register import owner_only_umask
 
 __all__ = ["CHECKS_FAILED", "failed_checks_of", "main", "parser", "register_exists", "run_pipeline", "summary"]
 

@@ -1,5 +1,6 @@
 """Running and guarding the service: `serve`, `users`, `audit`, `db`."""
 from __future__ import annotations
+# Imports inside functions, said once: each command loads only what it runs (Django, the signing library), so the CLI starts at once.
 
 import json
 import os
@@ -7,12 +8,12 @@ import sys
 from pathlib import Path
 
 from pipelines.cli.common import audit_cli, db_option, existing_register, register_exists, safe_url
-from register.db import open_register
+from register import open_register
 
 
 def cmd_serve(args) -> int:
     """The casework service on this register, under gunicorn (docs/operations.md)."""
-    from casework.users import setup
+    from casework import setup
 
     if existing_register("serve", args.db) is None:
         return 1
@@ -27,7 +28,7 @@ def cmd_serve(args) -> int:
 
 
 def cmd_users(args) -> int:
-    from casework.users import UserError, add_user, disable_user, list_users, setup, totp_secret, user_name
+    from casework import UserError, add_user, disable_user, list_users, setup, totp_secret, user_name
 
     engine = existing_register("users", args.db)
     if engine is None:
@@ -63,17 +64,20 @@ def cmd_users(args) -> int:
 
 def cmd_audit(args) -> int:
     """The audit log: verify its chain and checkpoints, sign a checkpoint now, or show entries."""
-    from oversight import audit
+    # Here, not at the top: the signing library stays out of every other command's start-up.
+    from oversight import checkpoint, key_file, load_public_key
+    from oversight import entries as audit_entries
+    from oversight import verify as audit_verify
     engine = existing_register("audit", args.db)
     if engine is None:
         return 1
     if args.action == "verify":
-        path = Path(args.key) if args.key else audit.key_file()
+        path = Path(args.key) if args.key else key_file()
         if not path.exists():
             print(f"rollcall audit verify: no key at {path}; give --key the checkpoint key (public or private)",
                   file=sys.stderr)
             return 2
-        verdict = audit.verify(engine, audit.load_public_key(path), Path(args.anchor) if args.anchor else None)
+        verdict = audit_verify(engine, load_public_key(path), Path(args.anchor) if args.anchor else None)
         for warning in verdict.warnings:
             print(f"rollcall audit verify: warning: {warning}", file=sys.stderr)
         if not verdict.ok:
@@ -84,10 +88,10 @@ def cmd_audit(args) -> int:
               f"({verdict.anchored} of them anchored outside the database), all as written")
         return 0
     if args.action == "checkpoint":
-        signed = audit.checkpoint(engine)
+        signed = checkpoint(engine)
         print(f"signed a checkpoint at entry {signed}" if signed else "nothing new to sign")
         return 0
-    for e in audit.entries(engine, actor=args.user, child_id=args.child, limit=args.limit):
+    for e in audit_entries(engine, actor=args.user, child_id=args.child, limit=args.limit):
         print("\t".join([str(e["id"]), e["at"].isoformat(timespec="seconds"), e["actor"], e["source"] or "",
                          e["action"], " ".join(e["children"]), json.dumps(e["detail"]), e["reason"] or ""]))
     return 0
@@ -97,7 +101,7 @@ def cmd_db(args) -> int:
     """`db create`: an empty register, its schema up to date, made on purpose (to load reference
     data before a first run, say), where every other command refuses a register that is not
     there. `db grant ROLE`: the service role's rights."""
-    from register.db import grant_service_role
+    from register import grant_service_role
 
     if args.action == "create":
         if register_exists(args.db):

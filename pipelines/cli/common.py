@@ -1,6 +1,7 @@
 """What every command shares: the register's URL (--db, from ROLLCALL_DB_URL), refusing a register that is
 not there, dates on the command line, and the audit entry an operator's command writes."""
 from __future__ import annotations
+# Imports inside functions, said once: the audit entry loads the audit log's code only when a command writes one.
 
 import argparse
 import os
@@ -8,7 +9,7 @@ import sys
 from datetime import date
 from pathlib import Path
 
-from register.db import DEFAULT_URL, open_register
+from register import DEFAULT_URL, open_register
 
 
 def safe_url(url: str) -> str:
@@ -65,6 +66,6 @@ def audit_cli(engine, action: str, children=(), detail: dict | None = None) -> N
     """An operator's command in the audit log: the operating-system user, from the command line."""
     import getpass
 
-    from oversight.audit import record
+    from oversight import record
 
     record(engine, "cli:" + getpass.getuser(), action, children=children, detail=detail, source="cli")

@@ -1,19 +1,19 @@
 """The register's data on the command line: exports, held extracts, reference data, offline validation,
 retention and subject access, a child's history, backup and restore."""
 from __future__ import annotations
+# Imports inside functions, said once: each command loads only what it runs (pandas, Pandera, paramiko), so the CLI starts at once.
 
 import json
 import sys
 from pathlib import Path
 
 from pipelines.cli.common import audit_cli, db_option, existing_register, parse_date
-from register.clock import today
-from register.db import open_register
-from sources.collect import DEFAULT_ARCHIVE
+from register import open_register, today
+from sources import DEFAULT_ARCHIVE
 
 
 def cmd_export(args) -> int:
-    from cme.reports import NoCmeList, cme_children, cme_list_date, export_cme, export_register
+    from cme import NoCmeList, cme_children, cme_list_date, export_cme, export_register
 
     engine = existing_register("export", args.db)
     if engine is None:
@@ -39,7 +39,7 @@ def cmd_export(args) -> int:
 
 
 def cmd_held(args) -> int:
-    from sources.held import NotHeld, held_files, reject_held, release_held
+    from sources import NotHeld, held_files, reject_held, release_held
 
     engine = existing_register("held", args.db)
     if engine is None:
@@ -67,7 +67,7 @@ def cmd_held(args) -> int:
 
 
 def cmd_reference(args) -> int:
-    from sources.reference import ReferenceError, load_postcode_directory
+    from sources import ReferenceError, load_postcode_directory
 
     engine = existing_register("reference", args.db)
     if engine is None:
@@ -82,11 +82,8 @@ def cmd_reference(args) -> int:
 
 
 def cmd_validate(args) -> int:
-    from schemas.contract import FileRejected
-    from schemas.reader import read_extract
-    from schemas.receipt import Receipt
-    from schemas.validation import require_some_valid_rows, validate_extract
-    from sources.naming import SIDECAR_SUFFIX, parse_name, parse_sidecar
+    from schemas import FileRejected, Receipt, read_extract, require_some_valid_rows, validate_extract
+    from sources import SIDECAR_SUFFIX, parse_name, parse_sidecar
 
     path = Path(args.file)
     receipt = Receipt(file=path.name, status="accepted")
@@ -115,7 +112,7 @@ def cmd_validate(args) -> int:
 
 
 def cmd_retention(args) -> int:
-    from oversight.retention import Periods, apply_retention
+    from oversight import Periods, apply_retention
 
     engine = existing_register("retention", args.db)
     if engine is None:
@@ -129,8 +126,8 @@ def cmd_retention(args) -> int:
 def cmd_sar(args) -> int:
     """A subject access report: everything the register holds about one child, as JSON, in an
     owner-only file."""
-    from oversight.retention import subject_access_report
-    from register.private import private_file
+    from oversight import subject_access_report
+    from register import private_file
 
     engine = existing_register("sar", args.db)
     if engine is None:
@@ -154,7 +151,7 @@ HISTORY_WORDS = {"created": "created", "record_joined": "record joined", "record
 def cmd_history(args) -> int:
     """Every change to a child, oldest first, with its time and cause; an old id says which
     children it names now. Record keys are keyed hashes; no personal data is printed."""
-    from linkage.history import current_children, history
+    from linkage import current_children, history
 
     engine = existing_register("history", args.db)
     if engine is None:
@@ -178,7 +175,7 @@ def cmd_history(args) -> int:
 
 
 def cmd_backup(args) -> int:
-    from sources.backup import BackupError, backup
+    from sources import BackupError, backup
 
     if existing_register("backup", args.db) is None:
         return 1
@@ -193,7 +190,7 @@ def cmd_backup(args) -> int:
 
 
 def cmd_restore(args) -> int:
-    from sources.backup import BackupError, restore
+    from sources import BackupError, restore
 
     try:
         manifest = restore(Path(args.backup), args.db, Path(args.archive))

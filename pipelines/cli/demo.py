@@ -1,6 +1,7 @@
 """`rollcall demo`, `rollcall sftp-server` and `rollcall generate`: synthetic data, a local SFTP server and
 the whole pipeline on one machine."""
 from __future__ import annotations
+# Imports inside functions, said once: each command loads only what it runs (the generator, the SFTP server), so the CLI starts at once.
 
 import os
 import sys
@@ -9,8 +10,7 @@ from pathlib import Path
 
 from pipelines.cli.common import audit_cli, parse_date
 from pipelines.cli.run import report_run, run_pipeline, summary
-from register.clock import today
-from register.db import open_register
+from register import open_register, today
 
 DEMO_MARKER = ".rollcall-demo"  # the demo replaces only folders holding this
 
@@ -63,7 +63,7 @@ def _demo_users(db_url: str, home: Path) -> None:
     one-time-code secrets printed here once (demo data only; never do this with real users)."""
     import secrets
 
-    from casework.users import UserError, add_user, setup, totp_secret
+    from casework import UserError, add_user, setup, totp_secret
 
     setup(db_url)
     las = sorted(p.name for p in (home / "landing").iterdir() if p.is_dir() and len(p.name) == 3 and p.name.isdigit())
@@ -96,7 +96,7 @@ def _claim_demo_home(home: Path, keep: bool) -> bool:
 
 
 def _generate_demo_data(home: Path, args, as_of: date) -> None:
-    from synth.extracts import generate
+    from synth import generate
 
     if not (home / "landing").exists():
         s = generate(home / "landing", home / "truth", children=args.children, seed=args.seed, extract_date=as_of,
@@ -105,8 +105,8 @@ def _generate_demo_data(home: Path, args, as_of: date) -> None:
 
 
 def _load_demo_directory(home: Path, db_url: str) -> None:
-    from register.db import open_register
-    from sources.reference import load_postcode_directory
+    from register import open_register
+    from sources import load_postcode_directory
 
     if (home / "reference" / "postcode_directory.csv").exists():
         got = load_postcode_directory(open_register(db_url), home / "reference" / "postcode_directory.csv",
@@ -116,7 +116,7 @@ def _load_demo_directory(home: Path, db_url: str) -> None:
 
 def _start_demo_sftp(home: Path):
     """A local OpenSSH server for the demo, or None (then the landing folder is used)."""
-    from localsftp.server import DemoSftpServer, sftp_available
+    from localsftp import DemoSftpServer, sftp_available
 
     if not sftp_available():
         print("OpenSSH sshd is not installed: delivering through the local landing folder instead")
@@ -133,7 +133,7 @@ def cmd_sftp_server(args) -> int:
     import signal
     import threading
 
-    from localsftp.server import DemoSftpServer, sftp_available
+    from localsftp import DemoSftpServer, sftp_available
 
     if os.geteuid() != 0:
         print("rollcall sftp-server: needs root: it creates a system account per provider (useradd) and the "
@@ -171,7 +171,7 @@ def cmd_sftp_server(args) -> int:
 
 
 def cmd_generate(args) -> int:
-    from synth.extracts import generate
+    from synth import generate
 
     s = generate(Path(args.out), Path(args.truth), children=args.children, seed=args.seed,
                  extract_date=args.extract_date or today())

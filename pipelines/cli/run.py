@@ -1,6 +1,7 @@
 """`rollcall run`: one run of every asset in-process (the same job the Dagster UI runs), the nothing-new
 test before it, the summary and the alerts after it."""
 from __future__ import annotations
+# Imports inside functions, said once: each command loads only what it runs (Dagster, pandas), so `rollcall --help` starts at once.
 
 import os
 import sys
@@ -9,9 +10,8 @@ from pathlib import Path
 
 from pipelines.cli.common import db_option, parse_date, register_exists
 from pipelines.unchanged import inputs_fingerprint, remember_run, unchanged_since_last_run
-from register.clock import today
-from register.db import open_register
-from sources.collect import DEFAULT_ARCHIVE
+from register import open_register, today
+from sources import DEFAULT_ARCHIVE
 
 # Dagster's run tags for one run over a range of partitions (a single-run backfill); written out
 # because Dagster exports no public name for them.
@@ -30,7 +30,7 @@ def run_pipeline(db_url: str, landing: str | None = None, sftp: str | None = Non
     run's alerts itself (the command line), so the sensors leave it alone."""
     from dagster import DagsterInstance, Definitions, default_loggers
 
-    from assets.intake import provider_partitions
+    from assets import provider_partitions
     from pipelines.definitions import PIPELINE_ASSETS, pipeline_job
     from pipelines.progress import progress_logger
     from pipelines.resources import DeliverySources, rollcall_resources
@@ -74,9 +74,8 @@ def run_pipeline(db_url: str, landing: str | None = None, sftp: str | None = Non
 def summary(db_url: str, as_of: date | None = None) -> list[str]:
     from sqlalchemy import func, select
 
-    from cme.reports import latest_cme_date
-    from register.db import open_register
-    from register.models import Child, CmeFlag, ExtractFile, SourceRecord
+    from cme import latest_cme_date
+    from register import Child, CmeFlag, ExtractFile, SourceRecord, open_register
 
     engine = open_register(db_url)
     with engine.connect() as conn:
@@ -113,7 +112,7 @@ def report_run(result, db_url: str | None = None) -> int:
     """Exit 1 when the run failed, CHECKS_FAILED when a check failed, else 0; a failure raises
     the same alert the Dagster sensors raise for the daemon's runs (they leave the command
     line's runs to it, so an alert is raised once whoever started the run)."""
-    from alerts.notify import raise_alert
+    from alerts import raise_alert
 
     if not result.success:
         failed = [e.step_key for e in result.all_events if e.is_step_failure]
@@ -132,7 +131,7 @@ def report_run(result, db_url: str | None = None) -> int:
 
 def cmd_run(args) -> int:
     from pipelines.resources import link_engine_from_env
-    from register.lock import RegisterBusy, register_lock
+    from register import RegisterBusy, register_lock
 
     if not args.landing and not args.sftp:
         print("rollcall run: give --landing DIR and/or --sftp CONFIG", file=sys.stderr)
@@ -179,7 +178,7 @@ def _run_inputs(args) -> str | None:
 
 
 def _file_sha(path: str | None) -> str:
-    from register.checksums import file_sha256
+    from register import file_sha256
 
     return file_sha256(Path(path)) if path and Path(path).is_file() else ""
 
@@ -190,9 +189,8 @@ def _providers_with_work(args) -> set[str] | None:
     listed: the full run reports it."""
     from sqlalchemy import or_, select
 
-    from register.models import ExtractFile
-    from sources.collect import complete_files
-    from sources.router import make_router
+    from register import ExtractFile
+    from sources import complete_files, make_router
 
     found: set[str] = set()
     router = make_router(args.landing, args.sftp)

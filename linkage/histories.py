@@ -12,8 +12,7 @@ from datetime import datetime
 import pandas as pd
 from sqlalchemy import or_, select
 
-from register.db import insert_frame
-from register.models import Child, ChildEvent, ReviewDecision, SourceRecord
+from register import Child, ChildEvent, ReviewDecision, SourceRecord, insert_frame
 
 EVENTS = ("created", "record_joined", "record_left", "merged_into", "split_from", "retired", "revived")
 

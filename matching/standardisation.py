@@ -12,13 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from schemas.identifiers import (
-    is_pseudo_postcode,
-    per_distinct,
-    postcode_district,
-    postcode_normalise,
-    postcode_sector,
-)
+from schemas import is_pseudo_postcode, per_distinct, postcode_district, postcode_normalise, postcode_sector
 
 
 @lru_cache(maxsize=1)

@@ -16,11 +16,8 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from register.clock import utc_now
-from register.models import ExtractFile
-from register.private import fsync_dir, private_dir, private_file
-from schemas.contract import FileRejected
-from schemas.receipt import Receipt
+from register import ExtractFile, fsync_dir, private_dir, private_file, utc_now
+from schemas import FileRejected, Receipt
 from sources.landing import ExtractSource, InboxFile
 from sources.naming import SIDECAR_SUFFIX, parse_name, parse_sidecar, safe_label
 from sources.receipts import mark_receipt_sent, resend_missing_receipts, send_receipt

@@ -16,12 +16,10 @@ import subprocess
 import tarfile
 from pathlib import Path
 
-from sqlalchemy import create_engine, inspect, select, text
+from sqlalchemy import create_engine, inspect, select, text, update
 from sqlalchemy.engine import make_url
 
-from register.checksums import file_sha256
-from register.clock import utc_stamp
-from register.private import private_dir, private_file
+from register import ExtractFile, file_sha256, open_register, private_dir, private_file, utc_stamp
 
 MANIFEST = "manifest.json"
 
@@ -40,7 +38,6 @@ def _pg_args(url: str) -> tuple[list[str], dict]:
 def backup(db_url: str, archive: Path, out: Path) -> dict:
     """Write a backup of the register and the archive into the folder `out` (made, owner-only;
     it must not exist or be empty). Returns the manifest."""
-    from register.db import open_register
 
     if out.exists() and any(out.iterdir()):
         raise BackupError(f"{out} is not empty: give a new folder for the backup")
@@ -139,10 +136,7 @@ def restore(backup_dir: Path, db_url: str, archive: Path) -> dict:
 def _repoint_archive(db_url: str, was: list[str], now: Path) -> None:
     """The ledger names each archived file by its path (absolute, or relative as the archive was
     given): move them to the archive's new place."""
-    from sqlalchemy import update
 
-    from register.db import open_register
-    from register.models import ExtractFile
 
     engine = open_register(db_url)
     prefixes = [w.rstrip(os.sep) + os.sep for w in was]
