@@ -55,7 +55,6 @@ NEXT_STEP = {
 
 
 def _send(db_url: str, kind: str, fields: dict) -> None:
-
     try:
         engine = open_register(db_url)
         body = "".join(f"{k.replace('_', ' ').capitalize()}: {', '.join(map(str, v)) if isinstance(v, list) else v}\n"

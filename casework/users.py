@@ -2,8 +2,9 @@
 register's database (its own tables migrated, the register's by Alembic), users are made with a
 password (Django's hashing) and a TOTP device (django-otp), never by hand."""
 from __future__ import annotations
-# Imports inside functions, said once: Django's models and auth load only after setup() (here, from the command line), never at import.
 
+# Imports inside functions, said once: Django's models and auth load only after setup() (here, from
+# the command line), never at import.
 import base64
 import os
 

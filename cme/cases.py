@@ -79,7 +79,6 @@ _FLAGS: Kept[dict] = Kept()
 def _flags_of_list(conn, engine, as_of: date) -> dict:
     """(child id, LA code) -> flag of the list of this date, kept until the list is computed
     again (a list never changes otherwise)."""
-
     version = (as_of, conn.execute(select(CmeList.computed_at).where(CmeList.as_of == as_of)).scalar())
     return _FLAGS.get(engine, version, lambda: {(r.child_id, r.la_code): r for r in conn.execute(
         select(CmeFlag.child_id, CmeFlag.la_code, CmeFlag.reason, CmeFlag.possible_match_in_review,

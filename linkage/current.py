@@ -21,7 +21,6 @@ def refresh_active(engine) -> dict[str, int]:
     is how off-rolling shows, and a leaver dropped after a year must not vanish from tracking.
     Only providers with a file processed since the last refresh are looked at again (a file
     accepted, held, released or rejected); the first refresh looks at every provider."""
-
     began = utc_now()
     since = get_state(engine, REFRESHED)
     with Session(engine) as s:

@@ -123,7 +123,6 @@ class IndexWriter:
     and writes it here if the process failed. Nothing else may write the index meanwhile."""
 
     def __init__(self, engine, parts: IndexParts):
-
         self.engine, self.parts = engine, parts
         self.pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
         try:
@@ -144,7 +143,6 @@ class IndexWriter:
 
 
 def _write_index_at(url: str, parts: IndexParts) -> int:
-
     engine = make_engine(url)
     try:
         return write_index(engine, parts)

@@ -55,7 +55,6 @@ def key_file() -> Path:
 def signing_key(create: bool = True):
     """The Ed25519 private key that signs checkpoints: the key file (PEM), made owner-only the
     first time when `create`; None when there is none."""
-
     path = key_file()
     if not path.exists():
         if not create:
@@ -79,14 +78,12 @@ def public_key_of(key):
 
 
 def key_id(public_key) -> str:
-
     raw = public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     return hashlib.sha256(raw).hexdigest()[:16]
 
 
 def load_public_key(path: Path):
     """A public key file (PEM) or the private key file itself."""
-
     data = path.read_bytes()
     if b"PRIVATE KEY" in data:
         return serialization.load_pem_private_key(data, password=None).public_key()

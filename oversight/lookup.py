@@ -78,7 +78,6 @@ def in_caseload(engine, child_id: str, la_codes: list[str]) -> bool:
     """A child is in a user's caseload when the child has a CME case in one of the user's
     authorities, or a pair waiting for review touches one of the child's records. Opening any
     other child needs a reason first (the audit log keeps it)."""
-
     if not la_codes:
         return False
     with engine.connect() as conn:
@@ -217,7 +216,6 @@ def _waiting_pairs(s, engine) -> list:
 def _known_records(s, engine, keys: set[str]) -> dict[str, tuple]:
     """record key -> (feed, provider, residence_la, current child id) for these keys, kept
     between requests until a run changes the register (records or links)."""
-
     version = (s.execute(select(func.max(SourceRecord.id))).scalar(),
                s.execute(select(RegisterState.value).where(RegisterState.name == "links_inputs_fingerprint")).scalar())
     known = _KNOWN.get(engine, version, dict)  # filled as keys are asked for
@@ -268,7 +266,6 @@ def pair_for_review(engine, pair_id: int, la_codes: list[str], may_see_shielded:
     score (from the explanation the linkage stored; they add up with the prior); None when
     neither record is in the user's authorities. The score itself is returned separately so a
     page can keep it hidden until the analyst decides."""
-
     with Session(engine) as s:
         pair = s.get(CandidatePair, pair_id)
         if pair is None or not _visible_keys(s, [pair.key_a, pair.key_b], la_codes):

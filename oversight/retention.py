@@ -112,7 +112,6 @@ def subject_access_report(engine, child_id: str) -> dict | None:
     from, rows of theirs held back by validation, review pairs and analysts' decisions on their
     records, CME flags, cases and notes, and the audit log's entries naming them. None when no
     such child."""
-
     now = current_child_id(engine, child_id)
     if now is None:
         return None

@@ -78,7 +78,6 @@ class _Marks:
 
 
 def _record_marks(conn) -> tuple:
-
     links = conn.execute(select(RegisterState.value, RegisterState.updated_at)
                          .where(RegisterState.name == "links_inputs_fingerprint")).first()
     return (conn.execute(select(func.max(SourceRecord.id))).scalar() or 0,
@@ -86,7 +85,6 @@ def _record_marks(conn) -> tuple:
 
 
 def _marks_now(conn) -> _Marks:
-
     return _Marks(_record_marks(conn), conn.execute(select(func.max(CandidatePair.id))).scalar() or 0,
                   conn.execute(select(func.max(ReviewDecision.id))).scalar() or 0)
 
@@ -100,7 +98,6 @@ def _compute(engine) -> tuple[_Marks, ShieldScope]:
 def save_shield_scope(engine) -> int:
     """Compute the scope and keep it in the register for pages (the last step of a run that
     changed records or links). Returns how many records it covers."""
-
     marks, scope = _compute(engine)
     with engine.begin() as conn:
         conn.execute(ShieldedMember.__table__.delete())
@@ -130,7 +127,6 @@ def _jsonable(records: tuple) -> list:
 def _saved(engine) -> tuple[_Marks, ShieldScope] | None:
     """The scope the last run kept, with the marks it was made at; None when there is none or
     a run is writing a new one as we read."""
-
     before = get_state(engine, SCOPE_STATE)
     if before is None:
         return None
@@ -149,7 +145,6 @@ def _saved(engine) -> tuple[_Marks, ShieldScope] | None:
 def _still_holds(engine, marks: _Marks, scope: ShieldScope) -> _Marks | None:
     """The marks moved on to now when nothing queued or decided since `marks` can widen the
     scope; None when something can (compute again)."""
-
     with engine.connect() as conn:
         now = _marks_now(conn)
         joins = conn.execute(select(CandidatePair.key_a, CandidatePair.key_b, CandidatePair.analyst_decision)

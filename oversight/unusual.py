@@ -69,7 +69,6 @@ def entries_frame(rows) -> pd.DataFrame:
 
 def last_seen_before(engine, since: datetime) -> dict[str, datetime]:
     """Each user's newest entry before a time (for dormant accounts)."""
-
     with engine.connect() as conn:
         return dict(conn.execute(select(AuditEntry.actor, func.max(AuditEntry.at)).where(AuditEntry.at < since)
                                  .group_by(AuditEntry.actor)).all())
@@ -86,7 +85,6 @@ def user_surnames(engine) -> dict[str, str]:
 
 
 def child_surnames(engine, children: set[str]) -> dict[str, set[str]]:
-
     out: dict[str, set[str]] = {}
     ids = sorted(children)
     with engine.connect() as conn:
@@ -223,7 +221,6 @@ def user_authorities(engine) -> dict[str, set[str]]:
 def outside_authorities(engine, window: pd.DataFrame, memberships: dict[str, set[str]]) -> list[Finding]:
     """Looks by a service user at a child with no record in any of their authorities (the pages
     refuse these, so one found means a defence failed or a path was missed)."""
-
     found = []
     looks = window[window["action"].isin(LOOKS) & window["child"].notna() & window["actor"].isin(memberships)]
     for (actor, child), _group in looks.groupby(["actor", "child"]):
@@ -235,7 +232,6 @@ def outside_authorities(engine, window: pd.DataFrame, memberships: dict[str, set
 def check_access(engine, now: datetime, window: timedelta = timedelta(hours=24),
                  limits: Limits | None = None) -> list[Finding]:
     """Every rule over the last `window` of the audit log (the 28 days before it as history)."""
-
     since = now - window
     recent = read_entries(engine, since)
     if recent.empty:
@@ -254,7 +250,6 @@ def check_access(engine, now: datetime, window: timedelta = timedelta(hours=24),
 def raise_findings(engine, findings: list[Finding]) -> int:
     """Each finding as an access alert for the privacy officers of the user's authorities (of the
     child's, when many users looked at one child). How many were new."""
-
     memberships = user_authorities(engine)
     raised = 0
     for f in findings:
@@ -267,7 +262,6 @@ def raise_findings(engine, findings: list[Finding]) -> int:
 
 
 def _authorities_of_children(engine, children) -> set[str]:
-
     with engine.connect() as conn:
         rows = conn.execute(select(SourceRecord.feed, SourceRecord.provider, SourceRecord.residence_la)
                             .where(SourceRecord.child_id.in_(list(children)))).all()

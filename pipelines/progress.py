@@ -15,7 +15,6 @@ PREFIX = "progress: "
 
 def step_times(stderr: str) -> dict[str, float]:
     """Each step's time from a command-line run's progress lines (for benches)."""
-
     return {m.group(1): float(m.group(2)) for m in re.finditer(r"rollcall: (\w+) done in ([0-9.]+) s", stderr)}
 
 

@@ -71,7 +71,6 @@ class RunSettings(ConfigurableResource):
         return pair_source(self.link_partitions, self.dask_scheduler)
 
     def cadence(self):
-
         return load_cadence(self.cadence_file)
 
 

@@ -191,7 +191,6 @@ def _drop_stale_batch_copies(url: str) -> None:
     """A register migrated before migrations were transactional may hold the scratch copy of a
     table that an interrupted SQLite batch migration was rebuilding. While the table itself is
     intact the copy is waste and blocks every later upgrade; otherwise stop and say so."""
-
     engine = make_engine(url)
     try:
         tables = set(inspect(engine).get_table_names())
@@ -216,7 +215,6 @@ def grant_service_role(engine: Engine, role: str) -> list[str]:
     it needs and no more: read and write on the register's tables; on the audit log's tables
     read and insert, never update or delete; on the log's head and the schema's version, read
     only. Returns the statements run."""
-
     if engine.dialect.name != "postgresql":
         raise ValueError("database roles are PostgreSQL's; an SQLite register has none")
     quoted = engine.dialect.identifier_preparer.quote(role)

@@ -38,7 +38,6 @@ def _pg_args(url: str) -> tuple[list[str], dict]:
 def backup(db_url: str, archive: Path, out: Path) -> dict:
     """Write a backup of the register and the archive into the folder `out` (made, owner-only;
     it must not exist or be empty). Returns the manifest."""
-
     if out.exists() and any(out.iterdir()):
         raise BackupError(f"{out} is not empty: give a new folder for the backup")
     private_dir(out)

@@ -21,7 +21,6 @@ SECRET_STATE = "record_key_secret"
 
 def record_key_secret(engine) -> bytes:
     """The register's key-hashing secret, made on first use (two first runs agree on one)."""
-
     with engine.begin() as conn:
         value = conn.execute(select(RegisterState.value).where(RegisterState.name == SECRET_STATE)).scalar()
     if value is None:

@@ -44,27 +44,19 @@ def _listed(name: str, st: os.stat_result, kind: str) -> InboxFile:
 
 class ExtractSource(Protocol):
     """A place providers deliver to. Providers are provider folders or SFTP providers."""
-
     def providers(self) -> list[str]: ...
-
     def list_inbox(self, provider: str) -> list[InboxFile]: ...
-
     def fetch(self, provider: str, name: str, dest: Path, limit: int | None = None) -> None: ...
-
     def stat(self, provider: str, name: str) -> InboxFile | None: ...
-
     def read_head(self, provider: str, name: str, limit: int) -> bytes: ...
     # At most `limit` bytes from the start of a file; a caller reads limit + 1 to tell a larger file.
-
     def remove(self, provider: str, name: str) -> None: ...
-
     def put_outbox(self, provider: str, name: str, data: bytes) -> None: ...
 
 
 def kept_name(name: str, written: float, taken) -> str:
     """The name an earlier receipt keeps when a newer one takes its place:
     x.csv.receipt.json -> x.csv.receipt.20261101T060000Z.json (a counter if that is taken)."""
-
     stem, dot, ext = name.rpartition(".")
     stamp = datetime.fromtimestamp(written, UTC).strftime("%Y%m%dT%H%M%SZ")
     candidate, n = f"{stem}.{stamp}{dot}{ext}", 1
@@ -76,7 +68,6 @@ def kept_name(name: str, written: float, taken) -> str:
 
 def provider_id_shaped(name: str) -> bool:
     """An LA code, a LAESTAB or an ODS code: what a provider's folder may be called."""
-
     return any(shape.match(name) for shape, _ in PROVIDER_SHAPES.values())
 
 

@@ -59,7 +59,6 @@ class SourceRouter:
 def make_router(landing: str | None = None, sftp_config: str | None = None) -> SourceRouter:
     """The sources a run collects from: a folder of provider folders, and the SFTP providers
     a YAML file names."""
-
     sources = []
     if landing:
         sources.append(LocalLanding(landing))

@@ -66,7 +66,6 @@ def _listdir_attr_raw(sftp: paramiko.SFTPClient, path: str) -> list[paramiko.SFT
     escapes: paramiko decodes them strictly, so one upload under a name that is not UTF-8 made
     the whole inbox unreadable, run after run. (Uses paramiko's request layer, as listdir_attr
     itself does.)"""
-
     t, msg = sftp._request(CMD_OPENDIR, path)
     if t != CMD_HANDLE:
         raise SFTPError("expected a handle")

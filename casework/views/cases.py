@@ -51,7 +51,6 @@ def providers(request):
 @requires(CME_OFFICER)
 def dfe_export(request):
     """The counts the DfE's termly CME collection asks for, for the user's authorities, as CSV."""
-
     engine = register_engine()
     as_of = latest_cme_date(engine)
     if as_of is None:

@@ -81,7 +81,6 @@ def child(request, child_id: str):
 def child_break_glass(request, child_id: str):
     """Break-glass: a user without shielded-records access opens a shielded child's location
     after stating why. The look is audited and an alert goes to the privacy officers at once."""
-
     engine = register_engine()
     las = authorities_of(request.user)
     page = child_page(engine, child_id, las, may_see_shielded=False)
@@ -162,7 +161,6 @@ def search(request):
 
 
 def identifier_kind(query: str) -> str:
-
 
     q = query.strip().upper().replace(" ", "")
     if postcode_normalise(pd.Series([q])).iloc[0]:

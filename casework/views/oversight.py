@@ -26,7 +26,6 @@ from oversight import entries as audit_entries
 def audit_log(request):
     """The audit log by user or by child: a child within the auditor's authorities, a user who
     works for one of them (a system administrator sees everyone's)."""
-
     engine = register_engine()
     las = authorities_of(request.user)
     everyone = SYSTEM_ADMIN in roles_of(request.user)

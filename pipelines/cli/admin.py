@@ -1,7 +1,8 @@
 """Running and guarding the service: `serve`, `users`, `audit`, `db`."""
 from __future__ import annotations
-# Imports inside functions, said once: each command loads only what it runs (Django, the signing library), so the CLI starts at once.
 
+# Imports inside functions, said once: each command loads only what it runs (Django, the signing
+# library), so the CLI starts at once.
 import json
 import os
 import sys

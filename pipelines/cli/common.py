@@ -1,8 +1,9 @@
 """What every command shares: the register's URL (--db, from ROLLCALL_DB_URL), refusing a register that is
 not there, dates on the command line, and the audit entry an operator's command writes."""
 from __future__ import annotations
-# Imports inside functions, said once: the audit entry loads the audit log's code only when a command writes one.
 
+# Imports inside functions, said once: the audit entry loads the audit log's code only when a command
+# writes one.
 import argparse
 import os
 import sys
@@ -55,7 +56,6 @@ def db_option(parser, help_text: str = "the register database URL (SQLite or Pos
 
 def existing_register(command: str, url: str):
     """The engine of an existing register, or None having said there is none."""
-
     if not register_exists(url):
         print(f"rollcall {command}: no register at {safe_url(url)}; give --db the register's URL", file=sys.stderr)
         return None

@@ -1,8 +1,9 @@
 """The register's data on the command line: exports, held extracts, reference data, offline validation,
 retention and subject access, a child's history, backup and restore."""
 from __future__ import annotations
-# Imports inside functions, said once: each command loads only what it runs (pandas, Pandera, paramiko), so the CLI starts at once.
 
+# Imports inside functions, said once: each command loads only what it runs (pandas, Pandera,
+# paramiko), so the CLI starts at once.
 import json
 import sys
 from pathlib import Path

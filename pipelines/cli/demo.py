@@ -1,8 +1,9 @@
 """`rollcall demo`, `rollcall sftp-server` and `rollcall generate`: synthetic data, a local SFTP server and
 the whole pipeline on one machine."""
 from __future__ import annotations
-# Imports inside functions, said once: each command loads only what it runs (the generator, the SFTP server), so the CLI starts at once.
 
+# Imports inside functions, said once: each command loads only what it runs (the generator, the SFTP
+# server), so the CLI starts at once.
 import os
 import sys
 from datetime import date

@@ -1,8 +1,9 @@
 """`rollcall run`: one run of every asset in-process (the same job the Dagster UI runs), the nothing-new
 test before it, the summary and the alerts after it."""
 from __future__ import annotations
-# Imports inside functions, said once: each command loads only what it runs (Dagster, pandas), so `rollcall --help` starts at once.
 
+# Imports inside functions, said once: each command loads only what it runs (Dagster, pandas), so
+# `rollcall --help` starts at once.
 import os
 import sys
 from datetime import date
