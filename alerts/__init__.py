@@ -7,4 +7,5 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(__name__, submod_attrs={
     "notify": ["raise_alert"],
     "outbox": ["enqueue"],
     "routes": ["load_routes"],
+    "settings": ["AlertSettings", "alert_settings", "configure_alerts"],
 })

@@ -6,18 +6,18 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from pathlib import Path
 
 from alerts.channels import deliver
 from alerts.outbox import enqueue
+from alerts.settings import alert_settings
 from register import open_register, utc_stamp
 
 log = logging.getLogger("rollcall.alerts")
 
 
 def alerts_file() -> Path:
-    return Path(os.environ.get("ROLLCALL_ALERTS", "var/alerts.log"))
+    return alert_settings().alerts_file
 
 
 TITLES = {"run_failed": "a pipeline run failed", "checks_failed": "a pipeline check failed",
@@ -31,7 +31,7 @@ TITLES = {"run_failed": "a pipeline run failed", "checks_failed": "a pipeline ch
 
 def raise_alert(kind: str, db_url: str | None = None, **fields) -> None:
     """An alert line in Dagster's log and the alerts file, and, with the register known
-    (db_url, else ROLLCALL_DB_URL), a message through the routes file to people (alerts.channels),
+    (db_url, else the configured one: alerts.settings), a message through the routes file to people (alerts.channels),
     kept in the outbox until it is sent."""
     line = json.dumps({"at": utc_stamp(), "alert": kind, **fields})
     log.error("ALERT %s", line)
@@ -39,7 +39,7 @@ def raise_alert(kind: str, db_url: str | None = None, **fields) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a") as fh:
         fh.write(line + "\n")
-    db_url = db_url or os.environ.get("ROLLCALL_DB_URL")
+    db_url = db_url or alert_settings().db_url
     if db_url:
         _send(db_url, kind, fields)
 

@@ -18,11 +18,12 @@ unusual access), provider_late, no_current_roll, cme_count_changed, cme_not_refr
 linked_share_fell and digest (docs/operations.md says what each means)."""
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
+
+from alerts.settings import alert_settings
 
 
 class RoutesError(ValueError):
@@ -63,8 +64,8 @@ def _strings(value, what: str) -> tuple[str, ...]:
 
 
 def load_routes(path: Path | None = None) -> Routes:
-    """The routes file (ROLLCALL_ALERT_ROUTES); no routes when none is configured."""
-    path = path or (Path(os.environ["ROLLCALL_ALERT_ROUTES"]) if os.environ.get("ROLLCALL_ALERT_ROUTES") else None)
+    """The routes file (alerts.settings: ROLLCALL_ALERT_ROUTES); no routes when none is configured."""
+    path = path or alert_settings().routes_file
     if path is None:
         return Routes()
     try:

@@ -11,7 +11,7 @@ from dagster import AssetExecutionContext, MaterializeResult, asset
 
 from alerts import deliver
 from assets.safety import scrubbed
-from oversight import Periods, apply_retention, check_access, checkpoint, raise_findings
+from oversight import apply_retention, check_access, checkpoint, oversight_settings, raise_findings
 from register import utc_now
 
 
@@ -41,7 +41,7 @@ def unusual_access(context: AssetExecutionContext) -> MaterializeResult:
                    "no current record comes from, long-closed CME cases. The audit log is kept.")
 @scrubbed
 def retention(context: AssetExecutionContext) -> MaterializeResult:
-    periods = Periods()
+    periods = oversight_settings().periods
     counts = apply_retention(context.resources.db.engine(), context.resources.settings.as_of_date(), periods)
     return MaterializeResult(metadata={**counts, "superseded_days": periods.superseded_days,
                                        "archive_days": periods.archive_days,

@@ -1,4 +1,8 @@
 from django.apps import AppConfig
+from django.conf import settings
+
+from alerts import AlertSettings, configure_alerts
+from oversight import OversightSettings, configure_oversight
 
 
 class CaseworkConfig(AppConfig):
@@ -11,3 +15,6 @@ class CaseworkConfig(AppConfig):
         from casework import audited
 
         audited.connect()  # the sign-in receivers connect as the module is imported
+        # The rooms' settings, as Django's settings read them from the environment.
+        configure_oversight(OversightSettings.from_environ(settings.ROLLCALL_ENVIRON))
+        configure_alerts(AlertSettings.from_environ(settings.ROLLCALL_ENVIRON))

@@ -3,9 +3,9 @@ every decision, note, outcome and administrative action, every sign-in, failed s
 lockout and sign-out, with who, when, from where, which children and why."""
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable
 
+from django.conf import settings
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
 from django.dispatch import receiver
 
@@ -16,11 +16,11 @@ from oversight import record
 
 def client_address(request) -> str | None:
     """The client's address: the peer's, or, when the peer is a trusted reverse proxy
-    (ROLLCALL_TRUSTED_PROXIES, comma-separated addresses), the one the proxy says it served."""
+    (settings.ROLLCALL_TRUSTED_PROXIES, from the environment), the one the proxy says it served."""
     if request is None:
         return None
-    trusted = {a.strip() for a in os.environ.get("ROLLCALL_TRUSTED_PROXIES", "").split(",") if a.strip()}
-    return forwarded_client(request.META.get("REMOTE_ADDR"), request.META.get("HTTP_X_FORWARDED_FOR"), trusted)
+    return forwarded_client(request.META.get("REMOTE_ADDR"), request.META.get("HTTP_X_FORWARDED_FOR"),
+                            settings.ROLLCALL_TRUSTED_PROXIES)
 
 
 def forwarded_client(peer: str | None, forwarded_for: str | None, trusted: set[str]) -> str | None:

@@ -9,7 +9,8 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(__name__, submod_attrs={
     "audit": ["checkpoint", "entries", "key_file", "load_public_key", "record", "verify"],
     "lookup": ["child_authorities", "child_page", "child_visible", "in_caseload", "pair_for_review",
               "record_candidates", "record_key_of", "review_queue", "search_children"],
-    "retention": ["Periods", "apply_retention", "subject_access_report"],
+    "retention": ["apply_retention", "subject_access_report"],
+    "settings": ["Limits", "OversightSettings", "Periods", "configure_oversight", "oversight_settings"],
     "shield": ["keep_shield_scope", "shield_scope"],
     "unusual": ["check_access", "raise_findings"],
 })

@@ -1,7 +1,7 @@
 """The audit log: every look at a child's data and every change, append-only and hash-chained.
 
 Each entry carries the hash of the one before, so altering, deleting or inserting an entry
-breaks the chain; every CHECKPOINT_EVERY entries, and whenever the newest checkpoint is a day
+breaks the chain; every `checkpoint_every` entries (oversight.settings), and whenever the newest checkpoint is a day
 old, a checkpoint signs the newest entry's id and hash with an Ed25519 key kept outside the
 database (a file, ROLLCALL_AUDIT_KEY_FILE), so the log cannot be rewritten or cut short behind
 the last checkpoint without the key. Each checkpoint is also appended to an anchor outside the
@@ -28,15 +28,14 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import func, select, text, update
 
+from oversight.settings import oversight_settings
 from register import AuditCheckpoint, AuditChild, AuditEntry, AuditHead, private_dir, utc_now
 
 log = logging.getLogger("rollcall.audit")
 GENESIS = "0" * 64
-CHECKPOINT_EVERY = int(os.environ.get("ROLLCALL_AUDIT_CHECKPOINT_EVERY", "100"))
 CHECKPOINT_MAX_AGE = timedelta(days=1)  # a checkpoint at least daily, whatever the number of entries
 VERIFY_GRACE = timedelta(hours=1)  # verify allows the hourly job this long beyond the day
 HEAD_LOCK = 7_265_110  # PostgreSQL advisory lock the log's writers take turns on
-DEFAULT_KEY_FILE = Path(__file__).resolve().parents[1] / "var" / "audit-signing-key"
 
 
 def entry_hash(prev_hash: str, entry_id: int, at: datetime, actor: str, source: str | None, action: str,
@@ -49,7 +48,7 @@ def entry_hash(prev_hash: str, entry_id: int, at: datetime, actor: str, source: 
 # --- The signing key, outside the database -----------------------------------------------------
 
 def key_file() -> Path:
-    return Path(os.environ.get("ROLLCALL_AUDIT_KEY_FILE", DEFAULT_KEY_FILE))
+    return oversight_settings().audit_key_file
 
 
 def signing_key(create: bool = True):
@@ -94,8 +93,8 @@ def anchor_file(engine) -> Path:
     """Where each checkpoint is copied outside the database: ROLLCALL_AUDIT_ANCHOR, else a file
     beside the signing key named after the database (its host, port and name or path, never its
     user or password), so registers sharing a key keep their own anchors."""
-    if os.environ.get("ROLLCALL_AUDIT_ANCHOR"):
-        return Path(os.environ["ROLLCALL_AUDIT_ANCHOR"])
+    if oversight_settings().audit_anchor is not None:
+        return oversight_settings().audit_anchor
     url = engine.url
     where = str(Path(url.database or "").resolve()) if url.get_backend_name() == "sqlite" else \
         f"{url.host}:{url.port}/{url.database}"
@@ -147,7 +146,7 @@ def _checkpoint_message(entry_id: int, digest: str) -> bytes:
 def record(engine, actor: str, action: str, *, children: Iterable[str] = (), detail: dict | None = None,
            reason: str | None = None, source: str | None = None) -> int:
     """Append one entry and return its id. Writers take turns on the head row, so the chain
-    never forks; every CHECKPOINT_EVERY entries a signed checkpoint is written with it."""
+    never forks; every `checkpoint_every` entries (oversight.settings) a signed checkpoint is written with it."""
     kids = sorted({c for c in children if c})
     kids_text = " ".join(kids) or None
     detail_text = json.dumps(detail, sort_keys=True, separators=(",", ":"), default=str) if detail else None
@@ -166,7 +165,7 @@ def record(engine, actor: str, action: str, *, children: Iterable[str] = (), det
             children=kids_text, detail=detail_text, reason=reason, prev_hash=head.hash, hash=digest))
         if kids:
             conn.execute(AuditChild.__table__.insert(), [{"entry_id": entry_id, "child_id": c} for c in kids])
-        if entry_id % CHECKPOINT_EVERY == 0 or _checkpoint_due(conn, at):
+        if entry_id % oversight_settings().checkpoint_every == 0 or _checkpoint_due(conn, at):
             signed = _write_checkpoint(conn, entry_id, digest)
     if signed:
         _anchor(engine, signed)
@@ -234,11 +233,11 @@ def verify(engine, public_key, anchor: Path | None = None, every: int | None = N
     """Walk the log from the first entry: ids without gaps, each entry's hash as recomputed, each
     entry pointing at the one before, the children index as the entries say, the head at the
     newest entry, and every checkpoint's signature and the entry it signs. Then the policy: a
-    checkpoint at least every `every` entries (CHECKPOINT_EVERY) and nothing unsigned for more
+    checkpoint at least every `every` entries (oversight.settings) and nothing unsigned for more
     than a day; and the anchor (anchor_file()): every checkpoint copied there is in the
     database, signs the entry as it stands, and is signed by this key."""
     public_key = public_key_of(public_key)
-    every = every or CHECKPOINT_EVERY
+    every = every or oversight_settings().checkpoint_every
     anchor = anchor or anchor_file(engine)
     anchored = read_anchor(anchor) if anchor.exists() else []
     with engine.connect() as conn:

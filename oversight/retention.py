@@ -18,8 +18,6 @@ request under data protection law.
 """
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
@@ -28,6 +26,7 @@ from sqlalchemy.orm import Session, aliased
 
 from linkage import current_child_id, history
 from oversight.audit import entries
+from oversight.settings import Periods, oversight_settings
 from register import (
     CandidatePair,
     CaseNote,
@@ -44,20 +43,12 @@ from register import (
 PURGED = "(purged by retention)"
 
 
-def _days(name: str, default: int) -> int:
-    return int(os.environ.get(f"ROLLCALL_RETAIN_{name}_DAYS", default))
 
-
-@dataclass(frozen=True)
-class Periods:
-    superseded_days: int = field(default_factory=lambda: _days("SUPERSEDED", 730))
-    archive_days: int = field(default_factory=lambda: _days("ARCHIVE", 730))
-    closed_case_days: int = field(default_factory=lambda: _days("CLOSED_CASE", 2190))
 
 
 def apply_retention(engine, today: date, periods: Periods | None = None) -> dict[str, int]:
     """Delete what has outlived its period; counts of what went."""
-    periods = periods or Periods()
+    periods = periods or oversight_settings().periods
     counts = {"superseded_rows_deleted": 0, "archived_files_purged": 0, "quarantined_rows_deleted": 0,
               "closed_cases_deleted": 0, "case_notes_deleted": 0}
     cutoff = today - timedelta(days=periods.superseded_days)

@@ -4,8 +4,7 @@ as alerts (oversight.access_alerts) for the privacy officers. A finding names th
 the children by register id and a dedupe key (one alert per rule, user and day, or per child)."""
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -14,6 +13,7 @@ from sqlalchemy import func, select, text
 
 from oversight.access_alerts import raise_access_alert
 from oversight.lookup import child_visible
+from oversight.settings import Limits, oversight_settings
 from oversight.shield import shield_scope
 from register import AuditEntry, CmeFlag, SourceRecord
 
@@ -21,21 +21,7 @@ LONDON = ZoneInfo("Europe/London")
 LOOKS = ("view_child", "view_case", "view_pair", "view_record", "search", "view_cme_list")
 
 
-def _setting(name: str, default: int) -> int:
-    return int(os.environ.get(f"ROLLCALL_ACCESS_{name}", default))
 
-
-@dataclass(frozen=True)
-class Limits:
-    hourly_children: int = field(default_factory=lambda: _setting("HOURLY_CHILDREN", 100))
-    usual_factor: int = field(default_factory=lambda: _setting("USUAL_FACTOR", 3))
-    usual_floor: int = field(default_factory=lambda: _setting("USUAL_FLOOR", 30))
-    outside_caseload_per_day: int = field(default_factory=lambda: _setting("OUTSIDE_CASELOAD_PER_DAY", 5))
-    viewers_per_child: int = field(default_factory=lambda: _setting("VIEWERS_PER_CHILD", 5))
-    bulk_export_children: int = field(default_factory=lambda: _setting("BULK_EXPORT_CHILDREN", 500))
-    dormant_days: int = field(default_factory=lambda: _setting("DORMANT_DAYS", 60))
-    day_starts: int = 7  # working hours, London time, Monday to Friday
-    day_ends: int = 19
 
 
 @dataclass(frozen=True)
@@ -101,7 +87,7 @@ def find_unusual_access(window: pd.DataFrame, history: pd.DataFrame, *, shielded
                         last_seen: dict[str, datetime], limits: Limits | None = None) -> list[Finding]:
     """Every rule over the window's entries (exploded by child); `history` is the 28 days before
     it (the users' usual daily counts). Pure: frames and sets in, findings out."""
-    limits = limits or Limits()
+    limits = limits or oversight_settings().limits
     if window.empty:
         return []
     looks = window[window["action"].isin(LOOKS) & window["child"].notna()].copy()

@@ -15,11 +15,13 @@ from assets import (
                    unusual_access,
                    validate_extracts,
 )
+from pipelines.environment import configure_rooms
 from pipelines.failure_alerts import check_failure_alert, run_failure_alert
 from pipelines.resources import resources_from_env
 from pipelines.sensors import cme_watch, inbox_sensor, relink_sensor, review_sensor
 from register import owner_only_umask
 
+configure_rooms()  # the rooms' settings, from the environment Dagster runs the code in
 owner_only_umask()  # a run worker's compute logs and storage are its owner's only, like every file Rollcall writes
 
 PIPELINE_ASSETS = [raw_extracts, validate_extracts, provider_deliveries, standardised_records, links, children,

@@ -36,7 +36,7 @@ class DeliverySources(ConfigurableResource):
     intake_workers: int = DEFAULT_INTAKE_WORKERS  # processes preparing extracts while the run stores (0: none)
 
     def router(self) -> SourceRouter:
-        return make_router(self.landing, self.sftp_config)
+        return make_router(self.landing, self.sftp_config, os.environ)  # key passphrases from the environment
 
     def providers(self) -> list[str]:
         """The providers configured to deliver (listing folders and config; no inbox is read)."""

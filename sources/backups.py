@@ -14,6 +14,7 @@ import os
 import sqlite3
 import subprocess
 import tarfile
+from collections.abc import Mapping
 from pathlib import Path
 
 from sqlalchemy import create_engine, inspect, select, text, update
@@ -28,14 +29,16 @@ class BackupError(RuntimeError):
     """A backup or restore that cannot be done; the message says why and holds no data."""
 
 
-def _pg_args(url: str) -> tuple[list[str], dict]:
+def _pg_args(url: str, environ: Mapping[str, str]) -> tuple[list[str], dict]:
+    """pg_dump's and pg_restore's arguments, and their environment: the one the command line
+    passes (PATH and the PG* settings) with the URL's password added."""
     u = make_url(url)
     args = ["-h", u.host or "127.0.0.1", "-p", str(u.port or 5432), "-U", u.username or "postgres"]
-    env = {**os.environ, **({"PGPASSWORD": u.password} if u.password else {})}
+    env = {**environ, **({"PGPASSWORD": u.password} if u.password else {})}
     return args, env
 
 
-def backup(db_url: str, archive: Path, out: Path) -> dict:
+def backup(db_url: str, archive: Path, out: Path, environ: Mapping[str, str]) -> dict:
     """Write a backup of the register and the archive into the folder `out` (made, owner-only;
     it must not exist or be empty). Returns the manifest."""
     if out.exists() and any(out.iterdir()):
@@ -57,7 +60,7 @@ def backup(db_url: str, archive: Path, out: Path) -> dict:
         files["database"] = "register.sqlite"
     else:
         target = private_file(out / "register.pgdump")
-        args, env = _pg_args(db_url)
+        args, env = _pg_args(db_url, environ)
         done = subprocess.run(["pg_dump", *args, "-Fc", "--no-owner", "-f", str(target), make_url(db_url).database],
                               capture_output=True, text=True, env=env)
         if done.returncode != 0:
@@ -90,7 +93,7 @@ def _empty_database(db_url: str) -> bool:
         engine.dispose()
 
 
-def restore(backup_dir: Path, db_url: str, archive: Path) -> dict:
+def restore(backup_dir: Path, db_url: str, archive: Path, environ: Mapping[str, str]) -> dict:
     """Load a backup into an empty database and an empty (or new) archive folder."""
     try:
         manifest = json.loads((backup_dir / MANIFEST).read_text())
@@ -118,7 +121,7 @@ def restore(backup_dir: Path, db_url: str, archive: Path) -> dict:
             dest.close()
             source.close()
     else:
-        args, env = _pg_args(db_url)
+        args, env = _pg_args(db_url, environ)
         done = subprocess.run(["pg_restore", *args, "--no-owner", "--exit-on-error", "-d", make_url(db_url).database,
                                str(database)], capture_output=True, text=True, env=env)
         if done.returncode != 0:

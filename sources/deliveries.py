@@ -12,7 +12,6 @@ The cadence file (ROLLCALL_CADENCE, YAML):
 """
 from __future__ import annotations
 
-import os
 import statistics
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -50,8 +49,7 @@ def _days(value, what: str) -> int:
 
 
 def load_cadence(path: str | Path | None = None) -> Cadence:
-    """The cadence file (ROLLCALL_CADENCE); the defaults when none is configured."""
-    path = path or os.environ.get("ROLLCALL_CADENCE") or None
+    """The cadence file (the run's settings: ROLLCALL_CADENCE); the defaults when none is given."""
     if not path:
         return Cadence()
     try:

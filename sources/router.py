@@ -2,6 +2,7 @@
 each provider belongs to exactly one source. Moves bytes only."""
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 from sources.landing import ExtractSource, InboxFile, LocalLanding
@@ -56,12 +57,13 @@ class SourceRouter:
         return errs
 
 
-def make_router(landing: str | None = None, sftp_config: str | None = None) -> SourceRouter:
+def make_router(landing: str | None = None, sftp_config: str | None = None,
+                secrets: Mapping[str, str] | None = None) -> SourceRouter:
     """The sources a run collects from: a folder of provider folders, and the SFTP providers
-    a YAML file names."""
+    a YAML file names (their key passphrases looked up in `secrets`, the edge's environment)."""
     sources = []
     if landing:
         sources.append(LocalLanding(landing))
     if sftp_config:
-        sources.append(SftpSource.from_config(sftp_config))
+        sources.append(SftpSource.from_config(sftp_config, secrets))
     return SourceRouter(sources)

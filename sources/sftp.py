@@ -6,11 +6,10 @@ from __future__ import annotations
 
 import errno
 import logging
-import os
 import socket
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -150,16 +149,18 @@ class SftpSource:
     transient_errors = (SftpUnreachable,)
 
     def __init__(self, providers: list[SftpProvider], timeout: float = 15.0, attempts: int = 3,
-                 backoff: float = 0.5, max_download_s: float = 3600.0):
+                 backoff: float = 0.5, max_download_s: float = 3600.0, secrets: Mapping[str, str] | None = None):
         self.configured = {p.provider: p for p in providers}
+        # Where a provider's key_passphrase_env is looked up: the environment the edge passes.
+        self.secrets = secrets or {}
         self.timeout, self.attempts, self.backoff = timeout, attempts, backoff
         self.max_download_s = max_download_s  # a whole download, however slowly the bytes trickle
         self._clients: dict[str, tuple[paramiko.SSHClient, paramiko.SFTPClient]] = {}
         self.on_progress: Callable[[str, str, int, int], None] | None = None  # (provider, name, done, total)
 
     @classmethod
-    def from_config(cls, path: str | Path) -> SftpSource:
-        return cls(load_config(path))
+    def from_config(cls, path: str | Path, secrets: Mapping[str, str] | None = None) -> SftpSource:
+        return cls(load_config(path), secrets=secrets)
 
     def providers(self) -> list[str]:
         return sorted(self.configured)
@@ -177,7 +178,7 @@ class SftpSource:
         client.load_host_keys(p.known_hosts)
         client.set_missing_host_key_policy(paramiko.RejectPolicy())
         try:
-            passphrase = os.environ.get(p.key_passphrase_env) if p.key_passphrase_env else None
+            passphrase = self.secrets.get(p.key_passphrase_env) if p.key_passphrase_env else None
             client.connect(p.host, port=p.port, username=user, key_filename=p.key_path, passphrase=passphrase,
                            allow_agent=False, look_for_keys=False, timeout=self.timeout, banner_timeout=self.timeout,
                            auth_timeout=self.timeout)

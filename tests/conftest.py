@@ -9,6 +9,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from pipelines.environment import configure_rooms
 from synth.extracts import generate
 from tests.helpers import AS_OF, NEEDS
 
@@ -35,7 +36,16 @@ def audit_key_outside_the_checkout(tmp_path_factory):
     """The audit log's checkpoint key for the whole session (and the commands and services the
     tests start): a file of the session's, never the checkout's var/."""
     os.environ["ROLLCALL_AUDIT_KEY_FILE"] = str(tmp_path_factory.mktemp("audit") / "audit-signing-key")
+    configure_rooms()
     yield
+
+
+@pytest.fixture(autouse=True)
+def rooms_configured_from_the_session_environment():
+    """A test that sets a room's variable (and calls configure_rooms, as an edge would) leaves the
+    next test the session's settings."""
+    yield
+    configure_rooms()
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ from alerts.notify import raise_alert
 from alerts.outbox import unsent
 from alerts.routes import RoutesError, load_routes
 from oversight.access_alerts import raise_access_alert
+from pipelines.environment import configure_rooms
 from register.db import open_register
 from tests.browser import free_port
 from tests.mail import LocalSmtp
@@ -64,10 +65,12 @@ def routes(smtp, hook, tmp_path, monkeypatch, port=None):
         open(path, "w").write(text)
     for name, value in env.items():
         monkeypatch.setenv(name, value)
+    configure_rooms()
 
 
 def test_a_run_failure_reaches_the_data_team_by_email_and_webhook(engine, sqlite_url, tmp_path, monkeypatch):
     monkeypatch.setenv("ROLLCALL_ALERTS", str(tmp_path / "alerts.log"))
+    configure_rooms()  # an edge reads the environment; here the test is the edge
     with LocalSmtp() as smtp, Receiver() as hook:
         routes(smtp, hook.url, tmp_path, monkeypatch)
         raise_alert("run_failed", sqlite_url, run_id="run-1", job="relink_job", steps=["links"])

@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import text
 
 import oversight.audit as audit
+from pipelines.environment import configure_rooms
 from register.db import open_register
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -21,7 +22,9 @@ pytestmark = pytest.mark.attacks  # each test is an attack on the log, or the de
 def logged(db_url, tmp_path, monkeypatch):
     """A register with ten audit entries and a checkpoint every three."""
     monkeypatch.setenv("ROLLCALL_AUDIT_KEY_FILE", str(tmp_path / "audit-key"))
-    monkeypatch.setattr(audit, "CHECKPOINT_EVERY", 3)
+    configure_rooms()  # an edge reads the environment; here the test is the edge
+    monkeypatch.setenv("ROLLCALL_AUDIT_CHECKPOINT_EVERY", "3")
+    configure_rooms()
     engine = open_register(db_url)
     for i in range(10):
         audit.record(engine, f"user{i % 3}", "view_child", children=[f"RC{i:010d}"], detail={"page": "child"},
@@ -182,9 +185,11 @@ def test_unsigned_entries_older_than_a_day_fail_and_a_days_old_checkpoint_brings
 
 def test_a_checkpoint_signed_with_another_key_is_refused(logged, tmp_path, monkeypatch):
     monkeypatch.setenv("ROLLCALL_AUDIT_KEY_FILE", str(tmp_path / "another-key"))
+    configure_rooms()  # an edge reads the environment; here the test is the edge
     audit.record(logged, "user0", "view_child")
     audit.record(logged, "user0", "view_child")  # entry 12: signed with the other key
     monkeypatch.setenv("ROLLCALL_AUDIT_KEY_FILE", str(tmp_path / "audit-key"))
+    configure_rooms()  # an edge reads the environment; here the test is the edge
     found = verdict(logged)
     assert found.entry_id == 12 and "not signed by this key" in found.problem
 

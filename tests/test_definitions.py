@@ -7,6 +7,8 @@ from pathlib import Path
 
 from dagster import DagsterInstance, build_run_status_sensor_context
 
+from pipelines.environment import configure_rooms
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -41,6 +43,7 @@ def unreachable_provider(tmp_path, monkeypatch) -> None:
     from sources.router import SourceRouter
 
     monkeypatch.setenv("ROLLCALL_ALERTS", str(tmp_path / "alerts.log"))
+    configure_rooms()  # an edge reads the environment; here the test is the edge
 
     class Unreachable(LocalLanding):
         transient_errors = (ConnectionError,)
@@ -74,6 +77,7 @@ def test_a_failed_run_raises_an_alert(tmp_path, monkeypatch, sqlite_url):
     from pipelines.cli import run_pipeline
 
     monkeypatch.setenv("ROLLCALL_ALERTS", str(tmp_path / "alerts.log"))
+    configure_rooms()  # an edge reads the environment; here the test is the edge
     (tmp_path / "landing" / "880" / "inbox").mkdir(parents=True)
     instance = DagsterInstance.ephemeral()
     result = run_pipeline(sqlite_url, str(tmp_path / "landing"), None, str(tmp_path / "a"), None,

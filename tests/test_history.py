@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from linkage.histories import current_children, events_of_change, history
 from linkage.review import rule_records, split_record, undecided_pairs
 from pipelines.cli import main, run_pipeline
+from pipelines.environment import configure_rooms
 from register.db import open_register
 from register.models import SourceRecord
 from tests.helpers import AS_OF
@@ -21,6 +22,7 @@ from tests.helpers import AS_OF
 def no_dagster_home(monkeypatch, tmp_path):
     monkeypatch.delenv("DAGSTER_HOME", raising=False)
     monkeypatch.setenv("ROLLCALL_ALERTS", str(tmp_path / "alerts.log"))
+    configure_rooms()  # an edge reads the environment; here the test is the edge
 
 
 def relink(landing, db, tmp_path):

@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 
 from linkage.identity import children_with_two_nhs_numbers
 from pipelines.cli import main, run_pipeline
+from pipelines.environment import configure_rooms
 from register.db import open_register
 from register.models import SourceRecord
 from synth.evaluate import linkage_scores
@@ -27,6 +28,7 @@ START = AS_OF - timedelta(days=GAP * (ROUNDS - 1))
 def quiet(monkeypatch, tmp_path):
     monkeypatch.delenv("DAGSTER_HOME", raising=False)
     monkeypatch.setenv("ROLLCALL_ALERTS", str(tmp_path / "alerts.log"))
+    configure_rooms()  # an edge reads the environment; here the test is the edge
 
 
 @pytest.fixture(scope="module")

@@ -19,6 +19,7 @@ from matching.link import compare_in_chunks, link_records
 from matching.partitioned import in_process, on_dask, partitioned_pairs, plan
 from matching.standardisation import standardise
 from pipelines.cli import run_pipeline
+from pipelines.environment import configure_rooms
 from pipelines.resources import RunSettings, link_engine_from_env
 from register.db import open_register
 from register.models import ExtractFile, SourceRecord
@@ -111,6 +112,7 @@ def test_a_pipeline_run_links_on_a_dask_cluster_as_it_links_in_one_piece(tmp_pat
     """A run's full link on a Dask LocalCluster makes the register a run in one piece makes."""
     monkeypatch.delenv("DAGSTER_HOME", raising=False)
     monkeypatch.setenv("ROLLCALL_ALERTS", str(tmp_path / "alerts.log"))
+    configure_rooms()  # an edge reads the environment; here the test is the edge
     generate(tmp_path / "landing", tmp_path / "truth", children=400, seed=7, extract_date=AS_OF)
     grouped = {}
     for name, settings in (("whole", {}), ("dask", {"link_partitions": 12, "dask_scheduler": "local:2"})):

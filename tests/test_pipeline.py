@@ -10,6 +10,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from pipelines.cli import CHECKS_FAILED, main, run_pipeline
+from pipelines.environment import configure_rooms
 from register.db import open_register
 from register.models import CandidatePair, ExtractFile, QuarantinedRow, SourceRecord
 from synth.evaluate import linkage_scores
@@ -797,6 +798,7 @@ def test_a_full_register_disk_stores_nothing_half_keeps_the_file_collected_and_s
                                                                                       monkeypatch):
     alerts = tmp_path / "alerts.log"
     monkeypatch.setenv("ROLLCALL_ALERTS", str(alerts))
+    configure_rooms()  # an edge reads the environment; here the test is the edge
     db = f"sqlite:///{small_disk / 'register.sqlite'}"
     assert run(landing, db, tmp_path) == 0
     filler = fill(small_disk, leave=150_000)
@@ -824,6 +826,7 @@ def test_a_full_archive_disk_leaves_the_file_in_its_inbox_and_says_so(landing, s
                                                                       monkeypatch):
     alerts = tmp_path / "alerts.log"
     monkeypatch.setenv("ROLLCALL_ALERTS", str(alerts))
+    configure_rooms()  # an edge reads the environment; here the test is the edge
 
     def run_to(archive: Path):
         return main(["run", "--landing", str(landing), "--db", sqlite_url, "--archive", str(archive),

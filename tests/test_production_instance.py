@@ -17,6 +17,7 @@ import pytest
 from dagster import AssetKey, DagsterInstance
 
 from pipelines.cli import run_pipeline
+from pipelines.environment import configure_rooms
 from tests.helpers import AS_OF
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -40,6 +41,7 @@ def production_home(tmp_path, monkeypatch):
     monkeypatch.setenv("DAGSTER_PG_URL", f"postgresql+psycopg2://postgres@127.0.0.1:5432/{name}")
     monkeypatch.setenv("ROLLCALL_DAGSTER_VAR", str(var))
     monkeypatch.setenv("ROLLCALL_ALERTS", str(tmp_path / "alerts.log"))
+    configure_rooms()  # an edge reads the environment; here the test is the edge
     yield home, name
     with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

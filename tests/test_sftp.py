@@ -324,11 +324,13 @@ def test_a_passphrase_protected_key_is_read_with_its_passphrase_from_the_environ
     subprocess.run(["ssh-keygen", "-q", "-p", "-P", "", "-N", "correct horse", "-f", str(key)], check=True)
     providers = [dataclasses.replace(p, key_path=str(key), key_passphrase_env="ROLLCALL_TEST_KEY_PASSPHRASE")
                  for p in load_config(sftp.register_config()) if p.provider == "8802001"]
+    # The edge hands down its environment; the source looks the passphrase up there only.
     monkeypatch.setenv("ROLLCALL_TEST_KEY_PASSPHRASE", "correct horse")
-    assert SftpSource(providers).list_inbox("8802001") == []
-    monkeypatch.setenv("ROLLCALL_TEST_KEY_PASSPHRASE", "wrong")
-    with pytest.raises(SftpUnreachable):  # the key cannot be opened: no session
+    with pytest.raises(SftpUnreachable):  # not in what was handed down: the process's own is never read
         SftpSource(providers, attempts=1).list_inbox("8802001")
+    assert SftpSource(providers, secrets={"ROLLCALL_TEST_KEY_PASSPHRASE": "correct horse"}).list_inbox("8802001") == []
+    with pytest.raises(SftpUnreachable):  # the key cannot be opened: no session
+        SftpSource(providers, attempts=1, secrets={"ROLLCALL_TEST_KEY_PASSPHRASE": "wrong"}).list_inbox("8802001")
 
 
 def test_a_name_that_is_not_utf8_on_the_server_is_rejected_alone_and_the_inbox_stays_readable(sftp, tmp_path,

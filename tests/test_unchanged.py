@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from linkage.review import rule_records, undecided_pairs
 from pipelines.cli import main, run_pipeline
+from pipelines.environment import configure_rooms
 from register.db import open_register
 from register.models import CmeList
 from tests.helpers import AS_OF, asset_metadata, drop_extract, make_upn, school_csv
@@ -20,6 +21,7 @@ def quiet(monkeypatch, tmp_path):
     monkeypatch.delenv("DAGSTER_HOME", raising=False)
     monkeypatch.delenv("ROLLCALL_CADENCE", raising=False)
     monkeypatch.setenv("ROLLCALL_ALERTS", str(tmp_path / "alerts.log"))
+    configure_rooms()  # an edge reads the environment; here the test is the edge
 
 
 def run(landing, db, tmp_path, as_of=AS_OF):

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 import pytest
 
 from oversight.unusual import Limits, entries_frame, find_unusual_access
+from pipelines.environment import configure_rooms
 
 MONDAY_NOON = datetime(2026, 11, 23, 12, 0)  # UTC; London is on GMT in November
 LIMITS = Limits(hourly_children=10, usual_factor=3, usual_floor=12, outside_caseload_per_day=3, viewers_per_child=3,
@@ -118,6 +119,7 @@ def test_the_asset_raises_each_alert_once_and_mails_the_privacy_officer(db_url, 
     with LocalSmtp() as smtp:
         for name, value in smtp.env(tmp_path, "*=privacy@example.gov.uk").items():
             monkeypatch.setenv(name, value)
+        configure_rooms()
         resources = rollcall_resources(db_url=db_url)
         first = materialize([unusual_access], resources=resources)
         second = materialize([unusual_access], resources=resources)

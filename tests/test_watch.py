@@ -15,6 +15,7 @@ from sqlalchemy import select, update
 from assets.digest import daily_digest
 from cme.watch import LINKED_STATE, count_moves
 from pipelines.cli import CHECKS_FAILED, main, run_pipeline
+from pipelines.environment import configure_rooms
 from pipelines.resources import RegisterDatabase, rollcall_resources
 from pipelines.sensors import cme_watch, relink_sensor
 from register.clock import utc_now
@@ -34,6 +35,7 @@ START = AS_OF - timedelta(days=2 * GAP)  # three deliveries, the last on AS_OF (
 def quiet(monkeypatch, tmp_path):
     monkeypatch.delenv("DAGSTER_HOME", raising=False)
     monkeypatch.setenv("ROLLCALL_ALERTS", str(tmp_path / "alerts.log"))
+    configure_rooms()  # an edge reads the environment; here the test is the edge
 
 
 @pytest.fixture(scope="module")
@@ -96,6 +98,7 @@ def test_a_school_that_stops_sending_is_late_once_its_roll_stale_and_flags_say_s
             {"alerts": ["provider_late"], "authorities": ["999"], "email": ["someone-else@example"]},
             {"alerts": ["checks_failed", "run_failed"], "email": ["data-team@example"]}])
         monkeypatch.setenv("ROLLCALL_ALERT_ROUTES", env["ROLLCALL_ALERT_ROUTES"])
+        configure_rooms()  # an edge reads the environment; here the test is the edge
         for n in (1, 2):
             deliver(root, n, landing)
             assert run(landing, sqlite_url, tmp_path, START + timedelta(days=GAP * (n - 1))) == 0
@@ -145,6 +148,7 @@ def test_counts_that_drop_to_zero_and_authorities_with_no_current_roll_reach_the
             {"alerts": ["cme_count_changed", "no_current_roll"], "authorities": [la], "email": [f"lead-{la}@example"]}
             for la in ("880", "881", "882")])
         monkeypatch.setenv("ROLLCALL_ALERT_ROUTES", env["ROLLCALL_ALERT_ROUTES"])
+        configure_rooms()  # an edge reads the environment; here the test is the edge
         assert run(landing, sqlite_url, tmp_path, AS_OF) == 0
         assert smtp.inbox.messages == []
         with open_register(sqlite_url).connect() as conn:
@@ -165,6 +169,7 @@ def test_a_falling_linked_share_is_checked_and_alerted(landing, tmp_path, sqlite
     with LocalSmtp() as smtp:
         env = smtp.routes_file(tmp_path, [{"alerts": ["linked_share_fell"], "email": ["data-team@example"]}])
         monkeypatch.setenv("ROLLCALL_ALERT_ROUTES", env["ROLLCALL_ALERT_ROUTES"])
+        configure_rooms()  # an edge reads the environment; here the test is the edge
         with DagsterInstance.ephemeral() as instance:
             first = run_pipeline(sqlite_url, str(landing), archive=str(tmp_path / "a"), as_of=AS_OF, instance=instance)
             assert first.success
@@ -190,6 +195,7 @@ def test_a_list_not_refreshed_for_a_day_alerts_each_authority_once(landing, tmp_
         env = smtp.routes_file(tmp_path, [{"alerts": ["cme_not_refreshed"], "authorities": [la],
                                            "email": [f"lead-{la}@example"]} for la in ("880", "881", "882")])
         monkeypatch.setenv("ROLLCALL_ALERT_ROUTES", env["ROLLCALL_ALERT_ROUTES"])
+        configure_rooms()  # an edge reads the environment; here the test is the edge
         context = build_sensor_context(resources={"db": db})
         assert "fresh" in cme_watch(context).skip_message
         with engine.begin() as conn:
@@ -247,6 +253,7 @@ def test_each_authority_gets_its_daily_digest_with_counts_and_no_childs_data(lan
         env = smtp.routes_file(tmp_path, [{"alerts": ["digest"], "authorities": ["880"], "email": ["lead-880@example"]},
                                           {"alerts": ["digest"], "authorities": ["881"], "email": ["lead-881@example"]}])
         monkeypatch.setenv("ROLLCALL_ALERT_ROUTES", env["ROLLCALL_ALERT_ROUTES"])
+        configure_rooms()  # an edge reads the environment; here the test is the edge
         result = materialize([daily_digest], resources=rollcall_resources(db_url=sqlite_url))
         smtp.inbox.wait_for(2)
     assert result.success

@@ -12,6 +12,7 @@ import sys
 from pipelines.cli import admin, data, demo, run
 from pipelines.cli.common import register_exists
 from pipelines.cli.run import CHECKS_FAILED, failed_checks_of, run_pipeline, summary
+from pipelines.environment import configure_rooms
 from register import owner_only_umask
 
 __all__ = ["CHECKS_FAILED", "failed_checks_of", "main", "parser", "register_exists", "run_pipeline", "summary"]
@@ -44,6 +45,7 @@ class _CurrentStderr(logging.StreamHandler):
 
 def main(argv: list[str] | None = None) -> int:
     owner_only_umask()
+    configure_rooms()
     root = logging.getLogger()
     if not any(isinstance(h, _CurrentStderr) for h in root.handlers):
         handler = _CurrentStderr()

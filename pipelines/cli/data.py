@@ -5,6 +5,7 @@ from __future__ import annotations
 # Imports inside functions, said once: each command loads only what it runs (pandas, Pandera,
 # paramiko), so the CLI starts at once.
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -113,12 +114,12 @@ def cmd_validate(args) -> int:
 
 
 def cmd_retention(args) -> int:
-    from oversight import Periods, apply_retention
+    from oversight import apply_retention
 
     engine = existing_register("retention", args.db)
     if engine is None:
         return 1
-    counts = apply_retention(engine, args.today or today(), Periods())
+    counts = apply_retention(engine, args.today or today())
     audit_cli(engine, "retention", detail=counts)
     print(", ".join(f"{k.replace('_', ' ')}: {v}" for k, v in counts.items()))
     return 0
@@ -181,7 +182,7 @@ def cmd_backup(args) -> int:
     if existing_register("backup", args.db) is None:
         return 1
     try:
-        manifest = backup(args.db, Path(args.archive), Path(args.out))
+        manifest = backup(args.db, Path(args.archive), Path(args.out), os.environ)
     except BackupError as exc:
         print(f"rollcall backup: {exc}", file=sys.stderr)
         return 1
@@ -194,7 +195,7 @@ def cmd_restore(args) -> int:
     from sources import BackupError, restore
 
     try:
-        manifest = restore(Path(args.backup), args.db, Path(args.archive))
+        manifest = restore(Path(args.backup), args.db, Path(args.archive), os.environ)
     except BackupError as exc:
         print(f"rollcall restore: {exc}", file=sys.stderr)
         return 1

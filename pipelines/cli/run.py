@@ -33,11 +33,14 @@ def run_pipeline(db_url: str, landing: str | None = None, sftp: str | None = Non
 
     from assets import provider_partitions
     from pipelines.definitions import PIPELINE_ASSETS, pipeline_job
+    from pipelines.environment import configure_rooms
     from pipelines.progress import progress_logger
     from pipelines.resources import DeliverySources, rollcall_resources
 
+    configure_rooms()
     resources = rollcall_resources(db_url=db_url, landing=landing, sftp_config=sftp, archive=archive,
-                                   **{"as_of": as_of.isoformat() if as_of else None, **(settings or {})})
+                                   **{"as_of": as_of.isoformat() if as_of else None,
+                                      "cadence_file": os.environ.get("ROLLCALL_CADENCE") or None, **(settings or {})})
     if instance is None:
         # Entered, so Dagster's definitions load against this instance's state storage, never a
         # stale one an earlier in-process run left behind; disposed when the run is done.
@@ -194,7 +197,7 @@ def _providers_with_work(args) -> set[str] | None:
     from sources import complete_files, make_router
 
     found: set[str] = set()
-    router = make_router(args.landing, args.sftp)
+    router = make_router(args.landing, args.sftp, os.environ)
     try:
         for provider in router.providers():
             try:
