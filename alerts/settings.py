@@ -8,6 +8,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from register import Configured
+
 
 @dataclass(frozen=True)
 class AlertSettings:
@@ -22,15 +24,6 @@ class AlertSettings:
                    routes_file=Path(routes) if routes else None, db_url=environ.get("ROLLCALL_DB_URL") or None)
 
 
-_current = AlertSettings()
-
-
-def configure_alerts(settings: AlertSettings) -> AlertSettings:
-    """Hand this room its settings (an edge does, once); returns the ones they replace."""
-    global _current
-    before, _current = _current, settings
-    return before
-
-
-def alert_settings() -> AlertSettings:
-    return _current
+_settings: Configured[AlertSettings] = Configured(AlertSettings())
+configure_alerts = _settings.set  # an edge hands the room its settings, once
+alert_settings = _settings.get

@@ -9,6 +9,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
+from register import Configured
+
 DEFAULT_KEY_FILE = Path(__file__).resolve().parents[1] / "var" / "audit-signing-key"
 
 
@@ -57,15 +59,6 @@ class OversightSettings:
                    checkpoint_every=number("ROLLCALL_AUDIT_CHECKPOINT_EVERY", 100), limits=limits, periods=periods)
 
 
-_current = OversightSettings()
-
-
-def configure_oversight(settings: OversightSettings) -> OversightSettings:
-    """Hand this room its settings (an edge does, once); returns the ones they replace."""
-    global _current
-    before, _current = _current, settings
-    return before
-
-
-def oversight_settings() -> OversightSettings:
-    return _current
+_settings: Configured[OversightSettings] = Configured(OversightSettings())
+configure_oversight = _settings.set  # an edge hands the room its settings, once
+oversight_settings = _settings.get

@@ -5,6 +5,7 @@ import lazy_loader
 
 # The names other packages may import, each loaded from its module when first used.
 __getattr__, __dir__, __all__ = lazy_loader.attach(__name__, submod_attrs={
+    "configured": ["Configured"],
     "checksums": ["file_sha256"],
     "clock": ["today", "utc_now", "utc_stamp"],
     "db": ["DEFAULT_URL", "RowValues", "begin_write", "disk_full", "grant_service_role", "insert_frame",

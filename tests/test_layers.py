@@ -114,7 +114,7 @@ def test_the_kernel_holds_no_domain():
     """`register` is only the database kernel: its modules are these, and a domain's module
     belongs in its room."""
     kernel = {p.stem for p in (ROOT / "register").glob("*.py")}
-    assert kernel == {"__init__", "db", "models", "lock", "kept", "clock", "private", "state", "checksums"}, kernel
+    assert kernel == {"__init__", "db", "models", "lock", "kept", "clock", "private", "state", "checksums", "configured"}, kernel
 
 
 def test_no_asset_module_imports_another():
