@@ -78,3 +78,19 @@ def test_settings_parse_from_a_mapping_and_default_when_unset():
     assert AlertSettings.from_environ({}) == AlertSettings()
     given = OversightSettings.from_environ({"ROLLCALL_AUDIT_ANCHOR": "/srv/anchor", "ROLLCALL_ACCESS_DORMANT_DAYS": "30"})
     assert given.audit_anchor == Path("/srv/anchor") and given.limits.dormant_days == 30
+
+
+def test_access_rules_live_in_one_place():
+    """Only casework/roles.py names a role to decide who may do what: views, menus and templates ask
+    it by ability (casework.roles.ABILITIES). casework/users.py gives roles; it decides nothing."""
+    from casework.roles import ROLES
+
+    wrong = []
+    for path in sorted((ROOT / "casework").rglob("*")):
+        if path.suffix not in (".py", ".html") or path.name in ("roles.py", "users.py") or "migrations" in path.parts:
+            continue
+        text = path.read_text()
+        for role in ROLES:
+            if f'"{role}"' in text or f"'{role}'" in text or f"{role.upper()}" in text.replace("ROLLCALL_", ""):
+                wrong.append(f"{path.relative_to(ROOT)} names the role {role}")
+    assert not wrong, "\n".join(wrong)

@@ -10,10 +10,6 @@ from django.views.decorators.http import require_GET, require_http_methods
 from casework.audited import audited
 from casework.database import register_engine
 from casework.roles import (
-    ANALYST,
-    AUTHORITY_ADMIN,
-    CME_OFFICER,
-    SYSTEM_ADMIN,
     authorities_of,
     requires,
 )
@@ -24,7 +20,7 @@ from sources import provider_status
 
 
 @require_GET
-@requires(CME_OFFICER)
+@requires("work_cases")
 def cme_cases(request):
     engine = register_engine()
     status = "closed" if request.GET.get("status") == "closed" else "open"
@@ -39,7 +35,7 @@ def cme_cases(request):
 
 
 @require_GET
-@requires(CME_OFFICER, ANALYST, AUTHORITY_ADMIN, SYSTEM_ADMIN)
+@requires("see_provider_status")
 def providers(request):
     """Each provider of the user's authorities (and the health providers, which serve several):
     its newest extract, expected cadence, due date, and whether it is late or its roll stale."""
@@ -48,7 +44,7 @@ def providers(request):
 
 
 @require_GET
-@requires(CME_OFFICER)
+@requires("work_cases")
 def dfe_export(request):
     """The counts the DfE's termly CME collection asks for, for the user's authorities, as CSV."""
     engine = register_engine()
@@ -66,7 +62,7 @@ def dfe_export(request):
 
 
 @require_http_methods(["GET", "POST"])
-@requires(CME_OFFICER)
+@requires("work_cases")
 def case(request, case_id: int):
     engine = register_engine()
     found = case_of(engine, case_id, authorities_of(request.user))

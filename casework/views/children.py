@@ -11,13 +11,9 @@ from alerts import deliver
 from casework.audited import audited
 from casework.database import register_engine
 from casework.roles import (
-    ANALYST,
-    AUDITOR,
-    CME_OFFICER,
-    SEES_WHO_LOOKED,
     authorities_of,
+    may,
     requires,
-    roles_of,
 )
 from casework.views.common import errors_for_page, errors_of_page, may_see_shielded, reason_given
 from cme import OUTCOMES, cases_of_child
@@ -29,7 +25,7 @@ from schemas import postcode_normalise
 
 
 @require_http_methods(["GET", "POST"])
-@requires(ANALYST, CME_OFFICER, AUDITOR)
+@requires("see_children")
 def child(request, child_id: str):
     """A child's page. A child outside the user's caseload (no case in their authorities, no pair
     waiting in their queue) opens only after the user says why; the reason is audited with the
@@ -67,17 +63,17 @@ def child(request, child_id: str):
     location = "withheld" if page.location_withheld else "break-glass" if page.shielded and glass else "shown"
     audited(request, "view_child", [child_id], {"location": location}, reason=glass or reason)
     looked = None
-    if roles_of(request.user) & set(SEES_WHO_LOOKED):
+    if may(request.user, "see_who_looked"):
         looked = [e for e in audit_entries(engine, child_id=child_id, limit=100) if e["action"].startswith("view")]
     return render(request, "casework/child.html", {
         "page": page, "cases": cases_of_child(engine, child_id, las), "outcomes": OUTCOMES,
         "history": child_history(engine, child_id),
-        "analyst": ANALYST in roles_of(request.user), "ruled": request.GET.get("ruled") == "1", "looked": looked,
+        "ruled": request.GET.get("ruled") == "1", "looked": looked,
         "glass": glass, "errors": errors_of_page(request, child_id)})
 
 
 @require_http_methods(["POST"])
-@requires(ANALYST, CME_OFFICER, AUDITOR)
+@requires("see_children")
 def child_break_glass(request, child_id: str):
     """Break-glass: a user without shielded-records access opens a shielded child's location
     after stating why. The look is audited and an alert goes to the privacy officers at once."""
@@ -105,7 +101,7 @@ def child_break_glass(request, child_id: str):
 
 
 @require_http_methods(["POST"])
-@requires(ANALYST)
+@requires("review_matches")
 def child_cluster(request, child_id: str):
     """The cluster view's two actions, each with a reason: take a record out of this child
     (split) or join this child with another (merge). They take effect at the next run. The
@@ -150,7 +146,7 @@ def child_cluster(request, child_id: str):
 
 
 @require_GET
-@requires(ANALYST, CME_OFFICER)
+@requires("search_children")
 def search(request):
     query = request.GET.get("q", "")[:40]
     found = search_children(register_engine(), query, authorities_of(request.user),

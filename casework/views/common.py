@@ -5,13 +5,12 @@ from __future__ import annotations
 from django.http import Http404
 
 from casework.roles import (
-    SHIELDED_ACCESS,
-    roles_of,
+    may,
 )
 
 
 def may_see_shielded(request) -> bool:
-    return SHIELDED_ACCESS in roles_of(request.user)
+    return may(request.user, "see_shielded_locations")
 
 
 def reason_given(request, child_id: str) -> str | None:

@@ -9,12 +9,10 @@ from django.views.decorators.http import require_GET, require_http_methods
 from casework.audited import audited
 from casework.database import register_engine
 from casework.roles import (
-    AUDITOR,
-    AUTHORITY_ADMIN,
-    SYSTEM_ADMIN,
     authorities_of,
+    may,
+    other_user_of_mine,
     requires,
-    roles_of,
 )
 from casework.users import UserError, disable_user
 from oversight import alerts_for, child_visible, handle_alert
@@ -22,13 +20,13 @@ from oversight import entries as audit_entries
 
 
 @require_GET
-@requires(AUDITOR, SYSTEM_ADMIN)
+@requires("read_the_audit_log")
 def audit_log(request):
     """The audit log by user or by child: a child within the auditor's authorities, a user who
     works for one of them (a system administrator sees everyone's)."""
     engine = register_engine()
     las = authorities_of(request.user)
-    everyone = SYSTEM_ADMIN in roles_of(request.user)
+    everyone = may(request.user, "see_every_authority")
     user, child_id = request.GET.get("user", "").strip()[:150], request.GET.get("child", "").strip().upper()[:16]
     shown, asked = [], bool(user or child_id)
     if user and (everyone or get_user_model().objects.filter(username=user, authorities__la_code__in=las).exists()):
@@ -41,7 +39,7 @@ def audit_log(request):
 
 
 @require_http_methods(["GET", "POST"])
-@requires(AUTHORITY_ADMIN, AUDITOR, SYSTEM_ADMIN)
+@requires("handle_access_alerts")
 def alerts(request):
     """Access alerts for the user's authorities (all, for a system administrator): mark one
     handled, or suspend the account it is about (an authority administrator, for a user of their
@@ -50,7 +48,7 @@ def alerts(request):
 
     engine = register_engine()
     las = authorities_of(request.user)
-    everyone = SYSTEM_ADMIN in roles_of(request.user)
+    everyone = may(request.user, "see_every_authority")
     shown = alerts_for(engine, None if everyone else las)
     errors = {}
     if request.method == "POST":
@@ -58,11 +56,8 @@ def alerts(request):
         if alert is None:
             raise Http404("No such alert for your authorities")
         if request.POST.get("action") == "suspend":
-            may = roles_of(request.user) & {AUTHORITY_ADMIN, SYSTEM_ADMIN}
-            target = get_user_model().objects.filter(username=alert["actor"])
-            if not everyone:
-                target = target.filter(authorities__la_code__in=las)
-            if not may or not target.exists() or alert["actor"] == request.user.get_username():
+            if not may(request.user, "suspend_users") or \
+                    other_user_of_mine(request.user, alert["actor"], everyone) is None:
                 errors["alerts"] = "you can suspend other users of your own authorities only"
             else:
                 try:
@@ -78,6 +73,5 @@ def alerts(request):
         if not errors:
             return redirect("alerts")
     return render(request, "casework/alerts.html", {"alerts": shown, "errors": errors,
-                                                    "may_suspend": bool(roles_of(request.user) &
-                                                                        {AUTHORITY_ADMIN, SYSTEM_ADMIN})},
+                                                    "may_suspend": may(request.user, "suspend_users")},
                   status=400 if errors else 200)

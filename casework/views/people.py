@@ -9,10 +9,9 @@ from django.views.decorators.http import require_GET, require_http_methods
 from casework.audited import audited
 from casework.forms import SignInForm
 from casework.roles import (
-    ANALYST,
-    AUTHORITY_ADMIN,
-    CME_OFFICER,
+    ASSIGNABLE_ROLES,
     authorities_of,
+    other_user_of_mine,
     requires,
     roles_of,
 )
@@ -25,17 +24,13 @@ class SignInView(auth_views.LoginView):
 
 
 @require_GET
-@requires()
+@requires(None)
 def home(request):
-    return render(request, "casework/home.html", {"roles": sorted(roles_of(request.user)),
-                                                  "authorities": authorities_of(request.user)})
-
-
-ASSIGNABLE_ROLES = (ANALYST, CME_OFFICER, AUTHORITY_ADMIN)
+    return render(request, "casework/home.html", {"authorities": authorities_of(request.user)})
 
 
 @require_http_methods(["GET", "POST"])
-@requires(AUTHORITY_ADMIN)
+@requires("manage_users")
 def users(request):
     """An authority administrator manages the users of their own authorities: add one (with
     roles an administrator may give and authorities of their own), or disable one."""
@@ -47,8 +42,7 @@ def users(request):
         try:
             if request.POST.get("action") == "disable":
                 name = request.POST.get("name", "")
-                target = get_user_model().objects.filter(username=name, authorities__la_code__in=mine).first()
-                if target is None or target == request.user:
+                if other_user_of_mine(request.user, name) is None:
                     raise UserError("you can disable other users of your own authorities only")
                 disable_user(name)
                 audited(request, "admin_user_disable", detail={"user": name})

@@ -9,7 +9,6 @@ from django.views.decorators.http import require_GET, require_http_methods
 from casework.audited import audited
 from casework.database import register_engine
 from casework.roles import (
-    ANALYST,
     authorities_of,
     requires,
 )
@@ -19,7 +18,7 @@ from oversight import pair_for_review, record_candidates, record_key_of, review_
 
 
 @require_GET
-@requires(ANALYST)
+@requires("review_matches")
 def review(request):
     engine = register_engine()
     queue = review_queue(engine, authorities_of(request.user), request.user.get_username())
@@ -27,7 +26,7 @@ def review(request):
 
 
 @require_http_methods(["GET", "POST"])
-@requires(ANALYST)
+@requires("review_matches")
 def review_pair(request, pair_id: int):
     engine = register_engine()
     las = authorities_of(request.user)
@@ -73,7 +72,7 @@ def review_pair(request, pair_id: int):
 
 
 @require_GET
-@requires(ANALYST)
+@requires("review_matches")
 def record(request, ref: int):
     """A record with its top few candidates, each a link to review the pair. A record is named
     by its opaque reference (a source row's id), never by its key, which names the provider."""
