@@ -13,7 +13,7 @@ import pytest
 from pipelines.cli import run_pipeline
 from tests.helpers import AS_OF
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def rollcall(*args) -> subprocess.CompletedProcess:

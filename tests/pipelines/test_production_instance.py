@@ -20,7 +20,7 @@ from pipelines.cli import run_pipeline
 from pipelines.environment import configure_rooms
 from tests.helpers import AS_OF
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 

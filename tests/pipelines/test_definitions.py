@@ -9,7 +9,7 @@ from dagster import DagsterInstance, build_run_status_sensor_context
 
 from pipelines.environment import configure_rooms
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_definitions_validate_like_dagster_dev():

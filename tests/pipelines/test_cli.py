@@ -60,7 +60,7 @@ def test_run_without_a_source_is_a_usage_error():
 
 
 def test_demo_from_a_fresh_folder(tmp_path):
-    shutil.copy(Path(__file__).resolve().parents[1] / "dagster.yaml", tmp_path / "dagster.yaml")
+    shutil.copy(Path(__file__).resolve().parents[2] / "dagster.yaml", tmp_path / "dagster.yaml")
     p = cli("demo", "--children", "300", "--home", str(tmp_path / "demo"), "--as-of", AS_OF.isoformat(),
             "--no-sftp", cwd=tmp_path)
     assert p.returncode == 0, p.stderr[-2000:]
@@ -76,7 +76,7 @@ def test_demo_from_a_fresh_folder(tmp_path):
 @pytest.fixture
 def demo_over_sftp(tmp_path):
     """A folder for a demo that delivers over the local OpenSSH server (needs sshd and root)."""
-    shutil.copy(Path(__file__).resolve().parents[1] / "dagster.yaml", tmp_path / "dagster.yaml")
+    shutil.copy(Path(__file__).resolve().parents[2] / "dagster.yaml", tmp_path / "dagster.yaml")
     return tmp_path
 
 

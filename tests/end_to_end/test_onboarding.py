@@ -19,7 +19,7 @@ from localsftp.server import USER_PREFIX, DemoSftpServer
 from pipelines.cli import main
 from tests.helpers import make_upn, school_csv
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PROVIDER = "8802001"
 NAME = "school_8802001_20261102.csv"
 

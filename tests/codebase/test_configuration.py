@@ -10,7 +10,7 @@ import pytest
 from alerts import AlertSettings, alert_settings
 from oversight import Limits, OversightSettings, Periods, oversight_settings
 from pipelines.environment import configure_rooms
-from tests.test_layers import PACKAGES, ROOT, python_files
+from tests.codebase.test_layers import PACKAGES, ROOT, python_files
 
 # The edges, and why each may read the process environment.
 EDGES = {

@@ -20,7 +20,7 @@ from register.models import CmeCase, ExtractFile, RecordIndex, SourceRecord
 from synth.extracts import generate
 from tests.helpers import AS_OF
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture

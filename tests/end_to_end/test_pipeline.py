@@ -322,7 +322,7 @@ def test_dagster_compute_logs_and_storage_are_owner_only_whatever_the_umask(tmp_
 
     home = tmp_path / "dagster_home"
     home.mkdir()
-    done = subprocess.run([sys.executable, "-c", RUN_WORKER], cwd=Path(__file__).resolve().parents[1],
+    done = subprocess.run([sys.executable, "-c", RUN_WORKER], cwd=Path(__file__).resolve().parents[2],
                           env={**os.environ, "DAGSTER_HOME": str(home)}, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     logs = [p for p in home.rglob("*") if p.suffix in (".out", ".err")]

@@ -3,8 +3,8 @@ fails if its defence is taken away: another authority's child by every URL and e
 forged cross-site requests on every form, script arriving in names and addresses, SQL
 metacharacters in every search box, session fixation, a replayed one-time code, framing by
 another site, the security headers (HSTS when served over TLS), formula cells in the exports.
-(Lockout after five wrong passwords is tests/test_casework.py; a changed audit row found by
-`rollcall audit verify`, tests/test_audit.py.)"""
+(Lockout after five wrong passwords is tests/end_to_end/test_browser.py; a changed audit row found by
+`rollcall audit verify`, tests/oversight/test_audit.py.)"""
 from __future__ import annotations
 
 import csv

@@ -14,7 +14,7 @@ import oversight.audit as audit
 from pipelines.environment import configure_rooms
 from register.db import open_register
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.attacks  # each test is an attack on the log, or the defence it meets
 
 
