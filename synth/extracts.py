@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import unicodedata
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -26,6 +27,7 @@ from synth.population import (
     Summary,
     compulsory_age,
 )
+from synth.settings import Settings
 from synth.slips import Rand, typo, vary_dob, vary_forename, vary_surname
 
 SCHOOL_COLUMNS = ["upn", "former_upn", "surname", "forename", "middle_names", "preferred_surname", "dob", "sex",
@@ -40,16 +42,18 @@ LA_COLUMNS = ["la_child_id", "upn", "nhs_number", "surname", "forename", "dob", 
 
 def generate(landing: Path, truth: Path, children: int = 20_000, seed: int = 7, extract_date: date | None = None,
              las: tuple[str, ...] = ("880", "881", "882"), bad_row_rate: float = 0.003, rounds: int = 1,
-             round_gap_days: int = 28, reference: Path | None = None, silent_schools: int = 0) -> Summary:
+             round_gap_days: int = 28, reference: Path | None = None, silent_schools: int = 0,
+             settings: Settings | None = None) -> Summary:
     """Write `rounds` monthly deliveries of one population. One round: extracts under
     landing/<provider>/inbox and truth under truth/. More: landing/round<N>/... and
     truth/round<N>/ (records.csv there covers every round so far, since rows of earlier
     extracts stay in the register). The operator's postcode directory (ONS format) and its LA
     code mapping go to `reference` (default: beside truth). `silent_schools` schools stop
     sending after the first delivery, as real schools do (a changed MIS, a bursar on leave):
-    their old roll is all the register has of them."""
+    their old roll is all the register has of them. `settings`: how messy and hard the population
+    is (synth.settings; the defaults unless given)."""
     anchor = extract_date or date.today()
-    pop = Population(seed, anchor, las, children)
+    pop = Population(seed, anchor, las, children, settings)
     people = [child for family in pop.families(children) for child in family]
     # cid -> (situation, the delivery since which it holds)
     history = {c["cid"]: (pop.situation(c, anchor), 1) for c in people}
@@ -127,7 +131,9 @@ def _school_row(rand: Rand, child: dict, status: str, entry: date, leaving=None,
     # Known at school by a middle name; never by a twin's given name.
     if middle and rand.chance(KNOWN_BY_MIDDLE_NAME) and not child["named_after_twin"]:
         forename, middle = middle.split()[0], forename  # known at school by the middle name
-    return {"upn": child["upn"], "former_upn": "", "surname": vary_surname(rand, child["surname"], child["other_parent"]),
+    rate = child.get("typo_rate", 1.0)
+    return {"upn": child["upn"], "former_upn": "", "surname": vary_surname(rand, child["surname"], child["other_parent"],
+                                                                          rate),
             "forename": forename, "middle_names": middle, "preferred_surname": "", "dob": _iso(child["dob"]),
             "sex": child["sex"], "address_line1": child["line1"], "address_line2": "", "town": child["town"],
             "postcode": child["pc"] if rand.random() > 0.03 else "", "entry_date": _iso(entry),
@@ -183,8 +189,9 @@ def _health_record(pop, child, situation, today) -> dict | None:
     rand = Rand(pop.seed, child["idx"], "health")
     if not (rand.chance(0.95) or situation in MISSING):
         return None
+    s = pop.settings
     pc = child["moved_pc"] if child["moved"] else child["pc"]
-    if rand.chance(0.04):
+    if rand.chance(s.postcode_blank_gp):
         pc = ""
     elif rand.chance(0.01):
         pc = rand.pick(PSEUDO_POSTCODES)
@@ -193,14 +200,17 @@ def _health_record(pop, child, situation, today) -> dict | None:
         dereg, dreason = _iso(child["leave"]), "MOVED_AWAY"
     elif situation == "deceased":
         dereg, dreason = _iso(child["leave"]), "DECEASED"
-    nhs = child["nhs"] if rand.chance(0.92) else ""
+    nhs = child["nhs"] if rand.chance(s.gp_nhs_number) else ""
     if nhs and rand.chance(0.3):
         nhs = f"{nhs[:3]} {nhs[3:6]} {nhs[6:]}"
     gender = {"M": "1", "F": "2"}[child["sex"]] if rand.chance(0.99) else "9"
-    given, family = vary_forename(rand, child["forename"]), vary_surname(rand, child["surname"], child["other_parent"])
+    slips = s.typo_rate * s.gp_slip_factor
+    given = vary_forename(rand, child["forename"], slips)
+    family = vary_surname(rand, child.get("new_surname") or child["surname"], child["other_parent"], slips)
     if child["shielded"] and rand.chance(SHIELDED_GP_TYPO):
         given, family = typo(rand, given), typo(rand, family)
-    dob = vary_dob(rand, child["dob"])
+    dob = vary_dob(rand, child["dob"], slips)
+    given, family, dob = _planted_slips(pop, child, given, family, dob)
     everywhere = mistyped_everywhere(pop, child)
     if everywhere:
         more = Rand(pop.seed, child["idx"], "shielded-gp-typed")
@@ -215,6 +225,22 @@ def _health_record(pop, child, situation, today) -> dict | None:
             "residence_la": "" if rand.chance(GP_RESIDENCE_BLANK) else child["la"],
             "registration_date": _iso(rand.date_between(child["dob"], today)),
             "deregistration_date": dereg, "deregistration_reason": dreason}
+
+
+def _planted_slips(pop, child, given: str, family: str, dob: date) -> tuple[str, str, date]:
+    """The slips the settings plant on a GP record, each from a draw of its own (so the
+    defaults' extracts are unchanged): a twin's surname or birth-date slip, and a given name's
+    diacritic lost or mangled."""
+    rand = Rand(pop.seed, child["idx"], "planted-slips")
+    if child.get("twin_slip") == "surname":
+        family = typo(rand, family, 3)
+    elif child.get("twin_slip") == "dob":
+        dob = dob.replace(day=dob.day % 28 + 1)
+    if any(ord(c) > 127 for c in given) and rand.chance(pop.settings.diacritic_slips):
+        plain = "".join(c for c in unicodedata.normalize("NFKD", given) if not unicodedata.combining(c))
+        at = next(i for i, c in enumerate(given) if ord(c) > 127)
+        given = plain if rand.chance(0.5) else given[:at] + rand.pick("aeiou") + given[at + 1:]  # Zoë: Zoe or Zie
+    return given, family, dob
 
 
 def mistyped_everywhere(pop, child) -> str | None:
@@ -239,9 +265,12 @@ def _la_record(pop, child, situation, event) -> dict | None:
     status = event or child["status"]
     if situation in ("ehe_ended", "ehe_unsuitable") and not event:
         status = max(status, child["leave"] + timedelta(days=20))  # after the school's deletion for EHE
-    return {"la_child_id": f"C{child['la']}{child['idx']:07d}", "upn": child["upn"] if rand.chance(0.5) else "",
-            "nhs_number": child["nhs"] if rand.chance(0.46) else "", "surname": child["surname"],
-            "forename": vary_forename(rand, child["forename"]), "dob": _iso(child["dob"]), "sex": child["sex"],
+    s = pop.settings
+    return {"la_child_id": f"C{child['la']}{child['idx']:07d}",
+            "upn": child["upn"] if rand.chance(min(1.0, 0.5 * s.la_identifier_factor)) else "",
+            "nhs_number": child["nhs"] if rand.chance(min(1.0, 0.46 * s.la_identifier_factor)) else "",
+            "surname": child["surname"],
+            "forename": vary_forename(rand, child["forename"], s.typo_rate), "dob": _iso(child["dob"]), "sex": child["sex"],
             "address_line1": child["line1"], "postcode": child["pc"], "record_type": la_type,
             "status_date": _iso(status), "shielded": "Y" if child["shielded"] else ("N" if rand.chance(0.5) else "")}
 

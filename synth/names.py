@@ -1,5 +1,8 @@
 """Names and places the generator draws from: given names, surnames, streets and postcode letters.
 Every person made from them is invented."""
+import csv
+from pathlib import Path
+
 BOYS = ("Oliver George Harry Noah Jack Leo Arthur Muhammad Oscar Charlie Jacob Thomas Henry William Freddie "
         "Alfie Theo Archie Joshua James Lucas Isaac Edward Alexander Joseph Samuel Daniel Logan Ethan Max "
         "Mason Adam Benjamin Reggie Sebastian Finley Arlo Dylan Harrison Elijah Teddy Louie Toby Rory Albert "
@@ -35,3 +38,20 @@ STREETS = ("High Street|Station Road|Church Lane|Park Avenue|Victoria Road|Green
            "Beech Drive|Oak Avenue|Willow Close|Cedar Road|Hawthorn Way|Ash Grove|Maple Road").split("|")
 INWARD_LETTERS = "ABDEFGHJLNPQRSTUWXYZ"
 PSEUDO_POSTCODES = ("ZZ99 3VZ", "ZZ99 3WZ")
+
+
+_GB: dict[str, tuple[str, ...]] = {}
+
+
+def gb_names() -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
+    """(boys, girls, surnames) in rank order from names-dataset's Great Britain counts
+    (synth/data, made by synth/data/extract_names.py): thousands of names, diacritics and all."""
+    if not _GB:
+        data = Path(__file__).resolve().parent / "data"
+        with open(data / "gb_given_names.csv", newline="", encoding="utf-8") as fh:
+            given = list(csv.DictReader(fh))
+        for sex, key in (("M", "boys"), ("F", "girls")):
+            _GB[key] = tuple(r["name"] for r in sorted((r for r in given if r["sex"] == sex), key=lambda r: int(r["rank"])))
+        with open(data / "gb_surnames.csv", newline="", encoding="utf-8") as fh:
+            _GB["surnames"] = tuple(r["name"] for r in sorted(csv.DictReader(fh), key=lambda r: int(r["rank"])))
+    return _GB["boys"], _GB["girls"], _GB["surnames"]

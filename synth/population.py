@@ -9,7 +9,8 @@ from rapidfuzz.distance import JaroWinkler
 
 from cme import compulsory_school_age_window
 from schemas import nhs_check_digit, upn_check_letter
-from synth.names import BOYS, GIRLS, INWARD_LETTERS, STREETS, SURNAMES
+from synth.names import BOYS, GIRLS, INWARD_LETTERS, STREETS, SURNAMES, gb_names
+from synth.settings import Settings
 from synth.slips import Rand, canon, zipf_pick
 
 SITUATIONS = {"never_on_roll": 0.012, "left_no_destination": 0.008, "ehe_ended": 0.004, "ehe_unsuitable": 0.002,
@@ -59,8 +60,10 @@ def compulsory_age(dob: date, on: date) -> bool:
 class Population:
     """Families and children drawn once; their situations at each delivery; places to live."""
 
-    def __init__(self, seed: int, anchor: date, las: tuple[str, ...], children: int):
+    def __init__(self, seed: int, anchor: date, las: tuple[str, ...], children: int, settings: Settings | None = None):
         self.seed, self.anchor, self.las = seed, anchor, las
+        self.settings = settings = settings or Settings()
+        self.boys, self.girls, self.surnames = gb_names() if settings.names == "gb" else (BOYS, GIRLS, SURNAMES)
         self.rand = Rand(seed, "population")
         self.schools = {la: [f"{la}{2000 + i:04d}" for i in range(max(3, children // (len(las) * 600)))] for la in las}
         self.practices = {la: [f"{'ABCDEFGHJKLMNP'[las.index(la) % 14]}{81000 + i}"
@@ -101,28 +104,31 @@ class Population:
 
     def families(self, children: int):
         """Yield lists of children (dicts), one family at a time, until `children` are made."""
-        g, made = self.rand, 0
+        g, made, s = self.rand, 0, self.settings
         while made < children:
             la = g.pick(self.las)
-            surname, other_parent = zipf_pick(g, SURNAMES), zipf_pick(g, SURNAMES)
+            surname, other_parent = zipf_pick(g, self.surnames, s.name_zipf), zipf_pick(g, self.surnames, s.name_zipf)
             line1, town, pc = f"{g.below(1, 200)} {g.pick(STREETS)}", f"Town {la}", self.postcode(g, la)
             kids = g.weighted([1, 2, 3], [0.5, 0.85, 1.0])
             base_dob = g.date_between(self.anchor - timedelta(days=365 * 18), self.anchor - timedelta(days=30))
-            twin = kids >= 2 and g.chance(0.06)
+            twin = kids >= 2 and g.chance(s.twin_rate)
             family = []
             for k in range(kids):
                 if made >= children:
                     break
                 made += 1
                 sex = g.pick("MF")
-                names = BOYS if sex == "M" else GIRLS
-                forename = zipf_pick(g, names)
-                # Parents do not give two children the same name, one the other's diminutive, or two
+                names = self.boys if sex == "M" else self.girls
+                forename = zipf_pick(g, names, s.name_zipf)
+                # Parents seldom give two children the same name, one the other's diminutive, or two
                 # spellings of one name (Isabella and Isabelle): no field could tell such twins apart.
                 while any(canon(forename) == canon(f["forename"]) or
                           JaroWinkler.normalized_similarity(forename.lower(), f["forename"].lower()) >= 0.92
                           for f in family):
-                    forename = zipf_pick(g, names)
+                    forename = zipf_pick(g, names, s.name_zipf)
+                twin_rand = Rand(self.seed, made, "twin")
+                if k == 1 and twin and family[0]["sex"] == sex and twin_rand.chance(s.alike_twin_names):
+                    forename = alike_name(twin_rand, family[0]["forename"], names) or forename
                 if k == 0 or (k == 1 and twin):
                     dob = base_dob
                 else:
@@ -131,14 +137,16 @@ class Population:
                         dob = base_dob + timedelta(days=g.below(400, 1500))
                         if dob >= self.anchor:
                             dob = base_dob
-                middle = zipf_pick(g, names) if g.chance(0.4) else ""
+                middle = zipf_pick(g, names, s.name_zipf) if g.chance(0.4) else ""
                 named_after_twin = k == 1 and twin and family[0]["sex"] == sex and g.chance(TWIN_NAMED_AFTER_TWIN)
                 if named_after_twin:
                     middle = family[0]["forename"]  # Theodore Leo, twin of Leo
                 child = dict(cid=f"T{made:07d}", idx=made, la=la, sex=sex, forename=forename, middle=middle,
                              named_after_twin=named_after_twin,
                              surname=surname, other_parent=other_parent, dob=dob, line1=line1, town=town, pc=pc,
-                             twin_of=family[0]["cid"] if (k == 1 and twin) else "")
+                             twin_of=family[0]["cid"] if (k == 1 and twin) else "",
+                             twin_slip=twin_rand.pick(("surname", "dob")) if (k == 1 and twin and
+                                                                             twin_rand.chance(s.twin_slips)) else "")
                 self._place(child)
                 family.append(child)
             yield family
@@ -157,7 +165,13 @@ class Population:
                      practice=g.pick(self.practices[la]), nhs=self.nhs(), shielded=g.chance(SHIELDED),
                      leave=g.date_between(self.anchor - timedelta(days=330), self.anchor - timedelta(days=60)),
                      status=g.date_between(self.anchor - timedelta(days=300), self.anchor - timedelta(days=40)),
-                     moved=g.chance(0.10), moved_pc=self.postcode(g, la), moved_line1=f"{g.below(1, 200)} {g.pick(STREETS)}")
+                     moved=g.chance(self.settings.mover_rate), moved_pc=self.postcode(g, la),
+                     moved_line1=f"{g.below(1, 200)} {g.pick(STREETS)}")
+        child["typo_rate"] = self.settings.typo_rate  # school and LA records slip at this rate
+        change = Rand(self.seed, child["idx"], "surname-change")
+        if change.chance(self.settings.surname_change):
+            # A new family name (a parent's new partner) in the GP record, after a move.
+            child.update(new_surname=zipf_pick(change, self.surnames, self.settings.name_zipf), moved=True)
 
     def situation(self, child: dict, on: date) -> str:
         if not compulsory_age(child["dob"], on):
@@ -179,3 +193,11 @@ class Population:
         return situation
 
 
+
+
+def alike_name(rand: Rand, name: str, names) -> str | None:
+    """Another name alike to `name` (Sophia for Sophie, Jake for Jack): Jaro-Winkler at least 0.85,
+    not the same name or a diminutive of it; None when the list holds none."""
+    alike = [n for n in names if n != name and canon(n) != canon(name)
+             and JaroWinkler.normalized_similarity(n.lower(), name.lower()) >= 0.85]
+    return rand.pick(alike) if alike else None

@@ -41,17 +41,20 @@ class Rand:
         return a if b <= a else a + timedelta(days=self.r.randrange(0, (b - a).days + 1))
 
 
-_ZIPF: dict[int, list[float]] = {}
+_ZIPF: dict[tuple[int, float], list[float]] = {}
 
 
-def zipf_pick(rand: Rand, seq):
-    if len(seq) not in _ZIPF:
-        _ZIPF[len(seq)] = list(accumulate(1.0 / (i ** 0.7) for i in range(1, len(seq) + 1)))
-    return rand.weighted(seq, _ZIPF[len(seq)])
+def zipf_pick(rand: Rand, seq, exponent: float = 0.7):
+    """A name by rank: the i-th of seq with weight 1 / i**exponent."""
+    if (len(seq), exponent) not in _ZIPF:
+        _ZIPF[(len(seq), exponent)] = list(accumulate(1.0 / (i ** exponent) for i in range(1, len(seq) + 1)))
+    return rand.weighted(seq, _ZIPF[(len(seq), exponent)])
 
 
-def typo(rand: Rand, s: str) -> str:
-    if len(s) < 4:
+def typo(rand: Rand, s: str, shortest: int = 4) -> str:
+    """One slip: a letter dropped, two swapped or one replaced (never the first or last letter
+    of a name shorter than `shortest`: such names are left alone)."""
+    if len(s) < max(shortest, 3):
         return s
     i = rand.below(1, len(s) - 1)
     op = rand.below(0, 3)
@@ -65,7 +68,9 @@ def typo(rand: Rand, s: str) -> str:
 _NICKS: dict[str, list[str]] = {}
 
 
-def vary_forename(rand: Rand, name: str) -> str:
+def vary_forename(rand: Rand, name: str, rate: float = 1.0) -> str:
+    """A nickname (8%), a slip (3% times `rate`) or capitals (2%). At a rate above 1 short
+    names slip too (Ava as Aav)."""
     if not _NICKS:
         for nick, canon in diminutives().items():
             _NICKS.setdefault(canon, []).append(nick)
@@ -73,29 +78,29 @@ def vary_forename(rand: Rand, name: str) -> str:
     canon = name.lower()
     if r < 0.08 and canon in _NICKS:
         return rand.pick(_NICKS[canon]).capitalize()
-    if r < 0.11:
-        return typo(rand, name)
-    if r < 0.13:
+    if r < 0.08 + 0.03 * rate:
+        return typo(rand, name, 4 if rate <= 1 else 3)
+    if r < 0.10 + 0.03 * rate:
         return name.upper()
     return name
 
 
-def vary_surname(rand: Rand, name: str, other_parent: str) -> str:
+def vary_surname(rand: Rand, name: str, other_parent: str, rate: float = 1.0) -> str:
     r = rand.random()
-    if r < 0.03:
-        return typo(rand, name)
-    if r < 0.05:
+    if r < 0.03 * rate:
+        return typo(rand, name, 4 if rate <= 1 else 3)
+    if r < 0.02 + 0.03 * rate:
         return f"{name}-{other_parent}"
-    if r < 0.06:
+    if r < 0.03 + 0.03 * rate:
         return name.upper()
     return name
 
 
-def vary_dob(rand: Rand, dob: date) -> date:
+def vary_dob(rand: Rand, dob: date, rate: float = 1.0) -> date:
     r = rand.random()
-    if r < 0.012 and dob.day <= 12 and dob.day != dob.month:
+    if r < 0.012 * rate and dob.day <= 12 and dob.day != dob.month:
         return date(dob.year, dob.day, dob.month)
-    if r < 0.022:
+    if r < 0.022 * rate:
         try:
             return dob.replace(day=dob.day % 28 + 1)
         except ValueError:
