@@ -625,7 +625,7 @@ def test_extracts_prepared_in_a_worker_process_load_as_in_the_runs_own(landing, 
             submitted.append(len(args[0]))
             return super().submit(fn, *args, **kwargs)
 
-    monkeypatch.setattr(concurrent.futures, "ProcessPoolExecutor", CountingPool)
+    monkeypatch.setattr(preparing, "ProcessPoolExecutor", CountingPool)
     monkeypatch.setattr(preparing, "WORKER_FROM_BYTES", 0)
     monkeypatch.setattr(preparing, "BATCH_BYTES", 1)  # a batch a file: most go to the worker
     helped = f"sqlite:///{tmp_path / 'helped.sqlite'}"
@@ -653,7 +653,7 @@ def test_a_worker_process_that_dies_leaves_its_extracts_to_the_run(landing, tmp_
         def submit(self, fn, *args, **kwargs):  # the worker process exits at once, as if killed
             return super().submit(os._exit, 1)
 
-    monkeypatch.setattr(concurrent.futures, "ProcessPoolExecutor", DyingPool)
+    monkeypatch.setattr(preparing, "ProcessPoolExecutor", DyingPool)
     monkeypatch.setattr(preparing, "WORKER_FROM_BYTES", 0)
     monkeypatch.setattr(preparing, "BATCH_BYTES", 1)
     helped = f"sqlite:///{tmp_path / 'helped.sqlite'}"

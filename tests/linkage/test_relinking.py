@@ -136,6 +136,7 @@ def test_a_full_link_writes_its_index_in_a_second_process_or_else_itself(deliver
     import logging
     import os
 
+    from linkage import link_index
     from linkage import relinking as linking
     monkeypatch.setattr(linking, "INDEX_WRITER_FROM", 0)
     if writer == "dies":
@@ -143,7 +144,7 @@ def test_a_full_link_writes_its_index_in_a_second_process_or_else_itself(deliver
             def submit(self, fn, *args, **kwargs):
                 return super().submit(os._exit, 1)
 
-        monkeypatch.setattr(concurrent.futures, "ProcessPoolExecutor", DyingPool)
+        monkeypatch.setattr(link_index, "ProcessPoolExecutor", DyingPool)
     landing, db = tmp_path / "landing", f"sqlite:///{tmp_path / 'register.sqlite'}"
     shutil.copytree(deliveries / "landing" / "round1", landing)
     with caplog.at_level(logging.WARNING, logger="rollcall.register"):
