@@ -11,6 +11,7 @@ from pathlib import Path
 import pandas as pd
 from sqlalchemy import delete, insert, select
 
+from cme.missed_links import likely_missed_links
 from oversight import shield_scope
 from register import CmeFlag, CmeList, ExtractFile, SourceRecord, get_state, open_private, set_state, utc_now
 from schemas import safe_cell
@@ -27,7 +28,8 @@ class NoCmeList(Exception):
 REGISTER_COLUMNS = ["feed", "provider", "file", "row", "child_id", "active", "record_key"]
 CME_COLUMNS = ["child_id", "la_code", "reason", "surname", "forename", "dob", "sex", "last_school",
                "last_school_leaving_date", "last_school_leaving_reason", "address_line1", "postcode",
-               "sources", "shielded", "possible_match_in_review", "residence_source", "rests_on_stale_roll"]
+               "sources", "shielded", "possible_match_in_review", "residence_source", "rests_on_stale_roll",
+               "possible_match_school", "possible_match_pair"]
 
 
 def mark_cme_pending(engine) -> None:
@@ -142,9 +144,11 @@ def export_cme(engine, out: Path, as_of: date | None = None) -> int:
         labels = pd.DataFrame({"child_id": recs["child_id"], "feed": recs["feed"],
                                "named": recs["feed"] + ":" + recs["provider"]})
         sources = {c: (set(g["feed"]), set(g["named"])) for c, g in labels.groupby("child_id")}
+    missed = likely_missed_links(engine, {f.child_id for f in flags if f.possible_match_in_review})
     rows = []
     for f in flags:
         shielded = f.child_id in scope.child_ids or f.child_id in keyed_shield
+        likely = missed.get(f.child_id)
         t, sc = top.get(f.child_id), school.get(f.child_id)
         feeds, named = sources.get(f.child_id, (set(), set()))
         rows.append([
@@ -159,7 +163,11 @@ def export_cme(engine, out: Path, as_of: date | None = None) -> int:
             "Y" if f.possible_match_in_review else "N",
             f.residence_source or "",
             # Y, never which rolls: a shielded child's school must not leave in an export.
-            "Y" if f.stale_rolls else "N"])
+            "Y" if f.stale_rolls else "N",
+            # The school of the child a review pair may join this one to (a missed link, probably),
+            # withheld for a shielded child as their own school is.
+            "" if likely is None or shielded or likely.other_child in scope.child_ids else likely.school,
+            "" if likely is None else likely.pair_id])
     return _write(out, CME_COLUMNS, rows)
 
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from rapidfuzz.distance import JaroWinkler
+from rapidfuzz.distance import OSA, JaroWinkler
 from rapidfuzz.process import cpdist
 
 from matching.block import block_keys, candidate_pairs, unique_pairs
@@ -52,21 +52,90 @@ class LinkResult:
 
 
 def twin_evidence(levels: pd.DataFrame, same_feed: np.ndarray | None = None,
-                  distinct_names: np.ndarray | None = None) -> np.ndarray:
-    """Same birth date and surname and no shared identifier, with given names that differ
-    clearly, or that are two different established names (see distinct_given_names), or that
-    are merely similar (not equal, not diminutives) alongside one more discordant fact: a
-    different sex, two different UPNs, different middle names, or two records of the same kind
-    (two schools, two GP practices), which for one child would be unusual and for twins is
-    normal."""
+                  slipped_names: np.ndarray | None = None, ignore_nhs: bool = False) -> np.ndarray:
+    """Records of one family (alike surname, birth dates within a slip) with no shared identifier
+    whose given names say two children:
+    - given names that differ clearly, and not by one slip (Zoe and Zie, Ava and Aav are one name
+      mistyped), even when the surname or the birth date has slipped on one record;
+    - or, with the same birth date and surname, given names merely similar (not equal, not
+      diminutives) alongside one more discordant fact: a different sex, two different UPNs,
+      different middle names, or two records of the same kind (two schools, two GP practices),
+      which for one child would be unusual and for twins is normal.
+    Two alike established names (Sophia and Sophie) are not here: they go to review
+    (distinct_given_names). ignore_nhs: the same test whatever the NHS numbers say (a shared NHS
+    number then sends the pair to review, never silently apart)."""
     same_feed = np.zeros(len(levels), dtype=bool) if same_feed is None else same_feed
-    distinct_names = np.zeros(len(levels), dtype=bool) if distinct_names is None else distinct_names
+    slipped = np.zeros(len(levels), dtype=bool) if slipped_names is None else slipped_names
     given = levels["forename"]
     discordant = ((levels["sex"] == SEX.DIFFERENT) | (levels["upn"] == UPN.DIFFERENT)
                   | (levels["middle_name"] == MIDDLE_NAME.DIFFERENT) | same_feed)
-    names_differ = (given == FORENAME.DIFFERENT) | ((given >= FORENAME.CLOSE) & discordant) | distinct_names
-    return (levels["dob"].isin([DOB.EXACT, DOB.EXACT_1_JANUARY]) & levels["surname"].between(SURNAME.EXACT, SURNAME.CLOSE)
-            & names_differ & (levels["nhs_number"] != NHS_NUMBER.SAME) & (levels["upn"] != UPN.SAME)).to_numpy()
+    clearly = ((given == FORENAME.DIFFERENT) & ~slipped).to_numpy()
+    similar = ((given >= FORENAME.CLOSE) & discordant).to_numpy()
+    exact_family = (levels["dob"].isin([DOB.EXACT, DOB.EXACT_1_JANUARY])
+                    & levels["surname"].between(SURNAME.EXACT, SURNAME.CLOSE)).to_numpy()
+    slipped_family = (levels["dob"].between(DOB.EXACT, DOB.ONE_TYPO)
+                      & levels["surname"].between(SURNAME.EXACT, SURNAME.LIKE)).to_numpy()
+    no_shared_id = (levels["upn"] != UPN.SAME).to_numpy()
+    if not ignore_nhs:
+        no_shared_id &= (levels["nhs_number"] != NHS_NUMBER.SAME).to_numpy()
+    return no_shared_id & ((slipped_family & clearly) | (exact_family & (clearly | similar)))
+
+
+def complementary_links(standardised: pd.DataFrame, pairs: np.ndarray, levels: pd.DataFrame, labels: np.ndarray,
+                        decided, total: np.ndarray) -> np.ndarray:
+    """Pairs that join a child known only to schools to a child known only to GP practices, where
+    the two are each other's only such fit: each child has one school record and one GP record,
+    so two halves that agree on given name, birth date and sex (or on two of given name, surname
+    and birth date with a slip in the third) are one child whose GP record moved house, changed
+    surname or slipped. A GP record left apart is a child on no roll: a false CME flag.
+    Rows of `pairs`, strongest first (a pair under review included); never a pair kept apart, held
+    by a rule (rivals, alike names, the shield net), or
+    with two different identifiers or sexes."""
+    feed = standardised["feed"].to_numpy()
+    a, b = pairs[:, 0], pairs[:, 1]
+    la, lb = labels[a], labels[b]
+    given, surname, dob = levels["forename"].to_numpy(), levels["surname"].to_numpy(), levels["dob"].to_numpy()
+    g_ok = (given >= 0) & (given <= FORENAME.DIMINUTIVE_OR_SWAPPED)
+    g_slip = slipped_given_names(standardised, pairs, levels) & (given >= 0)
+    s_ok = (surname >= 0) & (surname <= SURNAME.CLOSE)
+    d_ok = dob == DOB.EXACT
+    d_slip = (dob == DOB.DAY_MONTH_SWAPPED) | (dob == DOB.ONE_TYPO)
+    fits = (g_ok & d_ok) | (g_ok & s_ok & d_slip) | (g_slip & s_ok & d_ok)
+    agree = ((levels["sex"] != SEX.DIFFERENT) & (levels["nhs_number"] != NHS_NUMBER.DIFFERENT)
+             & (levels["upn"] != UPN.DIFFERENT)).to_numpy()
+    rows = np.flatnonzero(fits & agree & (la != lb) & ~decided.cannot & ~decided.withheld & ~decided.shield_net)
+    if not len(rows):
+        return rows
+    frame = pd.DataFrame({"label": labels, "school": feed == "school", "health": feed == "health"})
+    has = frame.groupby("label")[["school", "health"]].any()
+    school_only = (has["school"] & ~has["health"]).reindex(range(labels.max() + 1), fill_value=False).to_numpy()
+    health_only = (has["health"] & ~has["school"]).reindex(range(labels.max() + 1), fill_value=False).to_numpy()
+    halves = (school_only[la[rows]] & health_only[lb[rows]]) | (health_only[la[rows]] & school_only[lb[rows]])
+    rows = rows[halves]
+    if not len(rows):
+        return rows
+    # Each half's only fitting other half: a child with two candidate halves is left to review.
+    left, right = np.minimum(la[rows], lb[rows]), np.maximum(la[rows], lb[rows])
+    partners = pd.DataFrame({"x": np.concatenate([left, right]), "y": np.concatenate([right, left])})
+    count = partners.drop_duplicates().groupby("x")["y"].nunique()
+    unique = (count.reindex(left).to_numpy() == 1) & (count.reindex(right).to_numpy() == 1)
+    rows = rows[unique]
+    return rows[np.argsort(-total[rows], kind="stable")]
+
+
+def slipped_given_names(standardised: pd.DataFrame, pairs: np.ndarray, levels: pd.DataFrame) -> np.ndarray:
+    """Pairs whose given names differ by one slip: a letter dropped, added, replaced or two
+    swapped (optimal string alignment distance 1), as Ava and Aav, Zoe and Zie (a diacritic
+    mangled), Sophie and Sophei. Such a pair is one name mistyped, not two children, unless the
+    family holds another record that owns the other name (rival_links)."""
+    out = np.zeros(len(pairs), dtype=bool)
+    idx = np.flatnonzero((levels["forename"] >= FORENAME.CLOSE).to_numpy())
+    if not len(idx):
+        return out
+    given = standardised["given"].to_numpy()
+    a, b = given[pairs[idx, 0]], given[pairs[idx, 1]]
+    out[idx] = cpdist(list(a), list(b), scorer=OSA.distance, workers=-1) <= 1
+    return out
 
 
 def distinct_given_names(standardised: pd.DataFrame, pairs: np.ndarray, levels: pd.DataFrame,
@@ -308,6 +377,12 @@ def link_records(records: pd.DataFrame, settings: LinkSettings = LinkSettings(),
     decided = _decide(records, standardised, pairs, levels, prob, settings, rulings or {}, keys, conflict_pairs,
                       (name_counts or {}).get("forename"))
     labels = _cluster(clusters, pairs, decided, total)
+    if settings.twins_apart:
+        joined = complementary_links(standardised, pairs, levels, labels, decided, total)
+        for r in joined:
+            clusters.union(int(pairs[r, 0]), int(pairs[r, 1]))
+        labels = clusters.labels() if len(joined) else labels
+        stats["complementary_links"] = int(len(joined))
     apart = labels[pairs[:, 0]] != labels[pairs[:, 1]]
     # A link the clustering refused (it would join two children that something keeps apart)
     # is as uncertain as a pair under the threshold: an analyst decides it.
@@ -374,18 +449,34 @@ def _decide(records: pd.DataFrame, standardised: pd.DataFrame, pairs: np.ndarray
     """Link, review or keep apart each pair: the score against the thresholds, then the rules
     that override it (twins, shared keys, the shield net, analysts' rulings, rival links)."""
     nhs_conflict = (levels["nhs_number"] == NHS_NUMBER.DIFFERENT).to_numpy()
+    nhs_same = (levels["nhs_number"] == NHS_NUMBER.SAME).to_numpy()
     feeds = standardised["feed"].to_numpy()
     same_feed = feeds[pairs[:, 0]] == feeds[pairs[:, 1]]
+    twins = alike = twins_sharing_nhs = np.zeros(len(levels), dtype=bool)
     if settings.twins_apart:
+        crossed = names_crossed(standardised, pairs, levels)
+        slipped = slipped_given_names(standardised, pairs, levels)
         distinct = distinct_given_names(standardised, pairs, levels, settings.established_name_share,
-                                        settings.established_name_count, given_counts)
-        twins = twin_evidence(levels, same_feed, distinct) & ~names_crossed(standardised, pairs, levels)
-    else:
-        twins = np.zeros(len(levels), dtype=bool)
+                                        settings.established_name_count, given_counts) & ~slipped
+        evidence = twin_evidence(levels, same_feed, slipped, ignore_nhs=True) & ~crossed
+        twins = evidence & ~nhs_same
+        # Two children of one family by a shared NHS number: an analyst decides, never the rules alone.
+        twins_sharing_nhs = evidence & nhs_same
+        # Alike established names (Sophia and Sophie) in one family: twins or one name spelt two
+        # ways; nothing tells them apart, so an analyst does, and they are never merged meanwhile.
+        family = (levels["dob"].isin([DOB.EXACT, DOB.EXACT_1_JANUARY])
+                  & levels["surname"].between(SURNAME.EXACT, SURNAME.CLOSE)
+                  & (levels["upn"] != UPN.SAME)).to_numpy()
+        alike = distinct & family & ~twins & ~crossed
     shared_key = _pair_mask(pairs, conflict_pairs, len(keys))
     cannot = nhs_conflict | twins | shared_key
-    link = (prob >= settings.link_at) & ~cannot
-    review = ((prob >= settings.review_at) & ~link & ~nhs_conflict) | shared_key
+    # A shared valid NHS number links whatever the score, unless a rule speaks against it or the
+    # records disagree on what one child cannot: then an analyst decides, never silently apart.
+    nhs_doubt = nhs_same & ((levels["dob"] == DOB.DIFFERENT) | (levels["sex"] == SEX.DIFFERENT)
+                            | ((levels["forename"] == FORENAME.DIFFERENT)
+                               & (levels["surname"] == SURNAME.DIFFERENT))).to_numpy()
+    link = ((prob >= settings.link_at) | (nhs_same & ~nhs_doubt)) & ~cannot & ~alike & ~twins_sharing_nhs
+    review = (((prob >= settings.review_at) | nhs_same) & ~link & ~nhs_conflict) | shared_key | alike | twins_sharing_nhs
     shield_net = shielded_possibles(standardised, pairs, levels) & ~link & ~nhs_conflict & ~review
     review |= shield_net
     forced = np.zeros(len(pairs), dtype=bool)
@@ -401,9 +492,10 @@ def _decide(records: pd.DataFrame, standardised: pd.DataFrame, pairs: np.ndarray
     withheld = np.zeros(len(pairs), dtype=bool)
     if settings.twins_apart:
         family = (levels["dob"].between(DOB.EXACT, DOB.ONE_TYPO)
-                  & levels["surname"].between(SURNAME.EXACT, SURNAME.CLOSE)).to_numpy()
+                  & levels["surname"].between(SURNAME.EXACT, SURNAME.LIKE)).to_numpy()
         withheld = rival_links(pairs, link & ~forced, family & ~cannot, twins | different, name_rank(levels))
         withheld |= middle_name_rivals(standardised, pairs, levels, link & ~forced)
+        withheld |= (alike | twins_sharing_nhs) & ~forced & ~different
         link &= ~withheld
         review |= withheld
     return _Decisions(link, review, cannot, forced, withheld, shared_key, shield_net)

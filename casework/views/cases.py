@@ -13,8 +13,19 @@ from casework.roles import (
     authorities_of,
     requires,
 )
-from casework.views.common import PAGE, form_version, page_number
-from cme import NOTE_KINDS, OUTCOMES, CaseConflict, add_note, case_list, case_of, close_case, dfe_counts, latest_cme_date
+from casework.views.common import PAGE, form_version, may_see_shielded, page_number
+from cme import (
+    NOTE_KINDS,
+    OUTCOMES,
+    CaseConflict,
+    add_note,
+    case_list,
+    case_of,
+    close_case,
+    dfe_counts,
+    latest_cme_date,
+    likely_missed_link_of,
+)
 from schemas import safe_cell
 from sources import provider_status
 
@@ -90,5 +101,7 @@ def case(request, case_id: int):
         found = case_of(engine, case_id, authorities_of(request.user))
     the_case, notes = found
     audited(request, "view_case", [the_case.child_id], {"case": case_id, **({"error": sorted(errors)} if errors else {})})
+    likely = likely_missed_link_of(engine, the_case.child_id, may_see_shielded(request))
     return render(request, "casework/case.html", {"case": the_case, "notes": notes, "outcomes": OUTCOMES,
-                                                  "kinds": NOTE_KINDS, "errors": errors}, status=status)
+                                                  "kinds": NOTE_KINDS, "errors": errors, "likely": likely},
+                  status=status)

@@ -154,9 +154,9 @@ def test_two_children_sharing_a_common_name_elsewhere_are_not_linked(background)
 
 
 def test_uncertain_pairs_go_to_review_with_an_explanation_that_adds_up(background):
-    cases = [rec("r", "school", "Isla", "Brennan", date(2015, 5, 5), postcode="RD1 1AA",
-                 upn=make_upn("8802001", 907)),
-             rec("r", "health", "Isla", "Brennen", date(2015, 5, 6), postcode="RD1 1AA", nhs_number=nhs())]
+    # Two GP records (not a school half and a GP half, which complementary_links would join).
+    cases = [rec("r", "health", "Isla", "Brennan", date(2015, 5, 5), postcode="RD1 1AA", nhs_number=nhs()),
+             rec("s", "health", "Isla", "Brennen", date(2015, 5, 6), postcode="RD1 1AA")]
     _, result = clusters_of(background, cases)
     assert len(result.review_pairs), "a near miss must reach the review queue"
     row = result.review_pairs.iloc[0]
@@ -409,3 +409,19 @@ def test_the_u_of_sharing_a_birth_date_or_postcode_is_counted_not_sampled(backgr
     # Counted levels do not move with the sample; sampled ones do.
     assert u1["dob"][DOB.EXACT] == u2["dob"][DOB.EXACT] and u1["postcode"][POSTCODE.EXACT] == u2["postcode"][POSTCODE.EXACT]
     assert not np.array_equal(u1["forename"], u2["forename"])
+
+
+def test_a_school_half_and_a_gp_half_that_only_fit_each_other_are_one_child(background):
+    """A child whose GP record has a new surname and a new address (a parent's new partner, a
+    move): nothing but given name, birth date and sex agree, so the score alone cannot link them;
+    but the school knows no GP record of the child and the practice no school record, and each
+    is the other's only fit. Left apart, the GP record would be a child on no roll (a false CME
+    flag). A third record that fits as well leaves them to review."""
+    dob = date(2013, 3, 14)
+    cases = [rec("h", "school", "Zana", "Burchell", dob, postcode="RD4 5EU", upn=make_upn("8802001", 910)),
+             rec("h", "health", "Zana", "Toner-Gibb", dob, postcode="RD9 3ZE", nhs_number=nhs())]
+    c, result = clusters_of(background, cases)
+    assert c("school:8802001:h") == c("health:A81001:h") and result.stats["complementary_links"] >= 1
+    rival = [rec("i", "school", "Zana", "Okafor", dob, postcode="RD2 1AB", upn=make_upn("8802001", 911))]
+    c, _ = clusters_of(background, cases + rival)
+    assert c("health:A81001:h") not in (c("school:8802001:h"), c("school:8802001:i")), "two fits: an analyst decides"
