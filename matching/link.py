@@ -261,6 +261,15 @@ def ruled_pairs(keys: list[str], rulings: dict[tuple[str, str], str]) -> np.ndar
     return np.array(sorted(set(out)), dtype=np.int64).reshape(-1, 2)
 
 
+def _ruled(pairs: np.ndarray, keys: list[str], rulings: dict[tuple[str, str], str], decision: str) -> np.ndarray:
+    """Which pairs analysts ruled `decision` ("same" or "different")."""
+    if not rulings:
+        return np.zeros(len(pairs), dtype=bool)
+    key_array = np.array(keys, dtype=object)
+    return np.array([rulings.get(_ordered(a, b)) == decision
+                     for a, b in zip(key_array[pairs[:, 0]], key_array[pairs[:, 1]])], dtype=bool)
+
+
 def _pair_mask(pairs: np.ndarray, wanted: np.ndarray, n: int) -> np.ndarray:
     if not len(wanted):
         return np.zeros(len(pairs), dtype=bool)
@@ -370,7 +379,10 @@ def link_records(records: pd.DataFrame, settings: LinkSettings = LinkSettings(),
     pairs, levels, conflict_pairs = _compared_pairs(standardised, keys, blocking, pair_source, rulings or {}, stats)
     if not len(pairs):
         return LinkResult(clusters.labels(), _empty_review(), stats)
-    model = model if model is not None else train(standardised, levels)
+    if model is None:
+        # Each full link learns from the analysts' rulings it has: a pair ruled the same child is
+        # a labelled match (matching.score.anchored_m).
+        model = train(standardised, levels, labelled_same=_ruled(pairs, keys, rulings or {}, "same"), pairs=pairs)
     total = match_weights(model, standardised, pairs, levels)
     total[(levels["nhs_number"] == NHS_NUMBER.DIFFERENT).to_numpy()] = -np.inf
     prob = probability(total)
@@ -425,7 +437,7 @@ def _decision_stats(decided, review, refused, apart, clusters, model: Model, lab
             "shielded_possible_pairs": int((decided.shield_net & apart).sum()),
             "cannot_link_pairs": int(decided.cannot.sum()),
             "withheld_rival_pairs": int(decided.withheld.sum()), "refused_merges": clusters.refused,
-            "em_iterations": model.iterations, "prior_bits": round(float(np.log2(model.prior)), 2),
+            "em_iterations": model.iterations, "model_labels": model.labels, "prior_bits": round(float(np.log2(model.prior)), 2),
             "clusters": int(len(set(labels.tolist())))}
 
 

@@ -25,16 +25,27 @@ class Model:
     prior: float  # probability that two random records are the same child
     tf: dict[str, pd.Series] = field(default_factory=dict)  # value -> share of records
     iterations: int = 0
+    labels: int = 0  # analysts' "same" rulings it learned m from, beside the identifier anchors
+    # m for the postcode of a pair with a GP record on one side only (a GP record's address is
+    # often newer or older than a school's); None: the one postcode m for every pair.
+    postcode_gp_m: np.ndarray | None = None
 
     def field_weights(self, name: str) -> np.ndarray:
         return np.log2(self.m[name] / self.u[name])
+
+    def postcode_gp_weights(self) -> np.ndarray:
+        m = self.m["postcode"] if self.postcode_gp_m is None else self.postcode_gp_m
+        return np.log2(m / self.u["postcode"])
 
     def to_json(self) -> str:
         """The model as data: each field's levels (name, label, m, u, weight in bits), the prior
         and the EM iterations. Name frequencies are left out: they are a register's names,
         recomputed from the records each time they are scored."""
         return json.dumps({
-            "prior": self.prior, "em_iterations": self.iterations,
+            "prior": self.prior, "em_iterations": self.iterations, "labels": self.labels,
+            "postcode_gp": None if self.postcode_gp_m is None else [
+                {"level": lv.name, "m": float(self.postcode_gp_m[lv.code]),
+                 "weight": float(self.postcode_gp_weights()[lv.code])} for lv in COMPARISONS["postcode"]],
             "fields": {name: [{"level": lv.name, "label": lv.label, "m": float(self.m[name][lv.code]),
                                "u": float(self.u[name][lv.code]),
                                "weight": float(self.field_weights(name)[lv.code])}
@@ -55,7 +66,11 @@ def model_from_json(text: str, name_counts: dict[str, pd.Series] | None = None) 
     for name, counts in (name_counts or {}).items():
         counts = counts[counts.index != ""]
         tf[name] = counts / counts.sum() if counts.sum() else counts.astype(float)
-    return Model(m=m, u=u, prior=float(data["prior"]), tf=tf, iterations=int(data.get("em_iterations", 0)))
+    gp = data.get("postcode_gp")
+    postcode_gp_m = None if not gp else np.array([{lv["level"]: lv for lv in gp}[lv.name]["m"]
+                                                  for lv in COMPARISONS["postcode"]])
+    return Model(m=m, u=u, prior=float(data["prior"]), tf=tf, iterations=int(data.get("em_iterations", 0)),
+                 labels=int(data.get("labels", 0)), postcode_gp_m=postcode_gp_m)
 
 
 def _level_counts(levels: pd.DataFrame, name: str, weights: np.ndarray | None = None) -> np.ndarray:
@@ -137,10 +152,15 @@ def _shares_identifier(levels: pd.DataFrame) -> pd.Series:
     return (levels["nhs_number"] == NHS_NUMBER.SAME) | (levels["upn"] == UPN.SAME)
 
 
-def anchored_m(levels: pd.DataFrame) -> dict[str, np.ndarray]:
-    """Starting m from pairs that share a valid NHS number or UPN: near-certain matches found
-    without labels, whose other fields show how true matches disagree."""
-    anchors = levels[_shares_identifier(levels)]
+def anchored_m(levels: pd.DataFrame, labelled_same: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """Starting m from pairs that share a valid NHS number or UPN (near-certain matches found
+    without labels) and pairs analysts ruled the same child: their other fields show how true
+    matches disagree. The labelled pairs are the hard ones (a moved address, a changed surname),
+    which identifier anchors seldom show."""
+    sure = _shares_identifier(levels)
+    if labelled_same is not None:
+        sure = sure | labelled_same
+    anchors = levels[sure]
     m = {}
     for name in FIELDS:
         default = np.array(_M_DEFAULT[name])
@@ -150,6 +170,34 @@ def anchored_m(levels: pd.DataFrame) -> dict[str, np.ndarray]:
         c = _level_counts(anchors, name) + default * 5  # a light prior keeps unseen levels possible
         m[name] = np.maximum(c / c.sum(), _EPS)
     return m
+
+
+def gp_pairs(standardised: pd.DataFrame, pairs: np.ndarray) -> np.ndarray:
+    """Pairs with a GP record on one side only."""
+    health = (standardised["feed"] == "health").to_numpy()
+    return health[pairs[:, 0]] != health[pairs[:, 1]]
+
+
+def postcode_m_by_sources(levels: pd.DataFrame, gp: np.ndarray, labelled_same: np.ndarray | None = None
+                          ) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """The postcode's m estimated apart for pairs with a GP record on one side and for the rest,
+    each from its own anchors (shared identifiers, analysts' "same" rulings): a GP record's
+    address lags or leads a move, so the same disagreement is weaker evidence there. None for a
+    side with too few anchors (the one m for all pairs is used)."""
+    sure = _shares_identifier(levels).to_numpy()
+    if labelled_same is not None:
+        sure = sure | labelled_same
+    out = []
+    for side in (gp, ~gp):
+        anchors = levels.loc[sure & side, "postcode"]
+        anchors = anchors[anchors >= 0]
+        if len(anchors) < MIN_ANCHORS:
+            out.append(None)
+            continue
+        c = np.bincount(anchors.to_numpy(), minlength=len(COMPARISONS["postcode"])).astype(float) \
+            + np.array(_M_DEFAULT["postcode"]) * 5
+        out.append(np.maximum(c / c.sum(), _EPS))
+    return out[0], out[1]
 
 
 def random_pair_prior(levels: pd.DataFrame, n_records: int, recall: float = 0.8) -> float:
@@ -187,32 +235,44 @@ def estimate_m(levels: pd.DataFrame, u: dict[str, np.ndarray], m: dict[str, np.n
     return m, done
 
 
-def train(standardised: pd.DataFrame, levels: pd.DataFrame, seed: int = 1, em_iterations: int = 10) -> Model:
+def train(standardised: pd.DataFrame, levels: pd.DataFrame, seed: int = 1, em_iterations: int = 10,
+          labelled_same: np.ndarray | None = None, pairs: np.ndarray | None = None) -> Model:
     """u from random pairs; the prior from deterministic rules; m from identifier-sharing pairs
     where there are enough of them, otherwise by EM. EM over all candidate pairs was tried
     first and drifted to a degenerate solution (it took same-name pairs with different birth
     dates as matches), so identifier anchors are preferred when the data has them."""
     u = estimate_u(standardised, seed=seed)
     prior = random_pair_prior(levels, len(standardised))
-    m = anchored_m(levels)
+    m = anchored_m(levels, labelled_same)
+    labels = int(labelled_same.sum()) if labelled_same is not None else 0
     iterations = 0
-    if _shares_identifier(levels).sum() < MIN_ANCHORS:
+    if _shares_identifier(levels).sum() + labels < MIN_ANCHORS:
         n = len(standardised)
         candidate_prior = float(np.clip(prior * n * (n - 1) / 2 / max(len(levels), 1), 1e-6, 0.99))
         m, iterations = estimate_m(levels, u, m, candidate_prior, iterations=em_iterations)
     tf = {name: standardised[col][standardised[col] != ""].value_counts(normalize=True)
           for name, col in TF_FIELDS.items()}
-    return Model(m=m, u=u, prior=prior, tf=tf, iterations=iterations)
+    postcode_gp_m = None
+    if pairs is not None and iterations == 0:
+        postcode_gp_m, rest = postcode_m_by_sources(levels, gp_pairs(standardised, pairs), labelled_same)
+        if postcode_gp_m is not None and rest is not None:
+            m["postcode"] = rest
+        else:
+            postcode_gp_m = None
+    return Model(m=m, u=u, prior=prior, tf=tf, iterations=iterations, labels=labels, postcode_gp_m=postcode_gp_m)
 
 
 def weight_matrix(model: Model, standardised: pd.DataFrame, pairs: np.ndarray, levels: pd.DataFrame) -> pd.DataFrame:
     """Each field's contribution (bits) to each pair's match weight; 0 where a value is missing."""
     out = pd.DataFrame(index=levels.index)
     out["prior"] = np.log2(model.prior / (1 - model.prior))
+    gp = gp_pairs(standardised, pairs) if model.postcode_gp_m is not None and "feed" in standardised else None
     for name in FIELDS:
         col = levels[name].to_numpy()
         w = model.field_weights(name)
         out[name] = np.where(col >= 0, w[np.clip(col, 0, None)], 0.0)
+        if name == "postcode" and gp is not None:
+            out[name] = np.where(gp & (col >= 0), model.postcode_gp_weights()[np.clip(col, 0, None)], out[name])
         if name in TF_FIELDS:
             # Exact agreement on a rare name is stronger evidence than on a common one.
             values = standardised[TF_FIELDS[name]].to_numpy()[pairs[:, 0]]

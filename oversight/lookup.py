@@ -209,7 +209,7 @@ def _waiting_pairs(s, engine) -> list:
                                      func.sum(CandidatePair.version), func.max(CandidatePair.updated_at))).one())
     return _WAITING.get(engine, version, lambda: s.execute(
         select(CandidatePair.id, CandidatePair.key_a, CandidatePair.key_b, CandidatePair.created_at,
-               CandidatePair.analyst_decision, CandidatePair.second_review)
+               CandidatePair.analyst_decision, CandidatePair.second_review, CandidatePair.match_probability)
         .where(or_(CandidatePair.analyst_decision.is_(None), CandidatePair.second_review.is_(True)))).all())
 
 
@@ -235,8 +235,10 @@ def _known_records(s, engine, keys: set[str]) -> dict[str, tuple]:
 
 def review_queue(engine, la_codes: list[str], user: str, limit: int = 50) -> list[dict]:
     """Pairs waiting for this analyst, in their authorities: undecided pairs, and pairs sampled
-    for a blind second review that someone else decided. Pairs that touch a child on the CME
-    list come first, then the longest waiting. No score is given (it biases reviewers)."""
+    for a blind second review that someone else decided. First the pairs whose answer may clear a
+    CME flag (a flagged child and a child who is not), likeliest first; then other pairs that touch
+    the CME list; then the pairs the model is least sure of (an answer there teaches it most);
+    within each, the longest waiting. No score is shown (it biases reviewers)."""
     if not la_codes:
         return []
     with Session(engine) as s:
@@ -254,9 +256,13 @@ def review_queue(engine, la_codes: list[str], user: str, limit: int = 50) -> lis
             continue
         if p.analyst_decision and (p.key_a, p.key_b) in decided_by_me:
             continue  # a blind second review goes to someone else
+        prob = float(p.match_probability or 0.0)
+        clears = (a[3] in flagged) != (b[3] in flagged) and a[3] != b[3]
         touches_cme = a[3] in flagged or b[3] in flagged
-        ranked.append((not touches_cme, p.created_at or datetime.min, p.id, bool(p.analyst_decision)))
+        rank = (0, -prob) if clears else (1, -prob) if touches_cme else (2, abs(prob - 0.5))
+        ranked.append((rank, p.created_at or datetime.min, p.id, bool(p.analyst_decision), touches_cme))
     ranked.sort()
+    ranked = [(not touches, since, pid, second) for _rank, since, pid, second, touches in ranked]
     return [{"id": pid, "touches_cme": not away, "waiting_since": since, "second_review": second}
             for away, since, pid, second in ranked[:limit]]
 

@@ -326,7 +326,7 @@ def test_a_passphrase_protected_key_is_read_with_its_passphrase_from_the_environ
                  for p in load_config(sftp.register_config()) if p.provider == "8802001"]
     # The edge hands down its environment; the source looks the passphrase up there only.
     monkeypatch.setenv("ROLLCALL_TEST_KEY_PASSPHRASE", "correct horse")
-    with pytest.raises(SftpUnreachable):  # not in what was handed down: the process's own is never read
+    with pytest.raises(SftpRefused):  # not in what was handed down: the process's own is never read
         SftpSource(providers, attempts=1).list_inbox("8802001")
     assert SftpSource(providers, secrets={"ROLLCALL_TEST_KEY_PASSPHRASE": "correct horse"}).list_inbox("8802001") == []
     with pytest.raises(SftpUnreachable):  # the key cannot be opened: no session
