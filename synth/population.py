@@ -2,6 +2,7 @@
 each delivery (on a roll, home educated, missing, moved) and the rates that drive them."""
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
@@ -198,6 +199,11 @@ class Population:
 def alike_name(rand: Rand, name: str, names) -> str | None:
     """Another name alike to `name` (Sophia for Sophie, Jake for Jack): Jaro-Winkler at least 0.85,
     not the same name or a diminutive of it; None when the list holds none."""
-    alike = [n for n in names if n != name and canon(n) != canon(name)
+    alike = [n for n in names if n != name and canon(n) != canon(name) and _folded(n) != _folded(name)
              and JaroWinkler.normalized_similarity(n.lower(), name.lower()) >= 0.85]
     return rand.pick(alike) if alike else None
+
+
+def _folded(name: str) -> str:
+    """A name without its diacritics (Chloé and Chloe are one name, not two)."""
+    return "".join(c for c in unicodedata.normalize("NFKD", name.lower()) if not unicodedata.combining(c))
