@@ -202,7 +202,7 @@ def test_comparison_levels_for_a_given_name_found_among_the_other_records_middle
 
 def test_established_names_need_both_a_share_and_a_count_of_records():
     from matching.compare import compare
-    from matching.link import distinct_given_names
+    from matching.families import distinct_given_names
     from matching.standardisation import standardise
     dob = date(2015, 1, 2)
     names = ["Isla"] * 6 + ["Isabella"] * 6 + ["Olvia", "Olivia"]
