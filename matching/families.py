@@ -11,7 +11,7 @@ import pandas as pd
 from rapidfuzz.distance import OSA, JaroWinkler
 from rapidfuzz.process import cpdist
 
-from matching.compare import DOB, FORENAME, MIDDLE_NAME, MISSING, NHS_NUMBER, POSTCODE, SEX, SURNAME, UPN
+from matching.compare import DOB, FORENAME, MIDDLE_NAME, MISSING, NHS_NUMBER, SEX, SURNAME, UPN
 
 
 def twin_evidence(levels: pd.DataFrame, same_feed: np.ndarray | None = None,
@@ -63,11 +63,7 @@ def complementary_links(standardised: pd.DataFrame, pairs: np.ndarray, levels: p
     s_ok = (surname >= 0) & (surname <= SURNAME.CLOSE)
     d_ok = dob == DOB.EXACT
     d_slip = (dob == DOB.DAY_MONTH_SWAPPED) | (dob == DOB.ONE_TYPO)
-    # Given name and birth date alone need the address to agree at least by area (most moves are
-    # local) or be unknown: with common names, two children share both more often than it seems.
-    postcode = levels["postcode"].to_numpy()
-    pc_near = (postcode < POSTCODE.DIFFERENT)
-    fits = (g_ok & d_ok & (s_ok | pc_near)) | (g_ok & s_ok & d_slip) | (g_slip & s_ok & d_ok)
+    fits = (g_ok & d_ok) | (g_ok & s_ok & d_slip) | (g_slip & s_ok & d_ok)
     agree = ((levels["sex"] != SEX.DIFFERENT) & (levels["nhs_number"] != NHS_NUMBER.DIFFERENT)
              & (levels["upn"] != UPN.DIFFERENT)).to_numpy()
     rows = np.flatnonzero(fits & agree & (la != lb) & ~decided.cannot & ~decided.withheld & ~decided.shield_net)
@@ -107,13 +103,13 @@ def slipped_given_names(standardised: pd.DataFrame, pairs: np.ndarray, levels: p
 
 def distinct_given_names(standardised: pd.DataFrame, pairs: np.ndarray, levels: pd.DataFrame,
                          min_share: float, min_count: int = 5, given_counts: pd.Series | None = None) -> np.ndarray:
-    """Pairs whose given names are alike but not the same (Jaro-Winkler 0.80 and up, not equal,
-    not diminutives) and both established: each carried by at least min_share of the records that have a given name, and
+    """Pairs whose given names are only loosely alike (Jaro-Winkler 0.80 to 0.92) and both
+    established: each carried by at least min_share of the records that have a given name, and
     by at least min_count records.
     Such names are two names (Isla, Isabella), not one name mistyped: a typo is rare beside
     the name it spoils. Diminutives are DIMINUTIVE_OR_SWAPPED and never reach here."""
     out = np.zeros(len(levels), dtype=bool)
-    idx = np.flatnonzero(levels["forename"].isin([FORENAME.CLOSE, FORENAME.LIKE_OR_MIDDLE]).to_numpy())
+    idx = np.flatnonzero((levels["forename"] == FORENAME.LIKE_OR_MIDDLE).to_numpy())
     if not len(idx):
         return out
     given = standardised["given"]

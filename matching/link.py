@@ -274,10 +274,8 @@ def _decide(records: pd.DataFrame, standardised: pd.DataFrame, pairs: np.ndarray
     if settings.twins_apart:
         crossed = names_crossed(standardised, pairs, levels)
         slipped = slipped_given_names(standardised, pairs, levels)
-        # Both established names (Sophia and Sophie), even one slip apart: a typo is rare beside
-        # the name it spoils, so two common names are two names.
         distinct = distinct_given_names(standardised, pairs, levels, settings.established_name_share,
-                                        settings.established_name_count, given_counts)
+                                        settings.established_name_count, given_counts) & ~slipped
         evidence = twin_evidence(levels, same_feed, slipped, ignore_nhs=True) & ~crossed
         twins = evidence & ~nhs_same
         # Two children of one family by a shared NHS number: an analyst decides, never the rules alone.
