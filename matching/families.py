@@ -44,6 +44,9 @@ def twin_evidence(levels: pd.DataFrame, same_feed: np.ndarray | None = None,
     return no_shared_id & ((slipped_family & clearly) | (exact_family & (clearly | similar)))
 
 
+CHANCE_MEETINGS = 0.05  # the most other children two joined halves may expect to share their facts with
+
+
 def complementary_links(standardised: pd.DataFrame, pairs: np.ndarray, levels: pd.DataFrame, labels: np.ndarray,
                         decided, total: np.ndarray) -> np.ndarray:
     """Pairs that join a child known only to schools to a child known only to GP practices, where
@@ -64,6 +67,17 @@ def complementary_links(standardised: pd.DataFrame, pairs: np.ndarray, levels: p
     d_ok = dob == DOB.EXACT
     d_slip = (dob == DOB.DAY_MONTH_SWAPPED) | (dob == DOB.ONE_TYPO)
     fits = (g_ok & d_ok) | (g_ok & s_ok & d_slip) | (g_slip & s_ok & d_ok)
+    # The halves must be rare enough not to meet by chance: how many other children would share
+    # what agrees (the given name's and surname's shares of the records, the birth dates a slip
+    # reaches among some 6,570 school-age birthdays) must stay well under one. Two Sarah Smiths
+    # born a month apart are two children.
+    n = len(standardised)
+    given_share = standardised["given"].map(standardised["given"].value_counts(normalize=True)).to_numpy()
+    family_share = standardised["family"].map(standardised["family"].value_counts(normalize=True)).to_numpy()
+    share = np.maximum(given_share[a], given_share[b])
+    share = np.where(s_ok, share * np.maximum(family_share[a], family_share[b]), share)
+    window = np.where(d_ok, 1.0, 30.0)
+    fits &= n * share * window / 6570 < CHANCE_MEETINGS
     agree = ((levels["sex"] != SEX.DIFFERENT) & (levels["nhs_number"] != NHS_NUMBER.DIFFERENT)
              & (levels["upn"] != UPN.DIFFERENT)).to_numpy()
     rows = np.flatnonzero(fits & agree & (la != lb) & ~decided.cannot & ~decided.withheld & ~decided.shield_net)
