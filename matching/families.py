@@ -51,9 +51,10 @@ def complementary_links(standardised: pd.DataFrame, pairs: np.ndarray, levels: p
                         decided, total: np.ndarray) -> np.ndarray:
     """Pairs that join a child known only to schools to a child known only to GP practices, where
     the two are each other's only such fit: each child has one school record and one GP record,
-    so two halves that agree on given name, birth date and sex (or on two of given name, surname
-    and birth date with a slip in the third) are one child whose GP record moved house, changed
-    surname or slipped. A GP record left apart is a child on no roll: a false CME flag.
+    so two halves that agree on given name and birth date, each exactly or within a slip, and on
+    sex, and whose shared facts are too rare to meet by chance, are one child whose GP record moved
+    house, changed surname or slipped. A GP record left apart is a child on no roll: a false CME
+    flag.
     Rows of `pairs`, strongest first (a pair under review included); never a pair kept apart, held
     by a rule (rivals, alike names, the shield net), or
     with two different identifiers or sexes."""
@@ -66,15 +67,15 @@ def complementary_links(standardised: pd.DataFrame, pairs: np.ndarray, levels: p
     s_ok = (surname >= 0) & (surname <= SURNAME.CLOSE)
     d_ok = dob == DOB.EXACT
     d_slip = (dob == DOB.DAY_MONTH_SWAPPED) | (dob == DOB.ONE_TYPO)
-    fits = (g_ok & d_ok) | (g_ok & s_ok & d_slip) | (g_slip & s_ok & d_ok)
+    fits = (g_ok | g_slip) & (d_ok | d_slip)
     # The halves must be rare enough not to meet by chance: how many other children would share
-    # what agrees (the given name's and surname's shares of the records, the birth dates a slip
-    # reaches among some 6,570 school-age birthdays) must stay well under one. Two Sarah Smiths
-    # born a month apart are two children.
+    # what agrees (the given name's and surname's shares of the records, the names a slip reaches,
+    # the birth dates a slip reaches among some 6,570 school-age birthdays) must stay well under
+    # one. Two Sarah Smiths born a month apart are two children.
     n = len(standardised)
     given_share = standardised["given"].map(standardised["given"].value_counts(normalize=True)).to_numpy()
     family_share = standardised["family"].map(standardised["family"].value_counts(normalize=True)).to_numpy()
-    share = np.maximum(given_share[a], given_share[b])
+    share = np.maximum(given_share[a], given_share[b]) * np.where(g_ok, 1.0, 5.0)
     share = np.where(s_ok, share * np.maximum(family_share[a], family_share[b]), share)
     window = np.where(d_ok, 1.0, 30.0)
     fits &= n * share * window / 6570 < CHANCE_MEETINGS
