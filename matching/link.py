@@ -293,7 +293,7 @@ def _decide(records: pd.DataFrame, standardised: pd.DataFrame, pairs: np.ndarray
     nhs_doubt = nhs_same & ((levels["dob"] == DOB.DIFFERENT) | (levels["sex"] == SEX.DIFFERENT)
                             | ((levels["forename"] == FORENAME.DIFFERENT)
                                & (levels["surname"] == SURNAME.DIFFERENT))).to_numpy()
-    link = ((prob >= settings.link_at) | (nhs_same & ~nhs_doubt)) & ~cannot & ~alike & ~twins_sharing_nhs
+    link = ((prob >= settings.link_at) | nhs_same) & ~nhs_doubt & ~cannot & ~alike & ~twins_sharing_nhs
     review = (((prob >= settings.review_at) | nhs_same) & ~link & ~nhs_conflict) | shared_key | alike | twins_sharing_nhs
     shield_net = shielded_possibles(standardised, pairs, levels) & ~link & ~nhs_conflict & ~review
     review |= shield_net
@@ -313,7 +313,7 @@ def _decide(records: pd.DataFrame, standardised: pd.DataFrame, pairs: np.ndarray
                   & levels["surname"].between(SURNAME.EXACT, SURNAME.LIKE)).to_numpy()
         withheld = rival_links(pairs, link & ~forced, family & ~cannot, twins | different, name_rank(levels))
         withheld |= middle_name_rivals(standardised, pairs, levels, link & ~forced)
-        withheld |= (alike | twins_sharing_nhs) & ~forced & ~different
+        withheld |= (alike | twins_sharing_nhs | nhs_doubt) & ~forced & ~different
         link &= ~withheld
         review |= withheld
     return _Decisions(link, review, cannot, forced, withheld, shared_key, shield_net)

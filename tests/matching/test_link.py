@@ -425,3 +425,58 @@ def test_a_school_half_and_a_gp_half_that_only_fit_each_other_are_one_child(back
     rival = [rec("i", "school", "Zana", "Okafor", dob, postcode="RD2 1AB", upn=make_upn("8802001", 911))]
     c, _ = clusters_of(background, cases + rival)
     assert c("health:A81001:h") not in (c("school:8802001:h"), c("school:8802001:i")), "two fits: an analyst decides"
+
+
+def test_twin_evidence_survives_a_slip_on_one_twins_record(background):
+    """Twins with clearly different given names stay apart when one twin's GP record carries a
+    one-letter surname slip or a one-day birth-date slip (the independent extracts' commonest
+    twin merge), and each still links to their own school record."""
+    dob = date(2015, 6, 9)
+    for slip in ("surname", "dob"):
+        family = "Hartwell"
+        cases = [rec(f"{slip}a", "school", "Sophie", family, dob, upn=make_upn("8802001", 920 + len(slip))),
+                 rec(f"{slip}b", "school", "Anais", family, dob, upn=make_upn("8802001", 930 + len(slip))),
+                 rec(f"{slip}a", "health", "Sophie", family, dob, nhs_number=nhs()),
+                 rec(f"{slip}b", "health", "Anais", "Hartwel" if slip == "surname" else family,
+                     dob + timedelta(days=1) if slip == "dob" else dob, nhs_number=nhs())]
+        c, _ = clusters_of(background, cases)
+        assert c(f"school:8802001:{slip}a") != c(f"school:8802001:{slip}b"), slip
+        assert c(f"health:A81001:{slip}b") != c(f"school:8802001:{slip}a"), f"twins merged through a {slip} slip"
+
+
+def test_a_given_name_one_slip_away_is_a_typo_not_a_twin(background):
+    """Ava and Aav (two letters swapped), same surname, birth date and address: one child, linked;
+    the old rule read any clearly different given name in one family as a twin."""
+    dob = date(2017, 2, 3)
+    cases = [rec("ty", "school", "Ava", "Quenby", dob, postcode="RD3 3AA", upn=make_upn("8802001", 940)),
+             rec("ty", "health", "Aav", "Quenby", dob, postcode="RD3 3AA", nhs_number=nhs())]
+    c, _ = clusters_of(background, cases)
+    assert c("school:8802001:ty") == c("health:A81001:ty")
+
+
+def test_a_shared_nhs_number_links_unless_the_records_disagree_and_then_goes_to_review(background):
+    number = nhs()
+    dob = date(2012, 12, 1)
+    # Everything else slipped or moved: the score alone would not link them.
+    cases = [rec("n1", "la", "Kacper", "Wojcik", dob, postcode="RD5 1AA", nhs_number=number),
+             rec("n1", "health", "Kasper", "Wojick", dob + timedelta(days=1), postcode="RD8 8ZZ", nhs_number=number)]
+    c, _ = clusters_of(background, cases)
+    assert c("la:880:n1") == c("health:A81001:n1")
+    other = nhs()
+    cases = [rec("n2", "la", "Kacper", "Wojcik", dob, sex="M", nhs_number=other),
+             rec("n2", "health", "Kacper", "Wojcik", date(2009, 5, 5), sex="F", nhs_number=other)]
+    c, result = clusters_of(background, cases)
+    assert c("la:880:n2") != c("health:A81001:n2"), "a contrary birth date and sex: never linked by the number alone"
+    queued = {tuple(sorted((a, b))) for a, b in zip(result.review_pairs["key_a"], result.review_pairs["key_b"])}
+    assert ("health:A81001:n2", "la:880:n2") in queued, "never silently apart: an analyst decides"
+
+
+def test_twins_registered_at_two_practices_stay_apart_through_a_birth_date_slip(background):
+    """Babies on no roll yet: only GP records, alike names (Darran and Darrin), one birth date a
+    day out. Two GP records of one child would be unusual; of twins, normal."""
+    dob = date(2025, 6, 20)
+    cases = [{**rec("g1", "health", "Darran", "Frostwick", dob, sex="M", nhs_number=nhs()), "provider": "A81001"},
+             {**rec("g2", "health", "Darrin", "Frostwick", dob + timedelta(days=1), sex="M", nhs_number=nhs()),
+              "record_key": "health:A81002:g2", "provider": "A81002"}]
+    c, _ = clusters_of(background, cases)
+    assert c("health:A81001:g1") != c("health:A81002:g2")
