@@ -77,7 +77,9 @@ def load(name: str):
 def run_rollcall(records: pd.DataFrame, postcode_style: str) -> tuple[np.ndarray, dict]:
     from matching.link import LinkSettings, link_records
     settings = LinkSettings(postcode_style=postcode_style, twins_apart=postcode_style == "uk")
-    result = link_records(records[COLUMNS], settings)
+    frame = records.reindex(columns=COLUMNS)
+    frame["shielded"] = frame["shielded"].eq(True)  # FEBRL knows no shield
+    result = link_records(frame, settings)
     truth = records["truth"].to_numpy()
     found = int((truth[result.pairs[:, 0]] == truth[result.pairs[:, 1]]).sum())
     sizes = records["truth"].value_counts().to_numpy()
