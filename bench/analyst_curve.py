@@ -67,7 +67,10 @@ def main() -> None:
     decided, curve = 0, []
     for target in STEPS:
         if target > decided:
-            decided += answer(engine, target - decided, true_child)
+            answered = answer(engine, target - decided, true_child)
+            if not answered:
+                break  # the queue is empty: more decisions cannot be made
+            decided += answered
             subprocess.run([*run, "--relink", "full"], **quiet)
         full, cme = work / "register.csv", work / "cme.csv"
         subprocess.run([rollcall, "export", "register", "--db", db, "--out", str(full), "--include-shielded"], **quiet)
