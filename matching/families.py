@@ -58,8 +58,9 @@ def complementary_links(standardised: pd.DataFrame, pairs: np.ndarray, levels: p
     sex, and whose shared facts are too rare to meet by chance, are one child whose GP record moved
     house, changed surname or slipped. A GP record left apart is a child on no roll: a false CME
     flag.
-    Rows of `pairs`, strongest first (a pair under review included); never a pair kept apart, held
-    by a rule (rivals, alike names, the shield net), or
+    Returns (rows of `pairs` to join, strongest first; rows of halves that fit but are not each
+    other's only fit or share too common facts: an analyst decides those). A pair under review may
+    be joined; never a pair kept apart, held by a rule (rivals, alike names, the shield net), or
     with two different identifiers or sexes."""
     feed = standardised["feed"].to_numpy()
     a, b = pairs[:, 0], pairs[:, 1]
@@ -81,12 +82,13 @@ def complementary_links(standardised: pd.DataFrame, pairs: np.ndarray, levels: p
     share = np.maximum(given_share[a], given_share[b]) * np.where(g_ok, 1.0, 5.0)
     share = np.where(s_ok, share * np.maximum(family_share[a], family_share[b]), share)
     window = np.where(d_ok, 1.0, 30.0)
-    fits &= n * share * window / 6570 < CHANCE_MEETINGS
+    rare = n * share * window / 6570 < CHANCE_MEETINGS
     agree = ((levels["sex"] != SEX.DIFFERENT) & (levels["nhs_number"] != NHS_NUMBER.DIFFERENT)
              & (levels["upn"] != UPN.DIFFERENT)).to_numpy()
+    empty = np.zeros(0, dtype=np.int64)
     rows = np.flatnonzero(fits & agree & (la != lb) & ~decided.cannot & ~decided.withheld & ~decided.shield_net)
     if not len(rows):
-        return rows
+        return empty, empty
     frame = pd.DataFrame({"label": labels, "school": feed == "school", "health": feed == "health"})
     has = frame.groupby("label")[["school", "health"]].any()
     school_only = (has["school"] & ~has["health"]).reindex(range(labels.max() + 1), fill_value=False).to_numpy()
@@ -94,14 +96,14 @@ def complementary_links(standardised: pd.DataFrame, pairs: np.ndarray, levels: p
     halves = (school_only[la[rows]] & health_only[lb[rows]]) | (health_only[la[rows]] & school_only[lb[rows]])
     rows = rows[halves]
     if not len(rows):
-        return rows
+        return empty, empty
     # Each half's only fitting other half: a child with two candidate halves is left to review.
     left, right = np.minimum(la[rows], lb[rows]), np.maximum(la[rows], lb[rows])
     partners = pd.DataFrame({"x": np.concatenate([left, right]), "y": np.concatenate([right, left])})
     count = partners.drop_duplicates().groupby("x")["y"].nunique()
     unique = (count.reindex(left).to_numpy() == 1) & (count.reindex(right).to_numpy() == 1)
-    rows = rows[unique]
-    return rows[np.argsort(-total[rows], kind="stable")]
+    joined = rows[unique & rare[rows]]
+    return joined[np.argsort(-total[joined], kind="stable")], rows[~(unique & rare[rows])]
 
 
 def slipped_given_names(standardised: pd.DataFrame, pairs: np.ndarray, levels: pd.DataFrame) -> np.ndarray:

@@ -196,11 +196,14 @@ def link_records(records: pd.DataFrame, settings: LinkSettings = LinkSettings(),
                       (name_counts or {}).get("forename"))
     labels = _cluster(clusters, pairs, decided, total)
     if settings.twins_apart:
-        joined = complementary_links(standardised, pairs, levels, labels, decided, total)
+        joined, possible = complementary_links(standardised, pairs, levels, labels, decided, total)
         for r in joined:
             clusters.union(int(pairs[r, 0]), int(pairs[r, 1]))
         labels = clusters.labels() if len(joined) else labels
-        stats["complementary_links"] = int(len(joined))
+        # Two halves that fit but may not be joined on the rules alone: a GP record that could be
+        # a child at school is for an analyst, so its CME flag says a match is possible.
+        decided.review[possible] = True
+        stats["complementary_links"], stats["complementary_to_review"] = int(len(joined)), int(len(possible))
     apart = labels[pairs[:, 0]] != labels[pairs[:, 1]]
     # A link the clustering refused (it would join two children that something keeps apart)
     # is as uncertain as a pair under the threshold: an analyst decides it.
