@@ -18,8 +18,6 @@ BLOCKING_RULES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "year_month+family+given_initial": (("dob_ym", "family", "given_initial"), ("dob_ym", "family", "given_initial")),
     "year_day+family+given_initial": (("dob_yd", "family", "given_initial"), ("dob_yd", "family", "given_initial")),
     "month_day+given+family": (("dob_md", "given_canon", "family"), ("dob_md", "given_canon", "family")),
-    # A new surname (a parent's new partner) with a day typo: the given name and month meet.
-    "year_month+given+sex": (("dob_ym", "given_canon", "sex"), ("dob_ym", "given_canon", "sex")),
     # A changed or misspelt surname with a day typo.
     "year_month+given+family_initial": (("dob_ym", "given_canon", "family_initial"), ("dob_ym", "given_canon", "family_initial")),
     "postcode+given_initial": (("postcode", "given_initial"), ("postcode", "given_initial")),

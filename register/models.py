@@ -426,7 +426,7 @@ class ChildEvent(Base):
                       Index("ix_child_events_record_key", "record_key"))
 
 
-KEY_SLOTS = 19  # blocking-key columns in record_index (matching.block.key_columns fills them in order)
+KEY_SLOTS = 18  # blocking-key columns in record_index (matching.block.key_columns fills them in order)
 
 
 class RecordIndex(Base):
@@ -458,6 +458,5 @@ class RecordIndex(Base):
     k15: Mapped[int | None] = mapped_column(BigInteger)
     k16: Mapped[int | None] = mapped_column(BigInteger)
     k17: Mapped[int | None] = mapped_column(BigInteger)
-    k18: Mapped[int | None] = mapped_column(BigInteger)
     __table_args__ = (Index("ix_record_index_record_key", "record_key"),
                       *[Index(f"ix_record_index_k{i}", f"k{i}") for i in range(KEY_SLOTS)])
