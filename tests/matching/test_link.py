@@ -423,8 +423,11 @@ def test_a_school_half_and_a_gp_half_that_only_fit_each_other_are_one_child(back
     c, result = clusters_of(background, cases)
     assert c("school:8802001:h") == c("health:A81001:h") and result.stats["complementary_links"] >= 1
     rival = [rec("i", "school", "Zana", "Okafor", dob, postcode="RD2 1AB", upn=make_upn("8802001", 911))]
-    c, _ = clusters_of(background, cases + rival)
+    c, result = clusters_of(background, cases + rival)
     assert c("health:A81001:h") not in (c("school:8802001:h"), c("school:8802001:i")), "two fits: an analyst decides"
+    queued = {tuple(sorted((a, b))) for a, b in zip(result.review_pairs["key_a"], result.review_pairs["key_b"])}
+    assert {("health:A81001:h", "school:8802001:h"), ("health:A81001:h", "school:8802001:i")} <= queued, \
+        "both fits reach the review queue, so the GP half's CME flag says a match is possible"
 
 
 def test_twin_evidence_survives_a_slip_on_one_twins_record(background):
