@@ -41,10 +41,7 @@ def twin_evidence(levels: pd.DataFrame, same_feed: np.ndarray | None = None,
     no_shared_id = (levels["upn"] != UPN.SAME).to_numpy()
     if not ignore_nhs:
         no_shared_id &= (levels["nhs_number"] != NHS_NUMBER.SAME).to_numpy()
-    # Two records of one kind (two GP practices) with similar names are twins even when one
-    # birth date or surname has slipped: twins registered apart (babies on no school roll yet).
-    similar_same_kind = similar & same_feed
-    return no_shared_id & ((slipped_family & (clearly | similar_same_kind)) | (exact_family & (clearly | similar)))
+    return no_shared_id & ((slipped_family & clearly) | (exact_family & (clearly | similar)))
 
 
 CHANCE_MEETINGS = 0.05  # the most other children two joined halves may expect to share their facts with

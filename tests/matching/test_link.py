@@ -472,14 +472,3 @@ def test_a_shared_nhs_number_links_unless_the_records_disagree_and_then_goes_to_
     assert c("la:880:n2") != c("health:A81001:n2"), "a contrary birth date and sex: never linked by the number alone"
     queued = {tuple(sorted((a, b))) for a, b in zip(result.review_pairs["key_a"], result.review_pairs["key_b"])}
     assert ("health:A81001:n2", "la:880:n2") in queued, "never silently apart: an analyst decides"
-
-
-def test_twins_registered_at_two_practices_stay_apart_through_a_birth_date_slip(background):
-    """Babies on no roll yet: only GP records, alike names (Darran and Darrin), one birth date a
-    day out. Two GP records of one child would be unusual; of twins, normal."""
-    dob = date(2025, 6, 20)
-    cases = [{**rec("g1", "health", "Darran", "Frostwick", dob, sex="M", nhs_number=nhs()), "provider": "A81001"},
-             {**rec("g2", "health", "Darrin", "Frostwick", dob + timedelta(days=1), sex="M", nhs_number=nhs()),
-              "record_key": "health:A81002:g2", "provider": "A81002"}]
-    c, _ = clusters_of(background, cases)
-    assert c("health:A81001:g1") != c("health:A81002:g2")
