@@ -44,7 +44,7 @@ def twin_evidence(levels: pd.DataFrame, same_feed: np.ndarray | None = None,
     return no_shared_id & ((slipped_family & clearly) | (exact_family & (clearly | similar)))
 
 
-CHANCE_MEETINGS = 0.05  # the most other children two joined halves may expect to share their facts with
+CHANCE_MEETINGS = 0.005  # the most other children two joined halves may expect to share their facts with
 
 
 def complementary_links(standardised: pd.DataFrame, pairs: np.ndarray, levels: pd.DataFrame, labels: np.ndarray,
