@@ -4,8 +4,9 @@ import lazy_loader
 
 # The names other packages may import, each loaded from its module when first used.
 __getattr__, __dir__, __all__ = lazy_loader.attach(__name__, submod_attrs={
-    "missed_links": ["LikelyMissedLink", "likely_missed_link_of", "likely_missed_links"],
+    "missed_links": ["LikelyMissedLink", "likely_missed_links"],
     "cases": ["CaseConflict", "NOTE_KINDS", "OUTCOMES", "add_note", "case_list", "case_of", "cases_of_child",
+              "likely_missed_link_of",
              "close_case", "dfe_counts", "open_cases"],
     "digest": ["authorities", "authority_digest"],
     "flags": ["compute_cme", "la_providers", "touch"],

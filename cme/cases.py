@@ -10,6 +10,9 @@ from datetime import date
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from cme.missed_links import LikelyMissedLink, likely_missed_links
+from cme.reports import cme_children, latest_cme_date
+from oversight import shield_scope
 from register import CaseNote, CmeCase, CmeFlag, CmeList, Kept, SourceRecord, utc_now
 
 OUTCOMES = {
@@ -204,3 +207,18 @@ def dfe_counts(engine, la_codes: list[str], as_of: date) -> list[tuple]:
                year_group(dob, as_of) if dob else "not known", time_missing((as_of - first[f.child_id]).days), f.reason)
         counts[key] = counts.get(key, 0) + 1
     return [(*k, n) for k, n in sorted(counts.items())]
+
+
+def likely_missed_link_of(engine, child_id: str, may_see_shielded: bool = False) -> LikelyMissedLink | None:
+    """The likely missed link of one child on the newest CME list (a case page), or None. The
+    other child's school is withheld ("") when they are shielded and the reader may not see it."""
+    newest = latest_cme_date(engine)
+    if newest is None:
+        return None
+    flagged = set(cme_children(engine, newest))
+    if child_id not in flagged:
+        return None
+    found = likely_missed_links(engine, flagged).get(child_id)
+    if found is not None and found.school and not may_see_shielded and found.other_child in shield_scope(engine).child_ids:
+        found = LikelyMissedLink(found.pair_id, found.probability, "", found.other_child)
+    return found

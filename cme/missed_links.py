@@ -8,8 +8,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
-from oversight import shield_scope
-from register import CandidatePair, CmeFlag, SourceRecord
+from register import CandidatePair, SourceRecord
 
 
 @dataclass(frozen=True)
@@ -64,19 +63,3 @@ def likely_missed_links(engine, flagged: set[str]) -> dict[str, LikelyMissedLink
 def _chunks(items: list, size: int):
     for i in range(0, len(items), size):
         yield items[i:i + size]
-
-
-def likely_missed_link_of(engine, child_id: str, may_see_shielded: bool = False) -> LikelyMissedLink | None:
-    """The likely missed link of one child on the newest CME list (a case page), or None. The
-    other child's school is withheld ("") when they are shielded and the reader may not see it."""
-    with engine.connect() as conn:
-        newest = conn.execute(select(CmeFlag.as_of).order_by(CmeFlag.as_of.desc()).limit(1)).scalar()
-        if newest is None:
-            return None
-        flagged = set(conn.execute(select(CmeFlag.child_id).where(CmeFlag.as_of == newest)).scalars())
-    if child_id not in flagged:
-        return None
-    found = likely_missed_links(engine, flagged).get(child_id)
-    if found is not None and found.school and not may_see_shielded and found.other_child in shield_scope(engine).child_ids:
-        found = LikelyMissedLink(found.pair_id, found.probability, "", found.other_child)
-    return found

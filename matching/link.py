@@ -300,16 +300,10 @@ def _decide(records: pd.DataFrame, standardised: pd.DataFrame, pairs: np.ndarray
     review = (((prob >= settings.review_at) | nhs_same) & ~link & ~nhs_conflict) | shared_key | alike | twins_sharing_nhs
     shield_net = shielded_possibles(standardised, pairs, levels) & ~link & ~nhs_conflict & ~review
     review |= shield_net
-    forced = np.zeros(len(pairs), dtype=bool)
-    different = np.zeros(len(pairs), dtype=bool)
-    if rulings:
-        key_array = np.array(keys, dtype=object)
-        for r, (a, b) in enumerate(zip(key_array[pairs[:, 0]], key_array[pairs[:, 1]])):
-            ruling = rulings.get(_ordered(a, b))
-            if ruling == "same":
-                forced[r], review[r] = True, False
-            elif ruling == "different":
-                cannot[r], different[r], link[r], review[r] = True, True, False, False
+    forced, different = _ruled(pairs, keys, rulings, "same"), _ruled(pairs, keys, rulings, "different")
+    review &= ~forced & ~different
+    cannot |= different
+    link &= ~different
     withheld = np.zeros(len(pairs), dtype=bool)
     if settings.twins_apart:
         family = (levels["dob"].between(DOB.EXACT, DOB.ONE_TYPO)

@@ -189,13 +189,11 @@ def postcode_m_by_sources(levels: pd.DataFrame, gp: np.ndarray, labelled_same: n
         sure = sure | labelled_same
     out = []
     for side in (gp, ~gp):
-        anchors = levels.loc[sure & side, "postcode"]
-        anchors = anchors[anchors >= 0]
-        if len(anchors) < MIN_ANCHORS:
+        seen = _level_counts(levels[sure & side], "postcode")  # anchors with a postcode on both sides
+        if seen.sum() < MIN_ANCHORS:
             out.append(None)
             continue
-        c = np.bincount(anchors.to_numpy(), minlength=len(COMPARISONS["postcode"])).astype(float) \
-            + np.array(_M_DEFAULT["postcode"]) * 5
+        c = seen + np.array(_M_DEFAULT["postcode"]) * 5
         out.append(np.maximum(c / c.sum(), _EPS))
     return out[0], out[1]
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-import unicodedata
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -28,7 +27,7 @@ from synth.population import (
     compulsory_age,
 )
 from synth.settings import Settings
-from synth.slips import Rand, typo, vary_dob, vary_forename, vary_surname
+from synth.slips import Rand, typo, vary_dob, vary_forename, vary_surname, without_diacritics
 
 SCHOOL_COLUMNS = ["upn", "former_upn", "surname", "forename", "middle_names", "preferred_surname", "dob", "sex",
                   "address_line1", "address_line2", "town", "postcode", "entry_date", "enrol_status",
@@ -237,7 +236,7 @@ def _planted_slips(pop, child, given: str, family: str, dob: date) -> tuple[str,
     elif child.get("twin_slip") == "dob":
         dob = dob.replace(day=dob.day % 28 + 1)
     if any(ord(c) > 127 for c in given) and rand.chance(pop.settings.diacritic_slips):
-        plain = "".join(c for c in unicodedata.normalize("NFKD", given) if not unicodedata.combining(c))
+        plain = without_diacritics(given)
         at = next(i for i, c in enumerate(given) if ord(c) > 127)
         given = plain if rand.chance(0.5) else given[:at] + rand.pick("aeiou") + given[at + 1:]  # Zoë: Zoe or Zie
     return given, family, dob

@@ -2,7 +2,6 @@
 each delivery (on a roll, home educated, missing, moved) and the rates that drive them."""
 from __future__ import annotations
 
-import unicodedata
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
@@ -12,7 +11,7 @@ from cme import compulsory_school_age_window
 from schemas import nhs_check_digit, upn_check_letter
 from synth.names import BOYS, GIRLS, INWARD_LETTERS, STREETS, SURNAMES, gb_names
 from synth.settings import Settings
-from synth.slips import Rand, canon, zipf_pick
+from synth.slips import Rand, canon, without_diacritics, zipf_pick
 
 SITUATIONS = {"never_on_roll": 0.012, "left_no_destination": 0.008, "ehe_ended": 0.004, "ehe_unsuitable": 0.002,
               "cme_referral": 0.006, "ehe": 0.02, "alt_provision": 0.01, "moved_away": 0.02,
@@ -127,8 +126,8 @@ class Population:
                           JaroWinkler.normalized_similarity(forename.lower(), f["forename"].lower()) >= 0.92
                           for f in family):
                     forename = zipf_pick(g, names, s.name_zipf)
-                twin_rand = Rand(self.seed, made, "twin")
-                if k == 1 and twin and family[0]["sex"] == sex and twin_rand.chance(s.alike_twin_names):
+                twin_rand = Rand(self.seed, made, "twin") if k == 1 and twin else None
+                if twin_rand and family[0]["sex"] == sex and twin_rand.chance(s.alike_twin_names):
                     forename = alike_name(twin_rand, family[0]["forename"], names) or forename
                 if k == 0 or (k == 1 and twin):
                     dob = base_dob
@@ -146,7 +145,7 @@ class Population:
                              named_after_twin=named_after_twin,
                              surname=surname, other_parent=other_parent, dob=dob, line1=line1, town=town, pc=pc,
                              twin_of=family[0]["cid"] if (k == 1 and twin) else "",
-                             twin_slip=twin_rand.pick(("surname", "dob")) if (k == 1 and twin and
+                             twin_slip=twin_rand.pick(("surname", "dob")) if (twin_rand and
                                                                              twin_rand.chance(s.twin_slips)) else "")
                 self._place(child)
                 family.append(child)
@@ -199,11 +198,8 @@ class Population:
 def alike_name(rand: Rand, name: str, names) -> str | None:
     """Another name alike to `name` (Sophia for Sophie, Jake for Jack): Jaro-Winkler at least 0.85,
     not the same name or a diminutive of it; None when the list holds none."""
-    alike = [n for n in names if n != name and canon(n) != canon(name) and _folded(n) != _folded(name)
+    alike = [n for n in names if n != name and canon(n) != canon(name)
+             and without_diacritics(n.lower()) != without_diacritics(name.lower())
              and JaroWinkler.normalized_similarity(n.lower(), name.lower()) >= 0.85]
     return rand.pick(alike) if alike else None
 
-
-def _folded(name: str) -> str:
-    """A name without its diacritics (Chloé and Chloe are one name, not two)."""
-    return "".join(c for c in unicodedata.normalize("NFKD", name.lower()) if not unicodedata.combining(c))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+import unicodedata
 from bisect import bisect
 from datetime import date, timedelta
 from itertools import accumulate
@@ -112,3 +113,7 @@ def canon(name: str) -> str:
     n = name.lower()
     return diminutives().get(n, n)
 
+
+def without_diacritics(name: str) -> str:
+    """A name with its diacritics dropped (Chloé as Chloe, Zoë as Zoe)."""
+    return "".join(c for c in unicodedata.normalize("NFKD", name) if not unicodedata.combining(c))
