@@ -59,14 +59,14 @@ def main() -> None:
     ap.add_argument("--db", required=True)
     ap.add_argument("--n", type=int, default=50)
     args = ap.parse_args()
-    from cme.cases import case_list, open_cases
-    from cme.reports import latest_cme_date
+    from cme import Filters, latest_cme_date, open_cases, work_list
     from register.db import open_register
 
     engine = open_register(args.db)
     as_of = latest_cme_date(engine)
     open_cases(engine, as_of)  # a register built before cases existed gets its cases now
-    total, cases = case_list(engine, ["880", "881", "882"], as_of, limit=args.n)
+    listed = work_list(engine, ["880", "881", "882"], as_of, Filters(), as_of)
+    total, cases = len(listed), [{"child_id": i.child_id} for i in listed[:args.n]]
     stamp = str(int(time.time()))
     keys = {"officer": add_user(args.db, f"bench-officer-{stamp}", "cme_officer"),
             "analyst": add_user(args.db, f"bench-analyst-{stamp}", "analyst")}

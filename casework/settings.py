@@ -1,6 +1,7 @@
 """Django settings for the casework service, from the environment: ROLLCALL_DB_URL (the
 register database), ROLLCALL_SECRET_KEY (else a key file made once, owner-only, beside the
-database), ROLLCALL_ALLOWED_HOSTS, ROLLCALL_HTTPS (set behind a TLS reverse proxy), ROLLCALL_TRUSTED_PROXIES;
+database), ROLLCALL_ALLOWED_HOSTS, ROLLCALL_HTTPS (set behind a TLS reverse proxy), ROLLCALL_TRUSTED_PROXIES,
+ROLLCALL_LIST_PAGE_SIZE (rows a page of a work list, 100);
 and the rooms' settings (ROLLCALL_AUDIT_*, ROLLCALL_ACCESS_*, ROLLCALL_RETAIN_*, ROLLCALL_ALERT*)."""
 from __future__ import annotations
 
@@ -35,6 +36,7 @@ DEBUG = False
 HTTPS = os.environ.get("ROLLCALL_HTTPS", "") == "1"
 ALLOWED_HOSTS = [h for h in os.environ.get("ROLLCALL_ALLOWED_HOSTS", "127.0.0.1,localhost").split(",") if h]
 # Reverse proxies whose X-Forwarded-For is believed (comma-separated addresses).
+ROLLCALL_LIST_PAGE_SIZE = max(1, int(os.environ.get("ROLLCALL_LIST_PAGE_SIZE", "100")))
 ROLLCALL_TRUSTED_PROXIES = {a.strip() for a in os.environ.get("ROLLCALL_TRUSTED_PROXIES", "").split(",") if a.strip()}
 # The rooms' own settings (the audit log's key and anchor, access limits, retention, alert routes),
 # read here once and handed to them when the app is ready (casework.apps).

@@ -5,14 +5,16 @@ import lazy_loader
 # The names other packages may import, each loaded from its module when first used.
 __getattr__, __dir__, __all__ = lazy_loader.attach(__name__, submod_attrs={
     "missed_links": ["LikelyMissedLink", "likely_missed_links"],
-    "cases": ["CaseConflict", "NOTE_KINDS", "OUTCOMES", "add_note", "case_list", "case_of", "cases_of_child",
-              "likely_missed_link_of",
-             "close_case", "dfe_counts", "open_cases"],
+    "cases": ["CHANGE_KINDS", "CaseConflict", "Closing", "FOUND_SOMEWHERE", "NEXT_ACTIONS", "NOTE_KINDS", "OUTCOMES",
+              "add_note", "assign_case", "case_counts", "case_of", "cases_of_child", "closing_errors",
+              "close_case", "default_due", "dfe_counts", "likely_missed_link_of", "open_cases", "set_next_action",
+              "set_timescales", "timescales_of", "working_days_after"],
     "digest": ["authorities", "authority_digest"],
     "flags": ["compute_cme", "la_providers", "touch"],
     "reports": ["CME_PENDING", "NoCmeList", "cme_children", "cme_list_date", "export_cme", "export_register",
                "latest_cme_date", "mark_cme_pending"],
-    "rules": ["compulsory_school_age_window"],
+    "rules": ["REASONS", "compulsory_school_age_window"],
     "watch": ["RELINK_STARTED", "authorities_without_current_roll", "compare_flag_counts", "compare_linked_share",
              "linked_share", "list_overdue", "mark_relinked", "relinked_since"],
+    "worklist": ["Filters", "SORTS", "WorkItem", "choices", "cme_csv_rows", "work_list"],
 })

@@ -5,15 +5,17 @@ with an outcome from a fixed list. A closed case stays closed unless newer evide
 from __future__ import annotations
 
 import json
-from datetime import date
+from dataclasses import dataclass
+from datetime import date, timedelta
 
+import numpy
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from cme.missed_links import LikelyMissedLink, likely_missed_links
 from cme.reports import cme_children, latest_cme_date
 from oversight import shield_scope
-from register import CaseNote, CmeCase, CmeFlag, CmeList, Kept, SourceRecord, utc_now
+from register import CaseNote, CaseTimescale, CmeCase, CmeFlag, SourceRecord, today, utc_now
 
 OUTCOMES = {
     "ON_ROLL_HERE": "On roll at a school in this authority",
@@ -31,6 +33,26 @@ NOTE_KINDS = {"call": "Phone call", "letter": "Letter or email", "visit": "Home 
               "health": "Check with health", "housing": "Check with housing",
               "other_authority": "Check with another authority's CME officer",
               "lost_pupils": "Lost Pupils Database", "other": "Other"}
+
+
+# Note kinds the service writes itself (never chosen on the enquiry form).
+CHANGE_KINDS = {"assigned": "Assigned", "next_action": "Next action set", "closed": "Closed", "reopened": "Reopened"}
+
+# The steps of a case an officer sets as its next action, each with the working days it is due
+# in by default. Each authority's CME policy sets its own (the table case_timescales, on the
+# Timescales page); the law sets none of these steps' times (`../shared/domain.md`).
+NEXT_ACTIONS: dict[str, tuple[str, int]] = {
+    "first_checks": ("First checks with the last school, admissions and health", 5),
+    "contact_family": ("Contact the family by phone or letter", 5),
+    "home_visit": ("Home visit", 10),
+    "agency_checks": ("Checks with social care, housing and the police", 10),
+    "other_authority": ("Ask another authority's CME officer", 10),
+    "lost_pupils": ("Search the Lost Pupils Database", 5),
+    "escalate": ("Escalate to a senior officer", 5),
+    "decide_outcome": ("Decide the outcome and close the case", 10),
+}
+# Outcomes that name where the child was found: closing with one asks for the school or authority.
+FOUND_SOMEWHERE = {"ON_ROLL_HERE", "ON_ROLL_ELSEWHERE", "ALTERNATIVE_PROVISION"}
 
 
 class CaseConflict(Exception):
@@ -69,48 +91,11 @@ def open_cases(engine, as_of: date) -> dict[str, int]:
             elif case.status == "closed" and newer_evidence(json.loads(case.evidence or "{}"),
                                                             evidence_of(s, f.child_id)):
                 case.status, case.outcome, case.reason, case.version = "open", None, f.reason, case.version + 1
-                s.add(CaseNote(case_id=case.id, written_at=now, author="rollcall", kind="other",
+                s.add(CaseNote(case_id=case.id, written_at=now, author="rollcall", kind="reopened",
                                text="Reopened: the register holds newer evidence than the case was closed on."))
                 reopened += 1
         s.commit()
     return {"cases_opened": opened, "cases_reopened": reopened}
-
-
-_FLAGS: Kept[dict] = Kept()
-
-
-def _flags_of_list(conn, engine, as_of: date) -> dict:
-    """(child id, LA code) -> flag of the list of this date, kept until the list is computed
-    again (a list never changes otherwise)."""
-    version = (as_of, conn.execute(select(CmeList.computed_at).where(CmeList.as_of == as_of)).scalar())
-    return _FLAGS.get(engine, version, lambda: {(r.child_id, r.la_code): r for r in conn.execute(
-        select(CmeFlag.child_id, CmeFlag.la_code, CmeFlag.reason, CmeFlag.possible_match_in_review,
-               CmeFlag.stale_rolls).where(CmeFlag.as_of == as_of))})
-
-
-def case_list(engine, la_codes: list[str], as_of: date | None, status: str = "open", limit: int = 100,
-              offset: int = 0) -> tuple[int, list[dict]]:
-    """An authority's cases (open ones by default), the longest missing first: (how many in
-    all, one page of them), each marked with whether the child is on the newest CME list."""
-    if not la_codes or as_of is None:
-        return 0, []
-    where = (CmeCase.la_code.in_(la_codes), CmeCase.status == status)
-    with engine.connect() as conn:
-        flags = _flags_of_list(conn, engine, as_of)
-        total = conn.execute(select(func.count()).select_from(CmeCase).where(*where)).scalar()
-        cases = conn.execute(select(CmeCase.id, CmeCase.child_id, CmeCase.la_code, CmeCase.opened_on, CmeCase.status,
-                                    CmeCase.outcome, CmeCase.reason)
-                             .where(*where).order_by(CmeCase.opened_on, CmeCase.child_id)
-                             .limit(limit).offset(offset)).all()
-    out = []
-    for c in cases:
-        flag = flags.get((c.child_id, c.la_code))
-        out.append({"id": c.id, "child_id": c.child_id, "la_code": c.la_code, "first_flagged": c.opened_on,
-                    "days_missing": (as_of - c.opened_on).days, "reason": flag.reason if flag else c.reason,
-                    "status": c.status, "outcome": c.outcome, "on_list": flag is not None,
-                    "possible_match_in_review": bool(flag and flag.possible_match_in_review),
-                    "on_stale_roll": bool(flag and flag.stale_rolls)})
-    return total, out
 
 
 def case_of(engine, case_id: int, la_codes: list[str]) -> tuple[CmeCase, list[CaseNote]] | None:
@@ -143,24 +128,126 @@ def add_note(engine, case_id: int, kind: str, text: str, author: str) -> None:
         s.commit()
 
 
-def close_case(engine, case_id: int, version: int, outcome: str, author: str) -> None:
+@dataclass(frozen=True)
+class Closing:
+    """What closing a case records: the outcome, the school or authority the child was found at
+    (asked for the outcomes in FOUND_SOMEWHERE), the date it was established, and the evidence."""
+    outcome: str
+    found_at: str
+    found_on: date | None
+    evidence: str
+
+
+def closing_errors(closing: Closing, today: date) -> dict[str, str]:
+    """Field -> what to do, in GOV.UK's words; empty when the closing can be recorded."""
+    errors = {}
+    if closing.outcome not in OUTCOMES:
+        errors["outcome"] = "Select the outcome of the case"
+    elif closing.outcome in FOUND_SOMEWHERE and not closing.found_at.strip():
+        errors["found_at"] = "Enter the school or authority where the child was found"
+    if len(closing.found_at) > 120:
+        errors["found_at"] = "The school or authority must be 120 characters or fewer"
+    if closing.found_on is None:
+        errors["found_on"] = "Enter the date the outcome was established, as a real date"
+    elif closing.found_on > today:
+        errors["found_on"] = "The date the outcome was established must be today or in the past"
+    if not closing.evidence.strip():
+        errors["evidence"] = "Enter how the outcome was established"
+    return errors
+
+
+def _change(s: Session, case_id: int, version: int, values: dict, note_kind: str, note: str, author: str) -> None:
+    """Change an open case of this version and note it, or CaseConflict (nothing changed)."""
+    done = s.execute(update(CmeCase).where(CmeCase.id == case_id, CmeCase.version == version, CmeCase.status == "open")
+                     .values(**values, version=CmeCase.version + 1))
+    if done.rowcount != 1:
+        s.rollback()
+        raise CaseConflict("someone changed this case while you were looking at it; here it is as it is now")
+    s.add(CaseNote(case_id=case_id, written_at=utc_now(), author=author, kind=note_kind, text=note))
+    s.commit()
+
+
+def close_case(engine, case_id: int, version: int, closing: Closing, author: str) -> None:
     """Close with an outcome, keeping the evidence the register holds now, so the case comes
-    back only when something newer arrives. A stale version is a CaseConflict."""
-    if outcome not in OUTCOMES:
-        raise ValueError("choose an outcome")
-    now = utc_now()
+    back only when something newer arrives. A stale version is a CaseConflict; a closing with
+    errors (closing_errors) a ValueError."""
+    if closing_errors(closing, today()):
+        raise ValueError("the closing is not complete")
     with Session(engine) as s:
         case = s.get(CmeCase, case_id)
         evidence = json.dumps(evidence_of(s, case.child_id), sort_keys=True)
-        done = s.execute(update(CmeCase).where(CmeCase.id == case_id, CmeCase.version == version, CmeCase.status == "open")
-                         .values(status="closed", outcome=outcome, closed_at=now, closed_by=author, evidence=evidence,
-                                 version=CmeCase.version + 1))
-        if done.rowcount != 1:
-            s.rollback()
-            raise CaseConflict("someone changed this case while you were looking at it; here it is as it is now")
-        s.add(CaseNote(case_id=case_id, written_at=now, author=author, kind="other",
-                       text=f"Closed: {OUTCOMES[outcome]}."))
+        where = f" ({closing.found_at.strip()})" if closing.found_at.strip() else ""
+        _change(s, case_id, version, {"status": "closed", "outcome": closing.outcome, "closed_at": utc_now(),
+                                      "closed_by": author, "evidence": evidence, "found_at": closing.found_at.strip(),
+                                      "found_on": closing.found_on, "found_evidence": closing.evidence.strip(),
+                                      "next_action": None, "due_on": None},
+                "closed", f"Closed: {OUTCOMES[closing.outcome]}{where}, established {closing.found_on:%-d %B %Y}. "
+                          f"Evidence: {closing.evidence.strip()}", author)
+
+
+def assign_case(engine, case_id: int, version: int, officer: str, author: str) -> None:
+    """Give the case to an officer ("" takes it from whoever has it)."""
+    with Session(engine) as s:
+        _change(s, case_id, version, {"officer": officer or None}, "assigned",
+                f"Assigned to {officer}." if officer else "No longer assigned to an officer.", author)
+
+
+def timescales_of(engine, la_code: str) -> dict[str, int]:
+    """Working days each step is due in, for this authority: its own, else the default."""
+    with engine.connect() as conn:
+        own = dict(conn.execute(select(CaseTimescale.step, CaseTimescale.working_days)
+                                .where(CaseTimescale.la_code == la_code)).all())
+    return {step: own.get(step, days) for step, (_words, days) in NEXT_ACTIONS.items()}
+
+
+def set_timescales(engine, la_code: str, days: dict[str, int]) -> None:
+    if set(days) - set(NEXT_ACTIONS) or any(not 0 < d <= 260 for d in days.values()):
+        raise ValueError("a timescale is a step of a case and 1 to 260 working days")
+    with Session(engine) as s:
+        for step, n in days.items():
+            row = s.get(CaseTimescale, (la_code, step))
+            if row is None:
+                s.add(CaseTimescale(la_code=la_code, step=step, working_days=n))
+            else:
+                row.working_days = n
         s.commit()
+
+
+def working_days_after(start: date, days: int) -> date:
+    """The date `days` working days (Monday to Friday) after `start`."""
+    return numpy.busday_offset(numpy.datetime64(start, "D"), days, roll="forward").astype(date)
+
+
+def default_due(engine, la_code: str, step: str, start: date) -> date:
+    return working_days_after(start, timescales_of(engine, la_code)[step])
+
+
+def set_next_action(engine, case_id: int, version: int, step: str, due_on: date | None, author: str) -> date:
+    """Set the case's next action, due on the date given or else by the authority's timescale
+    for the step; returns the due date."""
+    if step not in NEXT_ACTIONS:
+        raise ValueError("Select the next action")
+    with Session(engine) as s:
+        case = s.get(CmeCase, case_id)
+        due = due_on or default_due(engine, case.la_code, step, today())
+        _change(s, case_id, version, {"next_action": step, "due_on": due}, "next_action",
+                f"Next action: {NEXT_ACTIONS[step][0]}, due {due:%-d %B %Y}.", author)
+    return due
+
+
+def case_counts(engine, la_codes: list[str], officer: str, as_of: date | None, on: date) -> dict[str, int]:
+    """The home page's counts for an officer: open cases of their authorities, overdue, not
+    assigned, opened in the last seven days, and their own."""
+    if not la_codes:
+        return {"open": 0, "overdue": 0, "unassigned": 0, "new_this_week": 0, "mine": 0}
+    opened = (CmeCase.la_code.in_(la_codes), CmeCase.status == "open")
+    with engine.connect() as conn:
+        def count(*where) -> int:
+            return conn.execute(select(func.count()).select_from(CmeCase).where(*opened, *where)).scalar()
+        return {"open": count(), "overdue": count(CmeCase.due_on < on),
+                "unassigned": count(CmeCase.officer.is_(None)),
+                "new_this_week": count(CmeCase.opened_on > (as_of or on) - timedelta(days=7)),
+                "mine": count(CmeCase.officer == officer)}
 
 
 TIME_MISSING_BANDS = ((28, "under 4 weeks"), (91, "4 weeks to under 3 months"), (182, "3 to under 6 months"),

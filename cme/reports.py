@@ -5,6 +5,7 @@ written where a spreadsheet would run it as a formula.
 from __future__ import annotations
 
 import csv
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
@@ -114,6 +115,88 @@ def cme_list_date(engine, as_of: date | None) -> date:
     return when
 
 
+@dataclass(frozen=True)
+class ChildFacts:
+    """What the register says of a flagged child, as the CME export and the work list show it:
+    names, birth date and address from the authority's record first, then a school's; the newest
+    school record's school and leaving details; which sources hold the child; the shield."""
+    surname: str
+    forename: str
+    dob: date | None
+    sex: str
+    school: str  # the newest school record's LAESTAB ("" when none)
+    leaving_date: date | None
+    leaving_reason: str
+    address_line1: str
+    postcode: str
+    feeds: frozenset[str]
+    sources: frozenset[str]  # feed:provider
+    shielded: bool
+
+
+def facts_of_children(engine, ids: list[str], scope=None) -> dict[str, ChildFacts]:
+    """Each child's facts from their current records, found once for all (grouped frames, not a
+    search per child). A child with no current record is left out."""
+    scope = scope or shield_scope(engine)
+    if not ids:
+        return {}
+    columns = ["child_id", "record_key", "feed", "provider", "surname", "forename", "dob", "sex", "address_line1",
+               "postcode", "start_date", "end_date", "end_reason", "shielded"]
+    parts = []
+    with engine.connect() as conn:
+        for i in range(0, len(ids), 5000):
+            parts.extend(conn.execute(
+                select(SourceRecord.child_id, SourceRecord.record_key, SourceRecord.feed, SourceRecord.provider,
+                       SourceRecord.surname, SourceRecord.forename, SourceRecord.dob, SourceRecord.sex,
+                       SourceRecord.address_line1, SourceRecord.postcode, SourceRecord.start_date,
+                       SourceRecord.end_date, SourceRecord.end_reason, SourceRecord.shielded)
+                .where(SourceRecord.active.is_(True), SourceRecord.child_id.in_(ids[i:i + 5000]))).all())
+    recs = pd.DataFrame(parts, columns=columns)
+    if not len(recs):
+        return {}
+    recs["rank"] = recs["feed"].map({"la": 0, "school": 1, "health": 2})
+    keyed_shield = set(recs.loc[recs["record_key"].isin(scope.record_keys), "child_id"])
+    # Prefer the authority's own record, then the school's, for names and address.
+    ranked = recs.sort_values(["child_id", "rank", "start_date"], ascending=[True, True, False], kind="stable")
+    top = {r.child_id: r for r in ranked.drop_duplicates("child_id").itertuples(index=False)}
+    schools = recs[recs["feed"] == "school"].sort_values(["child_id", "start_date"], kind="stable")
+    school = {r.child_id: r for r in schools.groupby("child_id").tail(1).itertuples(index=False)}
+    named = recs["feed"] + ":" + recs["provider"]
+    sources = {c: (frozenset(g["feed"]), frozenset(named[g.index])) for c, g in recs.groupby("child_id")}
+    out = {}
+    for child_id, t in top.items():
+        sc = school.get(child_id)
+        out[child_id] = ChildFacts(
+            t.surname or "", t.forename or "", t.dob, t.sex or "", "" if sc is None else sc.provider,
+            None if sc is None else sc.end_date, "" if sc is None else (sc.end_reason or ""),
+            t.address_line1 or "", t.postcode or "", *sources[child_id],
+            child_id in scope.child_ids or child_id in keyed_shield)
+    return out
+
+
+def cme_row(f, facts: ChildFacts | None, likely, shielded_children: set[str]) -> list:
+    """One flag's row of the CME export (CME_COLUMNS). A shielded child's location is withheld:
+    address, postcode, school, and which providers hold them (only the kinds of source)."""
+    t = facts
+    shielded = f.child_id in shielded_children or bool(t and t.shielded)
+    return [
+        f.child_id, f.la_code, f.reason,
+        t.surname if t else "", t.forename if t else "", t.dob if t else "", t.sex if t else "",
+        "" if shielded or t is None else t.school,
+        "" if t is None else (t.leaving_date or ""), "" if t is None else t.leaving_reason,
+        "" if shielded or t is None else t.address_line1,
+        "" if shielded or t is None else t.postcode,
+        ";".join(sorted((t.feeds if shielded else t.sources) if t else ())), "Y" if shielded else "N",
+        "Y" if f.possible_match_in_review else "N",
+        f.residence_source or "",
+        # Y, never which rolls: a shielded child's school must not leave in an export.
+        "Y" if f.stale_rolls else "N",
+        # The school of the child a review pair may join this one to (a missed link, probably),
+        # withheld for a shielded child as their own school is.
+        "" if likely is None or shielded or likely.other_child in shielded_children else likely.school,
+        "" if likely is None else likely.pair_id]
+
+
 def export_cme(engine, out: Path, as_of: date | None = None) -> int:
     as_of = cme_list_date(engine, as_of)
     scope = shield_scope(engine)
@@ -121,53 +204,9 @@ def export_cme(engine, out: Path, as_of: date | None = None) -> int:
         flags = conn.execute(select(CmeFlag.child_id, CmeFlag.la_code, CmeFlag.reason, CmeFlag.possible_match_in_review,
                                     CmeFlag.residence_source, CmeFlag.stale_rolls)
                              .where(CmeFlag.as_of == as_of).order_by(CmeFlag.la_code, CmeFlag.child_id)).all()
-        ids = [f.child_id for f in flags]
-        recs = pd.DataFrame(conn.execute(
-            select(SourceRecord.child_id, SourceRecord.record_key, SourceRecord.feed, SourceRecord.provider,
-                   SourceRecord.surname,
-                   SourceRecord.forename, SourceRecord.dob, SourceRecord.sex, SourceRecord.address_line1,
-                   SourceRecord.postcode, SourceRecord.start_date, SourceRecord.end_date, SourceRecord.end_reason,
-                   SourceRecord.shielded)
-            .where(SourceRecord.active.is_(True), SourceRecord.child_id.in_(ids))).all(),
-            columns=["child_id", "record_key", "feed", "provider", "surname", "forename", "dob", "sex", "address_line1",
-                     "postcode", "start_date", "end_date", "end_reason", "shielded"]) if ids else None
-    # Each child's facts found once for all flags (grouped frames, not a pandas search per flag).
-    top, school, sources, keyed_shield = {}, {}, {}, set()
-    if recs is not None and len(recs):
-        recs["rank"] = recs["feed"].map({"la": 0, "school": 1, "health": 2})
-        keyed_shield = set(recs.loc[recs["record_key"].isin(scope.record_keys), "child_id"])
-        # Prefer the authority's own record, then the school's, for names and address.
-        ranked = recs.sort_values(["child_id", "rank", "start_date"], ascending=[True, True, False], kind="stable")
-        top = {r.child_id: r for r in ranked.drop_duplicates("child_id").itertuples(index=False)}
-        schools = recs[recs["feed"] == "school"].sort_values(["child_id", "start_date"], kind="stable")
-        school = {r.child_id: r for r in schools.groupby("child_id").tail(1).itertuples(index=False)}
-        labels = pd.DataFrame({"child_id": recs["child_id"], "feed": recs["feed"],
-                               "named": recs["feed"] + ":" + recs["provider"]})
-        sources = {c: (set(g["feed"]), set(g["named"])) for c, g in labels.groupby("child_id")}
+    facts = facts_of_children(engine, [f.child_id for f in flags], scope)
     missed = likely_missed_links(engine, {f.child_id for f in flags if f.possible_match_in_review})
-    rows = []
-    for f in flags:
-        shielded = f.child_id in scope.child_ids or f.child_id in keyed_shield
-        likely = missed.get(f.child_id)
-        t, sc = top.get(f.child_id), school.get(f.child_id)
-        feeds, named = sources.get(f.child_id, (set(), set()))
-        rows.append([
-            f.child_id, f.la_code, f.reason,
-            t.surname if t is not None else "", t.forename if t is not None else "",
-            t.dob if t is not None else "", t.sex if t is not None else "",
-            "" if shielded or sc is None else sc.provider,
-            "" if sc is None else (sc.end_date or ""), "" if sc is None else (sc.end_reason or ""),
-            "" if shielded or t is None else (t.address_line1 or ""),
-            "" if shielded or t is None else (t.postcode or ""),
-            ";".join(sorted(feeds if shielded else named)), "Y" if shielded else "N",
-            "Y" if f.possible_match_in_review else "N",
-            f.residence_source or "",
-            # Y, never which rolls: a shielded child's school must not leave in an export.
-            "Y" if f.stale_rolls else "N",
-            # The school of the child a review pair may join this one to (a missed link, probably),
-            # withheld for a shielded child as their own school is.
-            "" if likely is None or shielded or likely.other_child in scope.child_ids else likely.school,
-            "" if likely is None else likely.pair_id])
+    rows = [cme_row(f, facts.get(f.child_id), missed.get(f.child_id), scope.child_ids) for f in flags]
     return _write(out, CME_COLUMNS, rows)
 
 

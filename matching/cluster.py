@@ -47,19 +47,25 @@ class ConstrainedClusters:
         self.cannot.setdefault(j, set()).add(i)
 
     def _compatible(self, a: int, b: int) -> bool:
+        return self.why_apart(a, b) is None
+
+    def why_apart(self, a: int, b: int) -> tuple | None:
+        """Why the clusters of roots a and b may not be one child, or None when they may:
+        ("nhs",) their NHS numbers differ; ("provider", name) one provider lists two of their
+        records as two children; ("forbidden", i, j) records i and j were kept apart (forbid)."""
         if len(self._nhs_of(a) | self._nhs_of(b)) > 1:
-            return False
+            return ("nhs",)
         ka, kb = self._keys_of(a), self._keys_of(b)
         for provider in ka.keys() & kb.keys():
             if ka[provider] != kb[provider]:
-                return False
+                return ("provider", provider)
         ma, mb = self._members(a), self._members(b)
         small, large = (ma, b) if len(ma) <= len(mb) else (mb, a)
         for i in small:
             for j in self.cannot.get(i, ()):
                 if self.find(j) == large:
-                    return False
-        return True
+                    return ("forbidden", i, j)
+        return None
 
     def union(self, i: int, j: int, force: bool = False) -> bool:
         a, b = self.find(i), self.find(j)

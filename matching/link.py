@@ -63,6 +63,23 @@ RIVAL_NOTE = ("held for review: one of these records fits another child as well 
               "and that child cannot be the same as the other record (twins)")
 REFUSED_NOTE = ("held for review: the score links these records, but joining them would put two children "
                 "that something keeps apart into one")
+# What keeps them apart, where the clustering can say (REFUSED_BECAUSE and one of these).
+REFUSED_BECAUSE = "held for review: the score links these records, but joining them would put two children into one: "
+APART_BECAUSE = {
+    "nhs": "the two children's records carry different NHS numbers",
+    "provider": "one provider's extract lists two of their records as two different children",
+    "different": "an analyst ruled two of their records different children",
+    "nhs_conflict": "two of their records carry different NHS numbers",
+    "twins": "two of their records look like twins: one family, one birth date, clearly different given names",
+    "shared_key": "one extract gave two of their records the same identifier for clearly different children",
+    "withheld": "a pair between them is itself held for an analyst (a rival of the same family, or names too alike)",
+}
+ALIKE_NOTE = ("held for review: one family, one birth date and given names as alike as Sophia and Sophie: twins, "
+              "or one child's name spelt two ways; nothing else in the records tells them apart")
+TWINS_SHARING_NHS_NOTE = ("held for review: the records share an NHS number but look like twins (one family, one "
+                          "birth date, clearly different given names)")
+NHS_DOUBT_NOTE = ("held for review: the records share an NHS number but disagree on what one child cannot: the "
+                  "birth date, the sex, or both names")
 SHARED_KEY_NOTE = ("held for review: one extract gave these records the same identifier, but they describe "
                    "clearly different children")
 
@@ -149,9 +166,11 @@ class _Decisions:
     review: np.ndarray
     cannot: np.ndarray  # kept apart: NHS numbers differ, twin evidence, shared key, ruled different
     forced: np.ndarray  # an analyst ruled them the same
+    different: np.ndarray  # an analyst ruled them different children
     withheld: np.ndarray  # rival or middle-name links held for review
     shared_key: np.ndarray
     shield_net: np.ndarray
+    held_notes: np.ndarray  # why a withheld pair is held (a note of this module's)
 
 
 def link_records(records: pd.DataFrame, settings: LinkSettings = LinkSettings(),
@@ -210,7 +229,8 @@ def link_records(records: pd.DataFrame, settings: LinkSettings = LinkSettings(),
     refused = decided.link & apart
     # A review pair already joined through other links needs no analyst.
     review = (decided.review | refused) & apart
-    review_pairs = _review_frame(pairs, keys, review, refused, decided, model, standardised, levels, total, prob)
+    review_pairs = _review_frame(pairs, keys, review, refused, decided, model, standardised, levels, total, prob,
+                                 _refusals(clusters, pairs, refused, decided, levels))
     stats.update(_decision_stats(decided, review, refused, apart, clusters, model, labels))
     return LinkResult(labels, review_pairs.drop_duplicates(["key_a", "key_b"]), stats, model, pairs, prob, standardised,
                       blocking)
@@ -305,15 +325,19 @@ def _decide(records: pd.DataFrame, standardised: pd.DataFrame, pairs: np.ndarray
     cannot |= different
     link &= ~different
     withheld = np.zeros(len(pairs), dtype=bool)
+    held_notes = np.full(len(pairs), "", dtype=object)
     if settings.twins_apart:
         family = (levels["dob"].between(DOB.EXACT, DOB.ONE_TYPO)
                   & levels["surname"].between(SURNAME.EXACT, SURNAME.LIKE)).to_numpy()
         withheld = rival_links(pairs, link & ~forced, family & ~cannot, twins | different, name_rank(levels))
         withheld |= middle_name_rivals(standardised, pairs, levels, link & ~forced)
-        withheld |= (alike | twins_sharing_nhs | nhs_doubt) & ~forced & ~different
+        held_notes[withheld] = RIVAL_NOTE
+        for mask, note in ((nhs_doubt, NHS_DOUBT_NOTE), (twins_sharing_nhs, TWINS_SHARING_NHS_NOTE), (alike, ALIKE_NOTE)):
+            held_notes[mask & ~forced & ~different] = note
+            withheld |= mask & ~forced & ~different
         link &= ~withheld
         review |= withheld
-    return _Decisions(link, review, cannot, forced, withheld, shared_key, shield_net)
+    return _Decisions(link, review, cannot, forced, different, withheld, shared_key, shield_net, held_notes)
 
 
 def _cluster(clusters: ConstrainedClusters, pairs: np.ndarray, decided: _Decisions, total: np.ndarray) -> np.ndarray:
@@ -330,9 +354,34 @@ def _cluster(clusters: ConstrainedClusters, pairs: np.ndarray, decided: _Decisio
     return clusters.labels()
 
 
+def _refusals(clusters: ConstrainedClusters, pairs: np.ndarray, refused: np.ndarray, decided: _Decisions,
+              levels: pd.DataFrame) -> dict[int, str]:
+    """For each link the clustering refused: REFUSED_NOTE saying what keeps the two apart."""
+    out: dict[int, str] = {}
+    rows = np.flatnonzero(refused)
+    if not len(rows):
+        return out
+    kept_apart = np.flatnonzero(decided.cannot | decided.withheld)
+    row_of = {(int(min(a, b)), int(max(a, b))): int(r) for r, (a, b) in zip(kept_apart, pairs[kept_apart])}
+    nhs_conflict = (levels["nhs_number"] == NHS_NUMBER.DIFFERENT).to_numpy()
+    for r in rows:
+        why = clusters.why_apart(clusters.find(int(pairs[r, 0])), clusters.find(int(pairs[r, 1])))
+        if why is None:
+            continue
+        kind = why[0]
+        if kind == "forbidden":
+            i, j = why[1], why[2]
+            k = row_of.get((min(i, j), max(i, j)))
+            kind = ("withheld" if k is None or (decided.withheld[k] and not decided.cannot[k]) else
+                    "different" if decided.different[k] else "nhs_conflict" if nhs_conflict[k] else
+                    "shared_key" if decided.shared_key[k] else "twins")
+        out[int(r)] = f"{REFUSED_BECAUSE}{APART_BECAUSE[kind]}"
+    return out
+
+
 def _review_frame(pairs: np.ndarray, keys: list[str], review: np.ndarray, refused: np.ndarray,
                   decided: _Decisions, model: Model, standardised: pd.DataFrame, levels: pd.DataFrame,
-                  total: np.ndarray, prob: np.ndarray) -> pd.DataFrame:
+                  total: np.ndarray, prob: np.ndarray, refusals: dict[int, str] | None = None) -> pd.DataFrame:
     """The review queue's rows: record keys in order, score, and the explanation with why a
     pair was held back."""
     rows = np.flatnonzero(review)
@@ -341,8 +390,10 @@ def _review_frame(pairs: np.ndarray, keys: list[str], review: np.ndarray, refuse
     key_array = np.array(keys, dtype=object)
     ordered = [_ordered(a, b) for a, b in zip(key_array[pairs[rows, 0]], key_array[pairs[rows, 1]])]
     notes = np.full(len(pairs), "", dtype=object)
-    notes[decided.withheld] = RIVAL_NOTE
+    notes[decided.withheld] = decided.held_notes[decided.withheld]
     notes[refused] = REFUSED_NOTE
+    for r, note in (refusals or {}).items():
+        notes[r] = note
     notes[decided.shared_key] = SHARED_KEY_NOTE
     notes[decided.shield_net] = SHIELD_NOTE
     return pd.DataFrame({

@@ -11,6 +11,6 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(__name__, submod_attrs={
               "record_candidates", "record_key_of", "review_queue", "search_children"],
     "retention": ["apply_retention", "subject_access_report"],
     "settings": ["Limits", "OversightSettings", "Periods", "configure_oversight", "oversight_settings"],
-    "shield": ["keep_shield_scope", "shield_scope"],
+    "shield": ["current_shield_scope", "keep_shield_scope", "shield_scope"],
     "unusual": ["check_access", "raise_findings"],
 })

@@ -12,6 +12,7 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from linkage import current_child_id
+from matching import LinkSettings
 from oversight.shield import current_shield_scope
 from register import (
     CandidatePair,
@@ -99,6 +100,40 @@ class ChildPage:
     shielded: bool
     location_withheld: bool
     notes: list[str] = field(default_factory=list)
+
+    @property
+    def identity(self) -> dict:
+        """Who the child is, from their current records: names and birth date from the
+        authority's record first, then a school's, then health's; the newest address; the school
+        whose roll holds them now; the newest school they left, when and why; and every
+        identifier the sources give. What the shield withholds (LOCATION_FIELDS) stays withheld,
+        marked as such."""
+        rank = {"la": 0, "school": 1, "health": 2}
+        current = [r for r in self.records if r["active"]]
+        ranked = sorted(current, key=lambda r: (rank.get(r["feed"], 3), -(r["extract_date"] or date.min).toordinal()))
+        top = ranked[0] if ranked else {}
+        newest = sorted(current, key=lambda r: r["extract_date"] or date.min, reverse=True)
+        address = next((r for r in newest if r["address_line1"] or r["postcode"]), None)
+        schools = sorted((r for r in current if r["feed"] == "school"), key=lambda r: r["start_date"] or date.min,
+                         reverse=True)
+        on_roll = next((r for r in schools if r["end_date"] is None), None)
+        left = next((r for r in sorted(schools, key=lambda r: r["end_date"] or date.min, reverse=True)
+                     if r["end_date"] is not None), None)
+
+        def ids(field_name: str) -> list[str]:
+            return sorted({r[field_name] for r in current if r.get(field_name)})
+        return {
+            "name": " ".join(p for p in (top.get("forename"), top.get("middle_names"), top.get("surname")) if p),
+            "dob": top.get("dob"), "sex": top.get("sex") or "",
+            "address": None if address is None else ", ".join(
+                p for p in (address["address_line1"], address["address_line2"], address["town"], address["postcode"]) if p),
+            "school": None if on_roll is None else {"laestab": on_roll["provider"], "since": on_roll["start_date"]},
+            "left": None if left is None else {"laestab": left["provider"], "on": left["end_date"],
+                                               "reason": left["end_reason"] or "",
+                                               "destination": left["destination_laestab"] or ""},
+            "upn": ids("upn"), "nhs_number": ids("nhs_number"), "la_child_id": ids("la_child_id"),
+            "withheld": self.location_withheld,
+        }
 
 
 # What is withheld of a shielded child: where they live, and where they go to school or see a GP
@@ -298,11 +333,23 @@ def pair_for_review(engine, pair_id: int, la_codes: list[str], may_see_shielded:
     return {"id": pair.id, "version": pair.version, "key_a": pair.key_a, "key_b": pair.key_b,
             "fields": fields, "prior": explanation.get("prior"), "held": explanation.get("held"),
             "probability": pair.match_probability, "match_weight": pair.match_weight,
+            "score_words": score_in_words(pair.match_probability, bool(explanation.get("held"))),
             "ruling": pair.analyst_decision, "model_id": pair.model_id, "location_withheld": withheld,
             "sources": {k: ("withheld" if withheld else f"{v[0].feed} {v[0].provider}") for k, v in side.items()},
             "children": {k: v[0].child_id for k, v in side.items()},
             "refs": {k: v[0].id for k, v in side.items()},
             "extract_dates": {k: v[1] for k, v in side.items()}}
+
+
+def score_in_words(probability: float | None, held: bool = False) -> str:
+    """The model's score as the DfE's matcher says it: Match, Potential match, Low confidence, No
+    match; "Many" when a rule holds the pair back although it may score as a match."""
+    settings = LinkSettings()
+    p = probability or 0.0
+    if held:
+        return "Many: too close to call between children (held for review)"
+    return ("Match" if p >= settings.link_at else "Potential match" if p >= settings.review_at
+            else "Low confidence" if p >= 0.2 else "No match")
 
 
 def record_candidates(engine, record_key: str, la_codes: list[str], may_see_shielded: bool,

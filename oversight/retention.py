@@ -135,7 +135,9 @@ def subject_access_report(engine, child_id: str) -> dict | None:
                 select(CaseNote.written_at, CaseNote.author, CaseNote.kind, CaseNote.text)
                 .where(CaseNote.case_id == case.id).order_by(CaseNote.written_at))]
             cases.append({"id": case.id, "la_code": case.la_code, "opened_on": case.opened_on, "status": case.status,
-                          "outcome": case.outcome, "closed_at": case.closed_at, "notes": notes})
+                          "outcome": case.outcome, "closed_at": case.closed_at, "officer": case.officer,
+                          "next_action": case.next_action, "due_on": case.due_on, "found_on": case.found_on,
+                          "found_at": case.found_at, "found_evidence": case.found_evidence, "notes": notes})
     looks = entries(engine, child_id=now, limit=100_000)
     if now != child_id:
         looks += entries(engine, child_id=child_id, limit=100_000)

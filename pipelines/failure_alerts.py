@@ -14,9 +14,19 @@ from dagster import (
 
 from alerts import raise_alert
 
-__all__ = ["raise_alert", "run_failure_alert", "check_failure_alert", "failed_checks", "check_label"]
+__all__ = ["CHECKS_TAG", "raise_alert", "run_failure_alert", "check_failure_alert", "failed_checks", "check_label",
+           "mark_failed_checks"]
 
 STARTER_ALERTS_TAG = "rollcall/alerts"  # "by-starter": whoever started the run raises its alerts
+# On a run whose checks failed: which. Dagster lists a run whose steps all succeeded as a green
+# success whatever its checks found; the tag shows beside it in the runs list and filters it.
+CHECKS_TAG = "rollcall/checks"
+
+
+def mark_failed_checks(instance, run_id: str, failed: list[str]) -> None:
+    """Tag the run with its failed checks (names only), so it is visibly not a plain success."""
+    if failed:
+        instance.add_run_tags(run_id, {CHECKS_TAG: f"FAILED: {', '.join(sorted(failed))}"[:500]})
 
 
 def _from_the_command_line(run) -> bool:
@@ -55,8 +65,10 @@ def failed_checks(instance, run_id: str) -> list[str]:
 @run_status_sensor(run_status=DagsterRunStatus.SUCCESS, default_status=DefaultSensorStatus.RUNNING,
                    minimum_interval_seconds=30, monitor_all_code_locations=False)
 def check_failure_alert(context: RunStatusSensorContext):
+    failed = failed_checks(context.instance, context.dagster_run.run_id)
+    if context.dagster_run.tags.get(CHECKS_TAG) is None:
+        mark_failed_checks(context.instance, context.dagster_run.run_id, failed)
     if _from_the_command_line(context.dagster_run):
         return  # `rollcall run` raised it already, and exited non-zero
-    failed = failed_checks(context.instance, context.dagster_run.run_id)
     if failed:
         raise_alert("checks_failed", run_id=context.dagster_run.run_id, checks=failed)

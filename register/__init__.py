@@ -13,7 +13,7 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(__name__, submod_attrs={
     "kept": ["Kept"],
     "lock": ["RegisterBusy", "register_lock"],
     "models": ["AccessAlert", "AuditCheckpoint", "AuditChild", "AuditEntry", "AuditHead", "CandidatePair",
-              "CaseNote", "Child", "ChildEvent", "CmeCase", "CmeFlag", "CmeList", "ExtractFile", "KEY_SLOTS",
+              "CaseNote", "CaseTimescale", "Child", "ChildEvent", "CmeCase", "CmeFlag", "CmeList", "ExtractFile", "KEY_SLOTS",
               "LinkageModel", "OutboxMessage", "PostcodeDirectory", "ProviderStatus", "QuarantinedRow",
               "RecordCluster", "RecordIndex", "ReferenceData", "RegisterState", "ReviewDecision", "ShieldedMember",
               "SourceRecord"],

@@ -373,6 +373,12 @@ class CmeCase(Base):
     closed_by: Mapped[str | None] = mapped_column(String(150))
     evidence: Mapped[str | None] = mapped_column(Text)  # JSON: what the register held when it closed
     version: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    officer: Mapped[str | None] = mapped_column(String(150))  # the user name of the officer it is assigned to
+    next_action: Mapped[str | None] = mapped_column(String(32))  # a step of cme.cases.NEXT_ACTIONS
+    due_on: Mapped[date | None] = mapped_column(Date)  # when the next action is due
+    found_on: Mapped[date | None] = mapped_column(Date)  # closing: the date the outcome was established
+    found_at: Mapped[str | None] = mapped_column(String(120))  # closing: the school or authority found
+    found_evidence: Mapped[str | None] = mapped_column(Text)  # closing: how the outcome was established
     __table_args__ = (Index("ix_cme_cases_child_id", "child_id"),
                       Index("ix_cme_cases_la_code_status", "la_code", "status"))
 
@@ -387,6 +393,16 @@ class CaseNote(Base):
     kind: Mapped[str] = mapped_column(String(24))
     text: Mapped[str] = mapped_column(Text)
     __table_args__ = (Index("ix_case_notes_case_id", "case_id"),)
+
+
+class CaseTimescale(Base):
+    """An authority's timescale for a step of a CME case (its CME policy): the working days from
+    the day a step is set to the day it is due. A step with no row here takes the default in
+    cme.cases.NEXT_ACTIONS."""
+    __tablename__ = "case_timescales"
+    la_code: Mapped[str] = mapped_column(String(3), primary_key=True)
+    step: Mapped[str] = mapped_column(String(32), primary_key=True)
+    working_days: Mapped[int] = mapped_column(Integer)
 
 
 class ProviderStatus(Base):

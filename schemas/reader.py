@@ -3,6 +3,7 @@ string columns a chunk at a time. File-level faults raise FileRejected; short or
 become row faults. Never puts a cell's content into an exception or a message."""
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 from collections.abc import Iterator
@@ -54,8 +55,7 @@ def iter_extract(stream, feed: str, chunk_rows: int = 50_000) -> Iterator[Parsed
                 if r:
                     yield r
         except UnicodeDecodeError:
-            raise FileRejected(f"the file is not UTF-8 (a byte that is not UTF-8 near line {reader.line_num + 1})") \
-                from None
+            raise FileRejected(f"the file is not UTF-8 ({_where_not_utf8(stream, reader.line_num + 1)})") from None
         except csv.Error as exc:
             raise FileRejected(f"the file is not valid CSV near line {reader.line_num}: {_csv_fault(exc)}") from None
 
@@ -112,6 +112,29 @@ def _chunk(feed, spec, header, good, warnings, faults, rows) -> ParsedExtract:
     for c in frame.columns:
         frame[c] = frame[c].str.strip()
     return ParsedExtract(feed, list(spec), frame, list(warnings), faults, rows)
+
+
+def _where_not_utf8(stream, near_line: int) -> str:
+    """Where the first byte that is not UTF-8 is: its byte position from 1 and its line, read
+    again from the start of a seekable stream (the decoder reads ahead, so the CSV reader's
+    line is only near it); else the line the reader had reached."""
+    try:
+        stream.seek(0)
+    except (OSError, ValueError, AttributeError):
+        return f"a byte that is not UTF-8 near line {near_line}"
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    offset, lines = 0, 1
+    while block := stream.read(1 << 16):
+        try:
+            decoder.decode(block)
+        except UnicodeDecodeError as exc:
+            held = len(exc.object) - len(block)  # bytes the decoder kept from the block before
+            at = offset - held + exc.start
+            line = lines + block[:max(0, exc.start - held)].count(b"\n")
+            return f"byte {at + 1}, on line {line}, is not UTF-8"
+        offset += len(block)
+        lines += block.count(b"\n")
+    return f"a byte that is not UTF-8 near line {near_line}"
 
 
 def _csv_fault(exc: Exception) -> str:

@@ -58,14 +58,26 @@ class Receipt:
             w.writerow([f.row, f.column, display_value(self.feed or "", f.column, f.value), safe_cell(f.reason)])
         return buf.getvalue().encode("utf-8")
 
-    def lines(self) -> list[str]:
-        """The same findings as text, for `rollcall validate`."""
-        out = [f"{self.file}: {self.status}" + (f" ({self.reason})" if self.reason else "")]
+    def lines(self, own_values: bool = False) -> list[str]:
+        """The same findings as text, for `rollcall validate` on the provider's own machine: the
+        headline says how many rows were rejected; each row is numbered as the contract counts
+        (data rows from 1) and as a spreadsheet shows it (the header is its row 1); with
+        own_values, a rejected cell's value is shown whole (it is the provider's own file),
+        else as a receipt shows it."""
+        rejected = self.rows_quarantined
+        headline = self.status + (f", {rejected} row{'s' if rejected != 1 else ''} rejected"
+                                  if self.status == "accepted" and rejected else "")
+        out = [f"{self.file}: {headline}" + (f" ({self.reason})" if self.reason else "")]
         if self.status == "accepted" or self.rows_total:
             out.append(f"rows: {self.rows_total} total, {self.rows_accepted} accepted, "
-                       f"{self.rows_quarantined} quarantined")
+                       f"{rejected} rejected (quarantined)")
         out += [f"warning: {w}" for w in self.warnings]
-        out += [f"row {f.row}" + (f", {f.column}" if f.column else "") + f": {f.reason}" +
-                (f" (value: {display_value(self.feed or '', f.column, f.value)})" if f.value else "")
-                for f in self.faults]
+        for f in self.faults:
+            value = ""
+            if f.value:
+                shown = f.value.replace("\n", " ").replace("\r", " ") if own_values else \
+                    display_value(self.feed or "", f.column, f.value)
+                value = f" (value: {shown})"
+            out.append(f"row {f.row} (spreadsheet row {f.row + 1})" + (f", {f.column}" if f.column else "")
+                       + f": {f.reason}{value}")
         return out

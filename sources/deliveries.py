@@ -20,7 +20,7 @@ from pathlib import Path
 import yaml
 from sqlalchemy import delete, func, insert, select
 
-from register import ExtractFile, ProviderStatus
+from register import ExtractFile, ProviderStatus, QuarantinedRow
 
 DEFAULT_CADENCE = {"school": 30, "health": 30, "la": 30}
 LEARN_AFTER = 3  # extracts before a cadence is learned from a provider's own history
@@ -199,3 +199,43 @@ def files_by_provider(engine, since, providers: list[str], processed: bool = Fal
         mine["rows_accepted"] = mine.get("rows_accepted", 0) + int(accepted)
         mine["rows_quarantined"] = mine.get("rows_quarantined", 0) + int(quarantined)
     return out
+
+
+@dataclass(frozen=True)
+class DeliveryProblem:
+    """A file of a provider of these authorities that needs a person: held for the operator to
+    release or reject, or accepted with rows quarantined (each column's reason and how many rows;
+    never a cell's value). A school's quarantined row can become a false CME flag."""
+    ledger_id: int
+    provider: str
+    name: str
+    status: str
+    extract_date: date | None
+    collected_at: object
+    rows_accepted: int
+    rows_quarantined: int
+    reasons: tuple[tuple[str, str, int], ...]  # (column, reason, rows)
+
+
+def delivery_problems(engine, la_codes: list[str], limit: int = 200) -> list[DeliveryProblem]:
+    """Held files and files with quarantined rows from the providers of these authorities (and
+    the health providers, which serve several), the newest `limit` of them, newest first."""
+    providers = {p.provider for p in provider_status(engine, la_codes)}
+    with engine.connect() as conn:
+        files = conn.execute(select(ExtractFile.id, ExtractFile.provider, ExtractFile.name, ExtractFile.status,
+                                    ExtractFile.extract_date, ExtractFile.collected_at, ExtractFile.rows_accepted,
+                                    ExtractFile.rows_quarantined)
+                             .where((ExtractFile.status == "held") | (ExtractFile.rows_quarantined > 0))
+                             .order_by(ExtractFile.collected_at.desc(), ExtractFile.id.desc())).all()
+        files = [f for f in files if f.provider in providers][:limit]
+        reasons: dict[int, list] = {}
+        ids = [f.id for f in files]
+        for i in range(0, len(ids), 500):
+            for file_id, column, reason, n in conn.execute(
+                    select(QuarantinedRow.file_id, QuarantinedRow.column, QuarantinedRow.reason, func.count())
+                    .where(QuarantinedRow.file_id.in_(ids[i:i + 500]))
+                    .group_by(QuarantinedRow.file_id, QuarantinedRow.column, QuarantinedRow.reason)):
+                reasons.setdefault(file_id, []).append((column, reason, n))
+    return [DeliveryProblem(f.id, f.provider, f.name, f.status, f.extract_date, f.collected_at, f.rows_accepted or 0,
+                            f.rows_quarantined or 0, tuple(sorted(reasons.get(f.id, []), key=lambda r: -r[2])))
+            for f in files]

@@ -17,14 +17,47 @@ from pathlib import Path
 
 from django_otp.oath import TOTP
 
+from casework.users import key_bytes
+
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
+AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
+PASSWORD = "Correct-horse-battery-9"
+WCAG_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
+
+
+def rollcall(*args, stdin: str | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "pipelines.cli", *args], input=stdin, capture_output=True,
+                          text=True, cwd=ROOT, timeout=300)
+
+
+def add_user(db: str, name: str, roles: str, la: str) -> bytes:
+    done = rollcall("users", "add", name, *[a for r in roles.split(",") for a in ("--role", r)],
+                    *[a for code in la.split(",") if code for a in ("--la", code)], "--db", db, stdin=PASSWORD + "\n")
+    assert done.returncode == 0, done.stderr
+    uri = next(line.split(": ", 1)[1] for line in done.stdout.splitlines() if line.startswith("or as a link"))
+    return key_bytes(uri)
+
+
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]
 
 
 def launch_chromium(playwright):
     return playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+
+
+def built_register(home: Path, children: int, seed: int) -> str:
+    """Generated extracts of this many children run through the pipeline into a SQLite register
+    in `home`; its URL."""
+    from pipelines.cli import run_pipeline
+    from synth.extracts import generate
+    from tests.helpers import AS_OF
+
+    generate(home / "landing", home / "truth", children=children, seed=seed, extract_date=AS_OF)
+    db = f"sqlite:///{home / 'register.sqlite'}"
+    assert run_pipeline(db, str(home / "landing"), None, str(home / "archive"), AS_OF).success
+    return db
 
 
 def free_port() -> int:
@@ -86,4 +119,24 @@ def sign_in(browser, url: str, name: str, password: str, key: bytes, code: str |
     page.get_by_label("Password").fill(password)
     page.get_by_label("One-time code").fill(code if code is not None else f"{TOTP(key).token():06d}")
     page.get_by_role("button", name="Sign in").click()
+    page.wait_for_load_state()  # the page signing in led to, loaded, before a test reads it
     return page
+
+
+def no_accessibility_violations(page) -> list[str]:
+    page.add_script_tag(path=str(AXE))
+    found = page.evaluate("tags => axe.run(document, {runOnly: {type: 'tag', values: tags}})", WCAG_TAGS)
+    return [f"{v['id']}: {v['help']} at {', '.join(str(n['target']) for n in v['nodes'])}" for v in found["violations"]]
+
+
+def fill_closing(page, outcome: str, found_at: str, on, evidence: str) -> None:
+    """Fill a case page's close form (the outcome's label, where the child was found, the date as
+    day, month and year, the evidence) and continue to the check page."""
+    page.get_by_label(outcome).check()
+    if found_at:
+        page.get_by_label("School or authority where the child was found").fill(found_at)
+    page.locator("#found_on").fill(str(on.day))
+    page.locator("#found_on_month").fill(str(on.month))
+    page.locator("#found_on_year").fill(str(on.year))
+    page.get_by_label("Evidence").fill(evidence)
+    page.get_by_role("button", name="Continue").click()

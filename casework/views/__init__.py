@@ -4,11 +4,12 @@ renders a GOV.UK page. A child, pair or case outside the user's authorities is a
 
 One module per area (`people`, `children`, `cases`, `review`, `oversight`), over `common`; the
 URLs name the views through this package."""
-from casework.views.cases import case, cme_cases, dfe_export, providers
+from casework.views.cases import case, cme_cases, cme_csv, dfe_export, providers, timescales, unowned
 from casework.views.children import child, child_break_glass, child_cluster, identifier_kind, search
 from casework.views.oversight import alerts, audit_log
 from casework.views.people import SignInView, home, users
 from casework.views.review import record, review, review_pair
 
 __all__ = ["SignInView", "alerts", "audit_log", "case", "child", "child_break_glass", "child_cluster", "cme_cases",
-           "dfe_export", "home", "identifier_kind", "providers", "record", "review", "review_pair", "search", "users"]
+           "cme_csv", "dfe_export", "home", "identifier_kind", "providers", "record", "review", "review_pair", "search",
+           "timescales", "unowned", "users"]

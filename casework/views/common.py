@@ -2,6 +2,9 @@
 child outside their caseload, errors carried back to a child's page, page numbers and form versions."""
 from __future__ import annotations
 
+from datetime import date
+
+from django.conf import settings
 from django.http import Http404
 
 from casework.roles import (
@@ -27,7 +30,9 @@ def errors_of_page(request, child_id: str) -> dict:
     return kept.get("errors", {}) if kept.get("child") == child_id else {}
 
 
-PAGE = 100  # cases per page of the list
+def page_size() -> int:
+    """Rows a page of a work list (settings.ROLLCALL_LIST_PAGE_SIZE)."""
+    return settings.ROLLCALL_LIST_PAGE_SIZE
 
 
 def form_version(request) -> int:
@@ -42,3 +47,36 @@ def page_number(request) -> int:
     if not asked.isascii() or not asked.isdigit() or len(asked) > 6 or int(asked) < 1:
         raise Http404("No such page")
     return int(asked)
+
+
+def pager(page: int, pages: int, href) -> dict:
+    """GOV.UK pagination: previous and next, the first and last page, the pages either side of
+    this one, and ellipses between. `href(n)` is page n's link."""
+    shown = sorted({1, pages, page - 1, page, page + 1} & set(range(1, pages + 1)))
+    items, last = [], 0
+    for n in shown:
+        if n - last > 1:
+            items.append({"ellipsis": True})
+        items.append({"number": n, "href": href(n), "current": n == page})
+        last = n
+    return {"items": items if pages > 1 else [], "page": page, "pages": pages,
+            "previous": href(page - 1) if page > 1 else None, "next": href(page + 1) if page < pages else None}
+
+
+def date_from_form(request, name: str) -> tuple[date | None, bool]:
+    """A GOV.UK date input's date (fields name_day, name_month, name_year): (the date or None,
+    whether anything was entered)."""
+    parts = [request.POST.get(f"{name}_{p}", "").strip() for p in ("day", "month", "year")]
+    if not any(parts):
+        return None, False
+    if not all(p.isascii() and p.isdigit() and len(p) <= 4 for p in parts) or len(parts[2]) != 4:
+        return None, True
+    try:
+        return date(int(parts[2]), int(parts[1]), int(parts[0])), True
+    except ValueError:
+        return None, True
+
+
+def dates_posted(request, *names: str) -> dict:
+    """What was typed in each date input, to show again beside an error."""
+    return {n: {p: request.POST.get(f"{n}_{p}", "")[:4] for p in ("day", "month", "year")} for n in names}

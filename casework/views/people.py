@@ -7,15 +7,20 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_http_methods
 
 from casework.audited import audited
+from casework.database import register_engine
 from casework.forms import SignInForm
 from casework.roles import (
     ASSIGNABLE_ROLES,
     authorities_of,
+    may,
     other_user_of_mine,
     requires,
     roles_of,
 )
 from casework.users import UserError, add_user, disable_user, totp_secret, user_name
+from cme import case_counts, latest_cme_date
+from oversight import review_queue
+from register import today
 
 
 class SignInView(auth_views.LoginView):
@@ -26,7 +31,19 @@ class SignInView(auth_views.LoginView):
 @require_GET
 @requires(None)
 def home(request):
-    return render(request, "casework/home.html", {"authorities": authorities_of(request.user)})
+    """Counts of the work waiting, by what the user may do: cases (open, overdue, not assigned,
+    new this week, their own), the cases no authority owns, pairs waiting for review."""
+    engine = register_engine()
+    las, me = authorities_of(request.user), request.user.get_username()
+    as_of = latest_cme_date(engine) if may(request.user, "work_cases") or may(request.user, "work_unowned_cases") else None
+    counts = {}
+    if may(request.user, "work_cases"):
+        counts["cases"] = case_counts(engine, las, me, as_of, today())
+    if may(request.user, "work_unowned_cases"):
+        counts["unowned"] = case_counts(engine, [""], me, as_of, today())
+    if may(request.user, "review_matches"):
+        counts["pairs"] = len(review_queue(engine, las, me, limit=1_000_000))
+    return render(request, "casework/home.html", {"authorities": las, "counts": counts})
 
 
 @require_http_methods(["GET", "POST"])

@@ -1,6 +1,7 @@
 """Analysts: the review queue, a pair side by side, a record and its candidates."""
 from __future__ import annotations
 
+from django.contrib import messages
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -12,7 +13,7 @@ from casework.roles import (
     authorities_of,
     requires,
 )
-from casework.views.common import form_version, may_see_shielded
+from casework.views.common import form_version, may_see_shielded, page_number, page_size, pager
 from linkage import DecisionConflict, ReasonRequired, decide, decision_history, review_quality, undo
 from oversight import pair_for_review, record_candidates, record_key_of, review_queue
 
@@ -20,9 +21,23 @@ from oversight import pair_for_review, record_candidates, record_key_of, review_
 @require_GET
 @requires("review_matches")
 def review(request):
+    """The pairs waiting for this analyst, in the queue's order, page_size() a page; filtered by
+    whether a pair touches the CME list (touches=yes/no) and the kind of review (kind=first/second)."""
     engine = register_engine()
-    queue = review_queue(engine, authorities_of(request.user), request.user.get_username())
-    return render(request, "casework/review_queue.html", {"queue": queue, "quality": review_quality(engine)})
+    queue = review_queue(engine, authorities_of(request.user), request.user.get_username(), limit=1_000_000)
+    touches = request.GET.get("touches") if request.GET.get("touches") in ("yes", "no") else ""
+    kind = request.GET.get("kind") if request.GET.get("kind") in ("first", "second") else ""
+    shown = [p for p in queue if (not touches or p["touches_cme"] == (touches == "yes"))
+             and (not kind or p["second_review"] == (kind == "second"))]
+    page, size = page_number(request), page_size()
+    pages = max(1, -(-len(shown) // size))
+    if page > pages:
+        raise Http404("No such page")
+    query = "&".join(f"{k}={v}" for k, v in (("touches", touches), ("kind", kind)) if v)
+    return render(request, "casework/review_queue.html", {
+        "queue": shown[(page - 1) * size:page * size], "quality": review_quality(engine), "total": len(queue),
+        "matching": len(shown), "touching": sum(p["touches_cme"] for p in queue), "touches": touches, "kind": kind,
+        "pager": pager(page, pages, lambda n: "?" + "&".join(x for x in (query, f"page={n}" if n > 1 else "") if x))})
 
 
 @require_http_methods(["GET", "POST"])
@@ -44,7 +59,7 @@ def review_pair(request, pair_id: int):
                 return redirect("review-pair", pair_id=pair_id)
             decision = request.POST.get("decision", "")
             if decision not in ("same", "different", "unsure", "skip"):
-                raise ValueError("choose whether the two records are the same child")
+                raise ValueError("Select whether the two records are the same child")
             if decision != "skip":
                 decide(engine, pair_id, form_version(request), decision, user,
                        request.POST.get("reason", ""), score_shown=show_score)
@@ -52,7 +67,11 @@ def review_pair(request, pair_id: int):
                         {"pair": pair_id, "decision": decision, "score_shown": show_score},
                         reason=request.POST.get("reason", ""))
             nxt = next((p["id"] for p in review_queue(engine, las, user) if p["id"] != pair_id), None)
-            return redirect(reverse("review-pair", args=[nxt]) if nxt and decision == "skip" else
+            onward = decision == "skip" or request.POST.get("then") == "next"
+            if decision != "skip":
+                messages.success(request, f"Decision on pair {pair_id} saved"
+                                 + ("" if nxt or not onward else ": no more pairs are waiting"))
+            return redirect(reverse("review-pair", args=[nxt]) if nxt and onward else
                             reverse("review-pair", args=[pair_id]) + "?decided=1")
         except DecisionConflict as exc:
             errors["conflict"], status = str(exc), 409

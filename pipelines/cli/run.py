@@ -71,8 +71,12 @@ def run_pipeline(db_url: str, landing: str | None = None, sftp: str | None = Non
     loggers = {"console": {"config": {"log_level": level}}}
     if os.environ.get("ROLLCALL_PROGRESS", "1") != "0":
         loggers["progress"] = {}
-    return job.execute_in_process(instance=instance, raise_on_error=False, tags=tags, asset_selection=selection,
-                                  run_config={"loggers": loggers})
+    result = job.execute_in_process(instance=instance, raise_on_error=False, tags=tags, asset_selection=selection,
+                                    run_config={"loggers": loggers})
+    from pipelines.failure_alerts import failed_checks, mark_failed_checks
+
+    mark_failed_checks(instance, result.run_id, failed_checks(instance, result.run_id))
+    return result
 
 
 def summary(db_url: str, as_of: date | None = None) -> list[str]:

@@ -7,7 +7,8 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select, update
 
-from cme.cases import CaseConflict, add_note, case_list, close_case, open_cases
+from cme import Filters, work_list
+from cme.cases import CaseConflict, Closing, add_note, close_case, open_cases
 from linkage.histories import current_child_id
 from linkage.review import DecisionConflict, ReasonRequired, decide, review_quality, undo
 from pipelines.cli import run_pipeline
@@ -27,18 +28,18 @@ def test_a_closed_case_stays_closed_until_newer_evidence_arrives(register):
         case = conn.execute(select(CmeCase).limit(1)).one()
     assert case.status == "open" and case.opened_on == AS_OF
     add_note(register, case.id, "call", "No answer at the last known number", "olive")
-    close_case(register, case.id, case.version, "MOVED_ABROAD", "olive")
+    close_case(register, case.id, case.version, Closing("MOVED_ABROAD", "", AS_OF, "Neighbour saw them leave"), "olive")
     with pytest.raises(CaseConflict):  # a second officer on the page they loaded before
-        close_case(register, case.id, case.version, "DECEASED", "otto")
+        close_case(register, case.id, case.version, Closing("DECEASED", "", AS_OF, "Registrar"), "otto")
     assert open_cases(register, AS_OF) == {"cases_opened": 0, "cases_reopened": 0}
-    assert case.id not in [c["id"] for c in case_list(register, [case.la_code], AS_OF, limit=10_000)[1]]
+    assert case.id not in [i.case_id for i in work_list(register, [case.la_code], AS_OF, Filters(), AS_OF)]
     with register.begin() as conn:  # a newer status for the child arrives (a later dated fact)
         rid = conn.execute(select(SourceRecord.id).where(SourceRecord.child_id == case.child_id,
                                                           SourceRecord.active.is_(True)).limit(1)).scalar()
         conn.execute(update(SourceRecord).where(SourceRecord.id == rid)
                      .values(start_date=AS_OF + timedelta(days=1)))
     assert open_cases(register, AS_OF)["cases_reopened"] == 1
-    assert case.id in [c["id"] for c in case_list(register, [case.la_code], AS_OF, limit=10_000)[1]]
+    assert case.id in [i.case_id for i in work_list(register, [case.la_code], AS_OF, Filters(), AS_OF)]
 
 
 def test_a_ruling_needs_a_reason_against_the_model_and_conflicts_are_refused(register):

@@ -19,12 +19,9 @@ from sqlalchemy import select, update
 
 from casework.users import key_bytes
 from oversight.lookup import child_visible, in_authorities
-from pipelines.cli import run_pipeline
 from register.db import open_register
 from register.models import CandidatePair, CmeCase, SourceRecord
-from synth.extracts import generate
-from tests.browser import ROOT, serving, sign_in
-from tests.helpers import AS_OF
+from tests.browser import ROOT, built_register, serving, sign_in
 
 pytestmark = pytest.mark.attacks
 
@@ -50,9 +47,7 @@ def target(tmp_path_factory):
     """A register of three authorities with script planted in one 880 child's names and address
     (as an extract could carry them), a formula in another's surname, and the service."""
     home = tmp_path_factory.mktemp("attacks")
-    generate(home / "landing", home / "truth", children=300, seed=5, extract_date=AS_OF)
-    db = f"sqlite:///{home / 'register.sqlite'}"
-    assert run_pipeline(db, str(home / "landing"), None, str(home / "archive"), AS_OF).success
+    db = built_register(home, children=300, seed=5)
     engine = open_register(db)
     with engine.begin() as conn:
         case = conn.execute(select(CmeCase.id, CmeCase.child_id).where(CmeCase.la_code == "880")
@@ -443,7 +438,16 @@ def test_every_view_that_shows_a_child_audits_its_error_paths_and_keeps_the_case
     for form, status in (({"action": "note", "kind": "telepathy", "text": "x"}, 400),
                          ({"action": "note", "kind": "call", "text": "  "}, 400),
                          ({"action": "close", "outcome": "vanished", "version": "0"}, 400),
-                         ({"action": "close", "outcome": "ON_ROLL_HERE", "version": "999"}, 409)):
+                         ({"action": "close_confirm", "outcome": "ON_ROLL_HERE", "found_at": "Hillside Primary",
+                           "found_on_day": "2", "found_on_month": "11", "found_on_year": "2026", "evidence": "Rang",
+                           "version": "999"}, 409),
+                         ({"action": "close_confirm", "outcome": "ON_ROLL_HERE", "found_on_day": "31",
+                           "found_on_month": "2", "found_on_year": "2026", "evidence": "Rang", "version": "0"}, 400),
+                         ({"action": "assign", "officer": "someone-elsewhere", "version": "0"}, 400),
+                         ({"action": "assign", "officer": "", "version": "999"}, 409),
+                         ({"action": "next_action", "next_action": "teleport", "version": "0"}, 400),
+                         ({"action": "next_action", "next_action": "home_visit", "due_on_day": "1",
+                           "due_on_month": "1", "due_on_year": "2020", "version": "0"}, 400)):
         before = looks(case.child_id)
         answer = page.request.post(f"{url}/cases/{case.id}", form={**form, "csrfmiddlewaretoken": token},
                                    headers=headers, max_redirects=0)

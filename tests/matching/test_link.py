@@ -84,8 +84,11 @@ def test_twins_with_two_established_alike_names_stay_apart_with_a_record_each(ba
     dob = date(2014, 2, 11)
     cases = [rec("i", "la", "Isabella", "Lindell", dob, postcode="RC2 7TR", upn=make_upn("8802001", 911)),
              rec("i", "health", "Isla", "Lindell", dob, postcode="RC2 7TR", nhs_number=nhs())]
-    c, _ = clusters_of(background, cases)
+    c, result = clusters_of(background, cases)
     assert c("la:880:i") != c("health:A81001:i")
+    # Held for an analyst, with a note that says why in words.
+    notes = {json.loads(e).get("held", "") for e in result.review_pairs["explanation"]}
+    assert any("as alike as Sophia and Sophie" in n for n in notes), notes
 
 
 def test_a_record_that_fits_two_twins_alike_goes_to_review_not_to_either(background):
@@ -472,3 +475,20 @@ def test_a_shared_nhs_number_links_unless_the_records_disagree_and_then_goes_to_
     assert c("la:880:n2") != c("health:A81001:n2"), "a contrary birth date and sex: never linked by the number alone"
     queued = {tuple(sorted((a, b))) for a, b in zip(result.review_pairs["key_a"], result.review_pairs["key_b"])}
     assert ("health:A81001:n2", "la:880:n2") in queued, "never silently apart: an analyst decides"
+
+
+def test_a_link_the_clustering_refuses_says_in_words_what_keeps_the_two_apart(background):
+    """Three records of one name and birth date: the authority's record carries one NHS number and
+    the GP's another, so the school record can join only one of them; the other link is held, and
+    its note names the NHS numbers, never "something"."""
+    dob = date(2013, 3, 3)
+    cases = [rec("k", "school", "Maisie", "Thorncliffe", dob, upn=make_upn("8802001", 961)),
+             rec("k", "health", "Maisie", "Thorncliffe", dob, nhs_number=nhs()),
+             rec("k", "la", "Maisie", "Thorncliffe", dob, nhs_number=nhs())]
+    _, result = clusters_of(background, cases)
+    mine = result.review_pairs[result.review_pairs["key_a"].str.endswith(":k")
+                               & result.review_pairs["key_b"].str.endswith(":k")]
+    held = [json.loads(e).get("held", "") for e in mine["explanation"]]
+    refused = [h for h in held if "would put two children into one" in h]
+    assert refused and all("different NHS numbers" in h for h in refused), held
+    assert not any("something keeps apart" in h for h in held)

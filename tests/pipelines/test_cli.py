@@ -22,13 +22,22 @@ def test_validate_prints_findings_and_exits_non_zero_only_for_rejected_files(tmp
     good = {"upn": make_upn("8802001", 1), "surname": "Lowe", "forename": "Ada", "dob": "2015-03-02",
             "sex": "F", "entry_date": "2019-09-04", "enrol_status": "C"}
     ok = tmp_path / "school_8802001_20261101.csv"
-    ok.write_bytes(school_csv([good, dict(good, sex="Z")], extra_header=",colour"))
+    ok.write_bytes(school_csv([good, dict(good, sex="Z"), dict(good, surname="Lowe7")], extra_header=",colour"))
     p = cli("validate", str(ok))
     assert p.returncode == 0, p.stderr
-    assert "rows: 2 total, 1 accepted, 1 quarantined" in p.stdout
-    assert "row 2, sex: is not one of the codes M/F" in p.stdout
+    assert p.stdout.startswith(f"{ok.name}: accepted, 2 rows rejected\n"), "the headline says rows were rejected"
+    assert "rows: 3 total, 1 accepted, 2 rejected (quarantined)" in p.stdout
+    # Numbered as the contract counts and as a spreadsheet shows it (its row 1 is the header).
+    assert "row 2 (spreadsheet row 3), sex: is not one of the codes M/F (value: Z)" in p.stdout
+    # The provider's own file on their own machine: the bad value is shown, even a name.
+    assert "row 3 (spreadsheet row 4), surname:" in p.stdout and "(value: Lowe7)" in p.stdout
     assert "unknown column ignored: colour" in p.stdout and "no .sha256 sidecar" in p.stdout
-    assert "Lowe" not in p.stdout
+    not_utf8 = tmp_path / "school_8802001_20261103.csv"
+    data = school_csv([good, good, good, good])
+    at = sum(len(line) + 1 for line in data.split(b"\n")[:4]) + 3  # three bytes into line 5
+    not_utf8.write_bytes(data[:at] + b"\xe9" + data[at:])
+    p = cli("validate", str(not_utf8))
+    assert p.returncode == 1 and f"byte {at + 1}, on line 5, is not UTF-8" in p.stdout, p.stdout
     bad = tmp_path / "school_8802001_20261102.csv"
     bad.write_bytes(b"upn,surname\n1,2\n")
     p = cli("validate", str(bad))
@@ -108,7 +117,7 @@ def test_validate_rejects_a_file_with_no_good_row_and_explains_a_wrong_separator
     bad_rows.write_bytes(school_csv([row, dict(row, upn=make_upn("8802001", 2))]))
     p = cli("validate", str(bad_rows))
     assert p.returncode == 1 and "rejected (no row passed validation" in p.stdout
-    assert "row 1, sex: is not one of the codes M/F (value: Z)" in p.stdout
+    assert "row 1 (spreadsheet row 2), sex: is not one of the codes M/F (value: Z)" in p.stdout
     semicolons = tmp_path / "school_8802001_20261102.csv"
     semicolons.write_bytes(school_csv([row]).replace(b",", b";"))
     p = cli("validate", str(semicolons))

@@ -64,6 +64,8 @@ def test_failed_checks_raise_an_alert(tmp_path, monkeypatch, sqlite_url):
     assert result.success
     assert alerts.failed_checks(instance, result.run_id) == ["raw_extracts:every_provider_reachable"]
     assert failed_checks_of(result) == ["raw_extracts:every_provider_reachable"]
+    # In the runs list the run is a success, but tagged with the checks that failed.
+    assert instance.get_run_by_id(result.run_id).tags[alerts.CHECKS_TAG] == "FAILED: raw_extracts:every_provider_reachable"
     ctx = build_run_status_sensor_context(sensor_name="check_failure_alert", dagster_instance=instance,
                                           dagster_run=result.dagster_run,
                                           dagster_event=result.get_run_success_event())
@@ -170,12 +172,13 @@ def definitions_outline() -> str:
             continue
         keys = sorted(k.to_user_string() for k in job.asset_layer.selected_asset_keys)
         lines.append(f"{job.name} | {', '.join(keys)}")
-    lines.append("# schedules: name | cron | timezone | job")
+    lines.append("# schedules: name | cron | timezone | job | status when first loaded")
     for s in sorted(defs.schedules or [], key=lambda s: s.name):
-        lines.append(f"{s.name} | {s.cron_schedule} | {s.execution_timezone} | {s.job_name}")
-    lines.append("# sensors: name | job")
+        lines.append(f"{s.name} | {s.cron_schedule} | {s.execution_timezone} | {s.job_name} | {s.default_status.value}")
+    lines.append("# sensors: name | job | status when first loaded")
     for s in sorted(defs.sensors or [], key=lambda s: s.name):
-        lines.append(f"{s.name} | {', '.join(sorted(t.job_name for t in s.targets)) or '(watches runs)'}")
+        lines.append(f"{s.name} | {', '.join(sorted(t.job_name for t in s.targets)) or '(watches runs)'}"
+                     f" | {s.default_status.value}")
     return "\n".join(lines) + "\n"
 
 
@@ -231,3 +234,16 @@ def test_a_command_line_run_with_a_failed_check_exits_non_zero_and_raises_the_al
                                           dagster_event=result.get_run_success_event())
     alerts.check_failure_alert(ctx)
     assert len((tmp_path / "alerts.log").read_text().splitlines()) == 1, "the daemon's sensor does not raise it again"
+
+
+def test_every_schedule_and_sensor_runs_from_the_start_as_the_readme_says():
+    """A schedule left off until someone switches it on is how a CME list silently stops: the
+    README says relink_daily runs at 06:00, so it must from the first `dagster dev`."""
+    from dagster import DefaultScheduleStatus, DefaultSensorStatus
+
+    from pipelines.definitions import defs
+
+    assert {s.name: s.default_status for s in defs.schedules} == {
+        s.name: DefaultScheduleStatus.RUNNING for s in defs.schedules}
+    assert {s.name: s.default_status for s in defs.sensors} == {s.name: DefaultSensorStatus.RUNNING for s in defs.sensors}
+    assert "relink_daily" in {s.name for s in defs.schedules}
