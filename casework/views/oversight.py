@@ -35,7 +35,8 @@ def audit_log(request):
         shown = audit_entries(engine, child_id=child_id)
     if asked:
         audited(request, "view_audit", [child_id] if child_id else [], {"user": user} if user else None)
-    return render(request, "casework/audit.html", {"entries": shown, "user": user, "child": child_id, "asked": asked})
+    return render(request, "casework/audit.html", {"entries": shown, "searched_user": user, "child": child_id,
+                                                        "asked": asked})
 
 
 @require_http_methods(["GET", "POST"])

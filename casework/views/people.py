@@ -64,22 +64,42 @@ def users(request):
                 disable_user(name)
                 audited(request, "admin_user_disable", detail={"user": name})
             else:
-                roles = [r for r in request.POST.getlist("roles") if r in ASSIGNABLE_ROLES]
-                las = request.POST.getlist("authorities")
-                if not roles:
-                    raise UserError("choose at least one role")
-                if not las or not set(las) <= set(mine):
-                    raise UserError("choose authorities of your own")
-                name = user_name(request.POST.get("name", ""))
-                uri = add_user(name, request.POST.get("password", ""), roles, las)
-                added = {"name": name, "secret": totp_secret(uri)}
-                audited(request, "admin_user_add", detail={"user": added["name"], "roles": roles, "authorities": las})
+                errors = _new_user_errors(request, mine)
+                if not errors:
+                    roles = [r for r in request.POST.getlist("roles") if r in ASSIGNABLE_ROLES]
+                    las = request.POST.getlist("authorities")
+                    name = user_name(request.POST.get("name", ""))
+                    uri = add_user(name, request.POST.get("password", ""), roles, las)
+                    added = {"name": name, "secret": totp_secret(uri)}
+                    audited(request, "admin_user_add", detail={"user": added["name"], "roles": roles,
+                                                               "authorities": las})
         except UserError as exc:
-            errors["name"] = str(exc)
+            message = str(exc)[:1].upper() + str(exc)[1:]
+            errors["password" if "password" in message else "name"] = message
     people = (get_user_model().objects.filter(authorities__la_code__in=mine).distinct().order_by("username")
               .prefetch_related("groups", "authorities"))
     return render(request, "casework/users.html", {
         "people": [{"name": u.get_username(), "active": u.is_active, "roles": sorted(roles_of(u)),
                     "authorities": authorities_of(u)} for u in people],
-        "mine": mine, "roles": ASSIGNABLE_ROLES, "errors": errors, "added": added},
+        "mine": mine, "roles": ASSIGNABLE_ROLES, "errors": errors, "added": added,
+        "posted": {"name": request.POST.get("name", "")[:150], "roles": request.POST.getlist("roles"),
+                   "authorities": request.POST.getlist("authorities")} if errors else {}},
         status=400 if errors else 200)
+
+
+def _new_user_errors(request, mine: list[str]) -> dict[str, str]:
+    """Every problem with the add-user form at once, each under its own field."""
+    errors = {}
+    try:
+        user_name(request.POST.get("name", ""))
+    except UserError as exc:
+        errors["name"] = "Enter a user name: " + str(exc) if not request.POST.get("name", "").strip() else \
+            str(exc)[:1].upper() + str(exc)[1:]
+    if not request.POST.get("password", ""):
+        errors["password"] = "Enter their first password"
+    if not [r for r in request.POST.getlist("roles") if r in ASSIGNABLE_ROLES]:
+        errors["roles"] = "Select at least one role"
+    las = request.POST.getlist("authorities")
+    if not las or not set(las) <= set(mine):
+        errors["authorities"] = "Select at least one of your authorities"
+    return errors

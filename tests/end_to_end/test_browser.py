@@ -252,7 +252,8 @@ def test_a_decision_against_the_model_needs_a_reason(browser, service):
         probability = conn.execute(select(CandidatePair.match_probability).where(CandidatePair.id == pair_id)).scalar()
     page.goto(service["url"] + f"/review/{pair_id}")
     page.get_by_label("Different children" if probability >= 0.5 else "The same child").check()
-    page.get_by_role("button", name="Save decision").click()
+    with page.expect_navigation():  # the next page, loaded, before it is read
+        page.get_by_role("button", name="Save decision").click()
     assert "There is a problem" in page.content() and "goes against the model" in page.content()
     page.close()
 
@@ -299,10 +300,12 @@ def test_an_analyst_takes_a_record_out_of_a_child_and_the_next_run_splits_it(bro
         page.get_by_role("button", name="Open the record").click()
     # The title names the page and nothing else (waited for: the click starts a navigation).
     expect(page).to_have_title(f"Child {child} – Rollcall")
-    page.get_by_role("button", name="Take out of this child").first.click()
+    with page.expect_navigation():  # the next page, loaded, before it is read
+        page.get_by_role("button", name="Take out of this child").first.click()
     assert "say why" in page.content(), "a split needs a reason"
     page.get_by_label("Why this record is another child").first.fill("a different child with the same name")
-    page.get_by_role("button", name="Take out of this child").first.click()
+    with page.expect_navigation():  # the next page, loaded, before it is read
+        page.get_by_role("button", name="Take out of this child").first.click()
     assert "Your ruling is saved" in page.content()
     page.close()
     rerun(service)
@@ -329,6 +332,14 @@ def test_an_authority_administrator_manages_their_own_authoritys_users_only(brow
     page = sign_in(context, service, "ada")
     page.goto(service["url"] + "/users")
     assert no_accessibility_violations(page) == []
+    # Nothing filled in: every problem at once, each beside its own field, in GOV.UK's words.
+    page.get_by_role("button", name="Add the user").click()
+    for field, words in (("name", "Enter a user name"), ("password", "Enter their first password"),
+                         ("roles", "Select at least one role"), ("authorities", "Select at least one of your")):
+        assert page.locator(f"#{field}-error").inner_text().startswith(f"Error: {words}") or \
+            words in page.locator(f"#{field}-error").inner_text(), field
+        assert page.locator(f".govuk-error-summary a[href='#{field}']").count() == 1, field
+    assert no_accessibility_violations(page) == []
     page.get_by_label("User name").fill("newbie")
     page.get_by_label("Their first password (at least 12 characters)").fill("Another-correct-horse-4")
     page.get_by_label("cme_officer").check()
@@ -341,7 +352,7 @@ def test_an_authority_administrator_manages_their_own_authoritys_users_only(brow
     forged = page.request.post(service["url"] + "/users", form={
         "action": "add", "name": "intruder", "password": "Another-correct-horse-5", "roles": "analyst",
         "authorities": "881", "csrfmiddlewaretoken": token}, headers={"Referer": service["url"] + "/users"})
-    assert forged.status == 400 and "choose authorities of your own" in forged.text()
+    assert forged.status == 400 and "Select at least one of your authorities" in forged.text()
     listed = rollcall("users", "list", "--db", service["db"]).stdout
     assert "newbie\tactive\troles: cme_officer\tauthorities: 880" in listed and "intruder" not in listed
     page.get_by_role("button", name="Disable newbie").click()
@@ -370,7 +381,8 @@ def test_an_analyst_sees_a_record_with_its_top_candidates_and_nothing_outside_th
     strongest = next(i for i in sorted(weights, key=lambda i: (-weights[i], i)))
     page = sign_in(browser, service, "ali")  # an analyst of 880 only
     page.goto(service["url"] + f"/review/{strongest}")
-    page.get_by_role("link", name="record 1" if pair_keys(service["db"], strongest)[0] == key else "record 2").click()
+    with page.expect_navigation():  # the next page, loaded, before it is read
+        page.get_by_role("link", name="record 1" if pair_keys(service["db"], strongest)[0] == key else "record 2").click()
     assert page.url.endswith(f"/records/{record_ref(service, key)}")
     listed = [int(a.get_attribute("href").rsplit("/", 1)[1])
               for a in page.get_by_test_id("candidates").locator("a").all()]
@@ -466,10 +478,12 @@ def test_a_child_outside_ones_caseload_opens_only_after_a_reason_which_the_audit
     assert page.get_by_role("heading", name="Why are you opening this child's record?").is_visible()
     assert no_accessibility_violations(page) == []
     assert not [e for e in audit_entries(service, child_id=child) if e["action"] == "view_child"], "nothing seen yet"
-    page.get_by_role("button", name="Open the record").click()
+    with page.expect_navigation():  # the next page, loaded, before it is read
+        page.get_by_role("button", name="Open the record").click()
     assert "There is a problem" in page.content() and no_accessibility_violations(page) == []
     page.get_by_label("Why are you opening this child's record?").fill("The school asked us to check her address")
-    page.get_by_role("button", name="Open the record").click()
+    with page.expect_navigation():  # the next page, loaded, before it is read
+        page.get_by_role("button", name="Open the record").click()
     assert page.get_by_test_id("child-identity").is_visible() and f"Child {child}" in page.inner_text("main")
     (look,) = [e for e in audit_entries(service, child_id=child) if e["action"] == "view_child"]
     assert look["actor"] == "ian" and look["reason"] == "The school asked us to check her address"
@@ -480,6 +494,10 @@ def test_a_child_outside_ones_caseload_opens_only_after_a_reason_which_the_audit
     auditor.goto(service["url"] + "/audit?user=ian")
     assert "The school asked us to check her address" in auditor.get_by_test_id("entries").inner_text()
     assert no_accessibility_violations(auditor) == []
+    # The service's menu and sign-out on the audit log as on every page (a search by user once hid them).
+    assert auditor.get_by_role("navigation", name="Menu").get_by_role("link", name="Audit log").is_visible()
+    assert auditor.get_by_role("button", name="Sign out").is_visible()
+    assert auditor.get_by_label("A user's name").input_value() == "ian"
     auditor.goto(service["url"] + f"/children/{child}")  # not in the auditor's caseload either
     auditor.get_by_label("Why are you opening this child's record?").fill("Reviewing who looked at this child")
     auditor.get_by_role("button", name="Open the record").click()
@@ -511,16 +529,19 @@ def test_break_glass_shows_a_shielded_location_after_a_reason_and_tells_the_priv
     page.goto(service["url"] + f"/children/{child}")
     if page.get_by_role("button", name="Open the record").count():
         page.get_by_label("Why are you opening this child's record?").fill("Checking the child's school place")
-        page.get_by_role("button", name="Open the record").click()
+        with page.expect_navigation():  # the next page, loaded, before it is read
+            page.get_by_role("button", name="Open the record").click()
     assert "location is withheld" in page.content() and not any(p in page.content() for p in postcodes)
     who = page.get_by_test_id("child-identity").inner_text()
     assert re.search(r"Current address\s+Withheld: the child is shielded", who) and re.search(r"School\s+Withheld", who)
     page.get_by_text("I need this child's location now (break-glass)").click()
-    page.get_by_role("button", name="Show the location").click()
+    with page.expect_navigation():  # the next page, loaded, before it is read
+        page.get_by_role("button", name="Show the location").click()
     assert "There is a problem" in page.content() and no_accessibility_violations(page) == []
     assert not service["inbox"].messages, "no reason, no look, no alert"
     page.get_by_label("Why you need it").fill("Police welfare check requested this afternoon")
-    page.get_by_role("button", name="Show the location").click()
+    with page.expect_navigation():  # the next page, loaded, before it is read
+        page.get_by_role("button", name="Show the location").click()
     assert any(p in page.content() for p in postcodes), "the location is shown"
     assert any(p in page.get_by_test_id("child-identity").inner_text() for p in postcodes), "the address says who"
     assert "break-glass" in page.content() and no_accessibility_violations(page) == []

@@ -53,7 +53,7 @@ def service(tmp_path_factory):
         ("omar", "cme_officer", "880"), ("ann", "analyst", "880"), ("adam", "authority_admin", "880"),
         ("cora", "cme_coordinator", ""), ("otis", "cme_officer", "880"), ("alf", "analyst", "880"),
         ("opal", "cme_officer", "880"), ("oleg", "cme_officer", "880"), ("abby", "analyst", "880"),
-        ("odin", "cme_officer", "880"), ("olly", "cme_officer", "880"))}
+        ("odin", "cme_officer", "880"), ("olly", "cme_officer", "880"), ("ozzy", "cme_officer", "880"))}
     try:
         with serving(db, env={"ROLLCALL_SECRET_KEY_FILE": str(home / "secret-key"),
                               "ROLLCALL_LIST_PAGE_SIZE": str(PAGE_SIZE)}) as url:
@@ -110,7 +110,8 @@ def test_the_cme_list_says_who_each_child_is_and_filters_sorts_and_pages(axe_con
     page.goto(service["url"] + "/cme")
     page.get_by_text("Filter the list").click()
     page.locator("#reason").select_option(reason)
-    page.get_by_role("button", name="Apply filters").click()
+    with page.expect_navigation():  # the next page, loaded, before it is read
+        page.get_by_role("button", name="Apply filters").click()
     assert parse_qs(urlparse(page.url).query)["reason"] == [reason]
     wanted = [r for r in ours if r["reason"] == reason]
     assert f"{len(wanted)} open case" in page.get_by_test_id("list-summary").inner_text()
@@ -189,7 +190,8 @@ def test_an_officer_takes_a_case_from_the_list_to_closed(axe_context, service):
     assert page.get_by_role("heading", name="Check before you close the case").is_visible()
     assert "Leeds City Council" in page.get_by_test_id("closing-summary").inner_text()
     assert no_accessibility_violations(page) == []
-    page.get_by_role("button", name="Confirm and close the case").click()
+    with page.expect_navigation():  # the next page, loaded, before it is read
+        page.get_by_role("button", name="Confirm and close the case").click()
     assert page.url.split("?")[0] == case_url
     assert "closed: On roll in another authority" in page.get_by_test_id("banner").inner_text()
     assert page.get_by_test_id("case-status").inner_text() == "Closed"
@@ -202,7 +204,8 @@ def test_the_home_page_counts_the_work_waiting_for_each_role(browser, service):
     counts = page.get_by_test_id("case-counts").inner_text()
     open_now = int(re.search(r"Open\s+(\d+)", counts).group(1))
     assert open_now >= 1 and re.search(r"Yours\s+0", counts)
-    page.get_by_role("link", name=re.compile("open cases")).click()
+    with page.expect_navigation():  # the next page, loaded, before it is read
+        page.get_by_role("link", name=re.compile("open cases")).click()
     assert page.url.endswith("/cme")
     page.goto(service["url"] + "/cme?officer=none&sort=case")
     rows_of(page)[0].locator("a").first.click()
@@ -285,14 +288,17 @@ def test_an_analyst_works_a_paged_queue_and_saves_and_goes_on_to_the_next_pair(a
     assert page.get_by_test_id("page-of").inner_text() == f"Page 1 of {-(-waiting // PAGE_SIZE)}"
     assert no_accessibility_violations(page) == []
     page.locator("#touches").select_option("yes")
-    page.get_by_role("button", name="Apply filters").click()
+    with page.expect_navigation():  # the next page, loaded, before it is read
+        page.get_by_role("button", name="Apply filters").click()
     assert "touches=yes" in page.url and all(
         row.locator("td").nth(1).inner_text() == "Yes" for row in page.locator("table tbody tr").all())
     page.goto(service["url"] + "/review")
-    page.get_by_role("link", name="Start with the first pair").click()
+    with page.expect_navigation():  # the next page, loaded, before it is read
+        page.get_by_role("link", name="Start with the first pair").click()
     first = page.url
     page.get_by_label("Not sure").check()
-    page.get_by_role("button", name="Save and go to the next pair").click()
+    with page.expect_navigation():  # the next page, loaded, before it is read
+        page.get_by_role("button", name="Save and go to the next pair").click()
     assert page.url != first and re.search(r"/review/\d+$", page.url)
     assert re.search(r"Decision on pair \d+ saved", page.get_by_test_id("banner").inner_text())
     page.goto(page.url + "?score=shown")
@@ -346,4 +352,24 @@ def test_a_childs_page_says_who_the_child_is_before_the_records(axe_context, ser
     assert f"Left {row['last_school']} on " in who or f"On the roll of {row['last_school']}" in who
     assert "Identifiers" in who and ("NHS number" in who or "UPN" in who)
     assert no_accessibility_violations(page) == []
+    page.close()
+
+
+def test_a_fault_in_the_service_is_a_govuk_500_page_that_says_nothing_of_the_fault(axe_context, service):
+    from sqlalchemy import text
+
+    page = sign_in(axe_context, service, "ozzy")
+    engine = open_register(service["db"])
+    with engine.begin() as conn:  # the register loses a table under the service (a botched migration, say)
+        conn.execute(text("ALTER TABLE provider_status RENAME TO provider_status_away"))
+    try:
+        answer = page.goto(service["url"] + "/providers")
+        assert answer.status == 500
+        assert page.get_by_role("heading", name="Sorry, there is a problem with the service").is_visible()
+        assert "provider_status" not in page.content() and "Traceback" not in page.content()
+        assert page.locator("link[href*='govuk-frontend']").count() == 1, "in the service's layout"
+        assert no_accessibility_violations(page) == []
+    finally:
+        with engine.begin() as conn:
+            conn.execute(text("ALTER TABLE provider_status_away RENAME TO provider_status"))
     page.close()
