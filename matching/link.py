@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -24,7 +24,7 @@ from matching.families import (
     slipped_given_names,
     twin_evidence,
 )
-from matching.score import FIELDS, Model, match_weights, probability, train, weight_matrix
+from matching.score import FIELDS, Model, fitted_link_at, match_weights, probability, train, weight_matrix
 from matching.standardisation import standardise
 
 # A record key split because one extract gave clearly different children the same identifier
@@ -204,13 +204,22 @@ def link_records(records: pd.DataFrame, settings: LinkSettings = LinkSettings(),
     pairs, levels, conflict_pairs = _compared_pairs(standardised, keys, blocking, pair_source, rulings or {}, stats)
     if not len(pairs):
         return LinkResult(clusters.labels(), _empty_review(), stats)
-    if model is None:
+    fresh = model is None
+    if fresh:
         # Each full link learns from the analysts' rulings it has: a pair ruled the same child is
         # a labelled match (matching.score.anchored_m).
         model = train(standardised, levels, labelled_same=_ruled(pairs, keys, rulings or {}, "same"), pairs=pairs)
     total = match_weights(model, standardised, pairs, levels)
     total[(levels["nhs_number"] == NHS_NUMBER.DIFFERENT).to_numpy()] = -np.inf
     prob = probability(total)
+    if fresh:
+        # ... and the link threshold from every ruling, saved with the model, so an incremental
+        # link decides as the full link did.
+        same, different = _ruled(pairs, keys, rulings or {}, "same"), _ruled(pairs, keys, rulings or {}, "different")
+        model.link_at, model.threshold_labels = fitted_link_at(prob, same, different), int((same | different).sum())
+    if model.link_at is not None:
+        settings = replace(settings, link_at=model.link_at)
+    stats.update({"link_at": settings.link_at, "threshold_labels": model.threshold_labels})
     decided = _decide(records, standardised, pairs, levels, prob, settings, rulings or {}, keys, conflict_pairs,
                       (name_counts or {}).get("forename"))
     labels = _cluster(clusters, pairs, decided, total)

@@ -29,6 +29,9 @@ class Model:
     # m for the postcode of a pair with a GP record on one side only (a GP record's address is
     # often newer or older than a school's); None: the one postcode m for every pair.
     postcode_gp_m: np.ndarray | None = None
+    # The link threshold the analysts' rulings support (fitted_link_at); None: the settings' own.
+    link_at: float | None = None
+    threshold_labels: int = 0  # the rulings (same and different) it was fitted from
 
     def field_weights(self, name: str) -> np.ndarray:
         return np.log2(self.m[name] / self.u[name])
@@ -43,6 +46,7 @@ class Model:
         recomputed from the records each time they are scored."""
         return json.dumps({
             "prior": self.prior, "em_iterations": self.iterations, "labels": self.labels,
+            "link_at": self.link_at, "threshold_labels": self.threshold_labels,
             "postcode_gp": None if self.postcode_gp_m is None else [
                 {"level": lv.name, "m": float(self.postcode_gp_m[lv.code]),
                  "weight": float(self.postcode_gp_weights()[lv.code])} for lv in COMPARISONS["postcode"]],
@@ -70,7 +74,37 @@ def model_from_json(text: str, name_counts: dict[str, pd.Series] | None = None) 
     postcode_gp_m = None if not gp else np.array([{lv["level"]: lv for lv in gp}[lv.name]["m"]
                                                   for lv in COMPARISONS["postcode"]])
     return Model(m=m, u=u, prior=float(data["prior"]), tf=tf, iterations=int(data.get("em_iterations", 0)),
-                 labels=int(data.get("labels", 0)), postcode_gp_m=postcode_gp_m)
+                 labels=int(data.get("labels", 0)), postcode_gp_m=postcode_gp_m,
+                 link_at=None if data.get("link_at") is None else float(data["link_at"]),
+                 threshold_labels=int(data.get("threshold_labels", 0)))
+
+
+# Refitting the link threshold from analysts' rulings: at least this many rulings in all, and at
+# least LABELS_AT_THRESHOLD of them at or above a candidate threshold, of which LINK_PRECISION
+# were ruled the same child. The threshold moves only on that evidence, within THRESHOLD_GRID.
+MIN_THRESHOLD_LABELS = 40
+LABELS_AT_THRESHOLD = 20
+LINK_PRECISION = 0.995
+THRESHOLD_GRID = np.round(np.arange(0.60, 0.995, 0.01), 2)
+
+
+def fitted_link_at(prob: np.ndarray, same: np.ndarray, different: np.ndarray) -> float | None:
+    """The lowest threshold of THRESHOLD_GRID at or above which the ruled pairs were the same
+    child at least LINK_PRECISION of the time (and at least LABELS_AT_THRESHOLD pairs were
+    ruled there); None when the rulings are too few to say, or no threshold holds. The rulings
+    come from the review queue, which shows pairs between the review floor and the link
+    threshold: they can lower the link threshold (pairs analysts keep finding the same), or
+    raise it (blind second reviews and held pairs above it found different); the review floor
+    stays, as no queue shows the pairs under it."""
+    labelled = same | different
+    if labelled.sum() < MIN_THRESHOLD_LABELS:
+        return None
+    p, y = prob[labelled], same[labelled]
+    for t in THRESHOLD_GRID:
+        above = p >= t
+        if above.sum() >= LABELS_AT_THRESHOLD and y[above].mean() >= LINK_PRECISION:
+            return float(t)
+    return None
 
 
 def _level_counts(levels: pd.DataFrame, name: str, weights: np.ndarray | None = None) -> np.ndarray:

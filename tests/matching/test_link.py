@@ -492,3 +492,40 @@ def test_a_link_the_clustering_refuses_says_in_words_what_keeps_the_two_apart(ba
     refused = [h for h in held if "would put two children into one" in h]
     assert refused and all("different NHS numbers" in h for h in refused), held
     assert not any("something keeps apart" in h for h in held)
+
+
+def test_a_full_link_fits_the_threshold_from_its_rulings_and_saves_it_with_the_model(background):
+    """Forty-one children whose GP record has a one-day birth-date slip and no postcode: each
+    pair scores under the default threshold. Analysts rule forty of them the same child; the
+    full link lowers the threshold as far as those rulings hold, saves it with the model, and
+    links the forty-first pair, which nobody ruled, at it."""
+    cases, ruled = [], {}
+    for i in range(41):
+        dob = date(2013, 1, 1) + timedelta(days=17 * i)
+        school = rec(f"s{i}", "school", "Katherine", f"Ashdown{i:02d}", dob, postcode="RE1 1AA",
+                     upn=make_upn("8802001", 700 + i))
+        gp = rec(f"s{i}", "health", "Katherine", f"Ashdown{i:02d}", dob + timedelta(days=1), postcode="",
+                 nhs_number=nhs())
+        cases += [school, gp]
+        if i < 40:
+            ruled[tuple(sorted((school["record_key"], gp["record_key"])))] = "same"
+    frame = pd.DataFrame(background + cases)
+    keys = frame["record_key"].tolist()
+    unruled = (keys.index("school:8802001:s40"), keys.index("health:A81001:s40"))
+
+    def probability_of(result) -> float:
+        (row,) = [r for r, (a, b) in enumerate(result.pairs) if {int(a), int(b)} == set(unruled)]
+        return float(result.probabilities[row])
+
+    plain = link_records(frame)
+    assert plain.stats["link_at"] == 0.95 and plain.model.link_at is None
+    assert plain.clusters[unruled[0]] != plain.clusters[unruled[1]] and probability_of(plain) < 0.95
+    taught = link_records(frame, rulings=ruled)
+    assert taught.model.threshold_labels == 40 and taught.model.link_at is not None
+    assert taught.stats["link_at"] == taught.model.link_at <= probability_of(taught) < 0.95, (
+        taught.model.link_at, probability_of(taught))
+    assert taught.clusters[unruled[0]] == taught.clusters[unruled[1]], "linked at the refitted threshold"
+    from matching.score import model_from_json
+
+    again = model_from_json(taught.model.to_json())
+    assert (again.link_at, again.threshold_labels) == (taught.model.link_at, 40)
