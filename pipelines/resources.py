@@ -147,6 +147,11 @@ def pair_source(partitions: int, scheduler: str | None = None) -> Iterator[Calla
 
 def _fixed(resource: ConfigurableResource, description: str) -> ResourceDefinition:
     """A resource whose config schema is empty: any config a run supplies is refused. EnvVar
-    fields are resolved here, when the run initialises it."""
-    return ResourceDefinition(resource_fn=lambda _context: resource.process_config_and_initialize(),
-                              config_schema={}, description=description)
+    fields are resolved here, when the run initialises it. Initialised in a context (set up and
+    torn down in the thread that uses it): Dagster gives the resource's own context an ephemeral
+    instance, whose SQLite connections, left open, were closed later by whichever thread
+    collected them, and `dagster dev` printed a cross-thread traceback for each."""
+    def initialise(_context):
+        with resource.process_config_and_initialize_cm() as value:
+            yield value
+    return ResourceDefinition(resource_fn=initialise, config_schema={}, description=description)

@@ -247,3 +247,34 @@ def test_every_schedule_and_sensor_runs_from_the_start_as_the_readme_says():
         s.name: DefaultScheduleStatus.RUNNING for s in defs.schedules}
     assert {s.name: s.default_status for s in defs.sensors} == {s.name: DefaultSensorStatus.RUNNING for s in defs.sensors}
     assert "relink_daily" in {s.name for s in defs.schedules}
+
+
+def test_resources_set_up_in_one_thread_leave_nothing_for_another_to_close(tmp_path, sqlite_url):
+    """Sensors run in the daemon's threads. A resource whose Dagster context kept an ephemeral
+    instance open left SQLite connections that whichever thread collected them then closed:
+    `dagster dev` printed a cross-thread traceback for each (and the test session one after its
+    summary). Resources set up and torn down in threads, then collected elsewhere: no traceback."""
+    import subprocess
+    import sys
+
+    script = """
+import gc, threading
+from dagster import build_resources
+from pipelines.resources import resources_from_env
+
+def use():
+    with build_resources({"db": resources_from_env()["db"]}) as built:
+        with built.db.engine().connect() as conn:
+            conn.exec_driver_sql("SELECT 1")
+
+for _ in range(3):
+    t = threading.Thread(target=use)
+    t.start()
+    t.join()
+gc.collect()
+print("done")
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "ROLLCALL_DB_URL": sqlite_url}, cwd=tmp_path)
+    assert done.returncode == 0 and done.stdout.strip() == "done", done.stderr[-2000:]
+    assert "Traceback" not in done.stderr and "same thread" not in done.stderr, done.stderr[-2000:]
