@@ -8,7 +8,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from datetime import date
+from datetime import date, timedelta
 from urllib.parse import parse_qs, urlparse
 
 import pytest
@@ -208,12 +208,29 @@ def test_the_home_page_counts_the_work_waiting_for_each_role(browser, service):
         page.get_by_role("link", name=re.compile("open cases")).click()
     assert page.url.endswith("/cme")
     page.goto(service["url"] + "/cme?officer=none&sort=case")
-    rows_of(page)[0].locator("a").first.click()
+    with page.expect_navigation():
+        rows_of(page)[0].locator("a").first.click()
+    case_id = int(re.search(r"/cases/(\d+)", page.url).group(1))
     page.locator("#officer").select_option("omar")
-    page.get_by_role("button", name="Assign").click()
+    with page.expect_navigation():
+        page.get_by_role("button", name="Assign").click()
+    page.locator("#next_action").select_option("home_visit")
+    with page.expect_navigation():
+        page.get_by_role("button", name="Set the next action").click()
     page.goto(service["url"] + "/")
     assert re.search(r"Yours\s+1", page.get_by_test_id("case-counts").inner_text())
     assert page.get_by_test_id("pairs-waiting").count() == 0, "an officer does not review pairs"
+    with page.expect_navigation():
+        page.get_by_role("link", name=re.compile("cases assigned to you")).click()
+    assert "officer=me" in page.url and [r.get_attribute("data-case") for r in rows_of(page)] == [str(case_id)]
+    # The visit was not made in time: the case is overdue on the list, on the home page and by filter.
+    with open_register(service["db"]).begin() as conn:
+        conn.execute(update(CmeCase).where(CmeCase.id == case_id).values(due_on=today() - timedelta(days=1)))
+    page.goto(service["url"] + "/cme?overdue=yes")
+    overdue = [r for r in rows_of(page) if r.get_attribute("data-case") == str(case_id)]
+    assert overdue and "Overdue" in overdue[0].inner_text()
+    page.goto(service["url"] + "/")
+    assert int(re.search(r"Overdue\s+(\d+)", page.get_by_test_id("case-counts").inner_text()).group(1)) >= 1
     page.close()
     analyst = sign_in(browser, service, "ann")
     assert re.search(r"\d+ pairs? waiting", analyst.get_by_test_id("pairs-waiting").inner_text())
