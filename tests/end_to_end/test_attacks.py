@@ -102,20 +102,23 @@ def plant_shields(engine, avoid: set[str], rather_not: set[str]) -> dict:
         children += sorted(with_pair - avoid - rather_not - set(children))[:1]  # one in a review pair
         conn.execute(update(SourceRecord).where(SourceRecord.child_id.in_(children)).values(shielded=True))
         conn.execute(RegisterState.__table__.delete().where(RegisterState.name == SCOPE_STATE))
-        placing = set()
+        placing, shared = set(), set()
         for r in conn.execute(select(SourceRecord.feed, SourceRecord.provider, SourceRecord.upn,
                                      SourceRecord.former_upn, SourceRecord.postcode, SourceRecord.destination_laestab)
                               .where(SourceRecord.child_id.in_(children))):
             placing |= {v for v in (r.upn, r.former_upn, r.postcode, r.destination_laestab) if v}
             if r.feed != "la":
                 placing.add(r.provider)
+            # A school's or practice's code is every pupil's and patient's too: other children's
+            # rows of a list may carry it.
+            shared |= {v for v in (r.destination_laestab, r.provider if r.feed != "la" else "") if v}
         nhs = set(conn.execute(select(SourceRecord.nhs_number).where(SourceRecord.child_id == at_school,
                                                                      SourceRecord.nhs_number.is_not(None))).scalars())
         upns = set(conn.execute(select(SourceRecord.upn).where(SourceRecord.child_id == at_school,
                                                                SourceRecord.upn.is_not(None))).scalars())
         case_id = conn.execute(select(CmeCase.id).where(CmeCase.child_id == missing)).scalar()
     return {"at_school": at_school, "missing": missing, "children": children, "case": case_id,
-            "placing": placing - {""},
+            "placing": placing - {""}, "shared": shared,
             "nhs": sorted(nhs - {""}), "upns": sorted(upns - {""})}
 
 
@@ -352,10 +355,20 @@ def test_a_shielded_childs_school_gp_and_upn_reach_no_page_link_form_header_or_l
     for path in (f"/cases/{hidden['case']}", "/cme", "/cme?status=closed", "/cme/dfe-counts.csv", "/review", "/"):
         get(path)
     assert [(p, a.status) for p, a in answers if a.status not in (200, 302, 404)] == []
-    shown = everything_shown(answers)
+    lists = ("/cme", "/cme?status=closed")
+    shown = everything_shown([(p, a) for p, a in answers if p not in lists])
     time.sleep(1)  # the access log is written as each request ends
     logged = target["log"].read_text()
     assert [v for v in sorted(hidden["placing"]) if v in shown] == [], "withheld from every page, link and form"
+    # The CME list shows other children's schools; the shielded child's own row shows none, and
+    # nothing that is theirs alone (a UPN, a postcode) is anywhere on it.
+    for path, answer in answers:
+        if path in lists:
+            text = answer.text()
+            assert [v for v in sorted(hidden["placing"] - hidden["shared"]) if v in text] == [], path
+            row = re.search(rf'<tr class="govuk-table__row" data-case="{hidden["case"]}">(.*?)</tr>', text, re.S)
+            assert path != "/cme" or row, "the shielded child's case is on the list"
+            assert row is None or [v for v in sorted(hidden["placing"]) if v in row.group(1)] == [], path
     assert [v for v in sorted(hidden["placing"]) if v in logged] == [], "and from the service's log"
     context.close()
 
