@@ -31,6 +31,16 @@ BLOCKING_RULES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     # birth-date day, postcode) is found by no rule above, and it would carry the child's
     # address out unshielded. The shield net (matching.link.shielded_possibles) then holds
     # any that could be the child for review.
+    # A nickname mistyped: "Livyv" is no known name, so its canonical initial is its own (l) while
+    # Livvy's is Olivia's (o); these rules take the initial as written.
+    "dob+given_written_initial": (("dob", "given_written_initial"), ("dob", "given_written_initial")),
+    # A one-letter surname slip with a day slip: the year, month, surname prefix and initial as written.
+    "year_month+family_prefix+given_written_initial+sex": (("dob_ym", "family_first2", "given_written_initial", "sex"),
+                                                           ("dob_ym", "family_first2", "given_written_initial", "sex")),
+    # A changed surname with a day slip: the given and middle names are the child's own.
+    "year_month+given+middle": (("dob_ym", "given_canon", "middle"), ("dob_ym", "given_canon", "middle")),
+    # Day and month swapped with a slipped or changed surname: the given name and the swapped date.
+    "dob_swapped+given": (("dob_swap", "given_canon"), ("dob", "given_canon")),
     "shielded:year_month+family_initial+sex": (("shield_ym", "family_initial", "sex"),
                                                ("dob_ym", "family_initial", "sex")),
     # The same with the shielded record's day read as the month: a GP record whose birth date
@@ -94,6 +104,7 @@ def _with_parts(standardised: pd.DataFrame) -> pd.DataFrame:
     shielded = standardised["shielded"].to_numpy(dtype=bool)
     swapped = standardised["dob_swap"]  # "" where the day could not be a month
     return standardised.assign(given_initial=standardised["given_canon"].str[:1],
+                               given_written_initial=standardised["given"].str[:1],
                                family_initial=standardised["family"].str[:1],
                                family_first2=standardised["family"].str[:2],
                                dob_ym=dob.str[:6], dob_yd=dob.str[:4] + dob.str[6:], dob_md=dob.str[4:],

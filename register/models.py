@@ -442,14 +442,14 @@ class ChildEvent(Base):
                       Index("ix_child_events_record_key", "record_key"))
 
 
-KEY_SLOTS = 18  # blocking-key columns in record_index (matching.block.key_columns fills them in order)
+KEY_SLOTS = 23  # blocking-key columns in record_index (matching.block.key_columns fills them in order)
 
 
 class RecordIndex(Base):
     """What the last link knew of each current record, so the next one reads only what changed
     (linkage.link_index): its key, a hash of its linkage fields, its standardised given and
     family names (for the register's name frequencies) and its blocking keys as 63-bit hashes
-    (k0 to k17; a slot no rule uses stays empty)."""
+    (k0 to k22; a slot no rule uses stays empty)."""
     __tablename__ = "record_index"
     record_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     record_key: Mapped[str] = mapped_column(Text)
@@ -474,5 +474,10 @@ class RecordIndex(Base):
     k15: Mapped[int | None] = mapped_column(BigInteger)
     k16: Mapped[int | None] = mapped_column(BigInteger)
     k17: Mapped[int | None] = mapped_column(BigInteger)
+    k18: Mapped[int | None] = mapped_column(BigInteger)
+    k19: Mapped[int | None] = mapped_column(BigInteger)
+    k20: Mapped[int | None] = mapped_column(BigInteger)
+    k21: Mapped[int | None] = mapped_column(BigInteger)
+    k22: Mapped[int | None] = mapped_column(BigInteger)
     __table_args__ = (Index("ix_record_index_record_key", "record_key"),
                       *[Index(f"ix_record_index_k{i}", f"k{i}") for i in range(KEY_SLOTS)])

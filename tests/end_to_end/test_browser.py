@@ -64,7 +64,7 @@ def test_sign_in_needs_the_password_and_the_one_time_code(browser, service):
     wrong.close()
     time.sleep(2.5)  # django-otp slows the device down after a wrong code (1 s after the first)
     page = sign_in(browser, service, "anna")
-    assert page.get_by_role("heading", name="Your work").is_visible(), page.inner_text("main")
+    expect(page.get_by_role("heading", name="Your work")).to_be_visible()
     assert "880" in page.content()
     page.get_by_role("button", name="Sign out").click()
     page.goto(service["url"] + "/cme")
@@ -114,7 +114,7 @@ def test_no_page_has_a_wcag_2_2_aa_violation_that_axe_finds(browser, service):
     page.close()
     time.sleep(2.5)  # django-otp slows the device down after a wrong code
     page = sign_in(browser, service, "dan")
-    assert page.get_by_role("heading", name="Your work").is_visible(), page.inner_text("main")
+    expect(page.get_by_role("heading", name="Your work")).to_be_visible()
     page.goto(service["url"] + "/cme")
     case = page.locator("a[href^='/cases/']").first.get_attribute("href")
     page.goto(service["url"] + "/review")
@@ -448,7 +448,7 @@ def test_every_look_and_sign_in_is_on_the_record_and_the_log_verifies(browser, s
     wrong.close()
     time.sleep(2.5)  # django-otp slows the device down after a wrong code (1 s after the first)
     page = sign_in(browser, service, "otto")
-    assert page.get_by_role("heading", name="Your work").is_visible(), page.inner_text("main")
+    expect(page.get_by_role("heading", name="Your work")).to_be_visible()
     page.goto(service["url"] + "/cme")
     listed = audit_entries(service, actor="otto")[0]
     assert listed["action"] == "view_cme_list" and listed["children"]
@@ -475,7 +475,7 @@ def test_a_child_outside_ones_caseload_opens_only_after_a_reason_which_the_audit
     context = browser.new_context(bypass_csp=True)  # for axe, injected inline
     page = sign_in(context, service, "ian")
     page.goto(service["url"] + f"/children/{child}")
-    assert page.get_by_role("heading", name="Why are you opening this child's record?").is_visible()
+    expect(page.get_by_role("heading", name="Why are you opening this child's record?")).to_be_visible()
     assert no_accessibility_violations(page) == []
     assert not [e for e in audit_entries(service, child_id=child) if e["action"] == "view_child"], "nothing seen yet"
     with page.expect_navigation():  # the next page, loaded, before it is read
@@ -495,8 +495,8 @@ def test_a_child_outside_ones_caseload_opens_only_after_a_reason_which_the_audit
     assert "The school asked us to check her address" in auditor.get_by_test_id("entries").inner_text()
     assert no_accessibility_violations(auditor) == []
     # The service's menu and sign-out on the audit log as on every page (a search by user once hid them).
-    assert auditor.get_by_role("navigation", name="Menu").get_by_role("link", name="Audit log").is_visible()
-    assert auditor.get_by_role("button", name="Sign out").is_visible()
+    expect(auditor.get_by_role("navigation", name="Menu").get_by_role("link", name="Audit log")).to_be_visible()
+    expect(auditor.get_by_role("button", name="Sign out")).to_be_visible()
     assert auditor.get_by_label("A user's name").input_value() == "ian"
     auditor.goto(service["url"] + f"/children/{child}")  # not in the auditor's caseload either
     auditor.get_by_label("Why are you opening this child's record?").fill("Reviewing who looked at this child")

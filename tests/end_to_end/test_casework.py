@@ -12,6 +12,7 @@ from datetime import date, timedelta
 from urllib.parse import parse_qs, urlparse
 
 import pytest
+from playwright.sync_api import expect
 from sqlalchemy import select, update
 
 from cme import working_days_after
@@ -124,7 +125,7 @@ def test_the_cme_list_says_who_each_child_is_and_filters_sorts_and_pages(axe_con
     assert [n.split(" ")[-1] for n in names] == surnames
     # A filter value that cannot be read: an error beside its own field.
     page.goto(service["url"] + "/cme?days_missing_min=ten")
-    assert page.locator("#days_missing_min-error").is_visible()
+    expect(page.locator("#days_missing_min-error")).to_be_visible()
     assert "Days missing must be a whole number" in page.locator(".govuk-error-summary").inner_text()
     assert no_accessibility_violations(page) == []
     page.close()
@@ -179,15 +180,16 @@ def test_an_officer_takes_a_case_from_the_list_to_closed(axe_context, service):
     assert "Home visit" in history and "Assigned" in history and "Next action set" in history
     # Closing without the details: each error beside its own field.
     page.get_by_role("button", name="Continue").click()
-    assert page.locator("#outcome-error").is_visible() and page.locator("#found_on-error").is_visible()
-    assert page.locator("#evidence-error").is_visible()
+    expect(page.locator("#outcome-error")).to_be_visible()
+    expect(page.locator("#found_on-error")).to_be_visible()
+    expect(page.locator("#evidence-error")).to_be_visible()
     assert no_accessibility_violations(page) == []
     page.get_by_label("On roll in another authority").check()
     page.get_by_role("button", name="Continue").click()
     assert page.locator("#found_at-error").inner_text().endswith("Enter the school or authority where the child was found")
     fill_closing(page, "On roll in another authority", "Leeds City Council", AS_OF,
                  "Leeds CME officer confirmed the school place by email")
-    assert page.get_by_role("heading", name="Check before you close the case").is_visible()
+    expect(page.get_by_role("heading", name="Check before you close the case")).to_be_visible()
     assert "Leeds City Council" in page.get_by_test_id("closing-summary").inner_text()
     assert no_accessibility_violations(page) == []
     with page.expect_navigation():  # the next page, loaded, before it is read
@@ -244,8 +246,8 @@ def test_the_menu_shows_only_what_a_role_may_use_and_errors_keep_the_layout(axe_
     assert "Match review" in menu and "CME cases" not in menu and "Users" not in menu
     answer = analyst.goto(service["url"] + "/cme")
     assert answer.status == 403
-    assert analyst.get_by_role("heading", name="You cannot use this page").is_visible()
-    assert analyst.get_by_role("button", name="Sign out").is_visible(), "the service's layout, with its menu"
+    expect(analyst.get_by_role("heading", name="You cannot use this page")).to_be_visible()
+    expect(analyst.get_by_role("button", name="Sign out")).to_be_visible()  # the service's layout, with its menu
     assert no_accessibility_violations(analyst) == []
     answer = analyst.goto(service["url"] + "/no-such-page")
     assert answer.status == 404 and analyst.get_by_role("heading", name="Page not found").is_visible()
@@ -285,7 +287,7 @@ def test_a_cme_coordinator_works_the_cases_no_authority_owns(axe_context, servic
     page = sign_in(axe_context, service, "cora")
     assert "1 open case" in page.get_by_test_id("unowned-count").inner_text()
     page.get_by_role("navigation", name="Menu").get_by_role("link", name="No authority").click()
-    assert page.get_by_role("heading", name="Children no authority owns").is_visible()
+    expect(page.get_by_role("heading", name="Children no authority owns")).to_be_visible()
     assert no_accessibility_violations(page) == []
     assert len(rows_of(page)) == 1 and "RESIDENCE_UNKNOWN" in rows_of(page)[0].inner_text()
     rows_of(page)[0].locator("a").first.click()
@@ -382,7 +384,7 @@ def test_a_fault_in_the_service_is_a_govuk_500_page_that_says_nothing_of_the_fau
     try:
         answer = page.goto(service["url"] + "/providers")
         assert answer.status == 500
-        assert page.get_by_role("heading", name="Sorry, there is a problem with the service").is_visible()
+        expect(page.get_by_role("heading", name="Sorry, there is a problem with the service")).to_be_visible()
         assert "provider_status" not in page.content() and "Traceback" not in page.content()
         assert page.locator("link[href*='govuk-frontend']").count() == 1, "in the service's layout"
         assert no_accessibility_violations(page) == []
