@@ -24,6 +24,7 @@ sys.path.insert(0, str(ROOT))
 from pipelines.progress import step_times  # noqa: E402
 from synth.evaluate import cme_causes, cme_scores, linkage_scores, shield_leaks  # noqa: E402
 from synth.extracts import generate  # noqa: E402
+from synth.settings import Settings  # noqa: E402
 
 
 def main() -> None:
@@ -36,14 +37,21 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=11)
     ap.add_argument("--as-of", default="2026-10-05")
     ap.add_argument("--no-directory", action="store_true", help="load no postcode directory (learned residence only)")
+    # How deliveries come (synth.settings): more providers and their files' line endings and quoting.
+    ap.add_argument("--pupils-per-school", type=int, default=600, help="fewer make more schools (more files)")
+    ap.add_argument("--children-per-practice", type=int, default=2500)
+    ap.add_argument("--lf-files", type=float, default=0.0, help="share of files ending lines LF (the rest CRLF)")
+    ap.add_argument("--quoted-files", type=float, default=0.0, help="share of files with every field quoted")
     args = ap.parse_args()
     work = Path(args.work).resolve()
     shutil.rmtree(work, ignore_errors=True)
     landing, truth = work / "landing", work / "truth"
     first = date.fromisoformat(args.as_of)
     t0 = time.perf_counter()
+    delivery = Settings(pupils_per_school=args.pupils_per_school, children_per_practice=args.children_per_practice,
+                        lf_files=args.lf_files, quoted_files=args.quoted_files)
     s = generate(landing, truth, children=args.children, seed=args.seed, extract_date=first, rounds=args.rounds,
-                 round_gap_days=args.gap_days, reference=work / "reference")
+                 round_gap_days=args.gap_days, reference=work / "reference", settings=delivery)
     gen_s = time.perf_counter() - t0
     db = args.db or f"sqlite:///{work / 'rollcall.sqlite'}"
     rollcall = str(ROOT / ".venv" / "bin" / "rollcall")

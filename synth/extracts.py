@@ -307,7 +307,11 @@ def _write_extract(pop, landing: Path, truth: Path, feed: str, provider: str, en
     header = [c.upper() if rand.chance(0.2) else c for c in order] if rand.chance(0.2) else order
     name = f"{feed}_{provider}_{today:%Y%m%d}.csv"
     buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\r\n")
+    s = pop.settings
+    # Drawn only when the settings ask for them, so the defaults' files stay byte for byte the same.
+    ending = "\n" if s.lf_files and rand.chance(s.lf_files) else "\r\n"
+    quoting = csv.QUOTE_ALL if s.quoted_files and rand.chance(s.quoted_files) else csv.QUOTE_MINIMAL
+    w = csv.writer(buf, lineterminator=ending, quoting=quoting)
     w.writerow(header)
     truth_rows = []
     for row_no, (row, cid) in enumerate(entries, start=1):

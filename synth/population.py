@@ -65,9 +65,11 @@ class Population:
         self.settings = settings = settings or Settings()
         self.boys, self.girls, self.surnames = gb_names() if settings.names == "gb" else (BOYS, GIRLS, SURNAMES)
         self.rand = Rand(seed, "population")
-        self.schools = {la: [f"{la}{2000 + i:04d}" for i in range(max(3, children // (len(las) * 600)))] for la in las}
+        per_school, per_practice = settings.pupils_per_school, settings.children_per_practice
+        self.schools = {la: [f"{la}{2000 + i:04d}" for i in range(max(3, children // (len(las) * per_school)))]
+                        for la in las}
         self.practices = {la: [f"{'ABCDEFGHJKLMNP'[las.index(la) % 14]}{81000 + i}"
-                               for i in range(max(2, children // (len(las) * 2500)))] for la in las}
+                               for i in range(max(2, children // (len(las) * per_practice)))] for la in las}
         self.upn_serials: dict[str, int] = {}
         self.nhs_serial = self.rand.below(100_000, 900_000)
         self.postcodes: dict[str, str] = {}  # postcode -> authority it lies in

@@ -24,6 +24,11 @@ class Settings:
     names: str = "short"  # "short": the built-in lists of common names; "gb": names-dataset's GB ranks
     name_zipf: float = 0.7  # exponent of the rank-frequency curve: lower spreads children over more names
     diacritic_slips: float = 0.0  # of GP records whose given name has a diacritic: lost (Zoe) or mangled (Zie)
+    # How deliveries come (issue 28): how many providers, and how their files are written.
+    pupils_per_school: int = 600  # children per school: fewer make more schools, so more files
+    children_per_practice: int = 2500  # children per GP practice
+    lf_files: float = 0.0  # files whose lines end LF (the rest CRLF, as Windows school and GP systems write)
+    quoted_files: float = 0.0  # files with every field quoted
 
     def label(self) -> str:
         default = Settings()

@@ -93,3 +93,29 @@ def test_some_shielded_childrens_gp_records_are_mistyped_everywhere(two_rounds):
         assert gp["postcode"] != la["postcode"] and gp["dob"] != la["dob"]
         if planted[child].endswith("swapped"):
             assert gp["dob"][5:7] == la["dob"][8:10] and gp["dob"][8:10] == la["dob"][5:7]
+
+
+def test_deliveries_come_from_as_many_providers_and_in_the_forms_the_settings_ask(tmp_path):
+    """Issue 28: real deliveries come from many more providers than the defaults make, most
+    ending lines CRLF, some LF, some with every field quoted (and some with a BOM, always)."""
+    from datetime import date
+
+    from synth.extracts import generate
+    from synth.settings import Settings
+
+    def files(name: str, settings: Settings) -> list:
+        generate(tmp_path / name / "landing", tmp_path / name / "truth", children=600, seed=2,
+                 extract_date=date(2026, 10, 5), settings=settings)
+        return sorted((tmp_path / name / "landing").glob("*/inbox/*.csv"))
+
+    plain = files("plain", Settings())
+    many = files("many", Settings(pupils_per_school=20, children_per_practice=100, lf_files=1.0, quoted_files=1.0))
+    def schools(paths: list) -> set:
+        return {p.parent.parent.name for p in paths if p.name.startswith("school_")}
+
+    assert len(many) > 2 * len(plain) and len(schools(many)) > 3 * len(schools(plain))
+    assert all(b"\r\n" in p.read_bytes() for p in plain), "the defaults write CRLF, as Windows systems do"
+    assert not any(b"\r\n" in p.read_bytes() for p in many), "every file LF when the settings say so"
+    first_lines = [p.read_bytes().lstrip(b"\xef\xbb\xbf").split(b"\n", 1)[0] for p in many]
+    assert all(line.startswith(b'"') and line.endswith(b'"') for line in first_lines), "every field quoted"
+    assert any(p.read_bytes().startswith(b"\xef\xbb\xbf") for p in plain + many), "some with a BOM"
