@@ -242,6 +242,41 @@ def test_a_command_line_run_is_a_named_job_and_each_provider_reports_its_own_fil
         assert metadata["provider_files_accepted"].value == 1
 
 
+def test_a_run_over_many_providers_reports_on_its_own_only_those_with_something_to_say(landing, tmp_path, sqlite_url,
+                                                                                       monkeypatch):
+    """Dagster's per-partition metadata costs a look at every targeted partition per call: over
+    more providers than EVERY_PROVIDER_UP_TO, a provider whose files were simply accepted is
+    covered by the run's totals, and one with rows quarantined still reports its own."""
+    from dagster import AssetKey
+
+    import assets.intake
+
+    monkeypatch.setattr(assets.intake, "EVERY_PROVIDER_UP_TO", 3)
+    # One school's extract gets a row with a bad sex code (and its sidecar the new checksum).
+    import hashlib
+
+    extract = sorted(landing.glob("*/inbox/school_*.csv"))[0]
+    data = extract.read_bytes()
+    last = data.rstrip(b"\r\n").rsplit(b"\r\n", 1)[-1]
+    header = data.split(b"\r\n", 1)[0].lstrip(b"\xef\xbb\xbf").decode().lower().split(",")
+    cells = last.split(b",")
+    cells[header.index("sex")] = b"Z"
+    data = data.rstrip(b"\r\n") + b"\r\n" + b",".join(cells) + b"\r\n"
+    extract.write_bytes(data)
+    extract.with_name(extract.name + ".sha256").write_text(f"{hashlib.sha256(data).hexdigest()}  {extract.name}\n")
+    with DagsterInstance.ephemeral() as instance:
+        result = run_pipeline(sqlite_url, str(landing), archive=str(tmp_path / "a"), as_of=AS_OF, instance=instance)
+        assert result.success
+        events = instance.fetch_materializations(AssetKey("validated_rows"), limit=100).records
+        reported = {e.asset_materialization.partition for e in events
+                    if "provider_rows_accepted" in e.asset_materialization.metadata}
+    with open_register(sqlite_url).connect() as conn:
+        noisy = set(conn.execute(select(ExtractFile.provider).where(ExtractFile.rows_quarantined > 0)).scalars())
+        every = set(conn.execute(select(ExtractFile.provider)).scalars())
+    assert noisy and len(every) > len(noisy) + 3
+    assert reported == noisy
+
+
 def test_each_authority_gets_its_daily_digest_with_counts_and_no_childs_data(landing, tmp_path, sqlite_url,
                                                                             monkeypatch):
     assert run(landing, sqlite_url, tmp_path, AS_OF) == 0
