@@ -80,10 +80,14 @@ class RowValues:
         on SQLite, dates and times in SQLAlchemy's text forms. Needs no connection, so another
         process can make them."""
         values = {}
+        present = [c.name for c in table.columns if c.name in frame]
+        # NULL for None, NaN and NaT, decided for the whole frame at once: a column at a time
+        # cost a few milliseconds a call, and intake calls this once a file (issue 28).
+        cells = frame[present].astype(object)
+        cells = cells.where(frame[present].notna(), None)
         for column in table.columns:
             if column.name in frame:
-                col = frame[column.name]
-                v = col.astype(object).where(col.notna(), None)
+                v = cells[column.name]
                 if isinstance(column.type, DateTime):
                     v = v.map(_sqlite_datetime if sqlite else _python_datetime)
                 elif sqlite and isinstance(column.type, Date):
