@@ -5,7 +5,8 @@ import lazy_loader
 # The names other packages may import, each loaded from its module when first used.
 __getattr__, __dir__, __all__ = lazy_loader.attach(__name__, submod_attrs={
     "missed_links": ["LikelyMissedLink", "likely_missed_links"],
-    "cases": ["CHANGE_KINDS", "CaseConflict", "Closing", "FOUND_SOMEWHERE", "NEXT_ACTIONS", "NOTE_KINDS", "OUTCOMES",
+    "cases": ["CHANGE_KINDS", "CaseConflict", "Closing", "FOUND_SOMEWHERE", "MAX_WORKING_DAYS", "NEXT_ACTIONS",
+              "NOTE_KINDS", "OUTCOMES",
               "add_note", "assign_case", "case_counts", "case_of", "cases_of_child", "closing_errors",
               "close_case", "default_due", "dfe_counts", "likely_missed_link_of", "open_cases", "set_next_action",
               "set_timescales", "timescales_of", "working_days_after"],
@@ -16,5 +17,5 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(__name__, submod_attrs={
     "rules": ["REASONS", "compulsory_school_age_window"],
     "watch": ["RELINK_STARTED", "authorities_without_current_roll", "compare_flag_counts", "compare_linked_share",
              "linked_share", "list_overdue", "mark_relinked", "relinked_since"],
-    "worklist": ["Filters", "SORTS", "WorkItem", "choices", "cme_csv_rows", "work_list"],
+    "worklist": ["Filters", "SORTS", "WorkItem", "cases_of", "choices", "cme_csv_rows", "narrowed", "work_list"],
 })

@@ -51,6 +51,7 @@ NEXT_ACTIONS: dict[str, tuple[str, int]] = {
     "escalate": ("Escalate to a senior officer", 5),
     "decide_outcome": ("Decide the outcome and close the case", 10),
 }
+MAX_WORKING_DAYS = 260  # the longest timescale an authority may set for a step: a school year and more
 # Outcomes that name where the child was found: closing with one asks for the school or authority.
 FOUND_SOMEWHERE = {"ON_ROLL_HERE", "ON_ROLL_ELSEWHERE", "ALTERNATIVE_PROVISION"}
 
@@ -201,8 +202,8 @@ def timescales_of(engine, la_code: str) -> dict[str, int]:
 
 
 def set_timescales(engine, la_code: str, days: dict[str, int]) -> None:
-    if set(days) - set(NEXT_ACTIONS) or any(not 0 < d <= 260 for d in days.values()):
-        raise ValueError("a timescale is a step of a case and 1 to 260 working days")
+    if set(days) - set(NEXT_ACTIONS) or any(not 0 < d <= MAX_WORKING_DAYS for d in days.values()):
+        raise ValueError(f"a timescale is a step of a case and 1 to {MAX_WORKING_DAYS} working days")
     with Session(engine) as s:
         for step, n in days.items():
             row = s.get(CaseTimescale, (la_code, step))
@@ -254,12 +255,16 @@ TIME_MISSING_BANDS = ((28, "under 4 weeks"), (91, "4 weeks to under 3 months"), 
                       (None, "6 months or more"))
 
 
+def age_on(dob: date, on: date) -> int:
+    """Whole years of age on the date."""
+    return on.year - dob.year - ((on.month, on.day) < (dob.month, dob.day))
+
+
 def year_group(dob: date, as_of: date) -> str:
     """The national curriculum year group on the date: age on the 31 August that began the
     school year, less 4 (Reception at 4); outside school age, by age."""
     start_year = as_of.year if (as_of.month, as_of.day) >= (9, 1) else as_of.year - 1
-    aug31 = date(start_year, 8, 31)
-    age = aug31.year - dob.year - ((aug31.month, aug31.day) < (dob.month, dob.day))
+    age = age_on(dob, date(start_year, 8, 31))
     return "Reception" if age == 4 else f"Year {age - 4}" if 5 <= age <= 15 else f"age {age}"
 
 

@@ -14,7 +14,7 @@ from urllib.parse import urlencode
 
 from sqlalchemy import select
 
-from cme.cases import NEXT_ACTIONS, year_group
+from cme.cases import NEXT_ACTIONS, age_on, year_group
 from cme.missed_links import likely_missed_links
 from cme.reports import CME_COLUMNS, cme_row, facts_of_children
 from cme.rules import REASONS
@@ -136,20 +136,25 @@ def _facts_of_cases(engine, conn, as_of: date):
     return _FACTS.get(engine, version, compute)
 
 
-def _age(dob: date | None, on: date) -> int | None:
-    return None if dob is None else on.year - dob.year - ((on.month, on.day) < (dob.month, dob.day))
-
-
 def work_list(engine, la_codes: list[str], as_of: date | None, filters: Filters, today: date,
               may_see_shielded: bool = False) -> list[WorkItem]:
-    """The cases of these authorities that pass the filters, sorted. A shielded child's school
-    (and the school a review pair points to) is shown only to a reader who may see it."""
+    """The cases of these authorities that pass the filters, sorted."""
+    return narrowed(cases_of(engine, la_codes, as_of, filters.status, today, may_see_shielded), filters)
+
+
+def cases_of(engine, la_codes: list[str], as_of: date | None, status: str, today: date,
+             may_see_shielded: bool = False, case_id: int | None = None) -> list[WorkItem]:
+    """Every case of these authorities with this status (or the one case asked for), in no
+    order. A shielded child's school (and the school a review pair points to) is shown only to
+    a reader who may see it."""
     if not la_codes or as_of is None:
         return []
+    where = [CmeCase.la_code.in_(la_codes), CmeCase.status == status]
+    if case_id is not None:
+        where.append(CmeCase.id == case_id)
     with engine.connect() as conn:
         flags, facts, missed, shielded_children = _facts_of_cases(engine, conn, as_of)
-        cases = conn.execute(select(CmeCase.__table__).where(CmeCase.la_code.in_(la_codes),
-                                                             CmeCase.status == filters.status)).all()
+        cases = conn.execute(select(CmeCase.__table__).where(*where)).all()
     items = []
     for c in cases:
         flag, t = flags.get((c.child_id, c.la_code)), facts.get(c.child_id)
@@ -160,7 +165,7 @@ def work_list(engine, la_codes: list[str], as_of: date | None, filters: Filters,
         items.append(WorkItem(
             c.id, c.child_id, c.la_code, c.status, c.outcome,
             f"{t.forename} {t.surname}".strip() if t else "", t.dob if t else None,
-            _age(t.dob if t else None, as_of), year_group(t.dob, as_of) if t and t.dob else "not known",
+            age_on(t.dob, as_of) if t and t.dob else None, year_group(t.dob, as_of) if t and t.dob else "not known",
             "" if withheld or t is None else t.school, withheld and bool(t and t.school),
             t.leaving_date if t else None, t.leaving_reason if t else "",
             reason, REASONS.get(reason, reason), c.opened_on, (as_of - c.opened_on).days,
@@ -171,6 +176,11 @@ def work_list(engine, la_codes: list[str], as_of: date | None, filters: Filters,
             else likely.school, None if likely is None else likely.pair_id,
             bool(flag is not None and flag.stale_rolls),
             None if flag is None else cme_row(flag, t, likely, shielded_children)))
+    return items
+
+
+def narrowed(items: list[WorkItem], filters: Filters) -> list[WorkItem]:
+    """The items that pass the filters, sorted as they ask."""
     return _sorted([i for i in items if _passes(i, filters)], filters)
 
 

@@ -204,23 +204,25 @@ def link_records(records: pd.DataFrame, settings: LinkSettings = LinkSettings(),
     pairs, levels, conflict_pairs = _compared_pairs(standardised, keys, blocking, pair_source, rulings or {}, stats)
     if not len(pairs):
         return LinkResult(clusters.labels(), _empty_review(), stats)
+    # The analysts' rulings over the pairs, read once: what the model learns from and what the
+    # decisions replay.
+    same, different = _ruled(pairs, keys, rulings or {}, "same"), _ruled(pairs, keys, rulings or {}, "different")
     fresh = model is None
     if fresh:
         # Each full link learns from the analysts' rulings it has: a pair ruled the same child is
         # a labelled match (matching.score.anchored_m).
-        model = train(standardised, levels, labelled_same=_ruled(pairs, keys, rulings or {}, "same"), pairs=pairs)
+        model = train(standardised, levels, labelled_same=same, pairs=pairs)
     total = match_weights(model, standardised, pairs, levels)
     total[(levels["nhs_number"] == NHS_NUMBER.DIFFERENT).to_numpy()] = -np.inf
     prob = probability(total)
     if fresh:
         # ... and the link threshold from every ruling, saved with the model, so an incremental
         # link decides as the full link did.
-        same, different = _ruled(pairs, keys, rulings or {}, "same"), _ruled(pairs, keys, rulings or {}, "different")
         model.link_at, model.threshold_labels = fitted_link_at(prob, same, different), int((same | different).sum())
     if model.link_at is not None:
         settings = replace(settings, link_at=model.link_at)
     stats.update({"link_at": settings.link_at, "threshold_labels": model.threshold_labels})
-    decided = _decide(records, standardised, pairs, levels, prob, settings, rulings or {}, keys, conflict_pairs,
+    decided = _decide(records, standardised, pairs, levels, prob, settings, same, different, len(keys), conflict_pairs,
                       (name_counts or {}).get("forename"))
     labels = _cluster(clusters, pairs, decided, total)
     if settings.twins_apart:
@@ -294,10 +296,11 @@ def _clusters_by_record_key(standardised: pd.DataFrame, keys: list[str]) -> Cons
 
 
 def _decide(records: pd.DataFrame, standardised: pd.DataFrame, pairs: np.ndarray, levels: pd.DataFrame,
-            prob: np.ndarray, settings: LinkSettings, rulings: dict[tuple[str, str], str], keys: list[str],
+            prob: np.ndarray, settings: LinkSettings, forced: np.ndarray, different: np.ndarray, n_keys: int,
             conflict_pairs: np.ndarray, given_counts: pd.Series | None = None) -> _Decisions:
     """Link, review or keep apart each pair: the score against the thresholds, then the rules
-    that override it (twins, shared keys, the shield net, analysts' rulings, rival links)."""
+    that override it (twins, shared keys, the shield net, analysts' rulings, rival links).
+    forced and different: the pairs analysts ruled the same child and different children."""
     nhs_conflict = (levels["nhs_number"] == NHS_NUMBER.DIFFERENT).to_numpy()
     nhs_same = (levels["nhs_number"] == NHS_NUMBER.SAME).to_numpy()
     feeds = standardised["feed"].to_numpy()
@@ -318,7 +321,7 @@ def _decide(records: pd.DataFrame, standardised: pd.DataFrame, pairs: np.ndarray
                   & levels["surname"].between(SURNAME.EXACT, SURNAME.CLOSE)
                   & (levels["upn"] != UPN.SAME)).to_numpy()
         alike = distinct & family & ~twins & ~crossed
-    shared_key = _pair_mask(pairs, conflict_pairs, len(keys))
+    shared_key = _pair_mask(pairs, conflict_pairs, n_keys)
     cannot = nhs_conflict | twins | shared_key
     # A shared valid NHS number links whatever the score, unless a rule speaks against it or the
     # records disagree on what one child cannot: then an analyst decides, never silently apart.
@@ -329,7 +332,6 @@ def _decide(records: pd.DataFrame, standardised: pd.DataFrame, pairs: np.ndarray
     review = (((prob >= settings.review_at) | nhs_same) & ~link & ~nhs_conflict) | shared_key | alike | twins_sharing_nhs
     shield_net = shielded_possibles(standardised, pairs, levels) & ~link & ~nhs_conflict & ~review
     review |= shield_net
-    forced, different = _ruled(pairs, keys, rulings, "same"), _ruled(pairs, keys, rulings, "different")
     review &= ~forced & ~different
     cannot |= different
     link &= ~different

@@ -22,13 +22,14 @@ from casework.views.common import (
     dates_posted,
     form_version,
     may_see_shielded,
-    page_number,
-    page_size,
+    one_page,
     pager,
+    sentence,
 )
 from cme import (
     CHANGE_KINDS,
     FOUND_SOMEWHERE,
+    MAX_WORKING_DAYS,
     NEXT_ACTIONS,
     NOTE_KINDS,
     OUTCOMES,
@@ -40,6 +41,7 @@ from cme import (
     add_note,
     assign_case,
     case_of,
+    cases_of,
     choices,
     close_case,
     closing_errors,
@@ -47,6 +49,7 @@ from cme import (
     dfe_counts,
     latest_cme_date,
     likely_missed_link_of,
+    narrowed,
     set_next_action,
     set_timescales,
     timescales_of,
@@ -78,13 +81,9 @@ def _work_list_page(request, la_codes: list[str], heading: str, url: str):
     me = request.user.get_username()
     as_of = latest_cme_date(engine)
     filters = Filters.parse(request.GET, me)
-    items = work_list(engine, la_codes, as_of, filters, today(), may_see_shielded(request))
-    page = page_number(request)
-    size = page_size()
-    pages = max(1, -(-len(items) // size))
-    if page > pages:
-        raise Http404("No such page")
-    shown = items[(page - 1) * size:page * size]
+    every = cases_of(engine, la_codes, as_of, filters.status, today(), may_see_shielded(request))
+    items = narrowed(every, filters)
+    shown, page, pages = one_page(request, items)
     audited(request, "view_cme_list", [i.child_id for i in shown],
             {"status": filters.status, "page": page, "filters": filters.query(), "list": url})
     late = sum(p.late for p in provider_status(engine, la_codes)) if url == "cme" else 0
@@ -97,8 +96,8 @@ def _work_list_page(request, la_codes: list[str], heading: str, url: str):
                    "href": "?" + filters.query(sort=k, order="ascending" if filters.sort == k and filters.descending
                                                else "descending" if filters.sort == k else "", page="")}
                   for k, w in SORTS.items()],
-        "choices": choices(work_list(engine, la_codes, as_of, Filters(status=filters.status), today(),
-                                     may_see_shielded(request))),
+        # What the filters can take: the values of every case of the list, not only those shown.
+        "choices": choices(every),
         "officers": officers_of(la_codes), "reasons": REASONS, "late": late, "me": me,
         "csv": f"/cme.csv?list={url}" + ("&" + query if query else ""), "errors": filters.errors})
 
@@ -183,19 +182,19 @@ def case(request, case_id: int):
             elif action == "assign":
                 officer = request.POST.get("officer", "")
                 if officer and officer not in officers_of([found[0].la_code]):
-                    raise FieldError("officer", "Select an officer of this case's authority")
+                    raise FieldErrors({"officer": "Select an officer of this case's authority"})
                 assign_case(engine, case_id, form_version(request), officer, user)
                 audited(request, "case_assign", child, {"case": case_id, "officer": officer})
                 messages.success(request, f"Case assigned to {officer}" if officer else "Case no longer assigned")
             elif action == "next_action":
                 due, given = date_from_form(request, "due_on")
                 if given and due is None:
-                    raise FieldError("due_on", "The due date must be a real date, like 27 3 2027")
+                    raise FieldErrors({"due_on": "The due date must be a real date, like 27 3 2027"})
                 if due is not None and due < today():
-                    raise FieldError("due_on", "The due date must be today or in the future")
+                    raise FieldErrors({"due_on": "The due date must be today or in the future"})
                 step = request.POST.get("next_action", "")
                 if step not in NEXT_ACTIONS:
-                    raise FieldError("next_action", "Select the next action")
+                    raise FieldErrors({"next_action": "Select the next action"})
                 due = set_next_action(engine, case_id, form_version(request), step, due, user)
                 audited(request, "case_next_action", child, {"case": case_id, "step": step})
                 messages.success(request, f"Next action set: due {due:%-d %B %Y}")
@@ -215,18 +214,18 @@ def case(request, case_id: int):
             if checking is None:
                 return redirect("case", case_id=case_id)
         except CaseConflict as exc:
-            errors, status = {"conflict": str(exc)[:1].upper() + str(exc)[1:]}, 409
-        except (FieldError, FieldErrors) as exc:
+            errors, status = {"conflict": sentence(str(exc))}, 409
+        except FieldErrors as exc:
             errors, status = exc.errors, 400
         except ValueError as exc:
-            errors = {"note" if action == "note" else "text": str(exc)[:1].upper() + str(exc)[1:]}
+            errors = {"note" if action == "note" else "text": sentence(str(exc))}
             status = 400
         found = case_of(engine, case_id, las)
     the_case, notes = found
     audited(request, "view_case", [the_case.child_id], {"case": case_id, **({"error": sorted(errors)} if errors else {})})
     shown = may_see_shielded(request)
-    item = next((i for i in work_list(engine, [the_case.la_code], latest_cme_date(engine),
-                                      Filters(status=the_case.status), today(), shown) if i.case_id == case_id), None)
+    item = next(iter(cases_of(engine, [the_case.la_code], latest_cme_date(engine), the_case.status, today(), shown,
+                              case_id=case_id)), None)
     if checking is not None:
         return render(request, "casework/case_close_check.html", {"case": the_case, "item": item, "closing": checking,
                                                                   "outcome": OUTCOMES[checking.outcome]})
@@ -241,13 +240,9 @@ def case(request, case_id: int):
         status=status)
 
 
-class FieldError(ValueError):
-    def __init__(self, name: str, message: str):
-        super().__init__(message)
-        self.errors = {name: message}
-
-
 class FieldErrors(ValueError):
+    """A form's problems, field -> what to do, each shown beside its own field."""
+
     def __init__(self, errors: dict):
         super().__init__("; ".join(errors.values()))
         self.errors = errors
@@ -275,8 +270,9 @@ def timescales(request):
         wanted = {}
         for step in NEXT_ACTIONS:
             given = request.POST.get(step, "").strip()
-            if not (given.isascii() and given.isdigit() and 0 < int(given) <= 260):
-                errors[step] = f"Enter the working days for “{NEXT_ACTIONS[step][0]}” as a whole number from 1 to 260"
+            if not (given.isascii() and given.isdigit() and 0 < int(given) <= MAX_WORKING_DAYS):
+                errors[step] = (f"Enter the working days for “{NEXT_ACTIONS[step][0]}” as a whole number from 1 to "
+                                f"{MAX_WORKING_DAYS}")
             else:
                 wanted[step] = int(given)
         if not errors:

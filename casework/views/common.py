@@ -35,6 +35,21 @@ def page_size() -> int:
     return settings.ROLLCALL_LIST_PAGE_SIZE
 
 
+def one_page(request, items: list) -> tuple[list, int, int]:
+    """The page of items the request asks for (page_size() a page): (its items, the page, the
+    number of pages); a page past the last is no page."""
+    page, size = page_number(request), page_size()
+    pages = max(1, -(-len(items) // size))
+    if page > pages:
+        raise Http404("No such page")
+    return items[(page - 1) * size:page * size], page, pages
+
+
+def sentence(text: str) -> str:
+    """A message as a sentence on a page: its first letter a capital."""
+    return text[:1].upper() + text[1:]
+
+
 def form_version(request) -> int:
     """The version a form was made from; anything else is a version no row has (a conflict)."""
     given = request.POST.get("version", "").strip()

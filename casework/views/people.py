@@ -18,6 +18,7 @@ from casework.roles import (
     roles_of,
 )
 from casework.users import UserError, add_user, disable_user, totp_secret, user_name
+from casework.views.common import sentence
 from cme import case_counts, latest_cme_date
 from oversight import review_queue
 from register import today
@@ -74,7 +75,7 @@ def users(request):
                     audited(request, "admin_user_add", detail={"user": added["name"], "roles": roles,
                                                                "authorities": las})
         except UserError as exc:
-            message = str(exc)[:1].upper() + str(exc)[1:]
+            message = sentence(str(exc))
             errors["password" if "password" in message else "name"] = message
     people = (get_user_model().objects.filter(authorities__la_code__in=mine).distinct().order_by("username")
               .prefetch_related("groups", "authorities"))
@@ -94,7 +95,7 @@ def _new_user_errors(request, mine: list[str]) -> dict[str, str]:
         user_name(request.POST.get("name", ""))
     except UserError as exc:
         errors["name"] = "Enter a user name: " + str(exc) if not request.POST.get("name", "").strip() else \
-            str(exc)[:1].upper() + str(exc)[1:]
+            sentence(str(exc))
     if not request.POST.get("password", ""):
         errors["password"] = "Enter their first password"
     if not [r for r in request.POST.getlist("roles") if r in ASSIGNABLE_ROLES]:

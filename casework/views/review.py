@@ -13,7 +13,7 @@ from casework.roles import (
     authorities_of,
     requires,
 )
-from casework.views.common import form_version, may_see_shielded, page_number, page_size, pager
+from casework.views.common import form_version, may_see_shielded, one_page, pager
 from linkage import DecisionConflict, ReasonRequired, decide, decision_history, review_quality, undo
 from oversight import pair_for_review, record_candidates, record_key_of, review_queue
 
@@ -29,13 +29,10 @@ def review(request):
     kind = request.GET.get("kind") if request.GET.get("kind") in ("first", "second") else ""
     shown = [p for p in queue if (not touches or p["touches_cme"] == (touches == "yes"))
              and (not kind or p["second_review"] == (kind == "second"))]
-    page, size = page_number(request), page_size()
-    pages = max(1, -(-len(shown) // size))
-    if page > pages:
-        raise Http404("No such page")
+    page_of, page, pages = one_page(request, shown)
     query = "&".join(f"{k}={v}" for k, v in (("touches", touches), ("kind", kind)) if v)
     return render(request, "casework/review_queue.html", {
-        "queue": shown[(page - 1) * size:page * size], "quality": review_quality(engine), "total": len(queue),
+        "queue": page_of, "quality": review_quality(engine), "total": len(queue),
         "matching": len(shown), "touching": sum(p["touches_cme"] for p in queue), "touches": touches, "kind": kind,
         "pager": pager(page, pages, lambda n: "?" + "&".join(x for x in (query, f"page={n}" if n > 1 else "") if x))})
 
