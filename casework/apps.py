@@ -2,6 +2,7 @@ from django.apps import AppConfig
 from django.conf import settings
 
 from alerts import AlertSettings, configure_alerts
+from cnis import CnisSettings, configure_cnis
 from oversight import OversightSettings, configure_oversight
 
 
@@ -18,3 +19,4 @@ class CaseworkConfig(AppConfig):
         # The rooms' settings, as Django's settings read them from the environment.
         configure_oversight(OversightSettings.from_environ(settings.ROLLCALL_ENVIRON))
         configure_alerts(AlertSettings.from_environ(settings.ROLLCALL_ENVIRON))
+        configure_cnis(CnisSettings.from_environ(settings.ROLLCALL_ENVIRON))

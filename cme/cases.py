@@ -272,6 +272,20 @@ def time_missing(days: int) -> str:
     return next(label for limit, label in TIME_MISSING_BANDS if limit is None or days < limit)
 
 
+def birth_dates_and_sexes(conn, ids: list[str]) -> dict[str, tuple]:
+    """(birth date, sex) of each child from their best current record: the authority's, then a
+    school's, then a GP's."""
+    out: dict[str, tuple] = {}
+    for i in range(0, len(ids), 5000):
+        for child_id, feed, dob, sex in conn.execute(
+                select(SourceRecord.child_id, SourceRecord.feed, SourceRecord.dob, SourceRecord.sex)
+                .where(SourceRecord.child_id.in_(ids[i:i + 5000]), SourceRecord.active.is_(True))):
+            rank = {"la": 0, "school": 1, "health": 2}.get(feed, 3)
+            if child_id not in out or rank < out[child_id][0]:
+                out[child_id] = (rank, dob, sex)
+    return {k: v[1:] for k, v in out.items()}
+
+
 def dfe_counts(engine, la_codes: list[str], as_of: date) -> list[tuple]:
     """Counts for the DfE's termly CME data collection, per authority: flagged children on the
     list of this date by sex, year group, time missing (since first flagged) and reason.
@@ -283,18 +297,10 @@ def dfe_counts(engine, la_codes: list[str], as_of: date) -> list[tuple]:
                              .where(CmeFlag.as_of == as_of, CmeFlag.la_code.in_(la_codes))).all()
         first = dict(conn.execute(select(CmeFlag.child_id, func.min(CmeFlag.as_of))
                                   .where(CmeFlag.la_code.in_(la_codes)).group_by(CmeFlag.child_id)).all())
-        ids = [f.child_id for f in flags]
-        facts: dict[str, tuple] = {}
-        for i in range(0, len(ids), 5000):
-            for child_id, feed, dob, sex in conn.execute(
-                    select(SourceRecord.child_id, SourceRecord.feed, SourceRecord.dob, SourceRecord.sex)
-                    .where(SourceRecord.child_id.in_(ids[i:i + 5000]), SourceRecord.active.is_(True))):
-                rank = {"la": 0, "school": 1, "health": 2}.get(feed, 3)
-                if child_id not in facts or rank < facts[child_id][0]:
-                    facts[child_id] = (rank, dob, sex)
+        facts = birth_dates_and_sexes(conn, [f.child_id for f in flags])
     counts: dict[tuple, int] = {}
     for f in flags:
-        _rank, dob, sex = facts.get(f.child_id, (3, None, ""))
+        dob, sex = facts.get(f.child_id, (None, ""))
         key = (f.la_code, {"M": "boy", "F": "girl"}.get(sex or "", "not known"),
                year_group(dob, as_of) if dob else "not known", time_missing((as_of - first[f.child_id]).days), f.reason)
         counts[key] = counts.get(key, 0) + 1

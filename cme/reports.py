@@ -55,7 +55,7 @@ def save_cme(engine, flags: pd.DataFrame, as_of: date) -> None:
     set_state(engine, CME_PENDING, "0")
 
 
-def _write(out: Path, header: list[str], rows) -> int:
+def write_private_csv(out: Path, header: list[str], rows) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     n = 0
     with open_private(out, "w", newline="", encoding="utf-8") as fh:
@@ -89,7 +89,7 @@ def export_register(engine, out: Path, include_shielded: bool = False,
             yield f, p, n, r, c, "Y" if a else "N", k
 
     with engine.connect() as conn:
-        written = _write(out, REGISTER_COLUMNS, rows(conn.execute(q)))
+        written = write_private_csv(out, REGISTER_COLUMNS, rows(conn.execute(q)))
     return written, left_out[0]
 
 
@@ -207,7 +207,7 @@ def export_cme(engine, out: Path, as_of: date | None = None) -> int:
     facts = facts_of_children(engine, [f.child_id for f in flags], scope)
     missed = likely_missed_links(engine, {f.child_id for f in flags if f.possible_match_in_review})
     rows = [cme_row(f, facts.get(f.child_id), missed.get(f.child_id), scope.child_ids) for f in flags]
-    return _write(out, CME_COLUMNS, rows)
+    return write_private_csv(out, CME_COLUMNS, rows)
 
 
 def cme_children(engine, as_of: date) -> list[str]:

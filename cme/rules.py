@@ -93,7 +93,7 @@ def flag_missing_children(records: pd.DataFrame, as_of: date, directory: Mapping
         return pd.DataFrame(columns=FLAG_COLUMNS), {"children": 0, "compulsory_age": 0, "flagged": 0,
                                                     "no_residence": 0, "gone_from_roll": 0, "assessed_by_la": {},
                                                     "residence_by_source": {}}
-    r = _prepared(records, as_of)
+    r = prepared_records(records, as_of)
     ts = pd.Timestamp(as_of)
     of_age = of_compulsory_school_age(r, as_of)
     assessed = set(of_age.index[of_age])
@@ -150,7 +150,7 @@ def _placed(missing: pd.DataFrame, where: pd.DataFrame) -> pd.DataFrame:
     return out[FLAG_COLUMNS].sort_values("child_id").reset_index(drop=True)
 
 
-def _prepared(records: pd.DataFrame, as_of: date) -> pd.DataFrame:
+def prepared_records(records: pd.DataFrame, as_of: date) -> pd.DataFrame:
     r = records.copy()
     for c, default in _OPTIONAL.items():
         if c not in r:
@@ -184,6 +184,8 @@ def education_timeline(r: pd.DataFrame, ts: pd.Timestamp, held_rolls: set | None
     - a roll that dropped the child with no leaving record, dated when it last held them;
     - the authority's statuses, by status date (RESIDENT says nothing about education);
     - a GP deregistration for moving away or emigrating, when no GP registration is current.
+    An excuse's reason names it: the authority's record type (EHE, ALT_PROVISION,
+    WHEREABOUTS_KNOWN), LEFT_ and the school's leaving reason, or GP_ and the deregistration's.
     Ties on a date go to the fact that flags: a missing child must never drop off unseen, and
     an officer clears a wrong flag in minutes. A fact with no date counts as the oldest."""
     cols = ["child_id", "date", "verdict", "reason"]
@@ -199,7 +201,8 @@ def education_timeline(r: pd.DataFrame, ts: pd.Timestamp, held_rolls: set | None
     leaving_reason = leaving_reason.where(~((why == "TRANSFER") & dest_held), "TRANSFER_NOT_ARRIVED")
     excused = why.isin(EXCUSED_LEAVING) | ((why == "TRANSFER") & ~dest_held)
     facts.append(pd.DataFrame({"child_id": left["child_id"], "date": left["end_date"],
-                               "verdict": np.where(excused, "excuse", "flag"), "reason": leaving_reason}))
+                               "verdict": np.where(excused, "excuse", "flag"),
+                               "reason": leaving_reason.where(~excused, "LEFT_" + why)}))
     gone = school[school["gone_from_roll"]]
     facts.append(pd.DataFrame({"child_id": gone["child_id"], "date": gone["extract_date"],
                                "verdict": "flag", "reason": "GONE_FROM_ROLL"}))
@@ -207,13 +210,13 @@ def education_timeline(r: pd.DataFrame, ts: pd.Timestamp, held_rolls: set | None
     la = la[la["record_type"].isin(EXCUSED_LA_TYPES) | la["record_type"].isin(FLAGGING_LA_TYPES)]
     facts.append(pd.DataFrame({"child_id": la["child_id"], "date": la["start_date"],
                                "verdict": np.where(la["record_type"].isin(EXCUSED_LA_TYPES), "excuse", "flag"),
-                               "reason": la["record_type"].map(FLAGGING_LA_TYPES).fillna("")}))
+                               "reason": la["record_type"].map(FLAGGING_LA_TYPES).fillna(la["record_type"])}))
     health = r[r["feed"] == "health"]
     current_gp = set(health.loc[health["end_date"].isna() | (health["end_date"] > ts), "child_id"])
     away = health[health["end_date"].notna() & (health["end_date"] <= ts) & health["end_reason"].isin(EXCUSED_DEREG)
                   & ~health["child_id"].isin(current_gp)]
     facts.append(pd.DataFrame({"child_id": away["child_id"], "date": away["end_date"], "verdict": "excuse",
-                               "reason": ""}))
+                               "reason": "GP_" + away["end_reason"]}))
     f = pd.concat(facts, ignore_index=True)
     if f.empty:
         return pd.DataFrame(columns=cols)

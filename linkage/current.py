@@ -96,7 +96,9 @@ ACTIVE_COLUMNS = ["id", "record_key", "feed", "provider", "child_id", "upn", "fo
                   "carried_because"]
 
 
-_TEXT = {c for c in ACTIVE_COLUMNS if isinstance(getattr(SourceRecord, c).type, String)}
+# Read only when asked for by name (the children-not-in-school register's).
+ON_REQUEST_COLUMNS = ["arrangement", "hours_elsewhere", "register_items"]
+_TEXT = {c for c in ACTIVE_COLUMNS + ON_REQUEST_COLUMNS if isinstance(getattr(SourceRecord, c).type, String)}
 
 
 def active_records(engine, ids: list[int] | None = None, children: list[str] | None = None,
@@ -106,7 +108,8 @@ def active_records(engine, ids: list[int] | None = None, children: list[str] | N
     children: only those records, and the records of those children (an incremental link).
     columns: only these of ACTIVE_COLUMNS (with id and what gone_from_roll is made of)."""
     wanted = ACTIVE_COLUMNS if columns is None else \
-        [c for c in ACTIVE_COLUMNS if c in set(columns) | {"id", "feed", "end_date", "carried_because"}]
+        [c for c in ACTIVE_COLUMNS + ON_REQUEST_COLUMNS
+         if c in set(columns) | {"id", "feed", "end_date", "carried_because"}]
     # Text columns come as "" for NULL (nothing known), from the database.
     cols = [func.coalesce(getattr(SourceRecord, c), literal_column("''")).label(c) if c in _TEXT else getattr(SourceRecord, c)
             for c in wanted]

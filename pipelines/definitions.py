@@ -5,6 +5,7 @@ from dagster import AssetSelection, DefaultScheduleStatus, Definitions, Schedule
 
 from assets import (
                    children,
+                   children_not_in_school,
                    cme_flags,
                    daily_digest,
                    links,
@@ -25,7 +26,7 @@ configure_rooms()  # the rooms' settings, from the environment Dagster runs the 
 owner_only_umask()  # a run worker's compute logs and storage are its owner's only, like every file Rollcall writes
 
 PIPELINE_ASSETS = [raw_extracts, validate_extracts, provider_deliveries, standardised_records, links, children,
-                   cme_flags]
+                   cme_flags, children_not_in_school]
 ALL_ASSETS = [*PIPELINE_ASSETS, unusual_access, retention, daily_digest]
 INTAKE = AssetSelection.assets(raw_extracts, validate_extracts)
 ACCESS = AssetSelection.assets(unusual_access)

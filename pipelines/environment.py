@@ -9,6 +9,7 @@ import os
 from collections.abc import Mapping
 
 from alerts import AlertSettings, configure_alerts
+from cnis import CnisSettings, configure_cnis
 from oversight import OversightSettings, configure_oversight
 
 
@@ -19,3 +20,4 @@ def configure_rooms(environ: Mapping[str, str] | None = None) -> None:
     environ = os.environ if environ is None else environ
     configure_oversight(OversightSettings.from_environ(environ))
     configure_alerts(AlertSettings.from_environ(environ))
+    configure_cnis(CnisSettings.from_environ(environ))

@@ -110,6 +110,11 @@ class SourceRecord(Base):
     record_type: Mapped[str | None] = mapped_column(String(24))
     destination_laestab: Mapped[str | None] = mapped_column(String(7))
     shielded: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Contract 1.2: a school's arrangement to educate the pupil elsewhere part of the time, and
+    # the weekly hours away; an authority's children-not-in-school register items (JSON).
+    arrangement: Mapped[str | None] = mapped_column(String(12))
+    hours_elsewhere: Mapped[float | None] = mapped_column(Float)
+    register_items: Mapped[str | None] = mapped_column(Text)
     __table_args__ = (
         UniqueConstraint("file_id", "row_no"),
         Index("ix_source_records_active", "active"),
@@ -481,3 +486,47 @@ class RecordIndex(Base):
     k22: Mapped[int | None] = mapped_column(BigInteger)
     __table_args__ = (Index("ix_record_index_record_key", "record_key"),
                       *[Index(f"ix_record_index_k{i}", f"k{i}") for i in range(KEY_SLOTS)])
+
+
+class CnisEntry(Base):
+    """A child's entry on an authority's children-not-in-school register (Education Act 1996
+    s.436B): open while the child lives there, is of compulsory school age and is on no school's
+    roll or is on one but educated elsewhere part of the time. The basis says which; an entry
+    ends with its reason (usually a school's roll taking the child) and is kept."""
+    __tablename__ = "cnis_entries"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    child_id: Mapped[str] = mapped_column(String(16))
+    la_code: Mapped[str] = mapped_column(String(3))
+    basis: Mapped[str] = mapped_column(String(16))  # a key of cnis.membership.BASES
+    detail: Mapped[str | None] = mapped_column(String(32))  # the CME reason or the EHE reason
+    hours_elsewhere: Mapped[float | None] = mapped_column(Float)
+    started_on: Mapped[date] = mapped_column(Date)  # the day the child was entered on the register
+    basis_since: Mapped[date | None] = mapped_column(Date)  # the day home education (or the basis) began
+    ended_on: Mapped[date | None] = mapped_column(Date)
+    end_reason: Mapped[str | None] = mapped_column(String(24))  # a key of cnis.membership.END_REASONS
+    ended_at_school: Mapped[str | None] = mapped_column(String(7))  # the school whose roll took the child
+    extra_items: Mapped[str | None] = mapped_column(Text)  # JSON: items regulations add (configured)
+    version: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    __table_args__ = (Index("ix_cnis_entries_child_id", "child_id"),
+                      Index("ix_cnis_entries_la_code_ended_on", "la_code", "ended_on"))
+
+
+class CnisStep(Base):
+    """A duty on a register entry, as case work: the home-visit request (s.436B), a request to
+    the parents (s.436D) or to a provider (s.436E) with its response due date, the notice that
+    starts the school attendance order process (s.437(1)), an order issued or revoked."""
+    __tablename__ = "cnis_steps"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    entry_id: Mapped[int] = mapped_column(ForeignKey("cnis_entries.id"))
+    la_code: Mapped[str] = mapped_column(String(3))
+    kind: Mapped[str] = mapped_column(String(24))  # a key of cnis.duties.STEPS
+    opened_on: Mapped[date] = mapped_column(Date)
+    due_on: Mapped[date | None] = mapped_column(Date)
+    done_on: Mapped[date | None] = mapped_column(Date)
+    outcome: Mapped[str | None] = mapped_column(String(24))
+    provider_key: Mapped[str | None] = mapped_column(String(64))  # the provider asked (s.436E), normalised
+    provider_name: Mapped[str | None] = mapped_column(Text)
+    author: Mapped[str] = mapped_column(String(150))
+    note: Mapped[str | None] = mapped_column(Text)
+    __table_args__ = (Index("ix_cnis_steps_entry_id", "entry_id"),
+                      Index("ix_cnis_steps_la_code_provider_key", "la_code", "provider_key"))

@@ -60,10 +60,18 @@ def _column_checks(column: str, required: bool, kind: str, codes: tuple[str, ...
     elif kind == "laestab":
         checks.append(_check(_each_distinct(lambda s: (s == "") | s.str.match(ids.LAESTAB_SHAPE)), "laestab",
                              "is not a 7-digit LAESTAB"))
+    elif kind == "hours":
+        checks.append(_check(_each_distinct(_hours_ok), "hours",
+                             "is not a number of hours a week from 0 to 168, like 12 or 7.5"))
     elif kind == "la_code":
         checks.append(_check(_each_distinct(lambda s: (s == "") | s.str.match(ids.LA_CODE_SHAPE)), "la_code",
                              "is not a 3-digit LA code"))
     return checks
+
+
+def _hours_ok(s: pd.Series) -> pd.Series:
+    shaped = s.str.fullmatch(r"[0-9]{1,3}(?:\.[0-9]{1,2})?")
+    return (s == "") | (shaped & (pd.to_numeric(s.where(shaped, "0"), errors="coerce") <= 168))
 
 
 def feed_schema(feed: str) -> pa.DataFrameSchema:
@@ -91,10 +99,9 @@ def _cross_field_faults(feed: str, frame: pd.DataFrame, dob: pd.Series, limit: n
     faults += [(int(p), "dob", "is after the extract date") for p in np.flatnonzero(known & (parsed > limit))]
     faults += [(int(p), "dob", "is before 1990: not a child's birth date")
                for p in np.flatnonzero(known & (parsed < np.datetime64("1990-01-01")))]
-    if feed in REASON_REQUIRED_WITH:
-        date_col, reason_col = REASON_REQUIRED_WITH[feed]
-        bad = ((frame[date_col] != "") & (frame[reason_col] == "")).to_numpy()
-        faults += [(int(p), reason_col, f"is required when {date_col} is given") for p in np.flatnonzero(bad)]
+    for given_col, needed_col in REASON_REQUIRED_WITH.get(feed, ()):
+        bad = ((frame[given_col] != "") & (frame[needed_col] == "")).to_numpy()
+        faults += [(int(p), needed_col, f"is required when {given_col} is given") for p in np.flatnonzero(bad)]
     return faults
 
 

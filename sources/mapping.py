@@ -3,12 +3,13 @@ identifiers and record key, rows whose keys clash, and the keys of quarantined r
 in, frames out; the provider key is passed in."""
 from __future__ import annotations
 
+import json
 import logging
 
 import pandas as pd
 
 from matching import CONFLICT_MARK
-from schemas import nhs_digits, nhs_valid, postcode_normalise, upn_valid
+from schemas import CNIS_COLUMNS, nhs_digits, nhs_valid, postcode_normalise, upn_valid
 from sources.keys import keyed, keyed_series
 
 log = logging.getLogger("rollcall.register")
@@ -20,7 +21,8 @@ RECORD_COLUMNS = {
                "address_line1": "address_line1", "address_line2": "address_line2", "town": "town",
                "postcode": "postcode", "entry_date": "start_date", "leaving_date": "end_date",
                "leaving_reason": "end_reason", "enrol_status": "enrol_status",
-               "destination_laestab": "destination_laestab"},
+               "destination_laestab": "destination_laestab", "arrangement": "arrangement",
+               "hours_elsewhere": "hours_elsewhere"},
     "health": {"nhs_number": "nhs_number", "family_name": "surname", "given_name": "forename",
                "other_given_names": "middle_names", "dob": "dob", "gender": "sex", "address_line1": "address_line1",
                "address_line2": "address_line2", "town": "town", "postcode": "postcode",
@@ -105,8 +107,28 @@ def quarantined_keys(feed: str, provider: str, frame: pd.DataFrame, rows, secret
     return {int(r): k for r, k in keys.items()}
 
 
+def register_items(valid: pd.DataFrame) -> pd.Series:
+    """An authority's children-not-in-school register items (contract 1.2) of each row, as JSON
+    of the columns given, "" for a row that gives none."""
+    cols = [c for c in CNIS_COLUMNS if c in valid]
+    out = pd.Series("", index=valid.index, dtype=object)
+    if not cols:
+        return out
+    cells = valid[cols].astype(object).where(valid[cols].notna(), "")
+    cells = cells.map(lambda v: v.isoformat() if hasattr(v, "isoformat") else str(v))
+    given = cells.ne("").any(axis=1)
+    for idx, row in cells[given].iterrows():
+        out.at[idx] = json.dumps({c: v for c, v in row.items() if v}, ensure_ascii=False, sort_keys=True)
+    return out
+
+
 def to_records(feed: str, provider: str, valid: pd.DataFrame, secret: bytes) -> pd.DataFrame:
     rec = valid.rename(columns=RECORD_COLUMNS[feed])[list(RECORD_COLUMNS[feed].values())].copy()
+    if feed == "school":
+        hours = rec["hours_elsewhere"]
+        rec["hours_elsewhere"] = pd.to_numeric(hours.where(hours != ""), errors="coerce").astype(object)
+    elif feed == "la":
+        rec["register_items"] = register_items(valid)
     if "nhs_number" in rec:
         rec["nhs_number"] = nhs_digits(rec["nhs_number"])
     if feed == "health":

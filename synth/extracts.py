@@ -13,6 +13,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 from synth.names import PSEUDO_POSTCODES
+from synth.not_in_school import SCHOOL_EXTRA, arrangement_of, la_extra_columns, register_items, truth_basis
 from synth.population import (
     DIRECTORY_COVERAGE,
     GP_RESIDENCE_BLANK,
@@ -83,7 +84,7 @@ def _deliver(pop: Population, people: list[dict], history: dict, delivery: int, 
              landing: Path, truth: Path, bad_row_rate: float, earlier: Path | None,
              silent: set[str] = frozenset()) -> Summary:
     rows: dict[tuple[str, str], list] = {}
-    cme_truth, twins, child_rows, shielded = [], [], [], []
+    cme_truth, twins, child_rows, shielded, cnis_truth = [], [], [], [], []
     for c in people:
         situation, since = history[c["cid"]]
         if situation != "not_school_age" and not compulsory_age(c["dob"], today):
@@ -96,6 +97,9 @@ def _deliver(pop: Population, people: list[dict], history: dict, delivery: int, 
         child_rows.append((c["cid"], c["la"], situation))
         if situation in MISSING:
             cme_truth.append((c["cid"], c["la"], situation))
+        basis = truth_basis(pop.seed, c, situation, MISSING)
+        if basis:
+            cnis_truth.append((c["cid"], c["la"], basis))
         if c["twin_of"]:
             twins.append((c["twin_of"], c["cid"]))
         if c["shielded"]:
@@ -115,6 +119,7 @@ def _deliver(pop: Population, people: list[dict], history: dict, delivery: int, 
         total += len(entries)
     _write_csv(truth / "cme.csv", ["true_child", "la_code", "situation"], cme_truth)
     _write_csv(truth / "twins.csv", ["child_a", "child_b"], twins)
+    _write_csv(truth / "cnis.csv", ["true_child", "la_code", "basis"], cnis_truth)
     _write_csv(truth / "children.csv", ["true_child", "la_code", "situation"], child_rows)
     _write_csv(truth / "shielded.csv", ["true_child", "gp_record"], shielded)
     return Summary(children=len(people), files=files, rows=total, cme_children=len(cme_truth), providers=len(rows))
@@ -147,7 +152,7 @@ def _records(pop: Population, child: dict, situation: str, today: date, event: d
     health = _health_record(pop, child, situation, today)
     if health:
         yield "health", child["practice"], health
-    la = _la_record(pop, child, situation, event)
+    la = _la_record(pop, child, situation, event, today)
     if la:
         yield "la", child["la"], la
 
@@ -158,7 +163,11 @@ def _school_records(pop, child, situation, today, event):
     age_days = (today - child["dob"]).days
     on_roll_age = 4 * 365 + 200 < age_days < 18 * 365
     if situation in ("on_roll", "not_school_age") and on_roll_age and (situation == "on_roll" or rand.chance(0.7)):
-        yield "school", school, _school_row(rand, child, "C", entry)
+        row = _school_row(rand, child, "C", entry)
+        arranged = arrangement_of(pop.seed, child) if situation == "on_roll" else None
+        if arranged:
+            row.update(arrangement=arranged[0], hours_elsewhere=f"{arranged[1]:g}")
+        yield "school", school, row
     elif situation == "dual":
         yield "school", school, _school_row(rand, child, "M", entry)
         yield "school", child["second_school"], _school_row(rand, child, "S", entry)
@@ -252,7 +261,7 @@ def mistyped_everywhere(pop, child) -> str | None:
     return "swapped" if rand.chance(0.5) and d.day <= 12 and d.day != d.month else "day"
 
 
-def _la_record(pop, child, situation, event) -> dict | None:
+def _la_record(pop, child, situation, event, today: date) -> dict | None:
     rand = Rand(pop.seed, child["idx"], "la")
     la_type = {"ehe": "EHE", "alt_provision": "ALT_PROVISION", "ehe_ended": "EHE_ENDED",
                "ehe_unsuitable": "EHE_UNSUITABLE", "cme_referral": "CME_REFERRAL",
@@ -271,7 +280,8 @@ def _la_record(pop, child, situation, event) -> dict | None:
             "surname": child["surname"],
             "forename": vary_forename(rand, child["forename"], s.typo_rate), "dob": _iso(child["dob"]), "sex": child["sex"],
             "address_line1": child["line1"], "postcode": child["pc"], "record_type": la_type,
-            "status_date": _iso(status), "shielded": "Y" if child["shielded"] else ("N" if rand.chance(0.5) else "")}
+            "status_date": _iso(status), "shielded": "Y" if child["shielded"] else ("N" if rand.chance(0.5) else ""),
+            **(register_items(pop.seed, child, situation, today) if la_type != "RESIDENT" else {})}
 
 
 def _share_la_keys(pop: Population, rows: dict, children: int, delivery: int) -> None:
@@ -305,6 +315,9 @@ def _write_extract(pop, landing: Path, truth: Path, feed: str, provider: str, en
     if rand.chance(0.3):
         rand.shuffle(order)
     header = [c.upper() if rand.chance(0.2) else c for c in order] if rand.chance(0.2) else order
+    # Contract 1.2's columns last, drawn apart, so the columns before them are as they were.
+    extra = {"school": SCHOOL_EXTRA, "la": la_extra_columns()}.get(feed, [])
+    header, order = header + extra, order + extra
     name = f"{feed}_{provider}_{today:%Y%m%d}.csv"
     buf = io.StringIO()
     s = pop.settings
@@ -316,10 +329,11 @@ def _write_extract(pop, landing: Path, truth: Path, feed: str, provider: str, en
     truth_rows = []
     for row_no, (row, cid) in enumerate(entries, start=1):
         if feed == "health" and rand.chance(bad_rate):
-            w.writerow([_corrupt(rand, feed, row)[c] for c in order])
+            bad = _corrupt(rand, feed, row)
+            w.writerow([bad.get(c, "") for c in order])
             truth_rows.append((name, row_no, cid, "bad"))
             continue
-        w.writerow([row[c] for c in order])
+        w.writerow([row.get(c, "") for c in order])
         truth_rows.append((name, row_no, cid, ""))
     data = buf.getvalue().encode("utf-8")
     if rand.chance(0.2):

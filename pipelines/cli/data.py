@@ -29,6 +29,10 @@ def cmd_export(args) -> int:
         audit_cli(engine, "export_register", named, {"rows": n, "include_shielded": args.include_shielded})
         print(f"wrote {n} rows to {args.out}" + (f" ({left_out} shielded rows left out)" if left_out else ""))
         return 0
+    if args.what == "cnis":
+        return _export_cnis(engine, args)
+    if args.what == "dfe-return":
+        return _export_dfe_return(engine, args)
     try:
         when = cme_list_date(engine, args.as_of)
         n = export_cme(engine, Path(args.out), when)
@@ -37,6 +41,41 @@ def cmd_export(args) -> int:
         return 1
     audit_cli(engine, "export_cme", cme_children(engine, when), {"rows": n, "as_of": when.isoformat()})
     print(f"wrote {n} rows to {args.out}")
+    return 0
+
+
+def _export_cnis(engine, args) -> int:
+    from cnis import NoRegister, export_cnis
+
+    if not args.la:
+        print("rollcall export cnis: give the authority with --la CODE", file=sys.stderr)
+        return 2
+    try:
+        n, named = export_cnis(engine, args.la, args.as_of, Path(args.out))
+    except NoRegister as exc:
+        print(f"rollcall export cnis: refused: {exc}", file=sys.stderr)
+        return 1
+    audit_cli(engine, "export_cnis", named, {"rows": n, "la_code": args.la,
+                                             "as_of": args.as_of.isoformat() if args.as_of else "newest"})
+    print(f"wrote {n} rows to {args.out}")
+    return 0
+
+
+def _export_dfe_return(engine, args) -> int:
+    from cme import NoCmeList
+    from cnis import write_returns
+
+    if not args.census:
+        print("rollcall export dfe-return: give the census date with --census YYYY-MM-DD", file=sys.stderr)
+        return 2
+    try:
+        written = write_returns(engine, args.census, Path(args.out), [args.la] if args.la else None)
+    except NoCmeList as exc:
+        print(f"rollcall export dfe-return: refused: {exc}", file=sys.stderr)
+        return 1
+    audit_cli(engine, "export_dfe_return", (), {"census": args.census.isoformat(), "authorities": sorted(written)})
+    for la, path in sorted(written.items()):
+        print(f"wrote the return of {la} to {path}")
     return 0
 
 
@@ -206,11 +245,15 @@ def cmd_restore(args) -> int:
 
 
 def add_export(sub) -> None:
-    e = sub.add_parser("export", help="write the register or the CME list as CSV")
-    e.add_argument("what", choices=["register", "cme"])
+    e = sub.add_parser("export", help="write the register, the CME list, an authority's children-not-in-school "
+                                      "register or the DfE's termly return as CSV")
+    e.add_argument("what", choices=["register", "cme", "cnis", "dfe-return"])
     db_option(e)
-    e.add_argument("--out", required=True)
+    e.add_argument("--out", required=True,
+                   help="the file; for dfe-return of several authorities, one file each beside it (or in it, a folder)")
     e.add_argument("--as-of", type=parse_date)
+    e.add_argument("--la", help="cnis (required) and dfe-return: the authority's 3-digit code")
+    e.add_argument("--census", type=parse_date, help="dfe-return: the census date")
     e.add_argument("--include-shielded", action="store_true",
                    help="register export only: keep shielded children's rows (reconciliation; warns)")
     e.set_defaults(fn=cmd_export)

@@ -83,7 +83,7 @@ def summary(db_url: str, as_of: date | None = None) -> list[str]:
     from sqlalchemy import func, select
 
     from cme import latest_cme_date
-    from register import Child, CmeFlag, ExtractFile, SourceRecord, open_register
+    from register import Child, CmeFlag, CnisEntry, ExtractFile, SourceRecord, open_register
 
     engine = open_register(db_url)
     with engine.connect() as conn:
@@ -102,6 +102,11 @@ def summary(db_url: str, as_of: date | None = None) -> list[str]:
              f"children missing education on {when}:"]
     lines += [f"  LA {la}: {n}" if la else f"  authority not known (a person must look): {n}"
               for la, n in sorted(per_la.items())] or ["  none"]
+    with engine.connect() as conn:
+        on_register = dict(conn.execute(select(CnisEntry.la_code, func.count()).where(CnisEntry.ended_on.is_(None))
+                                        .group_by(CnisEntry.la_code)).all())
+    lines.append("children not in school (on each authority's register, s.436B):")
+    lines += [f"  LA {la}: {n}" for la, n in sorted(on_register.items())] or ["  none"]
     return lines
 
 
