@@ -72,15 +72,15 @@ def provider_key(name: str, postcode: str = "") -> str:
 
 def steps_of(engine, entry_id: int, today: date) -> list[Step]:
     with engine.connect() as conn:
-        rows = conn.execute(select(CnisStep).where(CnisStep.entry_id == entry_id)
-                            .order_by(CnisStep.opened_on, CnisStep.id)).scalars().all()
+        rows = conn.execute(select(CnisStep.__table__).where(CnisStep.entry_id == entry_id)
+                            .order_by(CnisStep.opened_on, CnisStep.id)).all()
     return [Step(s.id, s.kind, STEPS[s.kind][0], s.opened_on, s.due_on, s.done_on, s.outcome or "",
                  OUTCOMES.get(s.kind, {}).get(s.outcome or "", ""), s.provider_name or "", s.author, s.note or "",
                  s.done_on is None and s.due_on is not None and s.due_on < today) for s in rows]
 
 
 def _entry(conn, entry_id: int):
-    e = conn.execute(select(CnisEntry).where(CnisEntry.id == entry_id)).scalar_one_or_none()
+    e = conn.execute(select(CnisEntry.__table__).where(CnisEntry.id == entry_id)).first()
     if e is None:
         raise DutyRefused("there is no such entry")
     return e
@@ -127,7 +127,7 @@ def ask_provider(engine, entry_id: int, name: str, postcode: str, on: date, auth
 def record_outcome(engine, step_id: int, outcome: str, on: date, author: str, note: str = "") -> None:
     """The answer to a step that waits for one."""
     with engine.begin() as conn:
-        s = conn.execute(select(CnisStep).where(CnisStep.id == step_id)).scalar_one_or_none()
+        s = conn.execute(select(CnisStep.__table__).where(CnisStep.id == step_id)).first()
         if s is None:
             raise DutyRefused("there is no such step")
         if outcome not in OUTCOMES.get(s.kind, {}):
@@ -145,7 +145,7 @@ def failures_on_record(engine, entry_id: int, on: date) -> list[str]:
     given", or past its due date with no answer) or the first visit refused."""
     found = []
     with engine.connect() as conn:
-        for s in conn.execute(select(CnisStep).where(CnisStep.entry_id == entry_id)).scalars():
+        for s in conn.execute(select(CnisStep.__table__).where(CnisStep.entry_id == entry_id)).all():
             if (s.kind, s.outcome) in FAILURES:
                 found.append(OUTCOMES[s.kind][s.outcome])
             elif s.kind == "PARENT_REQUEST" and s.done_on is None and s.due_on is not None and s.due_on < on:
@@ -161,8 +161,8 @@ def record_notice(engine, entry_id: int, kind: str, on: date, author: str, note:
         raise DutyRefused("Select a step")
     with engine.begin() as conn:
         e = _entry(conn, entry_id)
-        done = [s.kind for s in conn.execute(select(CnisStep).where(CnisStep.entry_id == entry_id)
-                                             .order_by(CnisStep.opened_on, CnisStep.id)).scalars()]
+        done = list(conn.execute(select(CnisStep.kind).where(CnisStep.entry_id == entry_id)
+                                 .order_by(CnisStep.opened_on, CnisStep.id)).scalars())
     if kind == "NOTICE_S437" and not failures_on_record(engine, entry_id, on):
         raise DutyRefused("The notice can be served only after the parents failed to give the information or "
                           "refused the first visit; record that first")

@@ -80,8 +80,8 @@ def _sync(engine, as_of: date, members: pd.DataFrame, records: pd.DataFrame) -> 
     now = {(m.child_id, m.la_code): m for m in members.itertuples(index=False)}
     opened = ended = changed = 0
     with engine.begin() as conn:
-        open_entries = conn.execute(select(CnisEntry).where(CnisEntry.ended_on.is_(None))).all()
-        have = {(e.CnisEntry.child_id, e.CnisEntry.la_code): e.CnisEntry for e in open_entries}
+        open_entries = conn.execute(select(CnisEntry.__table__).where(CnisEntry.ended_on.is_(None))).all()
+        have = {(e.child_id, e.la_code): e for e in open_entries}
         leaving = [e for k, e in have.items() if k not in now]
         if leaving:
             r = prepared_records(records, as_of)
@@ -172,15 +172,18 @@ def entries_of(engine, la_codes: list[str], as_of: date, status: str = "open", t
                may_see_shielded: bool = False, entry_id: int | None = None, child_id: str | None = None,
                scope=None) -> list[EntryItem]:
     """The entries of these authorities: "open" ones (on the register on the date) or "ended"
-    ones (ended on or before it). A shielded child's school is shown only to a reader who may."""
+    ones (ended on or before it); with entry_id or child_id, those entries whatever their dates.
+    A shielded child's school is shown only to a reader who may."""
     today = today or as_of
-    where = [CnisEntry.la_code.in_(la_codes), CnisEntry.started_on <= as_of]
-    where.append(or_(CnisEntry.ended_on.is_(None), CnisEntry.ended_on > as_of) if status == "open"
-                 else CnisEntry.ended_on <= as_of)
+    where = [CnisEntry.la_code.in_(la_codes)]
     if entry_id is not None:
         where.append(CnisEntry.id == entry_id)
-    if child_id is not None:
+    elif child_id is not None:
         where.append(CnisEntry.child_id == child_id)
+    else:
+        where.append(CnisEntry.started_on <= as_of)
+        where.append(or_(CnisEntry.ended_on.is_(None), CnisEntry.ended_on > as_of) if status == "open"
+                     else CnisEntry.ended_on <= as_of)
     with engine.connect() as conn:
         entries = conn.execute(select(CnisEntry.__table__).where(*where)).all()
         ids = [e.id for e in entries]
@@ -196,7 +199,8 @@ def entries_of(engine, la_codes: list[str], as_of: date, status: str = "open", t
     for e in entries:
         t = facts.get(e.child_id)
         shielded = e.child_id in scope.child_ids or bool(t and t.shielded)
-        school = e.ended_at_school or "" if status != "open" else ("" if e.basis in OFF_ROLL else _school_of(e, t))
+        school = (e.ended_at_school or "") if e.ended_on is not None else ("" if e.basis in OFF_ROLL else
+                                                                           t.school if t else "")
         withheld = shielded and not may_see_shielded and bool(school)
         first = min(steps.get(e.id, []), key=lambda s: s.due_on, default=None)
         items.append(EntryItem(
@@ -209,10 +213,6 @@ def entries_of(engine, la_codes: list[str], as_of: date, status: str = "open", t
             STEPS[first.kind][0] if first else "", first.due_on if first else None,
             bool(first and first.due_on < today), shielded, t))
     return items
-
-
-def _school_of(e, t: ChildFacts | None) -> str:
-    return t.school if t else ""
 
 
 def previous_school_type(laestab: str) -> str:
@@ -408,3 +408,26 @@ def cme_children_off_register(engine, as_of: date) -> int:
         entered = set(conn.execute(select(CnisEntry.child_id, CnisEntry.la_code).where(
             CnisEntry.started_on <= as_of, or_(CnisEntry.ended_on.is_(None), CnisEntry.ended_on > as_of))).all())
     return len(flagged - entered)
+
+
+class StaleEntry(Exception):
+    """The entry changed since the form was made from it."""
+
+
+def extra_items_of(engine, entry_id: int) -> tuple[str | None, int]:
+    """(the entry's configured extra items as JSON, its version)."""
+    with engine.connect() as conn:
+        row = conn.execute(select(CnisEntry.extra_items, CnisEntry.version).where(CnisEntry.id == entry_id)).first()
+    return (row[0], row[1]) if row else (None, 0)
+
+
+def save_extra_items(engine, entry_id: int, version: int, values: dict[str, str]) -> None:
+    """The items regulations add (ROLLCALL_CNIS_EXTRA_ITEMS), as an officer records them; refused
+    (StaleEntry) when the entry changed since the form was made."""
+    known = {k: v.strip() for k, v in values.items() if k in cnis_settings().extra_items and v.strip()}
+    with engine.begin() as conn:
+        done = conn.execute(update(CnisEntry).where(CnisEntry.id == entry_id, CnisEntry.version == version).values(
+            extra_items=json.dumps(known, ensure_ascii=False, sort_keys=True) if known else None,
+            version=CnisEntry.version + 1)).rowcount
+    if not done:
+        raise StaleEntry("this entry changed since you opened it: look again and save again")

@@ -19,6 +19,7 @@ from register import (
     CmeCase,
     CmeFlag,
     CmeList,
+    CnisEntry,
     ExtractFile,
     Kept,
     ProviderStatus,
@@ -76,13 +77,16 @@ def child_authorities(engine, child_id: str) -> set[str]:
 
 
 def in_caseload(engine, child_id: str, la_codes: list[str]) -> bool:
-    """A child is in a user's caseload when the child has a CME case in one of the user's
-    authorities, or a pair waiting for review touches one of the child's records. Opening any
+    """A child is in a user's caseload when the child has a CME case or a children-not-in-school
+    register entry in one of the user's authorities, or a pair waiting for review touches one of the child's records. Opening any
     other child needs a reason first (the audit log keeps it)."""
     if not la_codes:
         return False
     with engine.connect() as conn:
         if conn.execute(select(CmeCase.id).where(CmeCase.child_id == child_id, CmeCase.la_code.in_(la_codes))
+                        .limit(1)).first() is not None:
+            return True
+        if conn.execute(select(CnisEntry.id).where(CnisEntry.child_id == child_id, CnisEntry.la_code.in_(la_codes))
                         .limit(1)).first() is not None:
             return True
         keys = select(SourceRecord.record_key).where(SourceRecord.child_id == child_id).scalar_subquery()

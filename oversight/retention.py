@@ -9,7 +9,9 @@ in days —
   processed and no longer the source of any current record, is deleted from the raw archive
   (its ledger row stays, marked purged), with its quarantined rows;
 - ROLLCALL_RETAIN_CLOSED_CASE_DAYS (default 2190, six years): a CME case closed longer ago than
-  this is deleted with its notes.
+  this is deleted with its notes, and so is a children-not-in-school register entry that ended
+  longer ago, with its duties (the parents' details it showed live in the authority's records,
+  kept as the first period says).
 The audit log is not touched: its entries are kept longer than any of these (they are
 append-only; see docs/operations.md).
 
@@ -18,6 +20,7 @@ request under data protection law.
 """
 from __future__ import annotations
 
+import json
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
@@ -32,6 +35,8 @@ from register import (
     CaseNote,
     CmeCase,
     CmeFlag,
+    CnisEntry,
+    CnisStep,
     ExtractFile,
     QuarantinedRow,
     RecordCluster,
@@ -95,13 +100,21 @@ def apply_retention(engine, today: date, periods: Periods | None = None) -> dict
         if cases:
             counts["case_notes_deleted"] = conn.execute(delete(CaseNote).where(CaseNote.case_id.in_(cases))).rowcount
             counts["closed_cases_deleted"] = conn.execute(delete(CmeCase).where(CmeCase.id.in_(cases))).rowcount
+        ended = conn.execute(select(CnisEntry.id).where(CnisEntry.ended_on < case_cutoff.date())).scalars().all()
+        if ended:
+            counts["register_duties_deleted"] = conn.execute(
+                delete(CnisStep).where(CnisStep.entry_id.in_(ended))).rowcount
+            counts["ended_register_entries_deleted"] = conn.execute(
+                delete(CnisEntry).where(CnisEntry.id.in_(ended))).rowcount
     return counts
 
 
 def subject_access_report(engine, child_id: str) -> dict | None:
     """Everything the register holds about one child: every record row with the file it came
     from, rows of theirs held back by validation, review pairs and analysts' decisions on their
-    records, CME flags, cases and notes, and the audit log's entries naming them. None when no
+    records, CME flags, cases and notes, their children-not-in-school register entries with the
+    duties on them and the parents' details the authority gave (parents are data subjects too),
+    and the audit log's entries naming them. None when no
     such child."""
     now = current_child_id(engine, child_id)
     if now is None:
@@ -138,6 +151,20 @@ def subject_access_report(engine, child_id: str) -> dict | None:
                           "outcome": case.outcome, "closed_at": case.closed_at, "officer": case.officer,
                           "next_action": case.next_action, "due_on": case.due_on, "found_on": case.found_on,
                           "found_at": case.found_at, "found_evidence": case.found_evidence, "notes": notes})
+        register_entries = []
+        for e in conn.execute(select(CnisEntry.__table__).where(CnisEntry.child_id == now).order_by(CnisEntry.id)).all():
+            steps = [dict(st._mapping) for st in conn.execute(
+                select(CnisStep.kind, CnisStep.opened_on, CnisStep.due_on, CnisStep.done_on, CnisStep.outcome,
+                       CnisStep.provider_name, CnisStep.author, CnisStep.note)
+                .where(CnisStep.entry_id == e.id).order_by(CnisStep.opened_on, CnisStep.id))]
+            register_entries.append({"id": e.id, "la_code": e.la_code, "basis": e.basis, "detail": e.detail,
+                                     "started_on": e.started_on, "basis_since": e.basis_since,
+                                     "ended_on": e.ended_on, "end_reason": e.end_reason,
+                                     "extra_items": e.extra_items, "duties": steps})
+    parents = sorted({(items.get(f"parent{n}_name", ""), items.get(f"parent{n}_address_line1", ""),
+                       items.get(f"parent{n}_postcode", ""), items.get(f"parent{n}_educates", ""))
+                      for r in records if r.get("register_items")
+                      for items in [json.loads(r["register_items"])] for n in (1, 2) if items.get(f"parent{n}_name")})
     looks = entries(engine, child_id=now, limit=100_000)
     if now != child_id:
         looks += entries(engine, child_id=child_id, limit=100_000)
@@ -147,4 +174,6 @@ def subject_access_report(engine, child_id: str) -> dict | None:
               for c in sorted({now, child_id}) for e in history(engine, c)]
     return {"child_id": now, "asked_for": child_id, "records": records, "held_back_by_validation": held,
             "review_pairs": pairs, "review_decisions": decisions, "cme_flags": flags, "cme_cases": cases,
+            "not_in_school_register": register_entries,
+            "parents": [{"name": n, "address_line1": a, "postcode": p, "educates": e} for n, a, p, e in parents],
             "history": events, "audit_entries": looks}

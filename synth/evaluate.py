@@ -162,3 +162,36 @@ def cme_scores(register_csv: Path, cme_csv: Path, truth_dir: Path) -> dict:
             "cme_flagged_in_review": flagged - firm,
             "cme_precision_firm": round(firm_correct / firm, 4) if firm else 1.0,
             "cme_precision_in_review": round((correct - firm_correct) / (flagged - firm), 4) if flagged > firm else 1.0}
+
+
+def cnis_scores(register_csv: Path, entries: list[tuple[str, str, str]], truth_dir: Path) -> dict:
+    """The children-not-in-school registers against truth (truth/cnis.csv). entries: (child_id,
+    la_code, basis) of every open entry. A true member is found when an entry of their authority
+    holds them; found "by basis" when it also gives their basis. An entry is false when none of
+    its children is a true member of that authority; those of a child on a roll full time are
+    counted apart, by the entry's basis (a CME entry of such a child is a false CME flag: a
+    record the linker left apart)."""
+    members, _ = _members(register_csv, _truth_of(truth_dir))
+    with open(truth_dir / "cnis.csv", newline="") as fh:
+        truth = {r["true_child"]: (r["la_code"], r["basis"]) for r in csv.DictReader(fh)}
+    with open(truth_dir / "children.csv", newline="") as fh:
+        situation = {r["true_child"]: r["situation"] for r in csv.DictReader(fh)}
+    found, by_basis, false, on_roll_by_basis = set(), set(), 0, Counter()
+    for child_id, la, basis in entries:
+        mine = members[child_id]
+        hits = {t for t in mine if truth.get(t, ("", ""))[0] == la}
+        found |= hits
+        by_basis |= {t for t in hits if truth[t][1] == basis}
+        if not hits:
+            false += 1
+            if mine and all(situation.get(t) in ("on_roll", "dual", "transfer", "rejoined") and t not in truth
+                            for t in mine):
+                on_roll_by_basis[basis] += 1
+    per_basis = Counter(b for _la, b in truth.values())
+    missed = Counter(truth[t][1] for t in set(truth) - found)
+    return {"cnis_true_members": len(truth), "cnis_entries": len(entries),
+            "cnis_recall": round(len(found) / len(truth), 4) if truth else 1.0,
+            "cnis_recall_with_basis": round(len(by_basis) / len(truth), 4) if truth else 1.0,
+            "cnis_precision": round((len(entries) - false) / len(entries), 4) if entries else 1.0,
+            "cnis_missed_by_basis": dict(sorted(missed.items())), "cnis_true_by_basis": dict(sorted(per_basis.items())),
+            "cnis_full_time_pupils_on_register_by_basis": dict(sorted(on_roll_by_basis.items()))}

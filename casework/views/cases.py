@@ -18,6 +18,7 @@ from casework.roles import (
     requires,
 )
 from casework.views.common import (
+    csv_download,
     date_from_form,
     dates_posted,
     form_version,
@@ -116,11 +117,7 @@ def cme_csv(request):
     if la_codes == [""] and not may(request.user, "work_unowned_cases"):
         raise Http404("No such list")
     items = work_list(engine, la_codes, as_of, filters, today(), may_see_shielded(request))
-    response = HttpResponse(content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="cme-{as_of.isoformat()}.csv"'
-    writer = csv.writer(response, lineterminator="\r\n")
-    for row in cme_csv_rows(items):
-        writer.writerow([safe_cell("" if v is None else str(v)) for v in row])
+    response = csv_download(f"cme-{as_of.isoformat()}.csv", cme_csv_rows(items))
     audited(request, "export_cme_list", [i.child_id for i in items], {"filters": filters.query(), "rows": len(items)})
     return response
 

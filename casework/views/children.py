@@ -17,10 +17,12 @@ from casework.roles import (
 )
 from casework.views.common import errors_for_page, errors_of_page, may_see_shielded, reason_given
 from cme import OUTCOMES, cases_of_child
+from cnis import entries_of, entry_detail
 from linkage import ReasonRequired, current_children, rule_records, split_record
 from linkage import history as child_history
 from oversight import child_authorities, child_page, child_visible, in_caseload, raise_access_alert, search_children
 from oversight import entries as audit_entries
+from register import today
 from schemas import postcode_normalise
 
 
@@ -65,8 +67,11 @@ def child(request, child_id: str):
     looked = None
     if may(request.user, "see_who_looked"):
         looked = [e for e in audit_entries(engine, child_id=child_id, limit=100) if e["action"].startswith("view")]
+    shown = may_see_shielded(request) or glass is not None
+    entries = entries_of(engine, las, today(), today=today(), may_see_shielded=shown, child_id=child_id)
     return render(request, "casework/child.html", {
         "page": page, "cases": cases_of_child(engine, child_id, las), "outcomes": OUTCOMES,
+        "entries": [(e, entry_detail(engine, e, shown)) for e in entries],
         "history": child_history(engine, child_id),
         "ruled": request.GET.get("ruled") == "1", "looked": looked,
         "glass": glass, "errors": errors_of_page(request, child_id)})

@@ -2,14 +2,16 @@
 child outside their caseload, errors carried back to a child's page, page numbers and form versions."""
 from __future__ import annotations
 
+import csv
 from datetime import date
 
 from django.conf import settings
-from django.http import Http404
+from django.http import Http404, HttpResponse
 
 from casework.roles import (
     may,
 )
+from schemas import safe_cell
 
 
 def may_see_shielded(request) -> bool:
@@ -95,3 +97,13 @@ def date_from_form(request, name: str) -> tuple[date | None, bool]:
 def dates_posted(request, *names: str) -> dict:
     """What was typed in each date input, to show again beside an error."""
     return {n: {p: request.POST.get(f"{n}_{p}", "")[:4] for p in ("day", "month", "year")} for n in names}
+
+
+def csv_download(filename: str, rows) -> HttpResponse:
+    """A CSV file to download (the first row its header), every cell formula-safe."""
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    writer = csv.writer(response, lineterminator="\r\n")
+    for row in rows:
+        writer.writerow([safe_cell("" if v is None else str(v)) for v in row])
+    return response
