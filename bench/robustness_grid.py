@@ -6,12 +6,14 @@ worst setting, not at one seed.
 
     .venv/bin/python bench/robustness_grid.py --children 20000 [--only 0,5] [--work DIR] [--seed 11]
 
-Each setting: generate one delivery, `rollcall run` it (a child process), export the register and
-the CME list, score them (synth.evaluate). One JSON line a setting, then a table.
+Each setting: generate one delivery, `rollcall run` it (a child process), export the register, the
+CME list and each authority's children-not-in-school register, score them (synth.evaluate). One
+JSON line a setting, then a table.
 """
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import os
 import shutil
@@ -26,7 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from synth.evaluate import cme_scores, linkage_scores  # noqa: E402
+from synth.evaluate import cme_scores, cnis_scores, linkage_scores  # noqa: E402
 from synth.extracts import generate  # noqa: E402
 from synth.settings import Settings  # noqa: E402
 
@@ -50,8 +52,10 @@ GRID = [
              twin_rate=0.1, alike_twin_names=0.5, twin_slips=0.5, gp_nhs_number=0.85, la_identifier_factor=0.6),
 ]
 # Figures where higher is better (the worst is the least) and where lower is better.
-HIGHER = ("pair_precision", "pair_recall", "pair_f1", "cme_precision", "cme_recall", "cme_precision_firm")
-LOWER = ("twin_merges",)
+HIGHER = ("pair_precision", "pair_recall", "pair_f1", "cme_precision", "cme_recall", "cme_precision_firm",
+          "cnis_recall", "cnis_recall_with_basis", "cnis_precision")
+LOWER = ("twin_merges", "cnis_full_time_pupils_not_cme")
+LAS = ("880", "881", "882")
 
 
 def run_setting(i: int, settings: Settings, children: int, seed: int, work: Path, as_of: date) -> dict:
@@ -76,8 +80,17 @@ def run_setting(i: int, settings: Settings, children: int, seed: int, work: Path
     full, cme = folder / "register.csv", folder / "cme.csv"
     subprocess.run([rollcall, "export", "register", "--db", db, "--out", str(full), "--include-shielded"], **quiet)
     subprocess.run([rollcall, "export", "cme", "--db", db, "--out", str(cme)], **quiet)
+    entries = []
+    for la in LAS:
+        out = folder / f"cnis-{la}.csv"
+        subprocess.run([rollcall, "export", "cnis", "--la", la, "--db", db, "--out", str(out)], **quiet)
+        with open(out, newline="") as fh:
+            entries += [(r["child_id"], r["la_code"], r["basis"]) for r in csv.DictReader(fh)]
+    cnis = cnis_scores(full, entries, truth)
+    cnis["cnis_full_time_pupils_not_cme"] = sum(n for b, n in cnis["cnis_full_time_pupils_on_register_by_basis"].items()
+                                                if b != "CME")
     return {"setting": i, "label": settings.label(), "run_s": round(run_s, 1),
-            **linkage_scores(full, truth), **cme_scores(full, cme, truth)}
+            **linkage_scores(full, truth), **cme_scores(full, cme, truth), **cnis}
 
 
 def summary(rows: list[dict]) -> dict:
@@ -105,7 +118,8 @@ def main() -> None:
         rows.append(run_setting(i, GRID[i], args.children, args.seed, work, date.fromisoformat(args.as_of)))
         print(json.dumps(rows[-1]), flush=True)
     cols = ["setting", "pair_precision", "pair_recall", "twin_merges", "cme_flagged", "cme_true", "cme_precision",
-            "cme_recall", "cme_precision_firm", "run_s"]
+            "cme_recall", "cme_precision_firm", "cnis_true_members", "cnis_entries", "cnis_recall",
+            "cnis_recall_with_basis", "cnis_precision", "cnis_full_time_pupils_not_cme", "run_s"]
     print("\n| " + " | ".join(cols) + " |\n|" + "---|" * len(cols))
     for r in rows:
         print("| " + " | ".join(str(r[c]) for c in cols) + " |")

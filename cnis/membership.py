@@ -14,6 +14,7 @@ import pandas as pd
 from cme import (
     deceased,
     education_timeline,
+    learned_residence,
     of_compulsory_school_age,
     on_a_roll,
     prepared_records,
@@ -66,8 +67,13 @@ def register_members(records: pd.DataFrame, as_of: date, cme_flags: pd.DataFrame
     of_age = of_compulsory_school_age(r, as_of)
     assessed = set(of_age.index[of_age])
     rolls = on_a_roll(r, ts)
-    mine = r[r["child_id"].isin(assessed)]
-    where = residence_of(mine, ts, directory or {}, learned=learned).set_index("child_id")["la_code"]
+    # Where they live, for the children who may be members only: off every roll, or on one with
+    # an arrangement (a few in a hundred; residence is the dearest rule).
+    arranged = set(r.loc[(r["feed"] == "school") & (r["arrangement"] != ""), "child_id"])
+    maybe = (assessed - rolls) | (arranged & assessed)
+    learned = learned if learned is not None else learned_residence(r)
+    where = residence_of(r[r["child_id"].isin(maybe)], ts, directory or {},
+                         learned=learned).set_index("child_id")["la_code"]
     rows = []
     flags = cme_flags[(cme_flags["la_code"] != "") & cme_flags["child_id"].isin(assessed)]
     flagged = set(flags["child_id"])

@@ -147,8 +147,13 @@ def sensitive_values(landing: Path) -> set[str]:
     for path in landing.rglob("*.csv"):
         for r in csv.DictReader(open(path, encoding="utf-8-sig")):
             r = {k.strip().lower(): v for k, v in r.items()}
-            for col in ("postcode", "nhs_number", "upn"):
+            for col in ("postcode", "nhs_number", "upn", "previous_postcode", "additional_postcode"):
                 if r.get(col) and len(r[col]) >= 6:
+                    values.add(r[col])
+            # Parents are data subjects too (contract 1.2's register items).
+            for col in ("parent1_name", "parent2_name", "parent1_address_line1", "parent2_address_line1",
+                        "previous_address_line1", "additional_address_line1"):
+                if r.get(col):
                     values.add(r[col])
             sn = r.get("surname") or r.get("family_name") or ""
             fn = r.get("forename") or r.get("given_name") or ""
@@ -161,6 +166,11 @@ def sensitive_values(landing: Path) -> set[str]:
     return values
 
 
+def parent_names(landing: Path) -> set[str]:
+    return {r[c] for path in landing.rglob("la_*.csv") for r in csv.DictReader(open(path, encoding="utf-8-sig"))
+            for c in ("parent1_name", "parent2_name") if r.get(c)}
+
+
 def leaks(texts: list[str], values: set[str]) -> set[str]:
     blob = "\n".join(texts)
     return {v for v in values if v in blob}
@@ -169,6 +179,7 @@ def leaks(texts: list[str], values: set[str]) -> set[str]:
 def test_no_personal_data_in_logs_events_metadata_or_output(landing, sqlite_url, tmp_path, caplog, capfd):
     values = sensitive_values(landing)
     assert len(values) > 500
+    assert parent_names(landing) and parent_names(landing) <= values  # parents' data is planted and looked for
     caplog.set_level(logging.DEBUG)
     result = run_pipeline(sqlite_url, str(landing), None, str(tmp_path / "archive"), AS_OF)
     assert result.success

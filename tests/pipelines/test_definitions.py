@@ -24,12 +24,14 @@ def test_every_asset_and_check_is_defined():
     graph = defs.resolve_asset_graph()
     keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
     assert keys == {"raw_extracts", "validated_rows", "quarantined_rows", "standardised_records", "links",
-                    "children", "cme_flags", "unusual_access", "retention", "provider_deliveries", "daily_digest"}
+                    "children", "cme_flags", "children_not_in_school", "unusual_access", "retention",
+                    "provider_deliveries", "daily_digest"}
     checks = {c.name for c in graph.asset_check_keys}
     assert checks == {"every_provider_reachable", "quarantine_rate_below_5_percent", "no_extract_held",
                       "every_collected_file_stored", "no_child_with_two_nhs_numbers", "linked_share_steady",
                       "every_provider_on_time",
-                      "every_authority_assessed", "flag_counts_steady", "every_authority_has_a_current_roll"}
+                      "every_authority_assessed", "flag_counts_steady", "every_authority_has_a_current_roll",
+                      "every_cme_child_on_the_register"}
     assert defs.resolve_job_def("relink_job") is not None and defs.resolve_job_def("digest_job") is not None
     assert defs.resolve_job_def("pipeline_job").partitions_def is not None
     assert defs.resolve_job_def("intake_job").partitions_def is not None

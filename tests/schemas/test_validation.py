@@ -131,3 +131,26 @@ def test_many_extracts_validated_in_one_pass_give_what_each_gives_alone(tmp_path
         alone_valid, alone_faults = validate_extract(parsed, on)
         assert_frame_equal(valid, alone_valid)
         assert faults == alone_faults
+
+
+def test_contract_1_2_arrangements_and_register_items_are_checked_and_version_1_files_still_pass():
+    school = ("upn,surname,forename,dob,sex,entry_date,enrol_status,arrangement,hours_elsewhere\n"
+              f"{make_upn('8802001', 1)},Khan,Aisha,2016-05-05,F,2021-09-01,C,FLEXI,7.5\n"
+              f"{make_upn('8802001', 2)},Khan,Omar,2016-05-05,M,2021-09-01,C,FLEXI,\n"
+              f"{make_upn('8802001', 3)},Khan,Ali,2016-05-05,M,2021-09-01,C,HALF_DAYS,200\n"
+              f"{make_upn('8802001', 4)},Khan,Ayan,2016-05-05,M,2021-09-01,C,,\n").encode()
+    valid, faults = faults_by_row(school)
+    assert list(valid.index) == [1, 4]
+    assert faults[2] == {("hours_elsewhere", "is required when arrangement is given")}
+    assert {c for c, _ in faults[3]} == {"arrangement", "hours_elsewhere"}
+    la = (b"la_child_id,surname,forename,dob,sex,record_type,status_date,ehe_reason,parent1_name,"
+          b"parent1_address_line1,parent2_address_line1,hours_parents,provider1_name,provider1_hours,provider1_online\n"
+          b"C1,Khan,Aisha,2016-05-05,F,EHE,2026-01-01,BULLYING,Sara Khan,1 High St,,20,Oak Tutors,4,N\n"
+          b"C2,Khan,Omar,2016-05-05,M,EHE,2026-01-01,BORED,Sara Kh4n,,2 Low St,-1,,4,maybe\n")
+    valid, faults = faults_by_row(la, "la")
+    assert list(valid.index) == [1]
+    assert {c for c, _ in faults[2]} == {"ehe_reason", "parent1_name", "parent2_name", "hours_parents",
+                                         "provider1_name", "provider1_online"}
+    # A version 1 file (none of the new columns) is read as before.
+    valid, faults = faults_by_row(school_csv([GOOD]))
+    assert list(valid.index) == [1] and not faults
