@@ -329,8 +329,9 @@ def _write_extract(pop, landing: Path, truth: Path, feed: str, provider: str, en
     truth_rows = []
     for row_no, (row, cid) in enumerate(entries, start=1):
         if feed == "health" and rand.chance(bad_rate):
-            bad = _corrupt(rand, feed, row)
-            w.writerow([bad.get(c, "") for c in order])
+            # A fresh corruption drawn per cell, as this has always done (the bench's files stay
+            # byte for byte what they were).
+            w.writerow([_corrupt(rand, feed, row).get(c, "") for c in order])
             truth_rows.append((name, row_no, cid, "bad"))
             continue
         w.writerow([row.get(c, "") for c in order])
