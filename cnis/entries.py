@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 import pandas as pd
+from dateutil.relativedelta import relativedelta
 from sqlalchemy import insert, or_, select, update
 
 from cme import (
@@ -34,7 +35,7 @@ from cnis.membership import BASES, END_REASONS, OFF_ROLL, end_reason, register_m
 from cnis.settings import cnis_settings
 from linkage import active_records
 from oversight import shield_scope
-from register import CmeFlag, CmeList, CnisEntry, CnisStep, get_state, set_state
+from register import CmeFlag, CmeList, CnisEntry, CnisStep, SourceRecord, get_state, set_state
 from schemas import PARENTS, PROVIDERS
 from sources import postcode_authorities
 
@@ -60,15 +61,15 @@ def update_register(engine, as_of: date) -> dict:
     basis = json.dumps([as_of.isoformat(), str(computed)])
     if get_state(engine, CNIS_BASIS) == basis:
         return {"mode": "unchanged", **_open_counts(engine)}
-    records = active_records(engine, columns=READ_COLUMNS)
+    records = active_records(engine, within=may_be_members(as_of), columns=READ_COLUMNS)
     with engine.connect() as conn:
         flags = pd.DataFrame(conn.execute(select(CmeFlag.child_id, CmeFlag.la_code, CmeFlag.reason)
                                           .where(CmeFlag.as_of == as_of)).all(),
                              columns=["child_id", "la_code", "reason"])
     cme_basis = json.loads(get_state(engine, BASIS) or "null") or {}
     learned = cme_basis.get("learned") if cme_basis.get("as_of") == as_of.isoformat() else None
-    if learned is None:
-        learned = learned_residence(records, ResidenceSettings())
+    if learned is None:  # what every record says of where people live, not only these children's
+        learned = learned_residence(active_records(engine, columns=READ_COLUMNS), ResidenceSettings())
     members = register_members(records, as_of, flags, postcode_authorities(engine, records["postcode"]), learned)
     counts = _sync(engine, as_of, members, records)
     set_state(engine, CNIS_BASIS, basis)
@@ -84,7 +85,9 @@ def _sync(engine, as_of: date, members: pd.DataFrame, records: pd.DataFrame) -> 
         have = {(e.child_id, e.la_code): e for e in open_entries}
         leaving = [e for k, e in have.items() if k not in now]
         if leaving:
-            r = prepared_records(records, as_of)
+            # The leavers' own records: most are on a roll now, so not among those read.
+            r = prepared_records(active_records(engine, children=sorted({e.child_id for e in leaving}),
+                                                columns=READ_COLUMNS), as_of)
             ts = pd.Timestamp(as_of)
             of_age = of_compulsory_school_age(r, as_of)
             facts = dict(on_roll=on_a_roll(r, ts), of_age=set(of_age.index[of_age]), dead=deceased(r),
@@ -115,6 +118,25 @@ def _sync(engine, as_of: date, members: pd.DataFrame, records: pd.DataFrame) -> 
                     basis_since=_since(m, as_of) if e.basis != m.basis else e.basis_since))
                 changed += 1
     return {"opened": opened, "ended": ended, "changed": changed}
+
+
+def may_be_members(as_of: date):
+    """A query of the children who may be on a register on the date: those with a record whose
+    birth date could make them of compulsory school age (born 4 to 17 years before it), but not
+    those a school holds on its roll then with no arrangement to educate them elsewhere (nineteen
+    in twenty), so the others' records are never read. A roll's row the newest extract left out
+    does not count as holding the child (cme.rules.on_a_roll decides those)."""
+    held = select(SourceRecord.child_id).where(
+        SourceRecord.active.is_(True), SourceRecord.feed == "school",
+        or_(SourceRecord.carried_because.is_(None), SourceRecord.carried_because != "left_out"),
+        or_(SourceRecord.start_date.is_(None), SourceRecord.start_date <= as_of),
+        or_(SourceRecord.end_date.is_(None), SourceRecord.end_date > as_of))
+    arranged = select(SourceRecord.child_id).where(SourceRecord.active.is_(True), SourceRecord.feed == "school",
+                                                   SourceRecord.arrangement.is_not(None))
+    return select(SourceRecord.child_id).where(
+        SourceRecord.active.is_(True), SourceRecord.child_id.is_not(None),
+        SourceRecord.dob > as_of - relativedelta(years=17), SourceRecord.dob <= as_of - relativedelta(years=4),
+        or_(SourceRecord.child_id.not_in(held), SourceRecord.child_id.in_(arranged))).distinct()
 
 
 def _since(m, as_of: date) -> date:

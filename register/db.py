@@ -120,14 +120,13 @@ def insert_frame(conn, table: Table, frame: pd.DataFrame) -> None:
 
 
 def read_frame(conn, statement) -> pd.DataFrame:
-    """The rows of a select with no bound parameters as a frame (one column per selected column,
-    by its name), read through the driver: SQLAlchemy's per-row result handling cost more than
-    the database's work on the largest reads. Values come out as SQLAlchemy gives them: dates as
-    dates, booleans as booleans, NULL as None (SQLite's text dates and 0/1 flags are turned once
-    per distinct value)."""
-    compiled = statement.compile(dialect=conn.dialect)
-    if compiled.params:
-        raise ValueError("read_frame takes a statement without bound parameters")
+    """The rows of a select as a frame (one column per selected column, by its name), read
+    through the driver: SQLAlchemy's per-row result handling cost more than the database's work
+    on the largest reads. Values the statement compares with (a code, a date) are rendered into
+    it by SQLAlchemy, quoted as the dialect quotes them. Values come out as SQLAlchemy gives
+    them: dates as dates, booleans as booleans, NULL as None (SQLite's text dates and 0/1 flags
+    are turned once per distinct value)."""
+    compiled = statement.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True})
     columns = list(statement.selected_columns)
     rows = conn.exec_driver_sql(str(compiled)).fetchall()
     frame = pd.DataFrame.from_records(rows, columns=[c.name for c in columns], coerce_float=False)
