@@ -10,7 +10,7 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(__name__, submod_attrs={
     "membership": ["BASES", "END_REASONS", "OFF_ROLL", "register_members"],
     "entries": ["EntryItem", "NoRegister", "StaleEntry", "cme_children_off_register", "details_of", "entries_of",
                 "entry_detail", "export_cnis", "export_columns", "export_rows", "extra_items_of",
-                "lived_here_under_a_year", "previous_school_type", "register_as_of", "save_extra_items",
+                "lived_here_under_a_year", "previous_school_type", "register_as_of", "register_counts", "save_extra_items",
                 "update_register"],
     "duties": ["DutyRefused", "OUTCOMES", "STEPS", "ask_parents", "ask_provider", "failures_on_record",
                "next_provider_request", "provider_key", "record_notice", "record_outcome", "steps_of"],

@@ -453,3 +453,17 @@ def save_extra_items(engine, entry_id: int, version: int, values: dict[str, str]
             version=CnisEntry.version + 1)).rowcount
     if not done:
         raise StaleEntry("this entry changed since you opened it: look again and save again")
+
+
+def register_counts(engine, la_codes: list[str], today: date) -> dict:
+    """The home page's counts for an officer: children on their authorities' registers, those
+    entered in the last seven days, and those with a duty overdue."""
+    with engine.connect() as conn:
+        entries = conn.execute(select(CnisEntry.id, CnisEntry.started_on).where(
+            CnisEntry.la_code.in_(la_codes), CnisEntry.ended_on.is_(None))).all()
+        overdue = conn.execute(select(CnisStep.entry_id).where(
+            CnisStep.la_code.in_(la_codes), CnisStep.done_on.is_(None), CnisStep.due_on < today).distinct()).scalars()
+        open_ids = {e.id for e in entries}
+        return {"open": len(entries), "authorities": len(la_codes),
+                "new_this_week": sum(e.started_on > today - timedelta(days=7) for e in entries),
+                "overdue": len(open_ids & set(overdue))}

@@ -20,6 +20,7 @@ from casework.roles import (
 from casework.users import UserError, add_user, disable_user, totp_secret, user_name
 from casework.views.common import sentence
 from cme import case_counts, latest_cme_date
+from cnis import register_counts
 from oversight import review_queue
 from register import today
 
@@ -40,6 +41,7 @@ def home(request):
     counts = {}
     if may(request.user, "work_cases"):
         counts["cases"] = case_counts(engine, las, me, as_of, today())
+        counts["register"] = register_counts(engine, las, today())
     if may(request.user, "work_unowned_cases"):
         counts["unowned"] = case_counts(engine, [""], me, as_of, today())
     if may(request.user, "review_matches"):
