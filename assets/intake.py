@@ -48,18 +48,19 @@ ONE_RUN = BackfillPolicy.single_run()
 def raw_extracts(context: AssetExecutionContext) -> MaterializeResult:
     db, delivery = context.resources.db, context.resources.delivery
     started = utc_now()
+    keys = list(context.partition_keys)  # Dagster lists them from the instance at each asking: once
     router = delivery.router()
     try:
         known = set(router.providers())
-        providers = [a for a in context.partition_keys if a in known]
+        providers = [a for a in keys if a in known]
         report = collect(router, db.engine(), delivery.archive_dir(), providers=providers,
                          transient=router.transient_errors(), max_bytes=delivery.max_file_mb * 1024 * 1024)
     finally:
         router.close()
     failed = sorted(report.failed_providers)
     # Each provider partition reports its own files, besides the run's totals.
-    for provider, counts in files_by_provider(db.engine(), started, list(context.partition_keys)).items():
-        if not _worth_its_own_metadata(context, counts, provider in report.failed_providers):
+    for provider, counts in files_by_provider(db.engine(), started, keys).items():
+        if not _worth_its_own_metadata(len(keys), counts, provider in report.failed_providers):
             continue
         context.add_asset_metadata({"provider_files": sum(v for k, v in counts.items() if k.startswith("files_")),
                                     "provider_unreachable": provider in report.failed_providers,
@@ -71,7 +72,7 @@ def raw_extracts(context: AssetExecutionContext) -> MaterializeResult:
         metadata={"providers": len(providers), "files_collected": len(report.collected),
                   "files_rejected": report.rejected, "files_duplicate": report.duplicates,
                   "files_waiting_for_sidecar": report.waiting, "providers_unreachable": len(failed),
-                  "providers_not_configured": len(context.partition_keys) - len(providers)},
+                  "providers_not_configured": len(keys) - len(providers)},
         check_results=[AssetCheckResult(
             check_name="every_provider_reachable", passed=not failed, severity=AssetCheckSeverity.ERROR,
             metadata={"unreachable_providers": ", ".join(failed) or "none"})])
@@ -97,7 +98,8 @@ def raw_extracts(context: AssetExecutionContext) -> MaterializeResult:
 def validate_extracts(context: AssetExecutionContext):
     db, delivery = context.resources.db, context.resources.delivery
     started = utc_now()
-    pending = pending_files(db.engine(), list(context.partition_keys))
+    keys = list(context.partition_keys)  # listed from the instance at each asking: once
+    pending = pending_files(db.engine(), keys)
     router = delivery.router()
     try:
         report = load_and_acknowledge(db.engine(), router, pending, delivery.hold_below,
@@ -107,9 +109,8 @@ def validate_extracts(context: AssetExecutionContext):
         router.close()
     total = report.rows_accepted + report.rows_quarantined
     rate = report.rows_quarantined / total if total else 0.0
-    for provider, counts in files_by_provider(db.engine(), started, list(context.partition_keys),
-                                              processed=True).items():
-        if not _worth_its_own_metadata(context, counts):
+    for provider, counts in files_by_provider(db.engine(), started, keys, processed=True).items():
+        if not _worth_its_own_metadata(len(keys), counts):
             continue
         context.add_asset_metadata({f"provider_{k}": v for k, v in sorted(counts.items()) if k != "rows_quarantined"},
                                    asset_key="validated_rows", partition_key=provider)
@@ -146,7 +147,7 @@ EVERY_PROVIDER_UP_TO = 200
 QUIET = {"files_collected", "files_accepted", "rows_accepted"}
 
 
-def _worth_its_own_metadata(context, counts: dict, unreachable: bool = False) -> bool:
-    if len(context.partition_keys) <= EVERY_PROVIDER_UP_TO:
+def _worth_its_own_metadata(providers: int, counts: dict, unreachable: bool = False) -> bool:
+    if providers <= EVERY_PROVIDER_UP_TO:
         return True
     return unreachable or any(v for k, v in counts.items() if k not in QUIET)

@@ -47,15 +47,18 @@ def provider_identifiers(feed: str, frame: pd.DataFrame) -> tuple[pd.Series, pd.
     return "nhs:" + nhs_digits(frame["nhs_number"]), nhs_valid(frame["nhs_number"])
 
 
-def record_keys(feed: str, provider: str, rec: pd.DataFrame, secret: bytes) -> pd.Series:
+def record_keys(feed: str, provider, rec: pd.DataFrame, secret: bytes) -> pd.Series:
     """A key that names the same child at the same provider across that provider's extracts:
     the feed, the provider and a keyed hash of the provider's identifier for the child (a GP
-    record with no NHS number: of its name and birth date). See sources.keys."""
+    record with no NHS number: of its name and birth date). See sources.keys. provider: one for
+    every row, or each row's (an array, for many files' rows at once)."""
     ident, _ = provider_identifiers(feed, rec)
     if feed == "health":
         by_name = "name:" + rec["surname"].str.upper() + "|" + rec["forename"].str.upper() + "|" + rec["dob"].astype(str)
         ident = ident.where(rec["nhs_number"] != "", by_name)
-    return f"{feed}:{provider}:" + keyed_series(secret, ident)
+    if isinstance(provider, str):
+        return f"{feed}:{provider}:" + keyed_series(secret, ident)
+    return f"{feed}:" + pd.Series(provider, index=rec.index, dtype=object) + ":" + keyed_series(secret, ident)
 
 
 KEY_COLUMN = {"school": "upn", "la": "la_child_id", "health": "nhs_number"}
@@ -122,7 +125,9 @@ def register_items(valid: pd.DataFrame) -> pd.Series:
     return out
 
 
-def to_records(feed: str, provider: str, valid: pd.DataFrame, secret: bytes) -> pd.DataFrame:
+def to_records(feed: str, provider, valid: pd.DataFrame, secret: bytes) -> pd.DataFrame:
+    """A feed's valid rows as register rows, row_no from the frame's index. provider: the one
+    provider of every row, or each row's (an array, for many files' rows at once)."""
     rec = valid.rename(columns=RECORD_COLUMNS[feed])[list(RECORD_COLUMNS[feed].values())].copy()
     if feed == "school":
         hours = rec["hours_elsewhere"]
@@ -139,7 +144,8 @@ def to_records(feed: str, provider: str, valid: pd.DataFrame, secret: bytes) -> 
     rec["postcode"] = postcode_normalise(rec["postcode"])
     rec["record_key"] = record_keys(feed, provider, rec, secret)
     rec["row_no"] = rec.index.astype(int)
-    rec["feed"], rec["provider"] = feed, provider
+    rec["feed"] = feed
+    rec["provider"] = provider if isinstance(provider, str) else pd.Series(provider, index=rec.index, dtype=object)
     return rec
 
 def db_rows(rec: pd.DataFrame, file_id: int) -> pd.DataFrame:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from sqlalchemy import select
 
@@ -56,9 +57,11 @@ class Prepared:
 
 
 def prepare_chunk(feed: str, provider: str, file_id: int, chunk: ParsedExtract, valid: pd.DataFrame,
-                  faults: list[RowFault], secret: bytes, sqlite: bool) -> Prepared:
-    rows = (RowValues.of(SourceRecord.__table__, db_rows(to_records(feed, provider, valid, secret), file_id), sqlite)
-            if len(valid) else RowValues([], []))
+                  faults: list[RowFault], secret: bytes, sqlite: bool, rows: RowValues | None = None) -> Prepared:
+    """One chunk ready to store; rows: its register rows when already made with other files'."""
+    if rows is None:
+        rows = (RowValues.of(SourceRecord.__table__, db_rows(to_records(feed, provider, valid, secret), file_id),
+                             sqlite) if len(valid) else RowValues([], []))
     bad = quarantined_keys(feed, provider, chunk.frame, [x.row for x in faults], secret) if faults else {}
     return Prepared(feed, provider, chunk.rows_total, chunk.warnings, faults, valid.index, rows, bad)
 
@@ -180,19 +183,51 @@ def _prepare_batch(batch: list[tuple[int, _FileInfo | None]], secret: bytes, sql
     parts = [(chunks[file_id], info.extract_date) for file_id, info in batch if chunks[file_id] is not None]
     try:
         results = iter(validate_extracts(parts)) if parts else iter(())
+        validated = {file_id: next(results) for file_id, _info in batch if chunks[file_id] is not None}
     except Exception:  # noqa: BLE001 - each file is then prepared alone, by load_file_in
         log.warning("validating %d extracts together failed; each is validated alone", len(parts))
-        results = None
+        validated = {}
+    infos = dict(batch)
+    try:
+        rows = _register_rows_together(infos, validated, secret, sqlite)
+    except Exception:  # noqa: BLE001 - each file's rows are then made alone (prepare_chunk)
+        log.warning("making %d extracts' register rows together failed; each is made alone", len(validated))
+        rows = {}
     for file_id, info in batch:
-        chunk = chunks[file_id]
         prepared = None
-        if chunk is not None and results is not None:
-            valid, faults = next(results)
+        if file_id in validated:
+            valid, faults = validated[file_id]
+            chunk = chunks[file_id]
             try:
-                prepared = [prepare_chunk(info.feed, info.provider, file_id, chunk, valid, faults, secret, sqlite)]
+                prepared = [prepare_chunk(info.feed, info.provider, file_id, chunk, valid, faults, secret, sqlite,
+                                          rows=rows.get(file_id))]
             except Exception:  # noqa: BLE001 - load_file_in meets the same fault and reports it
                 prepared = None
         yield file_id, prepared
+
+
+def _register_rows_together(infos: dict, validated: dict, secret: bytes, sqlite: bool) -> dict[int, RowValues]:
+    """The register rows of many small files' valid rows, made feed by feed in one pass (mapping,
+    keys and the driver's values cost mostly per call, and a delivery from thousands of providers
+    is thousands of small files), then cut back into each file's."""
+    out: dict[int, RowValues] = {}
+    by_feed: dict[str, list[int]] = {}
+    for file_id, (valid, _faults) in validated.items():
+        if len(valid):
+            by_feed.setdefault(infos[file_id].feed, []).append(file_id)
+    for feed, files in by_feed.items():
+        frames = [validated[f][0] for f in files]
+        sizes = [len(f) for f in frames]
+        combined = pd.concat(frames, ignore_index=True)
+        providers = np.repeat([infos[f].provider for f in files], sizes)
+        rec = to_records(feed, providers, combined, secret)
+        rec["row_no"] = np.concatenate([f.index.to_numpy() for f in frames]).astype(int)
+        values = RowValues.of(SourceRecord.__table__, db_rows(rec, np.repeat(files, sizes)), sqlite)
+        start = 0
+        for f, n in zip(files, sizes):
+            out[f] = RowValues(values.names, values.rows[start:start + n])
+            start += n
+    return out
 
 
 def _small_extract(f: _FileInfo | None) -> ParsedExtract | None:
