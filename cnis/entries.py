@@ -100,23 +100,29 @@ def _sync(engine, as_of: date, members: pd.DataFrame, records: pd.DataFrame) -> 
                     ended_on=as_of, end_reason=why, version=CnisEntry.version + 1,
                     ended_at_school=school_of.get(e.child_id) if why in ("ON_ROLL", "ARRANGEMENT_ENDED") else None))
                 ended += 1
+        new = []
         for key, m in now.items():
             e = have.get(key)
             hours = None if m.hours_elsewhere is None or pd.isna(m.hours_elsewhere) else float(m.hours_elsewhere)
             if e is None:
-                entry_id = conn.execute(insert(CnisEntry).values(
-                    child_id=m.child_id, la_code=m.la_code, basis=m.basis, detail=m.detail or None,
-                    hours_elsewhere=hours, started_on=as_of, basis_since=_since(m, as_of),
-                    version=0)).inserted_primary_key[0]
-                conn.execute(insert(CnisStep).values(
-                    entry_id=entry_id, la_code=m.la_code, kind="HOME_VISIT_REQUEST", opened_on=as_of,
-                    due_on=as_of + timedelta(days=settings.home_visit_days), author="rollcall"))
-                opened += 1
+                new.append({"child_id": m.child_id, "la_code": m.la_code, "basis": m.basis, "detail": m.detail or None,
+                            "hours_elsewhere": hours, "started_on": as_of, "basis_since": _since(m, as_of),
+                            "version": 0})
             elif (e.basis, e.detail or "", e.hours_elsewhere) != (m.basis, m.detail or "", hours):
                 conn.execute(update(CnisEntry).where(CnisEntry.id == e.id).values(
                     basis=m.basis, detail=m.detail or None, hours_elsewhere=hours, version=CnisEntry.version + 1,
                     basis_since=_since(m, as_of) if e.basis != m.basis else e.basis_since))
                 changed += 1
+        if new:
+            # Thousands on a first run: inserted together, then each new entry's home-visit task.
+            conn.execute(insert(CnisEntry), new)
+            ids = conn.execute(select(CnisEntry.id, CnisEntry.la_code).where(
+                CnisEntry.started_on == as_of, CnisEntry.ended_on.is_(None),
+                CnisEntry.id.not_in(select(CnisStep.entry_id).where(CnisStep.kind == "HOME_VISIT_REQUEST")))).all()
+            conn.execute(insert(CnisStep), [
+                {"entry_id": i, "la_code": la, "kind": "HOME_VISIT_REQUEST", "opened_on": as_of,
+                 "due_on": as_of + timedelta(days=settings.home_visit_days), "author": "rollcall"} for i, la in ids])
+            opened = len(new)
     return {"opened": opened, "ended": ended, "changed": changed}
 
 
