@@ -13,15 +13,21 @@ from dateutil.relativedelta import relativedelta
 from sqlalchemy import select, update
 
 from cnis import (
+    CnisSettings,
     DutyRefused,
+    StaleEntry,
     ask_parents,
     ask_provider,
     authority_return,
     cme_children_off_register,
+    configure_cnis,
     entries_of,
     entry_detail,
+    export_columns,
+    extra_items_of,
     record_notice,
     record_outcome,
+    save_extra_items,
     steps_of,
 )
 from oversight import apply_retention, subject_access_report
@@ -210,6 +216,26 @@ def test_the_export_is_audited_and_withholds_a_shielded_childs_location(two_runs
         named = set(conn.execute(select(AuditChild.child_id).where(AuditChild.entry_id == entry)).scalars())
     assert named == {r["child_id"] for r in rows}
     assert rollcall("export", "cnis", "--db", db, "--out", str(out)).returncode == 2  # --la is required
+
+
+def test_the_threshold_and_the_items_regulations_add_are_configuration(two_runs):
+    engine = two_runs["engine"]
+    item, detail = _ehe_entry_with_providers(engine)
+    highest = max(e.hours for e in detail.educators)
+    before = configure_cnis(CnisSettings(provider_hours_threshold=highest, extra_items=("sen",)))
+    try:
+        shown = entry_detail(engine, item)
+        # Educators at or under the threshold are counted, not listed.
+        assert not shown.educators and shown.educators_below_threshold == len(detail.educators)
+        _text, version = extra_items_of(engine, item.entry_id)
+        save_extra_items(engine, item.entry_id, version, {"sen": "EHC plan", "unknown": "dropped"})
+        with pytest.raises(StaleEntry):
+            save_extra_items(engine, item.entry_id, version, {"sen": "none"})
+        assert entry_detail(engine, item, extra_items=extra_items_of(engine, item.entry_id)[0]).extra == {"sen": "EHC plan"}
+        assert "item_sen" in export_columns()
+    finally:
+        configure_cnis(before)
+    assert "item_sen" not in export_columns()
 
 
 def test_subject_access_gives_the_entry_its_duties_and_the_parents_and_retention_ends_old_entries(two_runs):
