@@ -11,7 +11,7 @@ import pandas as pd
 from rapidfuzz.distance import OSA, JaroWinkler
 from rapidfuzz.process import cpdist
 
-from matching.compare import DOB, FORENAME, MIDDLE_NAME, MISSING, NHS_NUMBER, SEX, SURNAME, UPN
+from matching.compare import DOB, FORENAME, MIDDLE_NAME, MISSING, NHS_NUMBER, POSTCODE, SEX, SURNAME, UPN
 
 
 def twin_evidence(levels: pd.DataFrame, same_feed: np.ndarray | None = None,
@@ -78,6 +78,12 @@ def complementary_links(standardised: pd.DataFrame, pairs: np.ndarray, levels: p
     family_share = standardised["family"].map(standardised["family"].value_counts(normalize=True)).to_numpy()
     share = np.maximum(given_share[a], given_share[b]) * np.where(g_ok, 1.0, 5.0)
     share = np.where(s_ok, share * np.maximum(family_share[a], family_share[b]), share)
+    # The same home (a real postcode, never a pseudo one) and a middle name in common are shared
+    # by few: another child with these names and birth date would have to share them too.
+    share = np.where(levels["postcode"].to_numpy() == POSTCODE.EXACT,
+                     share * _shares(standardised["postcode"], a, b), share)
+    share = np.where(levels["middle_name"].to_numpy() == MIDDLE_NAME.SHARED,
+                     share * _shares(standardised["middle"], a, b), share)
     window = np.where(d_ok, 1.0, 30.0)
     rare = n * share * window / 6570 < CHANCE_MEETINGS
     agree = ((levels["sex"] != SEX.DIFFERENT) & (levels["nhs_number"] != NHS_NUMBER.DIFFERENT)
@@ -101,6 +107,13 @@ def complementary_links(standardised: pd.DataFrame, pairs: np.ndarray, levels: p
     unique = (count.reindex(left).to_numpy() == 1) & (count.reindex(right).to_numpy() == 1)
     joined = rows[unique & rare[rows]]
     return joined[np.argsort(-total[joined], kind="stable")], rows[~(unique & rare[rows])]
+
+
+def _shares(values: pd.Series, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """For each pair, the larger of its two records' shares of all records holding the same
+    value (a blank value: share 1, it tells nothing)."""
+    share = values.map(values[values != ""].value_counts() / len(values)).fillna(1.0).to_numpy()
+    return np.maximum(share[a], share[b])
 
 
 def slipped_given_names(standardised: pd.DataFrame, pairs: np.ndarray, levels: pd.DataFrame) -> np.ndarray:

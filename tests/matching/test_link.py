@@ -558,3 +558,39 @@ def test_slips_no_blocking_rule_met_before_now_meet_a_candidate(background, scho
     queued = {tuple(p) for p in result.review_pairs[["key_a", "key_b"]].to_numpy()}
     pair = tuple(sorted(("school:8802001:z", "health:A81001:z")))
     assert c(pair[0]) == c(pair[1]) or pair in queued
+
+
+@pytest.mark.parametrize("postcode, middle, joined", [
+    ("RA12BX", "", True),  # the same home: another Olivia Smith born that day would have to live there too
+    ("", "darcie", True),  # a middle name in common does the same
+    ("", "", False),  # common names and a birth date alone: too many children share them
+])
+def test_a_shared_home_or_middle_name_makes_two_common_halves_rare_enough_to_join(postcode, middle, joined):
+    """At 200,000 children (about 350,000 records) an Olivia Smith whose GP record has a one-letter
+    slip met the chance bound (complementary_links) only by her names and birth date, and the two
+    halves went to review though they share a home: a false CME flag until an analyst looked."""
+    from types import SimpleNamespace
+
+    from matching.compare import DOB, FORENAME, MIDDLE_NAME, MISSING, POSTCODE, SEX, SURNAME
+    from matching.families import complementary_links
+
+    n = 350_000
+    given = np.where(np.arange(n) % 50 == 0, "olivia", np.char.add("g", (np.arange(n) % 997).astype(str)))
+    family = np.where(np.arange(n) % 40 == 0, "smith", np.char.add("f", (np.arange(n) % 1999).astype(str)))
+    std = pd.DataFrame({"given": given.astype(object), "family": family.astype(object),
+                        "feed": np.where(np.arange(n) % 2, "health", "school").astype(object),
+                        "postcode": np.char.add("RB", (np.arange(n) % 9000).astype(str)).astype(object),
+                        "middle": np.full(n, "", dtype=object)})
+    school, gp = 0, 1001  # an Olivia Smith at school, and her GP record as "Olvia"
+    std.loc[gp, ["given", "family"]] = ["olvia", "smith"]
+    std.loc[[school, gp], "postcode"] = [postcode or "RB1", postcode or "RB2"]
+    std.loc[[school, gp], "middle"] = middle
+    pairs = np.array([[school, gp]])
+    levels = pd.DataFrame({"forename": [FORENAME.CLOSE], "surname": [SURNAME.EXACT], "dob": [DOB.EXACT],
+                           "middle_name": [MIDDLE_NAME.SHARED if middle else MISSING],
+                           "sex": [SEX.SAME], "postcode": [POSTCODE.EXACT if postcode else POSTCODE.DIFFERENT],
+                           "nhs_number": [MISSING], "upn": [MISSING]})
+    no = np.zeros(1, dtype=bool)
+    decided = SimpleNamespace(cannot=no, withheld=no, shield_net=no)
+    join, review = complementary_links(std, pairs, levels, np.arange(n), decided, np.array([10.0]))
+    assert (list(join), list(review)) == (([0], []) if joined else ([], [0]))
