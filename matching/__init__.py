@@ -4,7 +4,7 @@ import lazy_loader
 
 # Bumped whenever the matcher's behaviour changes (blocking, comparison, scoring, decisions,
 # clustering): a register linked by another version is re-linked in full.
-MATCHER_VERSION = "2026.12.08.1"
+MATCHER_VERSION = "2026.12.08.2"
 
 # The names other packages may import, each loaded from its module when first used.
 __getattr__, __dir__, __all__ = lazy_loader.attach(__name__, submod_attrs={

@@ -131,6 +131,38 @@ def slipped_given_names(standardised: pd.DataFrame, pairs: np.ndarray, levels: p
     return out
 
 
+def mistyped_two_ways(standardised: pd.DataFrame, pairs: np.ndarray, levels: pd.DataFrame, slipped: np.ndarray,
+                      min_share: float, min_count: int = 5, given_counts: pd.Series | None = None) -> np.ndarray:
+    """Pairs whose given names differ clearly only because each is one slip from the name a third
+    record of the family carries, and neither is an established name: one name mistyped two
+    ways (an authority's "Ezta" and a GP's "Enra" beside the school's "Ezra"), not twins. Twins
+    have real names, so two established names (Ava and Eve beside a mistyped "Ave") stay twin
+    evidence. family: birth dates within a slip and surnames alike, as twin evidence reads it."""
+    out = np.zeros(len(pairs), dtype=bool)
+    kin = (levels["dob"].between(DOB.EXACT, DOB.ONE_TYPO) & levels["surname"].between(SURNAME.EXACT, SURNAME.LIKE)
+           & (levels["sex"] != SEX.DIFFERENT)).to_numpy()
+    near = np.flatnonzero(slipped & kin)
+    clearly = np.flatnonzero((levels["forename"] >= FORENAME.LIKE_OR_MIDDLE).to_numpy() & kin & ~slipped)
+    if not len(near) or not len(clearly):
+        return out
+    given = standardised["given"]
+    counts = given[given != ""].value_counts() if given_counts is None else given_counts[given_counts.index != ""]
+    established = set(counts.index[(counts >= min_count) & (counts >= min_share * counts.sum())])
+    names = given.to_numpy()
+    slip_of: dict[int, set[int]] = {}
+    for r in near:
+        i, j = int(pairs[r, 0]), int(pairs[r, 1])
+        slip_of.setdefault(i, set()).add(j)
+        slip_of.setdefault(j, set()).add(i)
+    for r in clearly:
+        i, j = int(pairs[r, 0]), int(pairs[r, 1])
+        if names[i] in established or names[j] in established:
+            continue
+        hubs = slip_of.get(i, set()) & slip_of.get(j, set())
+        out[r] = any(names[z] in established for z in hubs)
+    return out
+
+
 def distinct_given_names(standardised: pd.DataFrame, pairs: np.ndarray, levels: pd.DataFrame,
                          min_share: float, min_count: int = 5, given_counts: pd.Series | None = None) -> np.ndarray:
     """Pairs whose given names are only loosely alike (Jaro-Winkler 0.80 to 0.92) and both

@@ -18,6 +18,7 @@ from matching.families import (
     complementary_links,
     distinct_given_names,
     middle_name_rivals,
+    mistyped_two_ways,
     name_rank,
     names_crossed,
     rival_links,
@@ -311,7 +312,9 @@ def _decide(records: pd.DataFrame, standardised: pd.DataFrame, pairs: np.ndarray
         slipped = slipped_given_names(standardised, pairs, levels)
         distinct = distinct_given_names(standardised, pairs, levels, settings.established_name_share,
                                         settings.established_name_count, given_counts) & ~slipped
-        evidence = twin_evidence(levels, same_feed, slipped, ignore_nhs=True) & ~crossed
+        mistyped = mistyped_two_ways(standardised, pairs, levels, slipped, settings.established_name_share,
+                                     settings.established_name_count, given_counts)
+        evidence = twin_evidence(levels, same_feed, slipped | mistyped, ignore_nhs=True) & ~crossed
         twins = evidence & ~nhs_same
         # Two children of one family by a shared NHS number: an analyst decides, never the rules alone.
         twins_sharing_nhs = evidence & nhs_same

@@ -594,3 +594,27 @@ def test_a_shared_home_or_middle_name_makes_two_common_halves_rare_enough_to_joi
     decided = SimpleNamespace(cannot=no, withheld=no, shield_net=no)
     join, review = complementary_links(std, pairs, levels, np.arange(n), decided, np.array([10.0]))
     assert (list(join), list(review)) == (([0], []) if joined else ([], [0]))
+
+
+def test_one_name_mistyped_two_ways_is_one_child_but_two_real_names_stay_twins(background):
+    """The authority typed "Ezta" and the GP "Enra" for the school's Ezra: each is one slip from
+    Ezra, so the two mistyped records are not twin evidence against each other, and all three
+    are one child (held apart, the authority's and the GP's records were two false CME flags).
+    Twins Lily and Lucy beside a GP's "Lixy" (Lily mistyped, one slip from Lucy too) stay two
+    children: their names are real."""
+    from collections import Counter
+
+    given = Counter(r["forename"] for r in background)
+    assert min(given["Ezra"], given["Lily"], given["Lucy"]) >= 5 and not given["Ezta"] and not given["Enra"], \
+        "the names' standing in the register: the hub and the twins' names established, the typos not"
+    dob = date(2015, 9, 3)
+    mistyped = [rec("ez", "school", "Ezra", "Thompsen", dob, sex="M", postcode="RS3 5ZU", upn=make_upn("8802001", 920)),
+                rec("ez", "la", "Ezta", "Thompsen", dob, sex="M", postcode="RS3 5ZU"),
+                rec("ez", "health", "Enra", "Thompsen", dob, sex="M", postcode="RS3 5ZU", nhs_number=nhs())]
+    c, _ = clusters_of(background, mistyped)
+    assert c("school:8802001:ez") == c("la:880:ez") == c("health:A81001:ez")
+    twins = [rec("li", "school", "Lily", "Mossop", dob, postcode="RS4 1AB", upn=make_upn("8802001", 921)),
+             rec("lu", "school", "Lucy", "Mossop", dob, postcode="RS4 1AB", upn=make_upn("8802001", 922)),
+             rec("li", "health", "Lixy", "Mossop", dob, postcode="RS4 1AB", nhs_number=nhs())]
+    c, _ = clusters_of(background, twins)
+    assert c("school:8802001:li") != c("school:8802001:lu"), "twins with real names are never merged"
