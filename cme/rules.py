@@ -163,13 +163,19 @@ def prepared_records(records: pd.DataFrame, as_of: date) -> pd.DataFrame:
     return r
 
 
-def on_a_roll(r: pd.DataFrame, ts: pd.Timestamp) -> set:
-    """Children a school holds on its roll on the date: entered on or before it, no leaving date
-    on or before it, and still in the school's newest extract. Any enrolment status counts."""
+def roll_rows(r: pd.DataFrame, ts: pd.Timestamp) -> pd.DataFrame:
+    """The school records that hold a child on a roll on the date: entered on or before it, no
+    leaving date on or before it, and still in the school's newest extract. Any enrolment status
+    counts."""
     school = r[(r["feed"] == "school") & ~r["gone_from_roll"]]
     now = (school["start_date"].isna() | (school["start_date"] <= ts)) & \
           (school["end_date"].isna() | (school["end_date"] > ts))
-    return set(school.loc[now, "child_id"])
+    return school[now]
+
+
+def on_a_roll(r: pd.DataFrame, ts: pd.Timestamp) -> set:
+    """Children a school holds on its roll on the date (roll_rows)."""
+    return set(roll_rows(r, ts)["child_id"])
 
 
 def deceased(r: pd.DataFrame) -> set:

@@ -27,6 +27,7 @@ from cme import (
     of_compulsory_school_age,
     on_a_roll,
     prepared_records,
+    roll_rows,
     write_private_csv,
     year_group,
 )
@@ -92,7 +93,9 @@ def _sync(engine, as_of: date, members: pd.DataFrame, records: pd.DataFrame) -> 
             of_age = of_compulsory_school_age(r, as_of)
             facts = dict(on_roll=on_a_roll(r, ts), of_age=set(of_age.index[of_age]), dead=deceased(r),
                          known=set(r["child_id"]))
-            school_of = _current_school(r, ts)
+            # The school whose roll holds each leaver now (the newest entry, if several).
+            school = roll_rows(r, ts).sort_values("start_date")
+            school_of = dict(zip(school["child_id"], school["provider"]))
             elsewhere = {c for c, _la in now}
             for e in leaving:
                 why = end_reason(e.child_id, e.basis, e.child_id in elsewhere, **facts)
@@ -149,12 +152,6 @@ def _since(m, as_of: date) -> date:
     """When the basis began: the fact's date, never after the day it is entered."""
     since = m.since if isinstance(m.since, date) else None
     return min(since, as_of) if since else as_of
-
-
-def _current_school(r: pd.DataFrame, ts: pd.Timestamp) -> dict[str, str]:
-    school = r[(r["feed"] == "school") & ~r["gone_from_roll"] & (r["start_date"].isna() | (r["start_date"] <= ts))
-               & (r["end_date"].isna() | (r["end_date"] > ts))].sort_values("start_date")
-    return dict(zip(school["child_id"], school["provider"]))
 
 
 def _open_counts(engine) -> dict:

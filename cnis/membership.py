@@ -16,9 +16,9 @@ from cme import (
     education_timeline,
     learned_residence,
     of_compulsory_school_age,
-    on_a_roll,
     prepared_records,
     residence_of,
+    roll_rows,
 )
 
 # Why a child is on the register, in words.
@@ -66,7 +66,8 @@ def register_members(records: pd.DataFrame, as_of: date, cme_flags: pd.DataFrame
     ts = pd.Timestamp(as_of)
     of_age = of_compulsory_school_age(r, as_of)
     assessed = set(of_age.index[of_age])
-    rolls = on_a_roll(r, ts)
+    held = roll_rows(r, ts)
+    rolls = set(held["child_id"])
     # Where they live, for the children who may be members only: off every roll, or on one with
     # an arrangement (a few in a hundred; residence is the dearest rule).
     arranged = set(r.loc[(r["feed"] == "school") & (r["arrangement"] != ""), "child_id"])
@@ -89,18 +90,16 @@ def register_members(records: pd.DataFrame, as_of: date, cme_flags: pd.DataFrame
             since = None if pd.isna(t.date) or t.date == pd.Timestamp.min else t.date.date()
             rows.append((t.child_id, la, basis, reasons.get(t.child_id, "NOT_KNOWN") if basis == "EHE" else "",
                          None, "", since))
-    rows += _arranged(r, ts, rolls & assessed, where)
+    rows += _arranged(held[held["child_id"].isin(assessed)], where)
     out = pd.DataFrame(rows, columns=MEMBER_COLUMNS)
     return out.sort_values(["la_code", "child_id"]).reset_index(drop=True)
 
 
-def _arranged(r: pd.DataFrame, ts: pd.Timestamp, on_roll: set, where: pd.Series) -> list[tuple]:
-    """Children on a roll on the date whose school says they are educated elsewhere part of the
-    time: the arrangement with the most hours away, if several schools report one."""
-    school = r[(r["feed"] == "school") & ~r["gone_from_roll"] & (r["arrangement"] != "")
-               & r["child_id"].isin(on_roll)]
-    school = school[(school["start_date"].isna() | (school["start_date"] <= ts))
-                    & (school["end_date"].isna() | (school["end_date"] > ts))]
+def _arranged(held: pd.DataFrame, where: pd.Series) -> list[tuple]:
+    """Children on a roll on the date (held: the school records that hold them, roll_rows) whose
+    school says they are educated elsewhere part of the time: the arrangement with the most
+    hours away, if several schools report one."""
+    school = held[held["arrangement"] != ""]
     if school.empty:
         return []
     hours = pd.to_numeric(school["hours_elsewhere"], errors="coerce").fillna(0.0)
