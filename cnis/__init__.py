@@ -9,7 +9,7 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(__name__, submod_attrs={
     "settings": ["CnisSettings", "CnisSettingsError", "cnis_settings", "configure_cnis"],
     "membership": ["BASES", "END_REASONS", "OFF_ROLL", "register_members"],
     "entries": ["EntryItem", "NoRegister", "StaleEntry", "cme_children_off_register", "details_of", "entries_of",
-                "entry_detail", "export_cnis", "export_columns", "export_rows", "extra_items_of",
+                "entry_detail", "export_cnis", "export_columns", "export_rows",
                 "lived_here_under_a_year", "previous_school_type", "register_as_of", "register_counts", "save_extra_items",
                 "update_register"],
     "duties": ["DutyRefused", "OUTCOMES", "STEPS", "ask_parents", "ask_provider", "failures_on_record",

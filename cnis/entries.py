@@ -190,6 +190,8 @@ class EntryItem:
     due_on: date | None
     overdue: bool
     shielded: bool
+    extra: dict  # the items regulations add, as officers recorded them (ROLLCALL_CNIS_EXTRA_ITEMS)
+    version: int  # the entry's version, for a form made from it
     facts: ChildFacts | None = field(default=None, compare=False, repr=False)
 
 
@@ -236,7 +238,8 @@ def entries_of(engine, la_codes: list[str], as_of: date, status: str = "open", t
             age_on(t.dob, as_of) if t and t.dob else None, year_group(t.dob, as_of) if t and t.dob else "not known",
             "" if withheld else school, withheld, (as_of - e.started_on).days,
             STEPS[first.kind][0] if first else "", first.due_on if first else None,
-            bool(first and first.due_on < today), shielded, t))
+            bool(first and first.due_on < today), shielded, json.loads(e.extra_items) if e.extra_items else {},
+            e.version, t))
     return items
 
 
@@ -305,15 +308,13 @@ def _number(v) -> float | None:
         return None
 
 
-def entry_detail(engine, item: EntryItem, may_see_shielded: bool = False, extra_items: str | None = None
-                 ) -> EntryDetail:
+def entry_detail(engine, item: EntryItem, may_see_shielded: bool = False) -> EntryDetail:
     """The s.436C(1) items of one entry, from the child's newest authority record that carries
     register items (contract 1.2), else from what the register's records say."""
-    return details_of(engine, [item], may_see_shielded, {item.entry_id: extra_items})[item.entry_id]
+    return details_of(engine, [item], may_see_shielded)[item.entry_id]
 
 
-def details_of(engine, items: list[EntryItem], may_see_shielded: bool = False,
-               extra: dict[int, str | None] | None = None) -> dict[int, EntryDetail]:
+def details_of(engine, items: list[EntryItem], may_see_shielded: bool = False) -> dict[int, EntryDetail]:
     threshold = cnis_settings().provider_hours_threshold
     ids = sorted({i.child_id for i in items})
     found: dict[str, dict] = {}
@@ -345,13 +346,12 @@ def details_of(engine, items: list[EntryItem], may_see_shielded: bool = False,
                                       loc(g.get(f"provider{n}_address", "")), loc(g.get(f"provider{n}_postcode", "")),
                                       g.get(f"provider{n}_online") == "Y", hours,
                                       _number(g.get(f"provider{n}_hours_without_parent"))))
-        text = (extra or {}).get(i.entry_id)
         out[i.entry_id] = EntryDetail(
             loc(t.address_line1 if t else ""), loc(t.postcode if t else ""), g.get("address_since", ""),
             loc(g.get("previous_address_line1", "")), loc(g.get("previous_postcode", "")),
             loc(g.get("additional_address_line1", "")), loc(g.get("additional_postcode", "")),
             parents, _number(g.get("hours_parents")), _number(g.get("hours_others")), educators, below,
-            json.loads(text) if text else {}, hide)
+            i.extra, hide)
     return out
 
 
@@ -382,10 +382,7 @@ def export_columns() -> list[str]:
 def export_rows(engine, items: list[EntryItem]):
     """The export's rows of these entries, location withheld for a shielded child whoever asks:
     the file leaves the service."""
-    with engine.connect() as conn:
-        extra = dict(conn.execute(select(CnisEntry.id, CnisEntry.extra_items)
-                                  .where(CnisEntry.id.in_([i.entry_id for i in items]))).all()) if items else {}
-    details = details_of(engine, items, may_see_shielded=False, extra=extra)
+    details = details_of(engine, items, may_see_shielded=False)
     blank = lambda v: "" if v is None else v  # noqa: E731
     for i in items:
         d = details[i.entry_id]
@@ -437,13 +434,6 @@ def cme_children_off_register(engine, as_of: date) -> int:
 
 class StaleEntry(Exception):
     """The entry changed since the form was made from it."""
-
-
-def extra_items_of(engine, entry_id: int) -> tuple[str | None, int]:
-    """(the entry's configured extra items as JSON, its version)."""
-    with engine.connect() as conn:
-        row = conn.execute(select(CnisEntry.extra_items, CnisEntry.version).where(CnisEntry.id == entry_id)).first()
-    return (row[0], row[1]) if row else (None, 0)
 
 
 def save_extra_items(engine, entry_id: int, version: int, values: dict[str, str]) -> None:

@@ -42,7 +42,6 @@ from cnis import (
     entry_detail,
     export_columns,
     export_rows,
-    extra_items_of,
     failures_on_record,
     lived_here_under_a_year,
     narrowed,
@@ -207,8 +206,7 @@ def cnis_entry(request, entry_id: int):
             field = "provider_name" if action == "ask_provider" else "notice"
             errors = {field: sentence(str(exc))}
             status = 409 if exc.allowed_from else 400
-    extra = extra_items_of(engine, entry_id)
-    detail = entry_detail(engine, item, shown, extra[0])
+    detail = entry_detail(engine, item, shown)
     audited(request, "view_cnis_entry", [item.child_id], {"entry": entry_id, **({"error": sorted(errors)} if errors
                                                                                  else {})})
     steps = steps_of(engine, entry_id, today())
@@ -219,7 +217,7 @@ def cnis_entry(request, entry_id: int):
         "answerable": [s for s in steps if s.kind in OUTCOMES and s.done_on is None],
         "failures": failures_on_record(engine, entry_id, today()), "asked": asked,
         "previous_needed": lived_here_under_a_year(detail, today()), "today": today(),
-        "extra_items": [(k, detail.extra.get(k, "")) for k in cnis_settings().extra_items], "version": extra[1],
+        "extra_items": [(k, detail.extra.get(k, "")) for k in cnis_settings().extra_items], "version": item.version,
         "threshold": cnis_settings().provider_hours_threshold, "response_days": cnis_settings().response_days,
         "errors": errors,
         "posted": request.POST if errors else {}, "dates": dates_posted(request, "sent_on", "provider_sent_on", "answered_on")
