@@ -18,6 +18,7 @@ from casework.roles import (
     requires,
 )
 from casework.views.common import (
+    FieldErrors,
     csv_download,
     date_from_form,
     dates_posted,
@@ -26,6 +27,7 @@ from casework.views.common import (
     one_page,
     pager,
     sentence,
+    sort_links,
 )
 from cme import (
     CHANGE_KINDS,
@@ -93,10 +95,7 @@ def _work_list_page(request, la_codes: list[str], heading: str, url: str):
         "heading": heading, "url": url, "as_of": as_of, "items": shown, "total": len(items), "page": page,
         "pages": pages, "filters": filters,
         "pager": pager(page, pages, lambda n: "?" + filters.query(page=n if n > 1 else "")),
-        "sorts": [{"key": k, "words": w, "active": filters.sort == k,
-                   "href": "?" + filters.query(sort=k, order="ascending" if filters.sort == k and filters.descending
-                                               else "descending" if filters.sort == k else "", page="")}
-                  for k, w in SORTS.items()],
+        "sorts": sort_links(filters, SORTS),
         # What the filters can take: the values of every case of the list, not only those shown.
         "choices": choices(every),
         "officers": officers_of(la_codes), "reasons": REASONS, "late": late, "me": me,
@@ -235,14 +234,6 @@ def case(request, case_id: int):
         "likely": likely_missed_link_of(engine, the_case.child_id, shown), "today": today(),
         "back": _back(request, the_case.la_code)},
         status=status)
-
-
-class FieldErrors(ValueError):
-    """A form's problems, field -> what to do, each shown beside its own field."""
-
-    def __init__(self, errors: dict):
-        super().__init__("; ".join(errors.values()))
-        self.errors = errors
 
 
 def _back(request, la_code: str) -> str:

@@ -14,6 +14,7 @@ from casework.audited import audited
 from casework.database import register_engine
 from casework.roles import authorities_of, case_authorities, requires
 from casework.views.common import (
+    FieldErrors,
     csv_download,
     date_from_form,
     dates_posted,
@@ -22,6 +23,7 @@ from casework.views.common import (
     one_page,
     pager,
     sentence,
+    sort_links,
 )
 from cme import NoCmeList
 from cnis import (
@@ -81,10 +83,7 @@ def cnis_register(request):
     return render(request, "casework/cnis_list.html", {
         "as_of": as_of, "items": shown, "total": len(items), "page": page, "pages": pages, "filters": filters,
         "pager": pager(page, pages, lambda n: "?" + filters.query(page=n if n > 1 else "")),
-        "sorts": [{"key": k, "words": w, "active": filters.sort == k,
-                   "href": "?" + filters.query(sort=k, order="ascending" if filters.sort == k and filters.descending
-                                               else "descending" if filters.sort == k else "", page="")}
-                  for k, w in SORTS.items()],
+        "sorts": sort_links(filters, SORTS),
         "choices": choices(every), "bases": BASES, "errors": filters.errors,
         "csv": "/not-in-school.csv" + ("?" + query if query else ""), "authorities": las})
 
@@ -128,19 +127,13 @@ def dfe_return(request):
     return response
 
 
-class _Refused(ValueError):
-    def __init__(self, errors: dict):
-        super().__init__("; ".join(errors.values()))
-        self.errors = errors
-
-
 def _day(request, name: str) -> date:
     """The date a step happened: the form's date, today when none was entered."""
     on, given = date_from_form(request, name)
     if given and on is None:
-        raise _Refused({name: "The date must be a real date, like 27 3 2027"})
+        raise FieldErrors({name: "The date must be a real date, like 27 3 2027"})
     if on is not None and on > today():
-        raise _Refused({name: "The date must be today or in the past"})
+        raise FieldErrors({name: "The date must be today or in the past"})
     return on or today()
 
 
@@ -169,7 +162,7 @@ def cnis_entry(request, entry_id: int):
             elif action == "ask_provider":
                 name = request.POST.get("provider_name", "").strip()[:200]
                 if not name:
-                    raise _Refused({"provider_name": "Enter the provider's name"})
+                    raise FieldErrors({"provider_name": "Enter the provider's name"})
                 ask_provider(engine, entry_id, name, request.POST.get("provider_postcode", "")[:10],
                              _day(request, "provider_sent_on"), user, request.POST.get("note", "")[:2000])
                 audited(request, "cnis_ask_provider", child, {"entry": entry_id})
@@ -178,12 +171,12 @@ def cnis_entry(request, entry_id: int):
                 step = request.POST.get("step", "")
                 if not (step.isascii() and step.isdigit() and len(step) <= 9) or \
                         int(step) not in {s.id for s in steps_of(engine, entry_id, today())}:
-                    raise _Refused({"step": "Select the step the answer is for"})
+                    raise FieldErrors({"step": "Select the step the answer is for"})
                 try:
                     record_outcome(engine, int(step), request.POST.get("outcome", ""), _day(request, "answered_on"),
                                    user, request.POST.get("note", "")[:2000])
                 except DutyRefused as exc:
-                    raise _Refused({"outcome": sentence(str(exc))}) from None
+                    raise FieldErrors({"outcome": sentence(str(exc))}) from None
                 audited(request, "cnis_outcome", child, {"entry": entry_id, "step": int(step)})
                 messages.success(request, "Answer recorded")
             elif action in ("NOTICE_S437", "SAO_ISSUED", "SAO_REVOKED"):
@@ -196,9 +189,9 @@ def cnis_entry(request, entry_id: int):
                 audited(request, "cnis_extra_items", child, {"entry": entry_id})
                 messages.success(request, "Items saved")
             else:
-                raise _Refused({"action": "Choose what to record"})
+                raise FieldErrors({"action": "Choose what to record"})
             return redirect("cnis-entry", entry_id=entry_id)
-        except _Refused as exc:
+        except FieldErrors as exc:
             errors, status = exc.errors, 400
         except StaleEntry as exc:
             errors, status = {"conflict": sentence(str(exc))}, 409

@@ -107,3 +107,24 @@ def csv_download(filename: str, rows) -> HttpResponse:
     for row in rows:
         writer.writerow([safe_cell("" if v is None else str(v)) for v in row])
     return response
+
+
+class FieldErrors(ValueError):
+    """A form's problems, field -> what to do, each shown beside its own field."""
+
+    def __init__(self, errors: dict):
+        super().__init__("; ".join(errors.values()))
+        self.errors = errors
+
+
+def sort_links(filters, sorts: dict[str, str]) -> list[dict]:
+    """A work list's sort links, keeping its filters: each key's words, whether it is the sort in
+    use, and its link (the sort in use turns round; another starts at its own default order)."""
+    def order(key: str) -> str:
+        if filters.sort != key:
+            return ""
+        return "ascending" if filters.descending else "descending"
+
+    return [{"key": k, "words": w, "active": filters.sort == k, "href": "?" + filters.query(sort=k, order=order(k),
+                                                                                          page="")}
+            for k, w in sorts.items()]
