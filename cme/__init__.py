@@ -21,5 +21,6 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(__name__, submod_attrs={
               "roll_rows"],
     "watch": ["RELINK_STARTED", "authorities_without_current_roll", "compare_flag_counts", "compare_linked_share",
              "linked_share", "list_overdue", "mark_relinked", "relinked_since"],
-    "worklist": ["Filters", "SORTS", "WorkItem", "cases_of", "choices", "cme_csv_rows", "narrowed", "work_list"],
+    "worklist": ["Filters", "SORTS", "WorkItem", "cases_of", "choices", "cme_csv_rows", "days_at_least",
+                 "in_school_order", "narrowed", "sort_asked", "sort_params", "work_list"],
 })

@@ -55,16 +55,10 @@ class Filters:
         reason = get("reason") if get("reason") in REASONS else ""
         if get("reason") and not reason:
             errors["reason"] = "Select a reason from the list"
-        days, given = None, get("days_missing_min")
-        if given:
-            if given.isascii() and given.isdigit() and len(given) <= 5:
-                days = int(given)
-            else:
-                errors["days_missing_min"] = "Days missing must be a whole number, like 20"
+        days = days_at_least(get("days_missing_min"), "days_missing_min",
+                             "Days missing must be a whole number, like 20", errors)
         officer = me if get("officer") == "me" else get("officer")[:150]
-        sort = get("sort") if get("sort") in SORTS else "days_missing"
-        order = get("order")
-        descending = order == "descending" if order in ("ascending", "descending") else sort in ("days_missing",)
+        sort, descending = sort_asked(get, SORTS, "days_missing")
         return cls(status, reason, get("school")[:32], get("year_group")[:16], officer,
                    get("overdue") if get("overdue") in YES_NO else "",
                    get("possible_match") if get("possible_match") in YES_NO else "", days, sort, descending, errors)
@@ -75,9 +69,7 @@ class Filters:
                   "year_group": self.year_group, "officer": self.officer, "overdue": self.overdue,
                   "possible_match": self.possible_match,
                   "days_missing_min": "" if self.days_missing_min is None else str(self.days_missing_min),
-                  "sort": self.sort if self.sort != "days_missing" else "",
-                  "order": "" if self.descending == (self.sort == "days_missing") else
-                  ("descending" if self.descending else "ascending")}
+                  **sort_params(self.sort, self.descending, "days_missing")}
         values.update({k: ("" if v is None else str(v)) for k, v in changes.items()})
         return urlencode({k: v for k, v in values.items() if v})
 
@@ -206,10 +198,40 @@ def _sorted(items: list[WorkItem], f: Filters) -> list[WorkItem]:
 
 def choices(items: list[WorkItem]) -> dict[str, list[str]]:
     """The values the filters can take on this list (schools, year groups, officers)."""
-    order = {f"Year {n}": n for n in range(1, 12)} | {"Reception": 0}
     return {"school": sorted({i.school for i in items if i.school}),
-            "year_group": sorted({i.year_group for i in items}, key=lambda y: (order.get(y, 99), y)),
+            "year_group": in_school_order({i.year_group for i in items}),
             "officer": sorted({i.officer for i in items if i.officer})}
+
+
+def days_at_least(given: str, field_name: str, message: str, errors: dict) -> int | None:
+    """A "at least this many days" filter's value: None when not given; a value that is not a
+    small whole number puts `message` in errors under its field."""
+    if not given:
+        return None
+    if given.isascii() and given.isdigit() and len(given) <= 5:
+        return int(given)
+    errors[field_name] = message
+    return None
+
+
+def sort_asked(get, sorts: dict, default: str) -> tuple[str, bool]:
+    """(sort key, descending) from a page's query: an unknown key is the default; the order is
+    as asked, else descending for the default sort (the longest first) and ascending otherwise."""
+    sort = get("sort") if get("sort") in sorts else default
+    order = get("order")
+    return sort, (order == "descending" if order in ("ascending", "descending") else sort == default)
+
+
+def sort_params(sort: str, descending: bool, default: str) -> dict[str, str]:
+    """The query's sort and order for links that keep them ("" where the default holds)."""
+    return {"sort": "" if sort == default else sort,
+            "order": "" if descending == (sort == default) else ("descending" if descending else "ascending")}
+
+
+def in_school_order(year_groups) -> list[str]:
+    """Year groups as a school orders them: Reception, Year 1 to Year 11, then the rest by name."""
+    order = {f"Year {n}": n for n in range(1, 12)} | {"Reception": 0}
+    return sorted(year_groups, key=lambda y: (order.get(y, 99), y))
 
 
 def cme_csv_rows(items: list[WorkItem]):

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from urllib.parse import urlencode
 
+from cme import days_at_least, in_school_order, sort_asked, sort_params
 from cnis.entries import EntryItem
 from cnis.membership import BASES
 
@@ -33,15 +34,9 @@ class RegisterFilters:
         basis = get("basis") if get("basis") in BASES else ""
         if get("basis") and not basis:
             errors["basis"] = "Select a basis from the list"
-        days, given = None, get("days_min")
-        if given:
-            if given.isascii() and given.isdigit() and len(given) <= 5:
-                days = int(given)
-            else:
-                errors["days_min"] = "Days on the register must be a whole number, like 30"
-        sort = get("sort") if get("sort") in SORTS else "days"
-        order = get("order")
-        descending = order == "descending" if order in ("ascending", "descending") else sort == "days"
+        days = days_at_least(get("days_min"), "days_min", "Days on the register must be a whole number, like 30",
+                             errors)
+        sort, descending = sort_asked(get, SORTS, "days")
         return cls("ended" if get("status") == "ended" else "open", basis, get("school")[:32],
                    get("year_group")[:16], get("overdue") if get("overdue") in ("yes", "no") else "", days, sort,
                    descending, errors)
@@ -50,9 +45,7 @@ class RegisterFilters:
         values = {"status": "" if self.status == "open" else self.status, "basis": self.basis, "school": self.school,
                   "year_group": self.year_group, "overdue": self.overdue,
                   "days_min": "" if self.days_min is None else str(self.days_min),
-                  "sort": "" if self.sort == "days" else self.sort,
-                  "order": "" if self.descending == (self.sort == "days") else
-                  ("descending" if self.descending else "ascending")}
+                  **sort_params(self.sort, self.descending, "days")}
         values.update({k: ("" if v is None else str(v)) for k, v in changes.items()})
         return urlencode({k: v for k, v in values.items() if v})
 
@@ -70,6 +63,5 @@ def narrowed(items: list[EntryItem], f: RegisterFilters) -> list[EntryItem]:
 
 
 def choices(items: list[EntryItem]) -> dict[str, list[str]]:
-    order = {f"Year {n}": n for n in range(1, 12)} | {"Reception": 0}
     return {"school": sorted({i.school for i in items if i.school}),
-            "year_group": sorted({i.year_group for i in items}, key=lambda y: (order.get(y, 99), y))}
+            "year_group": in_school_order({i.year_group for i in items})}
