@@ -143,34 +143,38 @@ def record_outcome(engine, step_id: int, outcome: str, on: date, author: str, no
 def failures_on_record(engine, entry_id: int, on: date) -> list[str]:
     """What allows the notice (s.437(1)): a request to the parents unanswered (answered "not
     given", or past its due date with no answer) or the first visit refused."""
-    found = []
     with engine.connect() as conn:
-        for s in conn.execute(select(CnisStep.__table__).where(CnisStep.entry_id == entry_id)).all():
-            if (s.kind, s.outcome) in FAILURES:
-                found.append(OUTCOMES[s.kind][s.outcome])
-            elif s.kind == "PARENT_REQUEST" and s.done_on is None and s.due_on is not None and s.due_on < on:
-                found.append(f"The parents' answer was due on {s.due_on:%-d %B %Y} and has not come")
+        return _failures(conn.execute(select(CnisStep.__table__).where(CnisStep.entry_id == entry_id)).all(), on)
+
+
+def _failures(steps, on: date) -> list[str]:
+    found = []
+    for s in steps:
+        if (s.kind, s.outcome) in FAILURES:
+            found.append(OUTCOMES[s.kind][s.outcome])
+        elif s.kind == "PARENT_REQUEST" and s.done_on is None and s.due_on is not None and s.due_on < on:
+            found.append(f"The parents' answer was due on {s.due_on:%-d %B %Y} and has not come")
     return found
 
 
 def record_notice(engine, entry_id: int, kind: str, on: date, author: str, note: str = "") -> int:
     """The notice (NOTICE_S437), or a school attendance order issued (SAO_ISSUED) or revoked
     (SAO_REVOKED). The notice needs a failure on record; an order, the notice; revoking, an
-    order."""
+    order. Checked and recorded in one transaction."""
     if kind not in ("NOTICE_S437", "SAO_ISSUED", "SAO_REVOKED"):
         raise DutyRefused("Select a step")
     with engine.begin() as conn:
         e = _entry(conn, entry_id)
-        done = list(conn.execute(select(CnisStep.kind).where(CnisStep.entry_id == entry_id)
-                                 .order_by(CnisStep.opened_on, CnisStep.id)).scalars())
-    if kind == "NOTICE_S437" and not failures_on_record(engine, entry_id, on):
-        raise DutyRefused("The notice can be served only after the parents failed to give the information or "
-                          "refused the first visit; record that first")
-    if kind == "SAO_ISSUED" and "NOTICE_S437" not in done:
-        raise DutyRefused("An order can be issued only after the notice (s.437(1)) was served")
-    if kind == "SAO_REVOKED" and done.count("SAO_ISSUED") <= done.count("SAO_REVOKED"):
-        raise DutyRefused("There is no order in force to revoke")
-    with engine.begin() as conn:
+        steps = conn.execute(select(CnisStep.__table__).where(CnisStep.entry_id == entry_id)
+                             .order_by(CnisStep.opened_on, CnisStep.id)).all()
+        done = [s.kind for s in steps]
+        if kind == "NOTICE_S437" and not _failures(steps, on):
+            raise DutyRefused("The notice can be served only after the parents failed to give the information or "
+                              "refused the first visit; record that first")
+        if kind == "SAO_ISSUED" and "NOTICE_S437" not in done:
+            raise DutyRefused("An order can be issued only after the notice (s.437(1)) was served")
+        if kind == "SAO_REVOKED" and done.count("SAO_ISSUED") <= done.count("SAO_REVOKED"):
+            raise DutyRefused("There is no order in force to revoke")
         return conn.execute(insert(CnisStep).values(
             entry_id=entry_id, la_code=e.la_code, kind=kind, opened_on=on, done_on=on, author=author,
             note=note or None)).inserted_primary_key[0]

@@ -13,7 +13,7 @@ from datetime import date, timedelta
 
 import pandas as pd
 from dateutil.relativedelta import relativedelta
-from sqlalchemy import insert, or_, select, update
+from sqlalchemy import func, insert, or_, select, update
 
 from cme import (
     BASIS,
@@ -156,11 +156,9 @@ def _since(m, as_of: date) -> date:
 
 def _open_counts(engine) -> dict:
     with engine.connect() as conn:
-        rows = conn.execute(select(CnisEntry.la_code, CnisEntry.basis).where(CnisEntry.ended_on.is_(None))).all()
-    per_la: dict[str, int] = {}
-    for la, _basis in rows:
-        per_la[la] = per_la.get(la, 0) + 1
-    return {"on_register": len(rows), "per_authority": per_la}
+        per_la = dict(conn.execute(select(CnisEntry.la_code, func.count()).where(CnisEntry.ended_on.is_(None))
+                                   .group_by(CnisEntry.la_code)).all())
+    return {"on_register": sum(per_la.values()), "per_authority": per_la}
 
 
 @dataclass(frozen=True)
